@@ -1,0 +1,27 @@
+"""convexrelu: deep (three-layer, parallel) ReLU networks trained to global
+optimality through an equivalent convex program (Ergen & Pilanci, ICML 2021).
+"""
+
+from .arrangements import Arrangements, sample_arrangements
+from .duality import Certificate, duality_gap
+from .extraction import ReLUNetwork, extract_network
+from .losses import get_loss
+from .operator import LiftedOperator
+from .solvers import ConvexResult, available_solvers, solve_convex
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Arrangements",
+    "Certificate",
+    "ConvexResult",
+    "LiftedOperator",
+    "ReLUNetwork",
+    "available_solvers",
+    "duality_gap",
+    "extract_network",
+    "get_loss",
+    "sample_arrangements",
+    "solve_convex",
+    "__version__",
+]

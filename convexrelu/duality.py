@@ -1,0 +1,133 @@
+"""Dual points and the duality gap of the convex program (FORMULATION.md 7).
+
+For a primal point ``(U, b)`` with prediction ``F``, take ``V = -grad L(F)``
+and constraint multipliers ``lam1, lam2 >= 0``.  The Lagrangian separates by
+group; the dual point is feasible when, for every group ``g = (o, sig, t, j)``,
+
+    || X^T ( sig s_tj D1_tj D2_t V_o + (2 D1_tj - 1) lam1_g
+             + s_tj D1_tj (2 D2_t - 1) lam2_{o,sig,t} ) ||_2  <=  alpha,
+
+and, with an unpenalised intercept, ``sum_i V_io = 0``.  The constraints are
+homogeneous, so the multipliers add nothing to the dual objective, which is
+``-L*(-V)``.  Scaling ``(V, lam)`` by ``1 / max(1, ratio)``, where ``ratio``
+is the largest left-hand side over ``alpha``, makes any pair feasible (every
+conjugate domain here is convex and contains 0), and
+
+    gap = primal(U, b) - dual(V / ratio)  >=  0
+
+bounds the distance of the primal objective to the optimum.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .operator import group_norms
+
+__all__ = ["Certificate", "duality_gap", "primal_objective"]
+
+
+@dataclass
+class Certificate:
+    """A primal value, a feasible dual value and what they were computed from.
+
+    Attributes
+    ----------
+    primal, dual, gap : float
+        ``gap = primal - dual``; ``relative_gap = gap / max(|primal|, tiny)``.
+    relative_gap : float
+    intercept : ndarray of shape (n_outputs,)
+        The intercept the primal was evaluated at.
+    dual_point : ndarray of shape (n_samples, n_outputs)
+        The feasible (scaled) dual point ``V``.
+    lam1, lam2 : ndarray or None
+        The scaled multipliers.
+    dual_scale : float
+        The factor the raw pair ``(-grad L, lam)`` was multiplied by.
+    constraint_violation : float
+        Largest relative violation of the pattern constraints by ``U``.
+    """
+
+    primal: float
+    dual: float
+    gap: float
+    relative_gap: float
+    intercept: np.ndarray
+    dual_point: np.ndarray
+    lam1: object
+    lam2: object
+    dual_scale: float
+    constraint_violation: float
+
+
+def primal_objective(op, loss, Y, w, U, intercept, alpha):
+    """``L(M(X U) + b) + alpha * sum_g ||u_g||``."""
+    F = op.predict(U) + intercept
+    return loss.value(F, Y, w) + alpha * float(group_norms(U).sum())
+
+
+def duality_gap(op, loss, Y, w, U, alpha, *, intercept=None, fit_intercept=False,
+                lam1=None, lam2=None, Z=None):
+    """Certificate of a primal point.
+
+    Parameters
+    ----------
+    op : LiftedOperator
+    loss : Loss
+    Y : ndarray of shape (n_samples, n_outputs)
+        Encoded targets.
+    w : ndarray of shape (n_samples,)
+        Normalised sample weights (sum to one).
+    U : ndarray of shape (C, 2, P, m, d)
+    alpha : float
+    intercept : ndarray of shape (C,), default=None
+        Used when ``fit_intercept`` is False (zero when None).  With
+        ``fit_intercept`` the intercept is re-optimised exactly for ``U``,
+        which makes ``sum_i V_i = 0`` hold.
+    fit_intercept : bool, default=False
+    lam1 : ndarray of shape (n, C, 2, P, m), default=None
+        Multipliers of ``(2 D1 - 1) X u >= 0`` (zero when None).
+    lam2 : ndarray of shape (n, C, 2, P), default=None
+        Multipliers of the second-layer constraints (zero when None).
+    Z : ndarray, default=None
+        ``X U`` if already computed.
+
+    Returns
+    -------
+    Certificate
+    """
+    Z = op.xu(U) if Z is None else Z
+    F0 = op.predict_from_z(Z)
+    C = op.n_outputs
+    if fit_intercept:
+        b = loss.optimal_intercept(F0, Y, w, start=intercept)
+    else:
+        b = np.zeros(C) if intercept is None else np.asarray(intercept, float)
+    F = F0 + b
+    primal = loss.value(F, Y, w) + alpha * float(group_norms(U).sum())
+    V = -loss.gradient(F, Y, w)
+    Gz = op.residual_to_z(V)
+    if lam1 is not None:
+        Gz = Gz + op.constraint_adjoint_z(lam1, lam2)
+    norms = group_norms(op.x_adjoint(Gz))
+    ratio = float(norms.max(initial=0.0)) / alpha if alpha > 0 else np.inf
+    scale = 1.0 / max(ratio, 1.0) if np.isfinite(ratio) else 0.0
+    dual = loss.dual_objective(scale * V, Y, w)
+    if loss.name == "squared" and scale > 0:
+        # The dual is a concave quadratic along the ray t V: take its best feasible t.
+        pos = w > 0
+        quad = float(np.sum(V[pos] ** 2 / w[pos, None]))
+        lin = float(np.sum(V * Y))
+        if quad > 0:
+            t = min(scale, max(lin / quad, 0.0))
+            cand = loss.dual_objective(t * V, Y, w)
+            if cand > dual:
+                scale, dual = t, cand
+    gap = primal - dual
+    return Certificate(
+        primal=primal, dual=dual, gap=gap,
+        relative_gap=gap / max(abs(primal), np.finfo(float).tiny),
+        intercept=b, dual_point=scale * V,
+        lam1=None if lam1 is None else scale * lam1,
+        lam2=None if lam2 is None else scale * lam2,
+        dual_scale=scale, constraint_violation=op.max_violation(U, Z))

@@ -1,0 +1,186 @@
+"""Smooth convex losses: value, gradient, convex conjugate, CVXPY expression.
+
+Every loss acts on a prediction matrix ``F`` of shape (n_samples, n_outputs)
+and is averaged with normalised sample weights ``w`` (``w >= 0``,
+``sum(w) = 1``; ``w = 1/n`` without sample weights)::
+
+    L(F) = sum_i w_i * loss(F_i, Y_i)
+
+The duality gap of the convex program needs ``-L*(-V)``, the concave dual
+objective at a dual point ``V = -grad L(F)`` (FORMULATION.md section 7);
+:meth:`Loss.dual_objective` returns it.  Solvers only ever call this
+interface, so a new loss needs no solver change.
+"""
+
+import numpy as np
+from scipy.special import expit, log_expit, logsumexp, xlogy
+
+__all__ = ["Loss", "SquaredLoss", "LogisticLoss", "CrossEntropyLoss", "get_loss"]
+
+
+class Loss:
+    """Interface of a loss; see the module docstring for the conventions."""
+
+    name = None
+    #: bound on the second derivative of loss(., y) w.r.t. one prediction
+    curvature = 1.0
+
+    def value(self, F, Y, w):
+        raise NotImplementedError
+
+    def gradient(self, F, Y, w):
+        """d L / d F, shape of ``F``."""
+        raise NotImplementedError
+
+    def dual_objective(self, V, Y, w):
+        """``-L*(-V)``; ``V`` must lie in the conjugate's domain."""
+        raise NotImplementedError
+
+    def cvxpy_expression(self, F, Y, w):
+        """The loss of a CVXPY prediction expression ``F``."""
+        raise NotImplementedError
+
+    def encode_targets(self, y):
+        """Targets as the float matrix the other methods expect."""
+        return np.asarray(y, dtype=float)
+
+    def optimal_intercept(self, F0, Y, w, start=None):
+        """``argmin_b L(F0 + b)`` by Newton's method (the objective is convex in b)."""
+        C = F0.shape[1]
+        b = np.zeros(C) if start is None else np.array(start, dtype=float)
+        for _ in range(100):
+            F = F0 + b
+            grad = self.gradient(F, Y, w).sum(axis=0)
+            hess = self._intercept_hessian(F, Y, w)
+            step = np.linalg.lstsq(hess, grad, rcond=None)[0]
+            b_new = b - step
+            # Newton on these losses can overshoot far from the optimum.
+            t = 1.0
+            f_old = self.value(F, Y, w)
+            while self.value(F0 + b_new, Y, w) > f_old + 1e-14 * abs(f_old) and t > 1e-10:
+                t *= 0.5
+                b_new = b - t * step
+            if np.max(np.abs(b_new - b)) <= 1e-15 * (1 + np.max(np.abs(b))):
+                b = b_new
+                break
+            b = b_new
+        return b
+
+    def _intercept_hessian(self, F, Y, w):
+        raise NotImplementedError
+
+
+class SquaredLoss(Loss):
+    """``loss(f, y) = ||f - y||^2 / 2`` summed over outputs."""
+
+    name = "squared"
+    curvature = 1.0
+
+    def value(self, F, Y, w):
+        R = F - Y
+        return 0.5 * float(np.sum(w[:, None] * R * R))
+
+    def gradient(self, F, Y, w):
+        return w[:, None] * (F - Y)
+
+    def dual_objective(self, V, Y, w):
+        # -L*(-V) = sum_i V_i.Y_i - ||V_i||^2 / (2 w_i); w_i = 0 forces V_i = 0.
+        pos = w > 0
+        Vp = V[pos]
+        return float(np.sum(Vp * Y[pos]) - 0.5 * np.sum(Vp * Vp / w[pos, None]))
+
+    def cvxpy_expression(self, F, Y, w):
+        import cvxpy as cp
+        return 0.5 * cp.sum(cp.multiply(np.repeat(w[:, None], Y.shape[1], 1), cp.square(F - Y)))
+
+    def optimal_intercept(self, F0, Y, w, start=None):
+        return (w @ (Y - F0)) / w.sum()
+
+    def _intercept_hessian(self, F, Y, w):
+        return np.eye(F.shape[1]) * w.sum()
+
+
+class LogisticLoss(Loss):
+    """``loss(f, y) = log(1 + exp(-y f))`` with ``y`` in {-1, +1}, one output."""
+
+    name = "logistic"
+    curvature = 0.25
+
+    def value(self, F, Y, w):
+        return float(-np.sum(w[:, None] * log_expit(Y * F)))
+
+    def gradient(self, F, Y, w):
+        return -w[:, None] * Y * expit(-Y * F)
+
+    def dual_objective(self, V, Y, w):
+        # V_i = w_i y_i a_i with a_i in [0, 1]; -L*(-V) = sum_i w_i H(a_i).
+        pos = w > 0
+        a = np.clip(V[pos] * Y[pos] / w[pos, None], 0.0, 1.0)
+        ent = -(xlogy(a, a) + xlogy(1 - a, 1 - a))
+        return float(np.sum(w[pos, None] * ent))
+
+    def cvxpy_expression(self, F, Y, w):
+        import cvxpy as cp
+        return cp.sum(cp.multiply(w[:, None], cp.logistic(-cp.multiply(Y, F))))
+
+    def encode_targets(self, y):
+        Y = np.asarray(y, dtype=float).reshape(-1, 1)
+        if not np.all(np.abs(Y) == 1):
+            raise ValueError("The logistic loss needs targets in {-1, +1}.")
+        return Y
+
+    def _intercept_hessian(self, F, Y, w):
+        p = expit(Y * F)
+        return np.array([[float(np.sum(w[:, None] * p * (1 - p)))]])
+
+
+class CrossEntropyLoss(Loss):
+    """Softmax cross-entropy ``logsumexp(f) - f_y`` over one output per class.
+
+    Targets are one-hot rows.
+    """
+
+    name = "cross_entropy"
+    curvature = 0.5
+
+    def value(self, F, Y, w):
+        return float(np.sum(w * (logsumexp(F, axis=1) - np.sum(Y * F, axis=1))))
+
+    def gradient(self, F, Y, w):
+        P = np.exp(F - logsumexp(F, axis=1, keepdims=True))
+        return w[:, None] * (P - Y)
+
+    def dual_objective(self, V, Y, w):
+        # V_i = w_i (e_y - q_i) with q_i in the simplex; -L*(-V) = sum_i w_i H(q_i).
+        pos = w > 0
+        Q = np.clip(Y[pos] - V[pos] / w[pos, None], 0.0, 1.0)
+        return float(np.sum(w[pos] * -np.sum(xlogy(Q, Q), axis=1)))
+
+    def cvxpy_expression(self, F, Y, w):
+        import cvxpy as cp
+        lse = cp.log_sum_exp(F, axis=1)
+        return cp.sum(cp.multiply(w, lse - cp.sum(cp.multiply(Y, F), axis=1)))
+
+    def encode_targets(self, y):
+        Y = np.asarray(y, dtype=float)
+        if Y.ndim != 2 or not np.all((Y == 0) | (Y == 1)) or not np.all(Y.sum(axis=1) == 1):
+            raise ValueError("The cross-entropy loss needs one-hot target rows.")
+        return Y
+
+    def _intercept_hessian(self, F, Y, w):
+        P = np.exp(F - logsumexp(F, axis=1, keepdims=True))
+        return np.diag(w @ P) - (P * w[:, None]).T @ P
+
+
+_LOSSES = {"squared": SquaredLoss, "logistic": LogisticLoss,
+           "cross_entropy": CrossEntropyLoss}
+
+
+def get_loss(loss):
+    """A :class:`Loss` from its name ("squared", "logistic", "cross_entropy")."""
+    if isinstance(loss, Loss):
+        return loss
+    try:
+        return _LOSSES[loss]()
+    except (KeyError, TypeError):
+        raise ValueError(f"loss must be one of {sorted(_LOSSES)}; got {loss!r}.") from None

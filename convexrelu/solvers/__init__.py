@@ -1,0 +1,201 @@
+"""Solvers of the convex program and the :func:`solve_convex` entry point.
+
+A solver is a function ``solve(op, loss, Y, w, alpha, *, fit_intercept, tol,
+max_iter, verbose, warm_start, **options)`` returning a :class:`SolverOutput`.
+It never touches an estimator; :func:`solve_convex` validates the input,
+calls it, and attaches the certificate (:mod:`convexrelu.duality`).
+"""
+
+import numbers
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from ..arrangements import Arrangements
+from ..duality import duality_gap
+from ..losses import get_loss
+from ..operator import LiftedOperator, group_norms
+from ._result import ConvexResult
+
+__all__ = ["solve_convex", "ConvexResult", "SolverOutput", "register_solver",
+           "available_solvers"]
+
+
+@dataclass
+class SolverOutput:
+    """What a solver hands back to :func:`solve_convex`."""
+
+    u: np.ndarray
+    intercept: np.ndarray
+    lam1: object
+    lam2: object
+    n_iter: int
+    converged: bool
+    history: list = field(default_factory=list)
+
+
+def _solve_with_cvxpy(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
+                      warm_start=None, solver_name="CLARABEL", **solver_options):
+    from .cvxpy_solver import solve_cvxpy
+    U, b, lam1, lam2, n_iter, converged = solve_cvxpy(
+        op, loss, Y, w, alpha, fit_intercept=fit_intercept, solver=solver_name, tol=tol,
+        max_iter=max_iter, verbose=verbose, solver_options=solver_options)
+    return SolverOutput(U, b, lam1, lam2, n_iter, converged)
+
+
+_ZERO_GROUP_RTOL = 1e-6
+#: largest relative pattern-constraint violation a converged solution may have
+_FEASIBILITY_RTOL = 1e-8
+
+_SOLVERS = {"cvxpy": _solve_with_cvxpy}
+_DEFAULT_SOLVER = "cvxpy"
+
+
+def register_solver(name, func):
+    """Make ``func`` available as ``solve_convex(..., solver=name)``."""
+    _SOLVERS[name] = func
+
+
+def available_solvers():
+    """Names accepted by ``solver`` (CVXPY's installed solver names work too)."""
+    return sorted(_SOLVERS)
+
+
+def _resolve_solver(solver):
+    if solver is None:
+        solver = _DEFAULT_SOLVER
+    if not isinstance(solver, str):
+        raise ValueError(f"solver must be a string; got {solver!r}.")
+    if solver in _SOLVERS:
+        return solver, _SOLVERS[solver], {}
+    import cvxpy as cp
+    if solver.upper() in cp.installed_solvers():
+        return solver.upper(), _solve_with_cvxpy, {"solver_name": solver.upper()}
+    raise ValueError(
+        f"Unknown solver {solver!r}: use one of {available_solvers()} or an installed "
+        f"CVXPY solver {cp.installed_solvers()}.")
+
+
+def _normalised_weights(sample_weight, n):
+    if sample_weight is None:
+        return np.full(n, 1.0 / n)
+    w = np.asarray(sample_weight, dtype=float)
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight must have shape ({n},); got {w.shape}.")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError("sample_weight must be finite and non-negative.")
+    if w.sum() <= 0:
+        raise ValueError("sample_weight must have a positive sum.")
+    return w / w.sum()
+
+
+def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=False,
+                 solver=None, tol=1e-6, max_iter=1000, sample_weight=None,
+                 warm_start=None, verbose=False, **solver_options):
+    """Solve the convex program of a tuple set (FORMULATION.md section 4).
+
+    minimise over u, b::
+
+        sum_i w_i loss(b + sum_{sig,t} sig F_t(u_{sig,t})_i, y_i)
+          + alpha * sum_{sig,t,j} ||u_{sig,t,j}||_2
+        s.t. (2 D1_tj - 1) X u_{sig,t,j} >= 0,
+             (2 D2_t - 1) sum_j s_tj D1_tj X u_{sig,t,j} >= 0,
+
+    with ``w_i = 1/n`` (or the normalised ``sample_weight``) and
+    ``F_t(u) = D2_t sum_j s_tj D1_tj X u_j``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Data as the tuples were computed on (append a ones column for
+        first-layer biases before sampling).
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        Targets: real values ("squared"), -1/+1 ("logistic"), one-hot rows
+        ("cross_entropy").
+    arrangements : Arrangements
+    alpha : float
+        Regularisation strength, > 0.
+    loss : {"squared", "logistic", "cross_entropy"}, default="squared"
+    fit_intercept : bool, default=False
+        Fit an unpenalised output intercept ``b``.
+    solver : str, default=None
+        A registered solver name (see :func:`available_solvers`) or a CVXPY
+        solver name such as "CLARABEL" or "SCS"; None picks the default.
+    tol : float, default=1e-6
+        Target relative duality gap.
+    max_iter : int, default=1000
+    sample_weight : array-like of shape (n_samples,), default=None
+    warm_start : ConvexResult, default=None
+        A previous solution on the same tuples, used by iterative solvers.
+    verbose : bool, default=False
+    **solver_options
+        Passed to the solver.
+
+    Returns
+    -------
+    ConvexResult
+        With the certificate (``dual_gap``, ``relative_gap``) recomputed from
+        the returned point independently of the solver's own stopping rule.
+    """
+    if not isinstance(arrangements, Arrangements):
+        raise TypeError("arrangements must be an Arrangements instance.")
+    if not isinstance(alpha, numbers.Real) or not np.isfinite(alpha) or alpha <= 0:
+        raise ValueError(f"alpha must be a positive finite number; got {alpha!r}.")
+    if not isinstance(tol, numbers.Real) or not tol > 0:
+        raise ValueError(f"tol must be positive; got {tol!r}.")
+    if not isinstance(max_iter, numbers.Integral) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer; got {max_iter!r}.")
+    loss_obj = get_loss(loss)
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y)
+    Y = loss_obj.encode_targets(y if y.ndim == 2 or loss_obj.name == "logistic"
+                                else y.reshape(-1, 1))
+    if Y.shape[0] != X.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} rows but y has {Y.shape[0]}.")
+    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(Y))):
+        raise ValueError("X and y must be finite (no NaN or inf).")
+    w = _normalised_weights(sample_weight, X.shape[0])
+    op = LiftedOperator(X, arrangements, n_outputs=Y.shape[1])
+    name, func, extra = _resolve_solver(solver)
+    if warm_start is not None and warm_start.u.shape != op.var_shape:
+        warm_start = None
+    start = time.perf_counter()
+    out = func(op, loss_obj, Y, w, float(alpha), fit_intercept=fit_intercept, tol=tol,
+               max_iter=max_iter, verbose=verbose, warm_start=warm_start,
+               **extra, **solver_options)
+    elapsed = time.perf_counter() - start
+    cert = duality_gap(op, loss_obj, Y, w, out.u, float(alpha), intercept=out.intercept,
+                       fit_intercept=fit_intercept, lam1=out.lam1, lam2=out.lam2)
+    # Interior-point solvers return 1e-10-sized groups instead of zeros; each
+    # would become a useless sub-network.  Keep the zeroed point when its
+    # certificate is as good.
+    norms = group_norms(out.u)
+    tiny = (norms > 0) & (norms <= _ZERO_GROUP_RTOL * norms.max(initial=0.0))
+    if tiny.any():
+        u_clean = np.where(tiny[..., None], 0.0, out.u)
+        cert_clean = duality_gap(op, loss_obj, Y, w, u_clean, float(alpha),
+                                 intercept=cert.intercept, fit_intercept=fit_intercept,
+                                 lam1=out.lam1, lam2=out.lam2)
+        if cert_clean.gap <= max(cert.gap, 0.0) + 1e-12 * abs(cert.primal):
+            out.u, cert = u_clean, cert_clean
+    # The certificate, not the solver's own status, decides convergence.
+    converged = bool(cert.relative_gap <= tol
+                     and cert.constraint_violation <= _FEASIBILITY_RTOL)
+    if not converged:
+        warnings.warn(
+            f"The {name} solver stopped with relative duality gap "
+            f"{cert.relative_gap:.3e} (tol={tol:g}) and relative constraint violation "
+            f"{cert.constraint_violation:.1e} after {out.n_iter} iterations "
+            f"(max_iter={max_iter}). Increase max_iter, loosen tol, or increase alpha.",
+            ConvergenceWarning, stacklevel=2)
+    return ConvexResult(
+        u=out.u, intercept=cert.intercept, objective=cert.primal,
+        dual_objective=cert.dual, dual_gap=cert.gap, relative_gap=cert.relative_gap,
+        constraint_violation=cert.constraint_violation, n_iter=out.n_iter,
+        converged=converged, dual_point=cert.dual_point, lam1=cert.lam1, lam2=cert.lam2,
+        arrangements=arrangements, alpha=float(alpha), loss=loss_obj.name,
+        fit_intercept=bool(fit_intercept), solver=name, solve_time=elapsed,
+        history=out.history)
