@@ -3,6 +3,7 @@ optimality through an equivalent convex program (Ergen & Pilanci, ICML 2021).
 """
 
 from .arrangements import Arrangements, sample_arrangements
+from .estimators import ConvexDeepReLUClassifier, ConvexDeepReLURegressor
 from .duality import Certificate, duality_gap
 from .extraction import ReLUNetwork, extract_network
 from .losses import get_loss
@@ -14,6 +15,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Arrangements",
     "Certificate",
+    "ConvexDeepReLUClassifier",
+    "ConvexDeepReLURegressor",
     "ConvexResult",
     "LiftedOperator",
     "ReLUNetwork",

@@ -91,6 +91,30 @@ class Arrangements:
         return (f"Arrangements(n_patterns={self.n_patterns}, n_samples={self.n_samples}, "
                 f"n_hidden={self.n_hidden})")
 
+    @classmethod
+    def from_weights(cls, X, first_weights, second_weights, *, drop_duplicates=False):
+        """Tuples of the networks ``(first_weights[t], second_weights[t])`` on ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        first_weights : array-like of shape (n_patterns, n_features, n_hidden)
+        second_weights : array-like of shape (n_patterns, n_hidden)
+        drop_duplicates : bool, default=False
+
+        Returns
+        -------
+        Arrangements
+        """
+        X = np.asarray(X, dtype=float)
+        W1 = np.asarray(first_weights, dtype=float)
+        w2 = np.asarray(second_weights, dtype=float)
+        if W1.ndim != 3 or w2.shape != (W1.shape[0], W1.shape[2]) or W1.shape[1] != X.shape[1]:
+            raise ValueError(
+                f"Generating weights of shapes {W1.shape} and {w2.shape} do not fit X of "
+                f"shape {X.shape}.")
+        return _from_generators(X, W1, w2, drop_duplicates)
+
     def recompute(self, X, *, drop_duplicates=False):
         """Patterns of the generating networks on new rows ``X``.
 
@@ -111,8 +135,8 @@ class Arrangements:
             raise ValueError(
                 "These arrangements have no generating weights; only sampled "
                 "arrangements can be recomputed on new data.")
-        return _from_generators(np.asarray(X, dtype=float), self.first_weights,
-                                self.second_weights, drop_duplicates)
+        return Arrangements.from_weights(X, self.first_weights, self.second_weights,
+                                         drop_duplicates=drop_duplicates)
 
     def subset(self, index):
         """The tuples ``index`` (an integer array or boolean mask)."""

@@ -40,7 +40,8 @@ def solve_cvxpy(op, loss, Y, w, alpha, *, fit_intercept=False, solver="CLARABEL"
     objective = loss.cvxpy_expression(F, Y, w) + alpha * cp.sum(cp.norm(U, 2, axis=0))
     problem = cp.Problem(cp.Minimize(objective), [cons1, cons2])
 
-    opts = dict(solver_options or {})
+    user_opts = dict(solver_options or {})
+    opts = dict(user_opts)
     name = solver.upper()
     if name == "CLARABEL":
         # Clarabel's defaults (1e-8) leave dual multipliers accurate to only
@@ -52,14 +53,21 @@ def solve_cvxpy(op, loss, Y, w, alpha, *, fit_intercept=False, solver="CLARABEL"
             opts.setdefault("max_iter", int(max_iter))
     elif name == "SCS" and max_iter is not None:
         opts.setdefault("max_iters", int(max_iter))
-    try:
-        with warnings.catch_warnings():
-            # "Solution may be inaccurate": the duality gap computed afterwards
-            # says how inaccurate, and solve_convex warns on that.
-            warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-            problem.solve(solver=name, verbose=verbose, **opts)
-    except cp.error.SolverError as exc:
-        raise RuntimeError(f"CVXPY solver {name} failed: {exc}") from exc
+    attempts = [opts] if opts == user_opts else [opts, user_opts]
+    for k, attempt in enumerate(attempts):
+        try:
+            with warnings.catch_warnings():
+                # "Solution may be inaccurate": the duality gap computed afterwards
+                # says how inaccurate, and solve_convex warns on that.
+                warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+                problem.solve(solver=name, verbose=verbose, **attempt)
+            if U.value is not None:
+                break
+        except cp.error.SolverError as exc:
+            # The tight tolerances occasionally fail numerically; the solver's
+            # own defaults are the fallback.
+            if k == len(attempts) - 1:
+                raise RuntimeError(f"CVXPY solver {name} failed: {exc}") from exc
     converged = problem.status == cp.OPTIMAL
     if U.value is None:
         raise RuntimeError(f"CVXPY solver {name} returned no solution (status {problem.status}).")

@@ -1,0 +1,488 @@
+"""scikit-learn estimators: fit = sample tuples, solve the convex program, extract.
+
+``fit`` appends a column of ones to X when ``fit_intercept`` is on (so the
+first layer has biases, penalised as part of W1, FORMULATION.md section 1),
+samples activation-pattern tuples from random Gaussian networks, solves the
+convex program of those tuples to a certified relative duality gap ``tol``,
+and extracts the equivalent three-layer ReLU network.  ``predict`` runs that
+network only; no pattern is needed at prediction time.
+"""
+
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+from scipy.special import expit, log_expit, log_softmax
+
+from .arrangements import Arrangements, sample_arrangements
+from .extraction import extract_network
+from .solvers import solve_convex
+
+__all__ = ["ConvexDeepReLURegressor", "ConvexDeepReLUClassifier"]
+
+
+def _check_sample_weight(sample_weight, n_samples):
+    if sample_weight is None:
+        return None
+    sw = np.asarray(sample_weight)
+    if sw.ndim == 0:
+        sw = np.full(n_samples, float(sw))
+    if sw.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight must be numeric; got dtype {sw.dtype}.")
+    sw = sw.astype(np.float64)
+    if sw.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight must have shape ({n_samples},) to match X; got {sw.shape}.")
+    if not np.all(np.isfinite(sw)):
+        raise ValueError("sample_weight contains NaN or infinity.")
+    if np.any(sw < 0):
+        raise ValueError("sample_weight must be non-negative; got negative weights.")
+    if sw.sum() <= 0:
+        raise ValueError("sample_weight sums to zero: no sample carries weight.")
+    return sw
+
+
+class _BaseConvexDeepReLU(BaseEstimator):
+    """Shared fitting logic; see the concrete estimators for the parameters."""
+
+    _losses = ()
+
+    def __init__(self, alpha=1e-3, *, n_patterns=100, n_hidden=4, loss=None,
+                 fit_intercept=True, solver=None, tol=1e-6, max_iter=1000,
+                 random_state=None, warm_start=False, verbose=False):
+        self.alpha = alpha
+        self.n_patterns = n_patterns
+        self.n_hidden = n_hidden
+        self.loss = loss
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+
+    # -- validation --------------------------------------------------------
+    def _validate_params(self):
+        def positive_int(name):
+            val = getattr(self, name)
+            if not isinstance(val, numbers.Integral) or isinstance(val, bool) or val < 1:
+                raise ValueError(f"{name} must be a positive integer; got {val!r}.")
+
+        def positive_real(name):
+            val = getattr(self, name)
+            if (not isinstance(val, numbers.Real) or isinstance(val, bool)
+                    or not np.isfinite(val) or val <= 0):
+                raise ValueError(f"{name} must be a positive finite number; got {val!r}.")
+
+        positive_real("alpha")
+        positive_real("tol")
+        positive_int("n_patterns")
+        positive_int("n_hidden")
+        positive_int("max_iter")
+        for name in ("fit_intercept", "warm_start"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be a bool; got {getattr(self, name)!r}.")
+        if self.loss not in self._losses:
+            raise ValueError(f"loss must be one of {self._losses}; got {self.loss!r}.")
+        if self.solver is not None and not isinstance(self.solver, str):
+            raise ValueError(f"solver must be a string or None; got {self.solver!r}.")
+
+    def _augment(self, X):
+        X = np.asarray(X, dtype=np.float64)
+        return np.hstack([X, np.ones((X.shape[0], 1))]) if self.fit_intercept else X
+
+    # -- fitting -----------------------------------------------------------
+    def _fit(self, X, Y, sample_weight, loss):
+        """Solve and set every fitted attribute; ``Y`` is already encoded."""
+        if sample_weight is not None:
+            # Zero-weight rows must not shape the tuples either.
+            keep = sample_weight > 0
+            X, Y, sample_weight = X[keep], Y[keep], sample_weight[keep]
+        Xa = self._augment(X)
+        warm = None
+        if (self.warm_start and hasattr(self, "first_weights_")
+                and self.first_weights_.shape[1] == Xa.shape[1]
+                and self.first_weights_.shape[0] <= self.n_patterns
+                and self.first_weights_.shape[2] == self.n_hidden
+                and self.convex_weights_.shape[0] == Y.shape[1]):
+            arrangements = Arrangements.from_weights(Xa, self.first_weights_,
+                                                     self.second_weights_)
+            warm = _WarmStart(self.convex_weights_, self.convex_intercept_)
+        else:
+            arrangements = sample_arrangements(
+                Xa, self.n_patterns, self.n_hidden,
+                random_state=check_random_state(self.random_state))
+        result = solve_convex(
+            Xa, Y, arrangements, float(self.alpha), loss=loss,
+            fit_intercept=self.fit_intercept, solver=self.solver, tol=float(self.tol),
+            max_iter=int(self.max_iter), sample_weight=sample_weight, warm_start=warm,
+            verbose=bool(self.verbose))
+        network = extract_network(result, bias_column=self.fit_intercept)
+        self.network_ = network
+        self.coefs_ = network.coefs_
+        self.intercepts_ = network.intercepts_
+        self.n_layers_ = 4
+        self.n_subnetworks_ = network.n_subnetworks
+        self.objective_ = result.objective
+        self.dual_objective_ = result.dual_objective
+        self.dual_gap_ = result.dual_gap
+        self.relative_gap_ = result.relative_gap
+        self.constraint_violation_ = result.constraint_violation
+        self.converged_ = result.converged
+        self.n_iter_ = result.n_iter
+        self.solver_ = result.solver
+        self.fit_time_ = result.solve_time
+        self.first_weights_ = arrangements.first_weights
+        self.second_weights_ = arrangements.second_weights
+        self.n_patterns_ = arrangements.n_patterns
+        self.convex_weights_ = result.u
+        self.convex_intercept_ = result.intercept
+        return self
+
+    def _fit_transactional(self, *args, **kwargs):
+        # A failed or interrupted fit leaves a previous fit exactly as it was.
+        state = dict(self.__dict__)
+        try:
+            return self._fit_validated(*args, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(state)
+            raise
+
+    def _decision(self, X):
+        check_is_fitted(self, "coefs_")
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return self.network_.decision(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
+
+
+class _WarmStart:
+    """The part of a previous solution an iterative solver restarts from."""
+
+    def __init__(self, u, intercept):
+        self.u = u
+        self.intercept = intercept
+
+
+_PARAMS_DOC = """
+    alpha : float, default=1e-3
+        Regularisation strength, the weight of ``sum_k ||W1_k||_F ||w2_k|| |w3_k|``
+        against the mean loss (equivalently of the group norms ``sum ||u||``
+        of the convex program).  Larger values give fewer sub-networks.
+    n_patterns : int, default=100
+        Number of random networks whose activation patterns are sampled;
+        duplicates are dropped, so ``n_patterns_`` may be smaller.
+    n_hidden : int, default=4
+        First-layer width ``m`` of every sub-network (``n_hidden=1`` is the
+        two-layer convex network).
+    fit_intercept : bool, default=True
+        Give the first layer biases (a column of ones appended to X; penalised
+        with W1) and fit an unpenalised output intercept.
+    solver : str, default=None
+        Convex solver: None for the package default, or a name from
+        :func:`convexrelu.available_solvers`, or a CVXPY solver such as
+        "CLARABEL".
+    tol : float, default=1e-6
+        Stop when the relative duality gap is below ``tol``.
+    max_iter : int, default=1000
+        Iteration limit of the solver; a :class:`~sklearn.exceptions.ConvergenceWarning`
+        is raised when it stops above ``tol``.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the pattern sampling.  Pass an int for reproducible fits.
+    warm_start : bool, default=False
+        Reuse the sampled patterns (recomputed on the new data) and the
+        previous convex solution as the starting point.
+    verbose : bool, default=False
+        Print solver progress.
+"""
+
+_ATTRS_DOC = """
+    coefs_ : list of 3 ndarrays
+        Weight matrices of the extracted MLP: ``(n_features, K*n_hidden)``,
+        ``(K*n_hidden, K)`` block-diagonal, ``(K, n_outputs)``.
+    intercepts_ : list of 3 ndarrays
+        First-layer biases (zeros without ``fit_intercept``), zeros, and the
+        output intercept.
+    n_subnetworks_ : int
+        Number ``K`` of active sub-networks.
+    objective_ : float
+        Training objective of the convex solution, equal to the non-convex
+        objective of the extracted network.
+    dual_objective_ : float
+        Objective of the feasible dual point (lower bound for the sampled
+        patterns).
+    dual_gap_ : float
+        ``objective_ - dual_objective_``, the certificate of the fit.
+    relative_gap_ : float
+        ``dual_gap_ / objective_``.
+    constraint_violation_ : float
+        Largest relative violation of the pattern constraints.
+    converged_ : bool
+        Whether ``relative_gap_ <= tol`` with feasible constraints.
+    n_iter_ : int
+        Solver iterations.
+    fit_time_ : float
+        Seconds in the solver.
+    n_patterns_ : int
+        Distinct sampled tuples.
+    first_weights_ : ndarray of shape (n_patterns_, n_features + fit_intercept, n_hidden)
+        Generating first-layer weights of the sampled patterns;
+        ``Arrangements.from_weights(X1, first_weights_, second_weights_)``
+        recomputes them on the (ones-augmented) training data ``X1``.
+    second_weights_ : ndarray of shape (n_patterns_, n_hidden)
+    convex_weights_ : ndarray of shape (n_outputs, 2, n_patterns_, n_hidden, n_features + fit_intercept)
+        The convex solution ``u``.
+    network_ : ReLUNetwork
+        The extracted network.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined when X has string feature names.
+"""
+
+
+class ConvexDeepReLURegressor(RegressorMixin, _BaseConvexDeepReLU):
+    __doc__ = f"""Three-layer parallel ReLU network regressor trained to global optimality.
+
+    Fits ``f(x) = b + sum_k w3_k relu(sum_j w2_kj relu(x . w1_kj))`` with
+    squared loss and the product-of-norms regulariser by solving the
+    equivalent convex program over sampled activation patterns (Ergen &
+    Pilanci, ICML 2021); ``objective_`` is the global optimum of the training
+    objective over networks with those patterns, certified by ``dual_gap_``.
+
+    Parameters
+    ----------{_PARAMS_DOC}
+    Attributes
+    ----------{_ATTRS_DOC}
+    n_outputs_ : int
+
+    See Also
+    --------
+    ConvexDeepReLUClassifier
+    convexrelu.solve_convex : the functional API beneath.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_regression
+    >>> from convexrelu import ConvexDeepReLURegressor
+    >>> X, y = make_regression(n_samples=100, n_features=4, noise=1, random_state=0)
+    >>> reg = ConvexDeepReLURegressor(alpha=1e-2, n_patterns=20, random_state=0)
+    >>> reg.fit(X, y / y.std()).relative_gap_ < 1e-6
+    True
+    """
+
+    _losses = ("squared",)
+
+    def __init__(self, alpha=1e-3, *, n_patterns=100, n_hidden=4, loss="squared",
+                 fit_intercept=True, solver=None, tol=1e-6, max_iter=1000,
+                 random_state=None, warm_start=False, verbose=False):
+        super().__init__(alpha=alpha, n_patterns=n_patterns, n_hidden=n_hidden,
+                         loss=loss, fit_intercept=fit_intercept, solver=solver, tol=tol,
+                         max_iter=max_iter, random_state=random_state,
+                         warm_start=warm_start, verbose=verbose)
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network by solving the convex program.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self
+        """
+        return self._fit_transactional(X, y, sample_weight)
+
+    def _fit_validated(self, X, y, sample_weight):
+        self._validate_params()
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
+                             dtype=[np.float64, np.float32], ensure_min_samples=2)
+        sw = _check_sample_weight(sample_weight, X.shape[0])
+        Y = np.asarray(y, dtype=np.float64)
+        self._y_ndim = Y.ndim
+        Y = Y.reshape(len(Y), -1)
+        self.n_outputs_ = Y.shape[1]
+        return self._fit(X, Y, sw, "squared")
+
+    def predict(self, X):
+        """Predict with the extracted network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        """
+        F = self._decision(X)
+        return F[:, 0] if self._y_ndim == 1 else F
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+class ConvexDeepReLUClassifier(ClassifierMixin, _BaseConvexDeepReLU):
+    __doc__ = f"""Three-layer parallel ReLU network classifier trained to global optimality.
+
+    Binary problems use one output; ``loss="log_loss"`` is the logistic loss
+    on labels -1/+1 and ``loss="squared"`` the paper's squared loss on -1/+1.
+    Multiclass problems use one output per class, each sub-network feeding
+    one class (FORMULATION.md section 8); ``"log_loss"`` is the softmax
+    cross-entropy, ``"squared"`` the squared loss on one-hot targets.
+
+    Parameters
+    ----------{_PARAMS_DOC}
+    loss : {{"log_loss", "squared"}}, default="log_loss"
+        Training loss; ``predict_proba`` needs ``"log_loss"``.
+
+    Attributes
+    ----------{_ATTRS_DOC}
+    classes_ : ndarray of shape (n_classes,)
+
+    See Also
+    --------
+    ConvexDeepReLURegressor
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_moons
+    >>> from convexrelu import ConvexDeepReLUClassifier
+    >>> X, y = make_moons(n_samples=100, noise=0.1, random_state=0)
+    >>> clf = ConvexDeepReLUClassifier(alpha=1e-3, n_patterns=20, random_state=0).fit(X, y)
+    >>> clf.score(X, y) > 0.9
+    True
+    """
+
+    _losses = ("log_loss", "squared")
+
+    def __init__(self, alpha=1e-3, *, n_patterns=100, n_hidden=4, loss="log_loss",
+                 fit_intercept=True, solver=None, tol=1e-6, max_iter=1000,
+                 random_state=None, warm_start=False, verbose=False):
+        super().__init__(alpha=alpha, n_patterns=n_patterns, n_hidden=n_hidden,
+                         loss=loss, fit_intercept=fit_intercept, solver=solver, tol=tol,
+                         max_iter=max_iter, random_state=random_state,
+                         warm_start=warm_start, verbose=verbose)
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network by solving the convex program.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Class labels (any hashable values).
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self
+        """
+        return self._fit_transactional(X, y, sample_weight)
+
+    def _fit_validated(self, X, y, sample_weight):
+        self._validate_params()
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32],
+                             ensure_min_samples=2)
+        check_classification_targets(y)
+        sw = _check_sample_weight(sample_weight, X.shape[0])
+        encoder = LabelEncoder().fit(y if sw is None else y[sw > 0])
+        classes = encoder.classes_
+        if len(classes) < 2:
+            raise ValueError(
+                f"The classifier needs samples of at least 2 classes; got 1 class "
+                f"({classes[0]!r}).")
+        keep = np.ones(len(y), bool) if sw is None else sw > 0
+        codes = np.full(len(y), -1)
+        codes[keep] = encoder.transform(y[keep])
+        if len(classes) == 2:
+            Y = np.where(codes == 1, 1.0, -1.0)[:, None]
+            loss = "logistic" if self.loss == "log_loss" else "squared"
+        else:
+            Y = np.zeros((len(y), len(classes)))
+            Y[keep, codes[keep]] = 1.0
+            loss = "cross_entropy" if self.loss == "log_loss" else "squared"
+        self.classes_ = classes
+        return self._fit(X, Y, sw, loss)
+
+    def decision_function(self, X):
+        """Network outputs: shape (n_samples,) for two classes, else (n_samples, n_classes).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray
+        """
+        F = self._decision(X)
+        return F[:, 0] if len(self.classes_) == 2 else F
+
+    def predict(self, X):
+        """Predicted class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        F = self.decision_function(X)
+        idx = (F > 0).astype(int) if F.ndim == 1 else F.argmax(axis=1)
+        return self.classes_[idx]
+
+    def _has_log_loss(self):
+        return self.loss == "log_loss"
+
+    @available_if(_has_log_loss)
+    def predict_log_proba(self, X):
+        """Log of class probabilities (``loss="log_loss"`` only).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        F = self.decision_function(X)
+        if F.ndim == 1:
+            return np.column_stack([log_expit(-F), log_expit(F)])
+        return log_softmax(F, axis=1)
+
+    @available_if(_has_log_loss)
+    def predict_proba(self, X):
+        """Class probabilities (``loss="log_loss"`` only); rows sum to one.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        F = self.decision_function(X)
+        if F.ndim == 1:
+            p = expit(F)
+            return np.column_stack([1.0 - p, p])
+        return np.exp(log_softmax(F, axis=1))
