@@ -170,6 +170,8 @@ class _BaseConvexDeepReLU(BaseEstimator):
 class _WarmStart:
     """The part of a previous solution an iterative solver restarts from."""
 
+    lam1 = lam2 = None
+
     def __init__(self, u, intercept):
         self.u = u
         self.intercept = intercept

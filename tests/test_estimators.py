@@ -1,0 +1,208 @@
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, make_moons
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
+from sklearn.neural_network import MLPRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from convexrelu import ConvexDeepReLUClassifier, ConvexDeepReLURegressor
+
+
+def _relu(a):
+    return np.maximum(a, 0)
+
+
+def _forward(est, X):
+    """A plain numpy forward pass over coefs_ / intercepts_."""
+    h = _relu(X @ est.coefs_[0] + est.intercepts_[0])
+    h = _relu(h @ est.coefs_[1] + est.intercepts_[1])
+    return h @ est.coefs_[2] + est.intercepts_[2]
+
+
+@pytest.fixture(scope="module")
+def diabetes():
+    X, y = load_diabetes(return_X_y=True)
+    return StandardScaler().fit_transform(X), (y - y.mean()) / y.std()
+
+
+def test_weights_run_as_an_mlp(diabetes):
+    X, y = diabetes
+    reg = ConvexDeepReLURegressor(alpha=1e-2, n_patterns=20, n_hidden=3,
+                                  random_state=0).fit(X[:200], y[:200])
+    np.testing.assert_allclose(_forward(reg, X)[:, 0], reg.predict(X), rtol=1e-12, atol=1e-12)
+    # sklearn's own MLP with the weights set predicts the same.
+    mlp = MLPRegressor(hidden_layer_sizes=(reg.coefs_[0].shape[1], reg.n_subnetworks_),
+                       max_iter=1).fit(X[:5], y[:5])
+    mlp.coefs_ = [c.copy() for c in reg.coefs_]
+    mlp.intercepts_ = [c.copy() for c in reg.intercepts_]
+    np.testing.assert_allclose(mlp.predict(X), reg.predict(X), rtol=1e-12, atol=1e-12)
+    assert reg.coefs_[0].shape == (X.shape[1], reg.n_subnetworks_ * 3)
+    assert reg.coefs_[1].shape == (reg.n_subnetworks_ * 3, reg.n_subnetworks_)
+
+
+def test_pipeline_gridsearch_cross_val_on_diabetes():
+    X, y = load_diabetes(return_X_y=True)
+    model = TransformedTargetRegressor(
+        make_pipeline(StandardScaler(),
+                      ConvexDeepReLURegressor(n_patterns=20, n_hidden=2, random_state=0)),
+        transformer=StandardScaler())
+    search = GridSearchCV(model, {"regressor__convexdeepreluregressor__alpha": [1e-2, 1e-1]},
+                          cv=3)
+    scores = cross_val_score(search, X, y, cv=KFold(3, shuffle=True, random_state=0))
+    assert scores.mean() > 0.4, scores
+
+
+def test_pipeline_cross_val_on_breast_cancer():
+    X, y = load_breast_cancer(return_X_y=True)
+    model = make_pipeline(StandardScaler(), ConvexDeepReLUClassifier(
+        alpha=1e-2, n_patterns=10, n_hidden=2, random_state=0))
+    scores = cross_val_score(model, X, y, cv=KFold(3, shuffle=True, random_state=0))
+    assert scores.mean() > 0.9, scores
+
+
+def test_certificate_attributes(diabetes):
+    X, y = diabetes
+    reg = ConvexDeepReLURegressor(alpha=1e-2, n_patterns=15, n_hidden=2, random_state=0)
+    reg.fit(X[:150], y[:150])
+    assert reg.converged_
+    assert 0 <= reg.relative_gap_ <= reg.tol
+    assert reg.dual_gap_ == pytest.approx(reg.objective_ - reg.dual_objective_)
+    assert reg.constraint_violation_ <= 1e-8
+    # the objective is the network's own non-convex objective
+    Xa = np.column_stack([X[:150], np.ones(150)])
+    assert reg.network_.objective(X[:150], y[:150], reg.alpha) == pytest.approx(
+        reg.objective_, rel=1e-7)
+    assert Xa.shape[1] == reg.first_weights_.shape[1]
+
+
+def test_reproducibility(diabetes):
+    X, y = diabetes
+    kw = dict(alpha=1e-2, n_patterns=15, n_hidden=2)
+    a = ConvexDeepReLURegressor(random_state=3, **kw).fit(X[:120], y[:120])
+    b = ConvexDeepReLURegressor(random_state=3, **kw).fit(X[:120], y[:120])
+    c = ConvexDeepReLURegressor(random_state=4, **kw).fit(X[:120], y[:120])
+    np.testing.assert_array_equal(a.first_weights_, b.first_weights_)
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    assert not np.array_equal(a.first_weights_, c.first_weights_)
+    assert not np.allclose(a.predict(X), c.predict(X))
+
+
+def test_classifier_probabilities_and_labels():
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    labels = np.array(["setosa", "versicolor", "virginica"])[y]
+    clf = ConvexDeepReLUClassifier(alpha=1e-3, n_patterns=10, n_hidden=2,
+                                   random_state=0).fit(X, labels)
+    np.testing.assert_array_equal(clf.classes_, ["setosa", "versicolor", "virginica"])
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(clf.classes_[proba.argmax(axis=1)], clf.predict(X))
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), proba, rtol=1e-10)
+    assert clf.decision_function(X).shape == (150, 3)
+    assert clf.score(X, labels) > 0.9
+
+    Xm, ym = make_moons(120, noise=0.1, random_state=0)
+    binary = ConvexDeepReLUClassifier(alpha=1e-3, n_patterns=10, n_hidden=2,
+                                      random_state=0).fit(Xm, ym)
+    assert binary.decision_function(Xm).shape == (120,)
+    assert binary.score(Xm, ym) > 0.9
+    np.testing.assert_array_equal(binary.predict_proba(Xm).argmax(1), binary.predict(Xm))
+
+
+def test_squared_loss_classifier_has_no_predict_proba():
+    X, y = make_moons(60, noise=0.1, random_state=0)
+    clf = ConvexDeepReLUClassifier(loss="squared", alpha=1e-3, n_patterns=8, n_hidden=2,
+                                   random_state=0).fit(X, y)
+    assert not hasattr(clf, "predict_proba")
+    assert clf.score(X, y) > 0.85
+
+
+def test_sample_weight_equals_repetition(diabetes):
+    X, y = diabetes[0][:60], diabetes[1][:60]
+    w = np.ones(60)
+    w[:10] = 2
+    X_rep = np.vstack([X, X[:10]])
+    y_rep = np.concatenate([y, y[:10]])
+    kw = dict(alpha=1e-2, n_patterns=10, n_hidden=2, random_state=0, tol=1e-8)
+    a = ConvexDeepReLURegressor(**kw).fit(X, y, sample_weight=w)
+    b = ConvexDeepReLURegressor(**kw).fit(X_rep, y_rep)
+    assert a.objective_ == pytest.approx(b.objective_, rel=1e-6)
+    np.testing.assert_allclose(a.predict(X), b.predict(X), rtol=1e-4, atol=1e-4)
+    # and zero weights equal removal
+    w0 = np.ones(60)
+    w0[50:] = 0
+    c = ConvexDeepReLURegressor(**kw).fit(X, y, sample_weight=w0)
+    d = ConvexDeepReLURegressor(**kw).fit(X[:50], y[:50])
+    np.testing.assert_allclose(c.predict(X), d.predict(X), rtol=1e-4, atol=1e-4)
+
+
+def test_multioutput_regression(diabetes):
+    X, y = diabetes
+    Y = np.column_stack([y, -y])
+    reg = ConvexDeepReLURegressor(alpha=1e-2, n_patterns=10, n_hidden=2,
+                                  random_state=0).fit(X[:100], Y[:100])
+    assert reg.predict(X).shape == (len(X), 2)
+    assert reg.coefs_[2].shape[1] == 2
+    # each sub-network feeds exactly one output
+    assert np.all((reg.coefs_[2] != 0).sum(axis=1) == 1)
+
+
+def test_warm_start_reuses_patterns(diabetes):
+    X, y = diabetes
+    reg = ConvexDeepReLURegressor(alpha=1e-2, n_patterns=10, n_hidden=2, random_state=0,
+                                  warm_start=True).fit(X[:100], y[:100])
+    W = reg.first_weights_.copy()
+    reg.set_params(alpha=2e-2, random_state=1).fit(X[:100], y[:100])
+    np.testing.assert_array_equal(reg.first_weights_, W)
+    cold = ConvexDeepReLURegressor(alpha=2e-2, n_patterns=10, n_hidden=2,
+                                   random_state=0).fit(X[:100], y[:100])
+    assert reg.objective_ == pytest.approx(cold.objective_, rel=1e-5)
+
+
+def test_failed_fit_leaves_the_previous_model(diabetes):
+    X, y = diabetes
+    reg = ConvexDeepReLURegressor(alpha=1e-2, n_patterns=8, n_hidden=2, random_state=0)
+    reg.fit(X[:80], y[:80])
+    before = reg.predict(X)
+    state = {k: v for k, v in vars(reg).items()}
+    X_bad = X[:80].copy()
+    X_bad[3, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        reg.fit(X_bad, y[:80])
+    with pytest.raises(ValueError, match="alpha"):
+        reg.set_params(alpha=-1.0).fit(X[:80], y[:80])
+    reg.set_params(alpha=1e-2)
+    np.testing.assert_array_equal(reg.predict(X), before)
+    assert set(vars(reg)) == set(state)
+    assert reg.n_features_in_ == 10
+
+
+def test_pickle_and_clone(diabetes):
+    X, y = diabetes
+    reg = ConvexDeepReLURegressor(alpha=1e-2, n_patterns=8, n_hidden=2,
+                                  random_state=0).fit(X[:80], y[:80])
+    again = pickle.loads(pickle.dumps(reg))
+    np.testing.assert_array_equal(again.predict(X), reg.predict(X))
+    fresh = clone(reg)
+    assert not hasattr(fresh, "coefs_") and fresh.get_params() == reg.get_params()
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(alpha=0.0), "alpha"), (dict(n_patterns=0), "n_patterns"),
+    (dict(n_hidden=1.5), "n_hidden"), (dict(tol=-1), "tol"), (dict(loss="hinge"), "loss"),
+])
+def test_invalid_hyperparameters(bad, match):
+    X, y = make_moons(30, random_state=0)
+    with pytest.raises(ValueError, match=match):
+        ConvexDeepReLUClassifier(**bad).fit(X, y)
+
+
+def test_one_class_is_an_error():
+    X = np.random.default_rng(0).standard_normal((10, 2))
+    with pytest.raises(ValueError, match="class"):
+        ConvexDeepReLUClassifier().fit(X, np.zeros(10))
