@@ -1,0 +1,118 @@
+"""UCI-121 protocol: the convex classifier versus MLPClassifier and LogisticRegression.
+
+For every set (optionally only those with at most ``--max-n`` rows) and each
+of its 4 given folds, every model picks one hyperparameter from a grid of the
+same size by 3-fold inner cross-validation on the training part, is refit on
+it, and is scored on the test part.  The table lists per-set mean accuracy,
+the mean over sets, wins/ties/losses of the convex model against each
+baseline (ties: within 0.5 percentage points), and total time per model.
+
+    python benchmarks/uci121.py --max-n 1000 --n-jobs 2
+"""
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.neural_network import MLPClassifier
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from datasets import load_uci121, uci121_names  # noqa: E402
+
+from convexrelu import ConvexDeepReLUClassifier  # noqa: E402
+
+GRID_SIZE = 3
+
+
+def models(args):
+    """Each model with a hyperparameter grid of GRID_SIZE values."""
+    return {
+        "convex": (ConvexDeepReLUClassifier(n_patterns=args.n_patterns, n_hidden=args.n_hidden,
+                                            tol=args.tol, random_state=0),
+                   {"alpha": [1e-3, 1e-2, 1e-1]}),
+        "mlp": (MLPClassifier(hidden_layer_sizes=(100,), max_iter=500, random_state=0),
+                {"alpha": [1e-4, 1e-2, 1.0]}),
+        "logreg": (LogisticRegression(max_iter=2000), {"C": [0.1, 1.0, 10.0]}),
+    }
+
+
+def _inner_cv(y):
+    # Tiny classes cannot be split three ways; fall back to fewer folds.
+    counts = np.bincount(y)
+    k = int(min(3, counts[counts > 0].min()))
+    return StratifiedKFold(max(k, 2), shuffle=True, random_state=0) if k >= 2 else 2
+
+
+def run_fold(name, model, grid, X, y, train, test):
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        ytr = y[train]
+        if np.unique(ytr).size < 2:
+            acc = float(np.mean(y[test] == ytr[0]))
+            return name, acc, time.perf_counter() - t0
+        counts = np.bincount(ytr)
+        if counts[counts > 0].min() >= 2:
+            search = GridSearchCV(model, grid, cv=_inner_cv(ytr), error_score=0.0)
+        else:
+            search = model.set_params(**{k: v[len(v) // 2] for k, v in grid.items()})
+        search.fit(X[train], ytr)
+        acc = float(np.mean(search.predict(X[test]) == y[test]))
+    return name, acc, time.perf_counter() - t0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-n", type=int, default=1000,
+                        help="only sets with at most this many rows (default 1000)")
+    parser.add_argument("--sets", nargs="*", help="explicit set names")
+    parser.add_argument("--n-patterns", type=int, default=40)
+    parser.add_argument("--n-hidden", type=int, default=2)
+    parser.add_argument("--tol", type=float, default=1e-4)
+    parser.add_argument("--n-jobs", type=int, default=1)
+    args = parser.parse_args(argv)
+    names = args.sets or uci121_names(args.max_n)
+    if not names:
+        print("no UCI-121 data found under ../shared/data; nothing to do")
+        return
+    specs = models(args)
+    print(f"{len(names)} sets; grids of {GRID_SIZE} values by 3-fold inner CV; "
+          f"convex: n_patterns={args.n_patterns}, n_hidden={args.n_hidden}, tol={args.tol}")
+    header = f"{'set':<32}{'n':>6}{'d':>5}{'C':>4}" + "".join(f"{m:>9}" for m in specs)
+    print(header)
+    results, times = {}, {m: 0.0 for m in specs}
+    t_all = time.perf_counter()
+    for ds in names:
+        X, y, folds = load_uci121(ds)
+        y = np.unique(y, return_inverse=True)[1]
+        jobs = [(m, est, grid, tr, te) for m, (est, grid) in specs.items() for tr, te in folds]
+        out = Parallel(n_jobs=args.n_jobs)(
+            delayed(run_fold)(m, est, grid, X, y, tr, te) for m, est, grid, tr, te in jobs)
+        accs = {m: [] for m in specs}
+        for m, acc, sec in out:
+            accs[m].append(acc)
+            times[m] += sec
+        results[ds] = {m: float(np.mean(a)) for m, a in accs.items()}
+        print(f"{ds:<32}{X.shape[0]:>6}{X.shape[1]:>5}{len(np.unique(y)):>4}"
+              + "".join(f"{100 * results[ds][m]:>9.1f}" for m in specs), flush=True)
+    print("-" * len(header))
+    means = {m: 100 * np.mean([r[m] for r in results.values()]) for m in specs}
+    print(f"{'mean accuracy (%)':<47}" + "".join(f"{means[m]:>9.2f}" for m in specs))
+    for base in [m for m in specs if m != "convex"]:
+        diff = np.array([r["convex"] - r[base] for r in results.values()])
+        w, t, l = (diff > 0.005).sum(), (np.abs(diff) <= 0.005).sum(), (diff < -0.005).sum()
+        print(f"convex vs {base}: {w} wins / {t} ties / {l} losses")
+    print("total fit+score time (s): " + ", ".join(f"{m} {times[m]:.0f}" for m in specs)
+          + f"; wall {time.perf_counter() - t_all:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
