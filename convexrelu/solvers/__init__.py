@@ -50,8 +50,13 @@ _ZERO_GROUP_RTOL = 1e-6
 #: largest relative pattern-constraint violation a converged solution may have
 _FEASIBILITY_RTOL = 1e-8
 
-_SOLVERS = {"cvxpy": _solve_with_cvxpy}
-_DEFAULT_SOLVER = "cvxpy"
+def _solve_fast(op, loss, Y, w, alpha, **kwargs):
+    from .fast import solve_fast
+    return solve_fast(op, loss, Y, w, alpha, **kwargs)
+
+
+_SOLVERS = {"cvxpy": _solve_with_cvxpy, "fast": _solve_fast}
+_DEFAULT_SOLVER = "fast"
 
 
 def register_solver(name, func):
@@ -129,7 +134,9 @@ def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=Fal
     max_iter : int, default=1000
     sample_weight : array-like of shape (n_samples,), default=None
     warm_start : ConvexResult, default=None
-        A previous solution on the same tuples, used by iterative solvers.
+        A previous solution on the same tuples (any object with ``u`` and
+        ``intercept`` attributes), used by iterative solvers; ignored when
+        its shape does not match.
     verbose : bool, default=False
     **solver_options
         Passed to the solver.

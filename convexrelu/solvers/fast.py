@@ -1,0 +1,250 @@
+"""The default solver: working sets of blocks, exact restricted solves, a certificate.
+
+Why this design
+---------------
+At the optimum of the convex program most blocks ``b = (o, sig, t)`` are
+zero (the group-l1 penalty), and a zero block is certified by its dual
+constraint alone: for every group ``g = (b, j)``
+
+    || X^T ( mask_g * V + E1_g * lam1_g + S1_g * E2_b * lam2_b ) ||_2 <= alpha   (*)
+
+with ``V = -grad L(F)`` (FORMULATION.md section 7).  So the solver
+
+1. picks a working set ``W`` of blocks: the non-zero blocks of a warm start
+   plus the blocks whose constraint ``(*)`` (with zero multipliers: the
+   gated-relaxation test, ``||X^T(mask_g V)|| / alpha``) is most violated at
+   the start;
+2. solves the program restricted to ``W`` exactly (interior point, Clarabel,
+   through :meth:`Loss.cvxpy_expression`, so any loss of the interface
+   works; see :mod:`convexrelu.solvers._restricted`).  The restricted
+   problem's constraint multipliers are the ``lam`` of the blocks in ``W``,
+   zero elsewhere, and they satisfy ``(*)`` on ``W`` by the restricted KKT
+   conditions;
+3. computes the certificate of the full problem (the duality gap of
+   :func:`convexrelu.duality.duality_gap`) from the restricted solution
+   padded with zeros.  If the relative gap is below ``tol`` and the pattern
+   constraints hold to 1e-8, it stops; otherwise the blocks outside ``W``
+   that violate ``(*)`` most are added and step 2 repeats from the last
+   solution.
+
+The working set only grows, so the loop ends after at most ``2 C P`` blocks
+(in the worst case it is the full problem).  Every padded point is feasible
+(zero groups satisfy every constraint), and its certificate is the one
+:func:`convexrelu.solve_convex` recomputes independently.
+
+Never formed: the lifted ``n x (2 P m d)`` matrix.  Only the restricted
+columns of ``W`` (sparse, masked) are built for the interior-point solve;
+all full-size products go through ``X @ U`` and ``X^T @ Gz``.
+"""
+
+import time
+
+import numpy as np
+
+from ..duality import duality_gap
+from ..operator import group_norms
+from ._pricing import price_blocks, restore_feasibility
+from ._restricted import solve_restricted
+
+__all__ = ["solve_fast"]
+
+#: largest relative constraint violation a returned point may have
+_FEASIBILITY_RTOL = 1e-8
+
+
+def _ratios(op, V, lam1, lam2, alpha):
+    """Largest ``||X^T g_g|| / alpha`` over each block's groups, shape (NB,)."""
+    n, NB, m = lam1.shape
+    Gz = op.residual_to_z(V) + op.constraint_adjoint_z(
+        lam1.reshape((n,) + op.var_shape[:-1]), lam2.reshape((n,) + op.var_shape[:-2]))
+    return group_norms(op.x_adjoint(Gz)).reshape(NB, m).max(axis=1) / alpha
+
+
+def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
+               warm_start=None, initial_blocks=None, grow=None, inner_tol=1e-10,
+               polish=True, zero_rtol=1e-7, **unused):
+    """Working-set solver of the convex program with an exact restricted solve.
+
+    Parameters
+    ----------
+    op : LiftedOperator
+    loss : Loss
+    Y : ndarray of shape (n, C)
+        Encoded targets.
+    w : ndarray of shape (n,)
+        Normalised sample weights (sum to one).
+    alpha : float
+    fit_intercept : bool
+    tol : float
+        Target relative duality gap.
+    max_iter : int
+        Largest number of working-set rounds (restricted solves).
+    verbose : bool
+        Print one line per round: iteration, objective, relative gap, active
+        blocks, working-set size, seconds.
+    warm_start : ConvexResult, default=None
+        A previous solution on the same tuples: its non-zero blocks start the
+        working set.
+    initial_blocks : int, default=None
+        Size of the first working set beyond the warm start's blocks
+        (default ``max(8, 2 C P // 10)``).
+    grow : int, default=None
+        Most blocks added per round (default ``max(8, 2 C P // 10)``).
+    inner_tol : float, default=1e-10
+        Clarabel's tolerances for the restricted problems.
+    polish : bool, default=True
+        Recompute the working set's multipliers from the stationarity
+        conditions (see :func:`_polish_multipliers`) and keep them when the
+        dual constraints hold better.
+
+    zero_rtol : float, default=1e-7
+        Groups of a restricted solution smaller than ``zero_rtol`` times the
+        largest are set to zero.
+
+    Returns
+    -------
+    SolverOutput
+    """
+    from . import SolverOutput
+
+    t0 = time.perf_counter()
+    n, C, P, m = op.n_samples, op.n_outputs, op.n_patterns, op.n_hidden
+    NB = C * 2 * P
+    default = max(8, NB // 10)
+    initial_blocks = default if initial_blocks is None else int(initial_blocks)
+    grow = default if grow is None else int(grow)
+
+    U = op.zeros()
+    intercept = np.zeros(C)
+    if warm_start is not None:
+        U = np.array(warm_start.u, dtype=float)
+        intercept = np.asarray(warm_start.intercept, float).copy()
+    if fit_intercept:
+        intercept = loss.optimal_intercept(op.predict(U), Y, w, start=intercept)
+
+    in_set = group_norms(U).reshape(NB, m).max(axis=1) > 0
+    if not in_set.any():
+        # Cold start: the blocks whose gated dual constraint is most violated.
+        V = -loss.gradient(op.predict(U) + intercept, Y, w)
+        ratios = group_norms(op.adjoint(V)).reshape(NB, m).max(axis=1) / alpha
+        if not _add_violators(in_set, ratios, initial_blocks):
+            # Every dual constraint holds at zero: zero (with the intercept)
+            # is optimal, and the certificate says so.
+            return SolverOutput(U, intercept, None, None, 0, True, [])
+
+    history = []
+    converged = False
+    n_iter = 0
+    lam1 = np.zeros((n, NB, m))
+    lam2 = np.zeros((n, NB))
+    d = op.n_features
+    for n_iter in range(1, max_iter + 1):
+        blocks = np.flatnonzero(in_set)
+        B = len(blocks)
+        Ub, b, l1, l2, status = solve_restricted(
+            op, loss, Y, w, alpha, blocks, np.ones((n, B, m), bool), np.ones((n, B), bool),
+            fit_intercept=fit_intercept, tol=inner_tol, start_intercept=intercept)
+        # Interior points leave ~1e-10-sized groups where the optimum has
+        # zeros; zero them (the certificate below judges the result).
+        nb = np.sqrt(np.einsum("bjd,bjd->bj", Ub, Ub))
+        Ub = np.where((nb <= zero_rtol * nb.max(initial=0.0))[..., None], 0.0, Ub)
+        U = np.zeros((NB, m, d))
+        U[blocks] = Ub
+        U = U.reshape(op.var_shape)
+        if op.max_violation(U) > 0:
+            restore_feasibility(op, U, blocks)
+        lam1[:] = 0.0
+        lam2[:] = 0.0
+        lam1[:, blocks] = l1
+        lam2[:, blocks] = l2
+        Z = op.xu(U)
+        F0 = op.predict_from_z(Z)
+        intercept = (loss.optimal_intercept(F0, Y, w, start=b) if fit_intercept else b)
+        V = -loss.gradient(F0 + intercept, Y, w)
+        # Zero blocks outside W that fail the gated test get priced multipliers.
+        ratios = _ratios(op, V, lam1, lam2, alpha)
+        outside = np.flatnonzero(~in_set & (ratios > 1.0))
+        if len(outside):
+            p1, p2, pn = price_blocks(op, V, outside)
+            lam1[:, outside] = p1
+            lam2[:, outside] = p2
+            ratios[outside] = pn.max(axis=1) / alpha
+        if polish:
+            _polish_multipliers(op, V, U, Z, alpha, blocks, lam1, lam2)
+        full1 = lam1.reshape((n,) + op.var_shape[:-1])
+        full2 = lam2.reshape((n,) + op.var_shape[:-2])
+        cert = duality_gap(op, loss, Y, w, U, alpha, intercept=intercept,
+                           fit_intercept=fit_intercept, lam1=full1, lam2=full2, Z=Z)
+        intercept = cert.intercept
+        active = int((group_norms(U).reshape(NB, m).max(axis=1) > 0).sum())
+        history.append(dict(iteration=n_iter, objective=cert.primal,
+                            relative_gap=cert.relative_gap, active_blocks=active,
+                            working_set=B, priced=len(outside),
+                            violation=cert.constraint_violation,
+                            seconds=time.perf_counter() - t0))
+        if verbose:
+            print(f"[fast] it {n_iter:3d}  obj {cert.primal:.10e}  gap {cert.relative_gap:.2e}"
+                  f"  active {active:4d}  working {B:4d}  priced {len(outside):4d}"
+                  f"  viol {cert.constraint_violation:.1e}"
+                  f"  {time.perf_counter() - t0:7.2f}s  ({status})")
+        if cert.relative_gap <= tol and cert.constraint_violation <= _FEASIBILITY_RTOL:
+            converged = True
+            break
+        if not _add_violators(in_set, ratios, grow):
+            # No block outside W violates its dual constraint: the remaining
+            # gap is the restricted solve's own accuracy.
+            if inner_tol > 1e-13:
+                inner_tol = inner_tol * 1e-2
+                continue
+            break
+    lam1 = lam1.reshape((n,) + op.var_shape[:-1])
+    lam2 = lam2.reshape((n,) + op.var_shape[:-2])
+
+    return SolverOutput(U, intercept, lam1, lam2, n_iter, converged, history)
+
+
+def _polish_multipliers(op, V, U, Z, alpha, blocks, lam1, lam2, active_rtol=1e-7):
+    """Refit the multipliers of the working set to its stationarity conditions.
+
+    On a block of the working set, optimality means
+    ``X^T g_j = alpha u_j / ||u_j||`` for non-zero groups and
+    ``||X^T g_j|| <= alpha`` for zero ones, with multipliers only on the
+    active constraints (``c = 0``).  Non-negative least squares over the
+    multipliers of the (numerically) active rows gives them to the accuracy
+    of ``V`` itself; an interior-point solver's own multipliers are accurate
+    to its tolerance only.  Updates ``lam1``, ``lam2`` (shape (n, NB, m) and
+    (n, NB)) in place where that lowers the worst dual ratio of a block.
+    """
+    n, NB, m = lam1.shape
+    d = op.n_features
+    Ub = U.reshape(NB, m, d)[blocks]
+    nu = np.sqrt(np.einsum("bjd,bjd->bj", Ub, Ub))
+    targets = alpha * Ub / np.where(nu > 0, nu, 1.0)[..., None]
+    # Constraint values of the working set, relative to the block's scale.
+    c1, c2 = op.constraints(Z)
+    c1 = c1.reshape(n, NB, m)[:, blocks]
+    c2 = c2.reshape(n, NB)[:, blocks]
+    scale = np.abs(Z.reshape(n, NB, m)[:, blocks]).max(axis=(0, 2))
+    scale = np.where(scale > 0, scale, 1.0)
+    rows1 = c1 <= active_rtol * scale[None, :, None]
+    rows2 = c2 <= active_rtol * scale[None, :]
+    p1, p2, pn = price_blocks(op, V, blocks, targets=targets, rows1=rows1, rows2=rows2)
+    old = _ratios(op, V, lam1, lam2, alpha)[blocks]
+    new1, new2 = lam1.copy(), lam2.copy()
+    new1[:, blocks] = p1
+    new2[:, blocks] = p2
+    better = _ratios(op, V, new1, new2, alpha)[blocks] < old
+    if better.any():
+        lam1[:, blocks[better]] = p1[:, better]
+        lam2[:, blocks[better]] = p2[:, better]
+
+
+def _add_violators(in_set, ratios, k):
+    """Add up to ``k`` blocks outside ``in_set`` whose dual ratio exceeds one."""
+    score = np.where(in_set, -np.inf, ratios)
+    cand = np.flatnonzero(score > 1.0)
+    if len(cand) == 0:
+        return False
+    pick = cand[np.argsort(-score[cand])[:k]]
+    in_set[pick] = True
+    return True
