@@ -1,0 +1,465 @@
+"""Regularisation paths of the convex program: ``alpha_max`` and ``convex_path``.
+
+The smallest alpha with a zero solution
+---------------------------------------
+At ``U = 0`` the prediction is the intercept alone: ``b*`` minimising
+``L(b)`` with ``fit_intercept`` (``b* = 0`` otherwise).  Let
+``V = -grad L(b*)`` (shape ``(n, C)``).  By the dual feasibility condition
+of FORMULATION.md section 7, ``U = 0`` is optimal for ``alpha`` if and only
+if every block ``beta = (o, sig, t)`` admits multipliers ``lam1 >= 0``
+(``n x m``) and ``lam2 >= 0`` (``n``) with
+
+.. math::
+
+    \\max_j \\| c_j + X^T (E1_j \\lambda_{1j} + S1_j E2 \\lambda_2) \\|_2
+    \\le \\alpha, \\qquad c_j = X^T (\\sigma\\, s_j D1_j D2\\, V_o),
+
+where ``E1 = 2 D1 - 1``, ``E2 = 2 D2 - 1`` and ``S1_j = s_j D1_j`` are the
+block's masks.  ``V`` does not depend on alpha, so
+
+.. math::
+
+    \\alpha_{\\max} = \\max_\\beta\\; \\rho_\\beta, \\qquad
+    \\rho_\\beta = \\min_{\\lambda \\ge 0} \\max_j \\| c_j + A_j^T \\lambda \\|_2 ,
+
+with ``A u >= 0`` the block's pattern constraints.  The inner problem is the
+dual of a small second-order cone program over the block's ``m d``
+variables (Sion's minimax theorem; the unit ball of ``sum_j ||u_j||`` is
+compact and the l1/l2 norm's dual is the max of l2 norms):
+
+.. math::
+
+    \\rho_\\beta = \\max \\Big\\{ \\sum_j c_j^T u_j \\;:\\;
+    \\sum_j \\|u_j\\|_2 \\le 1,\\; A u \\ge 0 \\Big\\}
+
+(the largest decrease rate of the loss along a unit-penalty feasible
+direction of the block).  Dropping the multipliers gives the gated-relaxation
+bound ``rho_beta <= max_j ||c_j||``, which is used only to skip blocks that
+cannot attain the maximum.  :func:`alpha_max` solves the cone program per
+remaining block (CVXPY, Clarabel), and reports the *upper* bound
+``max_j ||c_j + A_j^T lam||`` of the returned multipliers (clipped to
+``lam >= 0``): zero is then certified optimal at the returned value by those
+multipliers, and the primal point of the cone program shows the value is
+tight (to about 1e-9 relative).
+
+Paths
+-----
+:func:`convex_path` solves the program on a decreasing grid of alphas, each
+solve warm-started from the previous solution (like
+:func:`sklearn.linear_model.lasso_path`).
+"""
+
+import numbers
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .arrangements import Arrangements
+from .losses import get_loss
+from .operator import LiftedOperator, group_norms
+from .solvers import solve_convex
+
+__all__ = ["alpha_max", "alpha_grid", "convex_path", "ConvexPath", "AlphaMax"]
+
+#: smallest alpha the grid uses when the data give alpha_max = 0 (y already
+#: fitted by the intercept alone)
+_ALPHA_FLOOR = np.finfo(float).resolution
+
+
+def _prepare(X, y, arrangements, loss, sample_weight):
+    """Validated ``(X, Y, w, loss_obj, op)`` exactly as :func:`solve_convex` sees them."""
+    if not isinstance(arrangements, Arrangements):
+        raise TypeError("arrangements must be an Arrangements instance.")
+    loss_obj = get_loss(loss)
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D; got shape {X.shape}.")
+    y = np.asarray(y)
+    Y = loss_obj.encode_targets(y if y.ndim == 2 or loss_obj.name == "logistic"
+                                else y.reshape(-1, 1))
+    if Y.shape[0] != X.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} rows but y has {Y.shape[0]}.")
+    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(Y))):
+        raise ValueError("X and y must be finite (no NaN or inf).")
+    n = X.shape[0]
+    if sample_weight is None:
+        w = np.full(n, 1.0 / n)
+    else:
+        w = np.asarray(sample_weight, dtype=float)
+        if w.shape != (n,):
+            raise ValueError(f"sample_weight must have shape ({n},); got {w.shape}.")
+        if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+            raise ValueError("sample_weight must be finite, non-negative, with a positive sum.")
+        w = w / w.sum()
+    op = LiftedOperator(X, arrangements, n_outputs=Y.shape[1])
+    return X, Y, w, loss_obj, op
+
+
+@dataclass
+class AlphaMax:
+    """The exact ``alpha_max`` of a problem and what certifies it.
+
+    Attributes
+    ----------
+    value : float
+        ``alpha_max``: an upper bound on ``max_beta rho_beta`` certified by
+        ``lam1, lam2`` (zero is optimal at every ``alpha >= value``).
+    lower : float
+        A lower bound from feasible cone-program points: zero is *not*
+        optimal below it.  ``(value - lower) / value`` is the accuracy.
+    block_values : ndarray of shape (C, 2, P)
+        The certified upper bound on ``rho_beta`` of each block (the gated
+        bound for blocks that were skipped).
+    gated : float
+        The gated-relaxation bound ``max_{beta, j} ||c_j||`` (``lam = 0``).
+    intercept : ndarray of shape (C,)
+        The optimal intercept at ``U = 0``.
+    dual_point : ndarray of shape (n, C)
+        ``V = -grad L(intercept)``.
+    lam1 : ndarray of shape (n, C, 2, P, m)
+    lam2 : ndarray of shape (n, C, 2, P)
+        Multipliers with ``max_j ||X^T g_j|| <= value`` for every block.
+    direction : ndarray of shape (C, 2, P, m, d)
+        A feasible direction (zero outside one block) with
+        ``sum ||u_g|| = 1`` and rate ``<-grad L, M(X u)> = lower``: the loss
+        falls faster than the penalty grows along it for every
+        ``alpha < lower``, so zero is not optimal there.
+    n_solved : int
+        Blocks whose cone program was solved (the others were skipped by the
+        gated bound).
+    """
+
+    value: float
+    lower: float
+    block_values: np.ndarray
+    gated: float
+    intercept: np.ndarray
+    dual_point: np.ndarray
+    lam1: np.ndarray
+    lam2: np.ndarray
+    direction: np.ndarray
+    n_solved: int
+
+
+class _BlockProgram:
+    """``max sum_j c_j.u_j  s.t.  sum_j ||u_j|| <= 1,  A u >= 0`` for one block.
+
+    Compiled once (CVXPY, DPP parameters for the block's masks and ``c``) and
+    re-solved for every block of a tuple set.
+    """
+
+    def __init__(self, X, m):
+        import cvxpy as cp
+        n, d = X.shape
+        self.u = cp.Variable((d, m))
+        self.c = cp.Parameter((d, m))
+        self.e1 = cp.Parameter((n, m))          # E1_j as columns
+        self.w2 = cp.Parameter((n, m))          # s_j D1_j E2
+        Z = X @ self.u                           # (n, m)
+        self.con1 = cp.multiply(self.e1, Z) >= 0
+        self.con2 = cp.sum(cp.multiply(self.w2, Z), axis=1) >= 0
+        self.prob = cp.Problem(cp.Maximize(cp.sum(cp.multiply(self.c, self.u))),
+                               [cp.sum(cp.norm(self.u, 2, axis=0)) <= 1,
+                                self.con1, self.con2])
+
+    def solve(self, c, e1, w2):
+        import cvxpy as cp
+        self.c.value = c
+        self.e1.value = e1
+        self.w2.value = w2
+        # Tight tolerances; the caller certifies both bounds itself, so an
+        # "inaccurate" status only costs tightness, never correctness.
+        opts = dict(tol_gap_abs=1e-11, tol_gap_rel=1e-11, tol_feas=1e-11,
+                    tol_ktratio=1e-9, max_iter=200)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self.prob.solve(solver=cp.CLARABEL, **opts)
+        except cp.error.SolverError:
+            return None, None, None
+        u = self.u.value
+        lam1 = self.con1.dual_value
+        lam2 = self.con2.dual_value
+        return u, lam1, lam2
+
+
+def _alpha_max_details(op, loss, Y, w, fit_intercept):
+    """:class:`AlphaMax` of a prepared problem (see the module docstring)."""
+    X = op.X
+    n, d = X.shape
+    C, P, m = op.n_outputs, op.n_patterns, op.n_hidden
+    NB = C * 2 * P
+    b = (loss.optimal_intercept(np.zeros((n, C)), Y, w) if fit_intercept
+         else np.zeros(C))
+    V = -loss.gradient(np.zeros((n, C)) + b, Y, w)
+    c_all = op.adjoint(V).reshape(NB, m, d)                     # c_j of every block
+    gated = group_norms(c_all).max(axis=1)                      # (NB,)
+    upper = gated.copy()
+    lower = np.zeros(NB)
+    lam1 = np.zeros((n, NB, m))
+    lam2 = np.zeros((n, NB))
+    _, _, t_idx = np.unravel_index(np.arange(NB), (C, 2, P))
+    order = np.argsort(-gated, kind="stable")
+    program = None
+    best_lower = 0.0
+    direction = np.zeros((NB, m, d))
+    n_solved = 0
+    scale = float(gated.max(initial=0.0))
+    for beta in order:
+        # rho_beta <= gated[beta]: a block whose gated bound does not exceed
+        # a value already attained cannot raise the maximum.
+        if gated[beta] <= best_lower or gated[beta] <= 1e-300:
+            break
+        if program is None:
+            program = _BlockProgram(X, m)
+        t = t_idx[beta]
+        e1 = op.E1[:, t, :]
+        w2 = op.S1[:, t, :] * op.E2[:, t, None]
+        c = c_all[beta] / scale                                  # well-scaled data
+        u, l1, l2 = program.solve(c.T, e1, w2)
+        n_solved += 1
+        if u is None or l1 is None or l2 is None:
+            continue                                             # keep the gated bound
+        l1 = np.maximum(np.asarray(l1, float), 0.0) * scale      # (n, m)
+        l2 = np.maximum(np.asarray(l2, float).reshape(n), 0.0) * scale
+        g = c_all[beta] + (X.T @ (e1 * l1 + w2 * l2[:, None])).T   # (m, d)
+        ub = float(np.sqrt(np.einsum("jd,jd->j", g, g)).max())
+        if ub < upper[beta]:
+            upper[beta] = ub
+            lam1[:, beta] = l1
+            lam2[:, beta] = l2
+        # The primal point, when feasible to rounding, is a unit-penalty
+        # direction of the block: its rate is a certified lower bound.
+        U = np.asarray(u, float).T                                # (m, d)
+        Z = X @ U.T
+        viol = max(float(np.max(-(e1 * Z), initial=0.0)),
+                   float(np.max(-np.sum(w2 * Z, axis=1), initial=0.0)))
+        size = float(np.sqrt(np.einsum("jd,jd->j", U, U)).sum())
+        if size > 0 and viol <= 1e-9 * max(float(np.abs(Z).max()), 1e-300):
+            lower[beta] = max(float(np.sum(c_all[beta] * U)) / size, 0.0)
+            if lower[beta] > best_lower:
+                best_lower = lower[beta]
+                direction[:] = 0.0
+                direction[beta] = U / size
+    value = float(upper.max(initial=0.0))
+    return AlphaMax(
+        value=value, lower=float(best_lower), block_values=upper.reshape(C, 2, P),
+        gated=float(gated.max(initial=0.0)), intercept=b, dual_point=V,
+        lam1=lam1.reshape((n,) + op.var_shape[:-1]),
+        lam2=lam2.reshape((n,) + op.var_shape[:-2]),
+        direction=direction.reshape(op.var_shape), n_solved=n_solved)
+
+
+def alpha_max(X, y, arrangements, *, loss="squared", fit_intercept=False,
+              sample_weight=None, return_details=False):
+    """The smallest alpha at which the convex program's solution is zero.
+
+    With ``V = -grad L(b*)`` at ``U = 0`` (``b*`` the optimal intercept, or 0
+    without ``fit_intercept``)::
+
+        alpha_max = max over blocks (o, sig, t) of
+                    max { sum_j c_j . u_j : sum_j ||u_j||_2 <= 1, A_t u >= 0 },
+        c_j = X^T (sig s_tj D1_tj D2_t V_o),
+
+    where ``A_t u >= 0`` are the tuple's pattern constraints; equivalently
+    the smallest achievable ``max_j ||X^T g_j||`` over multipliers
+    ``lam >= 0`` (FORMULATION.md section 7).  ``U = 0`` is optimal exactly
+    when ``alpha >= alpha_max``.  One small second-order cone program is
+    solved per block (``m d`` variables, CVXPY with Clarabel); blocks whose
+    gated bound ``max_j ||c_j||`` cannot exceed a value already attained are
+    skipped.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Data as the tuples were computed on (with the ones column when the
+        first layer has biases).
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        Encoded targets, as for :func:`convexrelu.solve_convex`.
+    arrangements : Arrangements
+    loss : {"squared", "logistic", "cross_entropy"}, default="squared"
+    fit_intercept : bool, default=False
+        Whether the program has an unpenalised output intercept.
+    sample_weight : array-like of shape (n_samples,), default=None
+    return_details : bool, default=False
+        Also return the :class:`AlphaMax` record (lower bound, per-block
+        values, the certifying multipliers).
+
+    Returns
+    -------
+    alpha_max : float
+        Certified: at ``alpha_max`` the zero solution satisfies the dual
+        feasibility condition with the returned multipliers; it exceeds the
+        true value by about 1e-9 relative at most (``details.lower`` is a
+        certified lower bound).
+    details : AlphaMax
+        Only when ``return_details`` is True.
+    """
+    _, Y, w, loss_obj, op = _prepare(X, y, arrangements, loss, sample_weight)
+    details = _alpha_max_details(op, loss_obj, Y, w, bool(fit_intercept))
+    return (details.value, details) if return_details else details.value
+
+
+def alpha_grid(alpha_max_value, *, n_alphas=20, eps=1e-3):
+    """A decreasing geometric grid from ``alpha_max`` to ``eps * alpha_max``.
+
+    ``alphas[k] = alpha_max * eps^(k / (n_alphas - 1))``.  When
+    ``alpha_max`` is zero (the intercept alone fits the data) every entry is
+    a tiny positive floor.
+
+    Parameters
+    ----------
+    alpha_max_value : float
+    n_alphas : int, default=20
+    eps : float, default=1e-3
+        Ratio of the smallest to the largest alpha, in (0, 1).
+
+    Returns
+    -------
+    ndarray of shape (n_alphas,)
+    """
+    if not isinstance(n_alphas, numbers.Integral) or isinstance(n_alphas, bool) or n_alphas < 1:
+        raise ValueError(f"n_alphas must be a positive integer; got {n_alphas!r}.")
+    if not isinstance(eps, numbers.Real) or not 0 < eps < 1:
+        raise ValueError(f"eps must be in (0, 1); got {eps!r}.")
+    top = float(alpha_max_value)
+    if not top > _ALPHA_FLOOR:
+        return np.full(int(n_alphas), _ALPHA_FLOOR)
+    if n_alphas == 1:
+        return np.array([top])
+    return top * np.power(float(eps), np.linspace(0.0, 1.0, int(n_alphas)))
+
+
+@dataclass
+class ConvexPath:
+    """Solutions of the convex program along a decreasing grid of alphas.
+
+    Attributes
+    ----------
+    alphas : ndarray of shape (n_alphas,)
+        The grid, decreasing.
+    objectives : ndarray of shape (n_alphas,)
+        Primal objective at each alpha.
+    dual_gaps : ndarray of shape (n_alphas,)
+        The certificates ``objective - dual objective``.
+    relative_gaps : ndarray of shape (n_alphas,)
+    n_subnetworks : ndarray of int, shape (n_alphas,)
+        Active sub-networks (non-zero blocks) at each alpha.
+    converged : ndarray of bool, shape (n_alphas,)
+    n_iter : ndarray of int, shape (n_alphas,)
+    solve_times : ndarray of shape (n_alphas,)
+        Seconds of each solve.
+    results : list of ConvexResult
+        The solutions (``u``, ``intercept``, certificate, ...).
+    alpha_max : float or None
+        ``alpha_max`` when the grid was computed from it.
+    """
+
+    alphas: np.ndarray
+    objectives: np.ndarray
+    dual_gaps: np.ndarray
+    relative_gaps: np.ndarray
+    n_subnetworks: np.ndarray
+    converged: np.ndarray
+    n_iter: np.ndarray
+    solve_times: np.ndarray
+    results: list = field(default_factory=list)
+    alpha_max: object = None
+
+    def __len__(self):
+        return len(self.alphas)
+
+    @property
+    def coefs(self):
+        """``u`` of every alpha stacked, shape (n_alphas, C, 2, P, m, d)."""
+        return np.stack([r.u for r in self.results])
+
+    @property
+    def intercepts(self):
+        """Intercepts, shape (n_alphas, C)."""
+        return np.stack([r.intercept for r in self.results])
+
+
+def convex_path(X, y, arrangements, *, alphas=None, n_alphas=20, eps=1e-3,
+                loss="squared", fit_intercept=False, solver=None, tol=1e-6,
+                max_iter=1000, sample_weight=None, verbose=False, **solver_options):
+    """Solve the convex program along a decreasing grid of alphas, warm-started.
+
+    For ``alpha_1 > alpha_2 > ... > alpha_K`` solve::
+
+        min_{u, b}  sum_i w_i loss(b + sum_{sig,t} sig F_t(u_{sig,t})_i, y_i)
+                    + alpha_k * sum_{sig,t,j} ||u_{sig,t,j}||_2
+        s.t. the pattern constraints of FORMULATION.md section 4,
+
+    each solve starting from the solution of ``alpha_{k-1}``.  Without
+    ``alphas`` the grid is geometric, ``alpha_k = alpha_max eps^((k-1)/(K-1))``
+    with :func:`alpha_max` computed from the data, so the first solution
+    is zero (and certified so).
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Data as the tuples were computed on.
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        Encoded targets (see :func:`convexrelu.solve_convex`).
+    arrangements : Arrangements
+    alphas : array-like, default=None
+        The grid; sorted into decreasing order.  None: computed.
+    n_alphas : int, default=20
+        Grid size when ``alphas`` is None.
+    eps : float, default=1e-3
+        ``alpha_min / alpha_max`` when ``alphas`` is None.
+    loss : {"squared", "logistic", "cross_entropy"}, default="squared"
+    fit_intercept : bool, default=False
+    solver : str, default=None
+        Passed to :func:`convexrelu.solve_convex` (None: the default solver).
+    tol : float, default=1e-6
+        Target relative duality gap of every solve.
+    max_iter : int, default=1000
+    sample_weight : array-like of shape (n_samples,), default=None
+    verbose : bool, default=False
+        Print one line per alpha.
+    **solver_options
+        Passed to the solver.
+
+    Returns
+    -------
+    ConvexPath
+        ``alphas`` (decreasing), ``objectives``, ``dual_gaps`` (the
+        certificates), ``n_subnetworks`` and the ``results``.
+    """
+    X, Y, w, loss_obj, op = _prepare(X, y, arrangements, loss, sample_weight)
+    amax = None
+    if alphas is None:
+        amax = _alpha_max_details(op, loss_obj, Y, w, bool(fit_intercept)).value
+        alphas = alpha_grid(amax, n_alphas=n_alphas, eps=eps)
+    else:
+        alphas = np.asarray(alphas, dtype=float).ravel()
+        if alphas.size == 0 or not np.all(np.isfinite(alphas)) or np.any(alphas <= 0):
+            raise ValueError("alphas must be a non-empty array of positive finite numbers.")
+        alphas = np.sort(alphas)[::-1]
+    sw = None if sample_weight is None else w
+    results = []
+    warm = None
+    for k, alpha in enumerate(alphas):
+        res = solve_convex(X, Y, arrangements, float(alpha), loss=loss_obj.name,
+                           fit_intercept=fit_intercept, solver=solver, tol=tol,
+                           max_iter=max_iter, sample_weight=sw, warm_start=warm,
+                           verbose=False, **solver_options)
+        results.append(res)
+        warm = res
+        if verbose:
+            print(f"[path] {k + 1:3d}/{len(alphas)}  alpha {alpha:.4e}  obj "
+                  f"{res.objective:.10e}  gap {res.relative_gap:.1e}  "
+                  f"K {res.n_subnetworks:4d}  {res.solve_time:6.2f}s")
+    return ConvexPath(
+        alphas=np.asarray(alphas),
+        objectives=np.array([r.objective for r in results]),
+        dual_gaps=np.array([r.dual_gap for r in results]),
+        relative_gaps=np.array([r.relative_gap for r in results]),
+        n_subnetworks=np.array([r.n_subnetworks for r in results], dtype=int),
+        converged=np.array([r.converged for r in results], dtype=bool),
+        n_iter=np.array([r.n_iter for r in results], dtype=int),
+        solve_times=np.array([r.solve_time for r in results]),
+        results=results, alpha_max=amax)
