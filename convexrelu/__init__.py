@@ -5,9 +5,11 @@ optimality through an equivalent convex program (Ergen & Pilanci, ICML 2021).
 from .arrangements import Arrangements, sample_arrangements
 from .estimators import ConvexDeepReLUClassifier, ConvexDeepReLURegressor
 from .duality import Certificate, duality_gap
+from .enumeration import enumerate_arrangements
 from .extraction import ReLUNetwork, extract_network
 from .losses import get_loss
 from .operator import LiftedOperator
+from .optimality import OptimalityCertificate, optimality_certificate
 from .solvers import ConvexResult, available_solvers, solve_convex
 
 __version__ = "0.1.0"
@@ -19,11 +21,14 @@ __all__ = [
     "ConvexDeepReLURegressor",
     "ConvexResult",
     "LiftedOperator",
+    "OptimalityCertificate",
     "ReLUNetwork",
     "available_solvers",
     "duality_gap",
+    "enumerate_arrangements",
     "extract_network",
     "get_loss",
+    "optimality_certificate",
     "sample_arrangements",
     "solve_convex",
     "__version__",

@@ -1,0 +1,357 @@
+"""A lower bound on the *non-convex* training optimum, and the optimality gap.
+
+Why a dual point bounds the non-convex problem
+----------------------------------------------
+Let ``T`` be the complete tuple set of :func:`convexrelu.enumerate_arrangements`
+and ``p_T`` the optimum of the convex program of FORMULATION.md section 4 over
+``T``.  Every network with any number ``K`` of sub-networks maps to a
+feasible point of that program with an objective no larger than its own
+(each sub-network lies in the cone ``Q_t`` of some ``t`` in ``T``, and
+``sum_j ||w1_j|| |w2_j| |w3| <= ||W1||_F ||w2|| |w3|`` by Cauchy-Schwarz), so
+
+    p_T  <=  p_nonconvex(K)      for every K.
+
+By weak duality (FORMULATION.md section 7) any ``V`` (``sum_i V_i = 0`` with
+an unpenalised intercept) for which every group ``(o, sig, t, j)``, ``t`` in
+``T``, admits multipliers ``lam1, lam2 >= 0`` with
+
+    || X^T g ||_2 <= alpha,
+    g = sig s_tj D1_tj D2_t V_o + (2 D1_tj - 1) lam1 + s_tj D1_tj (2 D2_t - 1) lam2,
+
+has ``-L*(-V) <= p_T``.  Hence ``lower_bound = -L*(-V) <= p_nonconvex``.
+
+The multipliers of different blocks ``(o, sig, t)`` are independent, so the
+smallest achievable ratio of one block is the small second-order cone program
+
+    r_b(V) = min_{lam1, lam2 >= 0}  max_j || X^T g_bj || / alpha,
+
+and ``R = max_b r_b`` is homogeneous of degree one in ``V``: every ``c V``
+with ``0 <= c <= 1 / R`` is feasible.  The bound is the best such ``c``
+(closed form for squared loss; a bounded scalar search otherwise, with
+``c <= 1`` so that ``c V`` stays in the conjugate's domain).
+
+How ``r_b`` is computed cheaply: first with ``lam = 0`` (closed form), then
+with the solver's own multipliers for tuples the fit was solved on, and only
+the blocks still above 1 get the cone program, batched into CVXPY problems
+(``minimise sum_b tau_b`` separates into the per-block problems).  Whatever
+multipliers come back, the ratio is re-evaluated in NumPy from them, so the
+certificate never trusts a solver's accuracy, only its output.
+
+"Exact" and "sampled"
+---------------------
+With the enumerated ``T`` the bound is a proof.  When enumeration is too
+large, ``V`` is checked against a large random sample of tuples (plus those of
+the fit); the number is then an estimate that could be too high, and
+``exact`` is False.
+"""
+
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+from .arrangements import Arrangements, sample_arrangements
+from .enumeration import canonical_tuples, enumerate_arrangements
+from .extraction import extract_network
+from .losses import get_loss
+from .operator import LiftedOperator, group_norms
+
+__all__ = ["OptimalityCertificate", "optimality_certificate"]
+
+#: blocks whose ratio is at most this need no cone program
+_RATIO_OK = 1.0 + 1e-9
+#: lifted entries (n * C * 2 * P * m) handled per NumPy chunk
+_CHUNK_ENTRIES = 2_000_000
+
+
+@dataclass
+class OptimalityCertificate:
+    """Bounds on the optimum of the non-convex training objective.
+
+    Attributes
+    ----------
+    lower_bound : float
+        ``-L*(-c V)``: a lower bound on the non-convex optimum for any number
+        of sub-networks (a proof when ``exact`` is True).
+    upper_bound : float
+        Non-convex objective of the network (the extracted one by default).
+    gap : float
+        ``upper_bound - lower_bound``.
+    relative_gap : float
+        ``gap / |upper_bound|``.
+    exact : bool
+        True when ``V`` was checked against every tuple (enumeration); False
+        when against a random sample.
+    n_tuples_checked : int
+        Tuples ``(D1, s, D2)`` checked (each gives ``2 * n_outputs`` blocks).
+    max_ratio : float
+        ``R``: the largest ``min_lam max_j ||X^T g|| / alpha`` over the checked
+        blocks at the unscaled ``V = -grad L``.
+    dual_scale : float
+        The factor ``c`` applied to ``V``; feasibility needs ``c <= 1 / R``.
+    n_cone_programs : int
+        Blocks whose ratio needed the multiplier cone program.
+    dual_point : ndarray of shape (n_samples, n_outputs)
+        The feasible dual point ``c V``.
+    worst_tuple : int
+        Index (in the checked tuple set) of the tuple attaining ``max_ratio``.
+    """
+
+    lower_bound: float
+    upper_bound: float
+    gap: float
+    relative_gap: float
+    exact: bool
+    n_tuples_checked: int
+    max_ratio: float
+    dual_scale: float
+    n_cone_programs: int
+    dual_point: np.ndarray
+    worst_tuple: int
+
+
+def _tuple_keys(arr):
+    P = arr.n_patterns
+    keys = np.concatenate([arr.first.reshape(P, -1), arr.signs > 0, arr.second], axis=1)
+    return [row.tobytes() for row in np.packbits(keys, axis=1)]
+
+
+def _merge(a, b):
+    """Tuples of ``a`` followed by those of ``b`` not in ``a`` up to neuron order."""
+    b = canonical_tuples(b)
+    seen = set(_tuple_keys(canonical_tuples(a)))
+    keep = [i for i, k in enumerate(_tuple_keys(b)) if k not in seen]
+    if not keep:
+        return a
+    return Arrangements(np.concatenate([a.first, b.first[keep]]),
+                        np.concatenate([a.signs, b.signs[keep]]),
+                        np.concatenate([a.second, b.second[keep]]))
+
+
+def _block_ratios(op, V, alpha, lam1=None, lam2=None):
+    """``max_j ||X^T g|| / alpha`` per block (C, 2, P) for given multipliers."""
+    Gz = op.residual_to_z(V)
+    if lam1 is not None:
+        Gz = Gz + op.constraint_adjoint_z(lam1, lam2)
+    return group_norms(op.x_adjoint(Gz)).max(axis=-1) / alpha
+
+
+def _cone_program_ratios(X, arr, V, alpha, blocks, solver):
+    """Per-block ``r_b`` by one batched SOCP; re-evaluated in NumPy.
+
+    ``blocks`` rows are ``(o, sig, t)``.  Returns the ratios (len(blocks),).
+    """
+    import cvxpy as cp
+    import scipy.sparse as sp
+
+    n, d = X.shape
+    m = arr.n_hidden
+    B = len(blocks)
+    o, sg, t = blocks[:, 0], blocks[:, 1], blocks[:, 2]
+    sig = np.where(sg == 0, 1.0, -1.0)
+    D1 = arr.first[t].transpose(1, 0, 2).astype(float)            # (n, B, m)
+    s = arr.signs[t]                                                # (B, m)
+    D2 = arr.second[t].T.astype(float)                              # (n, B)
+    E1 = 2 * D1 - 1
+    E2 = 2 * D2 - 1
+    base = (sig[None, :, None] * s[None] * D1 * D2[:, :, None]
+            * V[:, o][:, :, None])                                  # (n, B, m)
+    Q = s[None] * D1 * E2[:, :, None]                               # (n, B, m)
+    rep = sp.kron(sp.eye(B), np.ones((1, m)), format="csc")         # B x Bm
+    lam1 = cp.Variable((n, B * m), nonneg=True)
+    lam2 = cp.Variable((n, B), nonneg=True)
+    tau = cp.Variable(B)
+    G = (base.reshape(n, B * m) + cp.multiply(E1.reshape(n, B * m), lam1)
+         + cp.multiply(Q.reshape(n, B * m), lam2 @ rep))
+    cons = [cp.norm(X.T @ G, 2, axis=0) <= tau @ rep]
+    prob = cp.Problem(cp.Minimize(cp.sum(tau)), cons)
+    try:
+        prob.solve(solver=solver)
+    except cp.error.SolverError:
+        return np.full(B, np.inf)
+    if lam1.value is None:
+        return np.full(B, np.inf)
+    L1 = np.maximum(np.asarray(lam1.value), 0).reshape(n, B, m)
+    L2 = np.maximum(np.asarray(lam2.value), 0)
+    Gv = base + E1 * L1 + Q * L2[:, :, None]
+    norms = np.linalg.norm(np.einsum("nd,nbm->bmd", X, Gv), axis=-1)
+    return norms.max(axis=1) / alpha
+
+
+def _best_scale(loss, V, Y, w, c_max):
+    """``argmax_{0 <= c <= c_max} -L*(-c V)`` and its value."""
+    if loss.name == "squared":
+        pos = w > 0
+        quad = float(np.sum(V[pos] ** 2 / w[pos, None]))
+        lin = float(np.sum(V * Y))
+        c = c_max if quad <= 0 else min(c_max, max(lin / quad, 0.0))
+        return c, loss.dual_objective(c * V, Y, w)
+    # -L*(-cV) is concave in c; c <= 1 keeps c V = c (-grad L) in the domain.
+    hi = min(c_max, 1.0)
+    best_c, best = hi, loss.dual_objective(hi * V, Y, w)
+    if hi > 0:
+        res = minimize_scalar(lambda c: -loss.dual_objective(c * V, Y, w),
+                              bounds=(0.0, hi), method="bounded",
+                              options={"xatol": 1e-12 * max(hi, 1.0)})
+        if res.success and -res.fun > best:
+            best_c, best = float(res.x), float(-res.fun)
+    return best_c, best
+
+
+def optimality_certificate(X, y, result, *, loss=None, n_hidden=None, alpha=None,
+                           sample_weight=None, exact=None, max_patterns=10_000,
+                           n_check=100_000, random_state=None, network=None,
+                           bias_column=False, batch_size=200, solver="CLARABEL"):
+    """Lower and upper bounds on the optimum of the non-convex objective.
+
+    ``upper_bound`` is the objective (FORMULATION.md section 2) of the
+    network extracted from ``result`` (or of ``network``); ``lower_bound``
+    is the dual value of ``c V``, ``V = -grad L`` at the fit's predictions,
+    made feasible for every tuple of width ``n_hidden`` (see the module
+    docstring for the proof).  ``gap = upper_bound - lower_bound >= 0`` then
+    bounds how far the network is from the global optimum of the non-convex
+    problem, for any number of sub-networks.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Data exactly as given to :func:`convexrelu.solve_convex` (with the
+        ones column when first-layer biases are used).
+    y : array-like
+        Targets as given to :func:`convexrelu.solve_convex`.
+    result : ConvexResult
+        A solution over any tuple set (sampled or enumerated).
+    loss : str, default=None
+        Defaults to ``result.loss``.
+    n_hidden : int, default=None
+        Width ``m`` of the non-convex problem; defaults to the width of
+        ``result`` and may not be smaller.
+    alpha : float, default=None
+        Defaults to ``result.alpha``.
+    sample_weight : array-like of shape (n_samples,), default=None
+        As given to the solver.
+    exact : bool or None, default=None
+        True: enumerate every tuple (raises ``ValueError`` when the estimate
+        exceeds ``max_patterns``).  False: check ``n_check`` sampled tuples
+        plus the fit's.  None: exact when affordable, else sampled.
+    max_patterns : int, default=10_000
+        Limit passed to :func:`convexrelu.enumerate_arrangements`.
+    n_check : int, default=100_000
+        Random networks drawn in sampled mode (duplicates are dropped).
+    random_state : int, RandomState instance or None, default=None
+        Seed of the sampled mode.
+    network : ReLUNetwork, default=None
+        Network whose objective is the upper bound; defaults to
+        ``extract_network(result)``.
+    bias_column : bool, default=False
+        Whether the last column of ``X`` is the ones column that ``network``
+        stores as ``intercepts_[0]`` (then it is given ``X[:, :-1]``).
+    batch_size : int, default=200
+        Blocks per batched cone program.
+    solver : str, default="CLARABEL"
+        CVXPY solver of the multiplier cone programs.
+
+    Returns
+    -------
+    OptimalityCertificate
+    """
+    loss_obj = get_loss(result.loss if loss is None else loss)
+    alpha = float(result.alpha if alpha is None else alpha)
+    if not np.isfinite(alpha) or alpha <= 0:
+        raise ValueError(f"alpha must be positive; got {alpha!r}.")
+    m_res = result.arrangements.n_hidden
+    m = m_res if n_hidden is None else n_hidden
+    if not isinstance(m, numbers.Integral) or m < m_res:
+        raise ValueError(
+            f"n_hidden must be an integer >= the fit's width {m_res}; got {n_hidden!r}.")
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y)
+    Y = loss_obj.encode_targets(y if y.ndim == 2 or loss_obj.name == "logistic"
+                                else y.reshape(-1, 1))
+    n, C = Y.shape
+    if X.shape[0] != n or result.arrangements.n_samples != n:
+        raise ValueError("X, y and the result's arrangements must have the same rows.")
+    w = (np.full(n, 1.0 / n) if sample_weight is None
+         else np.asarray(sample_weight, float) / np.sum(sample_weight))
+
+    # The dual direction: minus the loss gradient at the fit's predictions.
+    op_res = LiftedOperator(X, result.arrangements, n_outputs=C)
+    F = op_res.predict(result.u) + result.intercept
+    V = -loss_obj.gradient(F, Y, w)
+    if result.fit_intercept and loss_obj.name == "squared":
+        # The intercept's dual constraint sum_i V_i = 0, exactly (the conjugate
+        # of the squared loss is finite everywhere, so the shift is harmless).
+        V = V - V.sum(axis=0) / n
+
+    # The tuples to check.
+    if exact is None:
+        try:
+            check = enumerate_arrangements(X, m, max_patterns=max_patterns)
+            is_exact = True
+        except ValueError:
+            check, is_exact = None, False
+    elif exact:
+        check, is_exact = enumerate_arrangements(X, m, max_patterns=max_patterns), True
+    else:
+        check, is_exact = None, False
+    if check is None:
+        check = sample_arrangements(X, int(n_check), m, random_state=random_state)
+        if m == m_res:
+            check = _merge(result.arrangements, check)
+    P = check.n_patterns
+
+    # Multipliers of the solved tuples, rescaled to pair with V.
+    reuse = {}
+    if m == m_res and result.lam1 is not None and result.lam2 is not None:
+        dp = np.asarray(result.dual_point, float)
+        vv = float(np.sum(V * V))
+        c_res = float(np.sum(dp * V)) / vv if vv > 0 else 0.0
+        if c_res > 0:
+            reuse = {k: i for i, k in enumerate(_tuple_keys(result.arrangements))}
+    check_keys = _tuple_keys(check)
+
+    ratios = np.zeros((C, 2, P))
+    chunk = max(1, _CHUNK_ENTRIES // max(1, n * C * 2 * m))
+    for lo in range(0, P, chunk):
+        idx = np.arange(lo, min(P, lo + chunk))
+        sub = check.subset(idx)
+        op = LiftedOperator(X, sub, n_outputs=C)
+        r = _block_ratios(op, V, alpha)
+        hit = [(a, reuse[check_keys[i]]) for a, i in enumerate(idx) if check_keys[i] in reuse]
+        if hit:
+            loc, res_idx = map(np.asarray, zip(*hit))
+            l1 = result.lam1[:, :, :, res_idx] / c_res
+            l2 = result.lam2[:, :, :, res_idx] / c_res
+            op_hit = LiftedOperator(X, sub.subset(loc), n_outputs=C)
+            r_hit = _block_ratios(op_hit, V, alpha, l1, l2)
+            r[:, :, loc] = np.minimum(r[:, :, loc], r_hit)
+        ratios[:, :, idx] = r
+
+    # The remaining violated blocks get the multiplier cone program.
+    bad = np.argwhere(ratios > _RATIO_OK)
+    for lo in range(0, len(bad), batch_size):
+        blk = bad[lo:lo + batch_size]
+        r = _cone_program_ratios(X, check, V, alpha, blk, solver)
+        cur = ratios[blk[:, 0], blk[:, 1], blk[:, 2]]
+        ratios[blk[:, 0], blk[:, 1], blk[:, 2]] = np.minimum(cur, r)
+
+    R = float(ratios.max(initial=0.0))
+    worst = int(np.unravel_index(np.argmax(ratios), ratios.shape)[2]) if P else -1
+    c_max = np.inf if R <= 0 else 1.0 / R
+    if not np.isfinite(c_max) and loss_obj.name == "squared":
+        c_max = 1.0  # V = 0 or no tuple: the quadratic's own maximiser is finite anyway
+    c, lower = _best_scale(loss_obj, V, Y, w, c_max)
+
+    if network is None:
+        network = extract_network(result)
+        X_net = X
+    else:
+        X_net = X[:, :-1] if bias_column else X
+    upper = float(network.objective(X_net, y, alpha, sample_weight=sample_weight))
+    gap = upper - lower
+    return OptimalityCertificate(
+        lower_bound=float(lower), upper_bound=upper, gap=float(gap),
+        relative_gap=float(gap / max(abs(upper), np.finfo(float).tiny)),
+        exact=bool(is_exact), n_tuples_checked=int(P), max_ratio=R, dual_scale=float(c),
+        n_cone_programs=int(len(bad)), dual_point=c * V, worst_tuple=worst)
