@@ -17,14 +17,39 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 from scipy.special import expit, log_expit, log_softmax
 
+from ._validation import (DataScaleWarning, validate_input, warn_on_bad_scale,
+                          warn_on_degenerate_patterns)
 from .arrangements import Arrangements, sample_arrangements
 from .extraction import extract_network
+from .memory import FitMemoryError, check_fit_memory, resolve_memory_limit
 from .solvers import solve_convex
 
-__all__ = ["ConvexDeepReLURegressor", "ConvexDeepReLUClassifier"]
+__all__ = ["ConvexDeepReLURegressor", "ConvexDeepReLUClassifier", "DataScaleWarning",
+           "FitMemoryError", "ModelVersionWarning"]
+
+
+class ModelVersionWarning(UserWarning):
+    """A pickled estimator was saved by another major.minor version of convexrelu."""
+
+
+def _package_version():
+    from . import __version__       # imported lazily: this module loads before it is set
+    return __version__
+
+
+def _major_minor(version):
+    parts = str(version).split(".")
+    try:
+        return int(parts[0]), int(parts[1])
+    except (IndexError, ValueError):
+        return None
+
+
+#: fitted attributes every estimator needs to predict
+_REQUIRED_FITTED = ("network_", "coefs_", "intercepts_", "n_features_in_")
 
 
 def _check_sample_weight(sample_weight, n_samples):
@@ -52,10 +77,12 @@ class _BaseConvexDeepReLU(BaseEstimator):
     """Shared fitting logic; see the concrete estimators for the parameters."""
 
     _losses = ()
+    _required_fitted = ()
 
     def __init__(self, alpha=1e-3, *, n_patterns=100, n_hidden=4, loss=None,
                  fit_intercept=True, solver=None, tol=1e-6, max_iter=1000,
-                 random_state=None, warm_start=False, verbose=False):
+                 random_state=None, warm_start=False, verbose=False,
+                 memory_limit="auto"):
         self.alpha = alpha
         self.n_patterns = n_patterns
         self.n_hidden = n_hidden
@@ -67,6 +94,7 @@ class _BaseConvexDeepReLU(BaseEstimator):
         self.random_state = random_state
         self.warm_start = warm_start
         self.verbose = verbose
+        self.memory_limit = memory_limit
 
     # -- validation --------------------------------------------------------
     def _validate_params(self):
@@ -93,6 +121,7 @@ class _BaseConvexDeepReLU(BaseEstimator):
             raise ValueError(f"loss must be one of {self._losses}; got {self.loss!r}.")
         if self.solver is not None and not isinstance(self.solver, str):
             raise ValueError(f"solver must be a string or None; got {self.solver!r}.")
+        resolve_memory_limit(self.memory_limit)
 
     def _augment(self, X):
         X = np.asarray(X, dtype=np.float64)
@@ -105,13 +134,21 @@ class _BaseConvexDeepReLU(BaseEstimator):
             # Zero-weight rows must not shape the tuples either.
             keep = sample_weight > 0
             X, Y, sample_weight = X[keep], Y[keep], sample_weight[keep]
+        warn_on_bad_scale(X, self.fit_intercept, stacklevel=5)
         Xa = self._augment(X)
         warm = None
-        if (self.warm_start and hasattr(self, "first_weights_")
-                and self.first_weights_.shape[1] == Xa.shape[1]
-                and self.first_weights_.shape[0] <= self.n_patterns
-                and self.first_weights_.shape[2] == self.n_hidden
-                and self.convex_weights_.shape[0] == Y.shape[1]):
+        reuse = bool(self.warm_start and hasattr(self, "first_weights_")
+                     and self.first_weights_.shape[1] == Xa.shape[1]
+                     and self.first_weights_.shape[0] <= self.n_patterns
+                     and self.first_weights_.shape[2] == self.n_hidden
+                     and self.convex_weights_.shape[0] == Y.shape[1])
+        # Refuse before sampling a single pattern when the lifted arrays
+        # would not fit (convexrelu.memory).
+        n_patterns = self.first_weights_.shape[0] if reuse else self.n_patterns
+        check_fit_memory(Xa.shape[0], Xa.shape[1], Y.shape[1], int(n_patterns),
+                         int(self.n_hidden), solver=self.solver,
+                         memory_limit=self.memory_limit)
+        if reuse:
             arrangements = Arrangements.from_weights(Xa, self.first_weights_,
                                                      self.second_weights_)
             warm = _WarmStart(self.convex_weights_, self.convex_intercept_)
@@ -119,12 +156,23 @@ class _BaseConvexDeepReLU(BaseEstimator):
             arrangements = sample_arrangements(
                 Xa, self.n_patterns, self.n_hidden,
                 random_state=check_random_state(self.random_state))
+            if np.ptp(X, axis=0).max(initial=0.0) > 0:
+                # (constant features make every neuron constant; nothing to warn about)
+                warn_on_degenerate_patterns(arrangements, stacklevel=5)
         result = solve_convex(
             Xa, Y, arrangements, float(self.alpha), loss=loss,
             fit_intercept=self.fit_intercept, solver=self.solver, tol=float(self.tol),
             max_iter=int(self.max_iter), sample_weight=sample_weight, warm_start=warm,
             verbose=bool(self.verbose))
         network = extract_network(result, bias_column=self.fit_intercept)
+        if not (all(np.all(np.isfinite(c)) for c in network.coefs_ + network.intercepts_)
+                and np.isfinite(result.objective)):
+            # Never leave a model that predicts NaN; the transaction restores
+            # the previous one.
+            raise ValueError(
+                f"The {result.solver} solver returned non-finite weights or objective "
+                f"(objective {result.objective!r}): the data are too badly scaled for "
+                f"the convex program. Standardise X (and y for regression) and retry.")
         self.network_ = network
         self.coefs_ = network.coefs_
         self.intercepts_ = network.intercepts_
@@ -158,8 +206,40 @@ class _BaseConvexDeepReLU(BaseEstimator):
 
     def _decision(self, X):
         check_is_fitted(self, "coefs_")
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        X = validate_input(self, X, reset=False, dtype=[np.float64, np.float32])
         return self.network_.decision(X)
+
+    # -- persistence -------------------------------------------------------
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        state["_convexrelu_version"] = _package_version()
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        saved = state.pop("_convexrelu_version", None)
+        current = _package_version()
+        name = type(self).__name__
+        if saved is None:
+            warnings.warn(
+                f"Unpickling a {name} that records no convexrelu version (saved before "
+                f"versions were recorded) with convexrelu {current}; it may not work. "
+                f"Refit it with convexrelu {current} and save it again.",
+                ModelVersionWarning, stacklevel=2)
+        elif _major_minor(saved) != _major_minor(current):
+            warnings.warn(
+                f"Unpickling a {name} saved by convexrelu {saved} with convexrelu "
+                f"{current}. Models are only guaranteed to load within the same "
+                f"major.minor version; check its predictions or refit it with "
+                f"convexrelu {current}.", ModelVersionWarning, stacklevel=2)
+        fitted = "coefs_" in state or "network_" in state
+        missing = [k for k in _REQUIRED_FITTED + self._required_fitted if k not in state]
+        if fitted and missing:
+            raise ValueError(
+                f"This pickled {name} was saved by convexrelu {saved or '(unknown)'} and "
+                f"lacks the fitted attributes {missing} that convexrelu {current} needs "
+                f"to predict; refit it with convexrelu {current}.")
+        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -207,6 +287,16 @@ _PARAMS_DOC = """
         previous convex solution as the starting point.
     verbose : bool, default=False
         Print solver progress.
+    memory_limit : "auto", int, str or None, default="auto"
+        Largest estimated memory a fit may need.  Before sampling patterns,
+        ``fit`` estimates the size of the lifted arrays of the convex program
+        (:func:`convexrelu.memory.estimate_fit_memory`; they grow like
+        ``n_samples * n_patterns * n_hidden * n_features``) and raises a
+        :class:`~convexrelu.memory.FitMemoryError` (a ``MemoryError`` and a
+        ``ValueError``) naming the estimate, the limit and what to reduce when
+        it is above.  ``"auto"``: half of the memory available at fit time
+        (8 GiB when unknown); an int: bytes; a string such as ``"2GiB"`` or
+        ``"500MB"``; None: no check.
 """
 
 _ATTRS_DOC = """
@@ -284,14 +374,17 @@ class ConvexDeepReLURegressor(RegressorMixin, _BaseConvexDeepReLU):
     """
 
     _losses = ("squared",)
+    _required_fitted = ("_y_ndim",)
 
     def __init__(self, alpha=1e-3, *, n_patterns=100, n_hidden=4, loss="squared",
                  fit_intercept=True, solver=None, tol=1e-6, max_iter=1000,
-                 random_state=None, warm_start=False, verbose=False):
+                 random_state=None, warm_start=False, verbose=False,
+                 memory_limit="auto"):
         super().__init__(alpha=alpha, n_patterns=n_patterns, n_hidden=n_hidden,
                          loss=loss, fit_intercept=fit_intercept, solver=solver, tol=tol,
                          max_iter=max_iter, random_state=random_state,
-                         warm_start=warm_start, verbose=verbose)
+                         warm_start=warm_start, verbose=verbose,
+                         memory_limit=memory_limit)
 
     def fit(self, X, y, sample_weight=None):
         """Fit the network by solving the convex program.
@@ -310,10 +403,17 @@ class ConvexDeepReLURegressor(RegressorMixin, _BaseConvexDeepReLU):
 
     def _fit_validated(self, X, y, sample_weight):
         self._validate_params()
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
+        X, y = validate_input(self, X, y, multi_output=True, y_numeric=True,
                              dtype=[np.float64, np.float32], ensure_min_samples=2)
         sw = _check_sample_weight(sample_weight, X.shape[0])
-        Y = np.asarray(y, dtype=np.float64)
+        try:
+            Y = np.asarray(y, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"y must be numeric for regression; got values of dtype {y.dtype} that "
+                f"are not numbers ({exc}).") from exc
+        if not np.all(np.isfinite(Y)):
+            raise ValueError("Input y contains NaN or infinity.")
         self._y_ndim = Y.ndim
         Y = Y.reshape(len(Y), -1)
         self.n_outputs_ = Y.shape[1]
@@ -372,14 +472,17 @@ class ConvexDeepReLUClassifier(ClassifierMixin, _BaseConvexDeepReLU):
     """
 
     _losses = ("log_loss", "squared")
+    _required_fitted = ("classes_",)
 
     def __init__(self, alpha=1e-3, *, n_patterns=100, n_hidden=4, loss="log_loss",
                  fit_intercept=True, solver=None, tol=1e-6, max_iter=1000,
-                 random_state=None, warm_start=False, verbose=False):
+                 random_state=None, warm_start=False, verbose=False,
+                 memory_limit="auto"):
         super().__init__(alpha=alpha, n_patterns=n_patterns, n_hidden=n_hidden,
                          loss=loss, fit_intercept=fit_intercept, solver=solver, tol=tol,
                          max_iter=max_iter, random_state=random_state,
-                         warm_start=warm_start, verbose=verbose)
+                         warm_start=warm_start, verbose=verbose,
+                         memory_limit=memory_limit)
 
     def fit(self, X, y, sample_weight=None):
         """Fit the network by solving the convex program.
@@ -399,7 +502,7 @@ class ConvexDeepReLUClassifier(ClassifierMixin, _BaseConvexDeepReLU):
 
     def _fit_validated(self, X, y, sample_weight):
         self._validate_params()
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32],
+        X, y = validate_input(self, X, y, dtype=[np.float64, np.float32],
                              ensure_min_samples=2)
         check_classification_targets(y)
         sw = _check_sample_weight(sample_weight, X.shape[0])

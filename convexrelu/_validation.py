@@ -1,0 +1,179 @@
+"""Input checks of the estimators beyond scikit-learn's ``validate_data``.
+
+``validate_data`` already rejects NaN / inf, empty arrays, 3-D X and
+mismatched lengths with messages that name the problem.  This module adds
+what it words poorly or does not check:
+
+* complex input and non-numeric (string) features get a message saying what
+  is wrong instead of a NumPy conversion error or a dump of the array;
+* data whose scale hurts pattern sampling gets a :class:`DataScaleWarning`.
+  Patterns come from random hyperplanes ``x . w + b`` with standard normal
+  ``w`` and ``b`` (``b`` through the column of ones of ``fit_intercept``).
+  When the columns' scales differ by orders of magnitude, or differ from
+  the ones column, the hyperplanes ignore the small columns (or the bias),
+  and when the data sit far from the origin, most hyperplanes miss them:
+  their neurons are on for every sample or off for every sample, and the
+  sampled patterns carry little information.  Standardising X fixes both.
+"""
+
+import warnings
+
+import numpy as np
+from sklearn.utils.validation import validate_data
+
+__all__ = ["DataScaleWarning", "validate_input", "warn_on_bad_scale",
+           "warn_on_degenerate_patterns"]
+
+#: column scales (root mean square) may differ by at most this factor
+SCALE_RATIO_LIMIT = 1e3
+#: warn when more than this share of first-layer neurons is constant on the data
+CONSTANT_NEURON_LIMIT = 0.6
+#: below this many samples constant neurons are common on any data
+_MIN_SAMPLES_FOR_PATTERN_CHECK = 10
+
+_FIX = ("Standardise X (e.g. StandardScaler in a Pipeline) before fitting: "
+        "patterns are sampled from random hyperplanes that assume features of "
+        "comparable, unit scale.")
+
+
+class DataScaleWarning(UserWarning):
+    """The scale of X makes the sampled activation patterns uninformative."""
+
+
+def _is_complex(a):
+    if hasattr(a, "dtypes") and hasattr(a, "columns"):          # a DataFrame
+        return any(np.dtype(t).kind == "c" for t in a.dtypes
+                   if isinstance(t, np.dtype))
+    dtype = getattr(a, "dtype", None)
+    if isinstance(dtype, np.dtype):
+        return dtype.kind == "c"
+    try:
+        return np.iscomplexobj(np.asarray(a))
+    except Exception:           # noqa: BLE001 -- unconvertible: validate_data says why
+        return False
+
+
+def _converts_to_float(a):
+    try:
+        np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def validate_input(estimator, X, y="no_validation", **kwargs):
+    """``validate_data`` with clear messages for complex and non-numeric data.
+
+    Parameters
+    ----------
+    estimator : BaseEstimator
+    X : array-like
+    y : array-like or "no_validation", default="no_validation"
+    **kwargs
+        Passed to :func:`sklearn.utils.validation.validate_data`.
+
+    Returns
+    -------
+    X or (X, y)
+        As ``validate_data`` returns them.
+    """
+    checks = [("X", X)] if isinstance(y, str) and y == "no_validation" else [("X", X), ("y", y)]
+    for name, value in checks:
+        if value is not None and _is_complex(value):
+            # keep scikit-learn's wording ("Complex data not supported"), without
+            # printing the array
+            raise ValueError(
+                f"Complex data not supported: {name} has complex values; "
+                f"{name} must be real-valued.")
+    try:
+        return validate_data(estimator, X, y, **kwargs)
+    except (TypeError, ValueError) as exc:
+        text = str(exc)
+        if "could not convert" not in text and "argument must be" not in text \
+                and "dtype='numeric'" not in text and "strings" not in text:
+            raise
+        if not _converts_to_float(X):
+            raise type(exc)(
+                f"X must contain numeric features only; found values that are not "
+                f"numbers ({text}). Encode categorical or text columns first, e.g. "
+                f"with OneHotEncoder in a ColumnTransformer.") from exc
+        if kwargs.get("y_numeric") and not _converts_to_float(y):
+            raise type(exc)(
+                f"y must be numeric for regression; found values that are not "
+                f"numbers ({text}).") from exc
+        raise
+
+
+def _column_scales(X):
+    return np.sqrt(np.mean(np.square(X, dtype=np.float64), axis=0))
+
+
+def warn_on_bad_scale(X, fit_intercept, stacklevel=4):
+    """Warn when the columns' scales differ by more than :data:`SCALE_RATIO_LIMIT`.
+
+    The ones column of ``fit_intercept`` counts as a column of scale one;
+    all-zero columns are ignored (they are harmless).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The data, without the ones column.
+    fit_intercept : bool
+    stacklevel : int, default=4
+
+    Returns
+    -------
+    bool
+        Whether a warning was issued.
+    """
+    with np.errstate(over="ignore"):
+        scales = _column_scales(X)
+    finite = np.isfinite(scales)
+    nonzero = scales[(scales > 0) & finite]
+    if fit_intercept:
+        nonzero = np.append(nonzero, 1.0)
+    if not finite.all():
+        lo, hi = float(nonzero.min(initial=1.0)), np.inf
+    elif len(nonzero) < 2:
+        return False
+    else:
+        lo, hi = float(nonzero.min()), float(nonzero.max())
+    if hi <= SCALE_RATIO_LIMIT * lo:
+        return False
+    which = "the features' and the intercept column's" if fit_intercept else "the features'"
+    warnings.warn(
+        f"X is badly scaled: {which} root-mean-square scales range from {lo:.3g} to "
+        f"{hi:.3g} (ratio above {SCALE_RATIO_LIMIT:g}), so the sampled activation "
+        f"patterns ignore the small columns and the convex program is ill-conditioned. "
+        + _FIX, DataScaleWarning, stacklevel=stacklevel)
+    return True
+
+
+def warn_on_degenerate_patterns(arrangements, stacklevel=4):
+    """Warn when most sampled first-layer neurons are all-on or all-off.
+
+    Parameters
+    ----------
+    arrangements : Arrangements
+        Sampled patterns (``first`` has shape (P, n, m)).
+    stacklevel : int, default=4
+
+    Returns
+    -------
+    bool
+        Whether a warning was issued.
+    """
+    D1 = arrangements.first
+    if D1.shape[1] < _MIN_SAMPLES_FOR_PATTERN_CHECK or D1.size == 0:
+        return False
+    constant = D1.all(axis=1) | ~D1.any(axis=1)
+    share = float(constant.mean())
+    if share <= CONSTANT_NEURON_LIMIT:
+        return False
+    warnings.warn(
+        f"{share:.0%} of the sampled first-layer neurons are active on all samples or "
+        f"on none (limit {CONSTANT_NEURON_LIMIT:.0%}): the data sit far from the "
+        f"origin or on a scale far from one, so the random hyperplanes of the pattern "
+        f"sampling miss them and the patterns carry little information. " + _FIX,
+        DataScaleWarning, stacklevel=stacklevel)
+    return True

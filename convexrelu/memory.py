@@ -1,0 +1,245 @@
+"""How much memory a fit needs, and the guard that refuses fits that would not fit.
+
+The convex program lives on lifted arrays whose size is the product of every
+dimension of the problem: with ``n`` samples, ``d`` columns (features, plus
+one for ``fit_intercept``), ``C`` outputs, ``P`` sampled patterns and ``m``
+hidden units per sub-network there are ``G = C * 2 * P * m`` groups, and
+
+* the pattern masks ``D1``, ``E1``, ``S1`` hold ``n P m`` entries each and
+  the full lifted mask ``2 n P m`` (:class:`convexrelu.LiftedOperator`);
+* the images ``Z = X U``, the dual-constraint multipliers and the arrays of
+  the certificate hold ``n G`` float64 entries each;
+* the interior-point solves build the (masked, sparse) lifted columns
+  ``D2 D1 X``: ``n G d`` non-zeros in the worst case, several copies of them
+  during CVXPY's canonicalisation.  The default ``"fast"`` solver builds them
+  only for its working set of blocks, the reference ``"cvxpy"`` solver for
+  all of them.
+
+:func:`estimate_fit_memory` adds these terms up; the estimators compare it
+with their ``memory_limit`` before sampling a single pattern.  The constants
+were calibrated against ``tracemalloc`` peaks of real fits (see
+``tests/test_reliability.py``, which checks the estimate within a factor 3).
+"""
+
+import numbers
+import os
+import re
+
+__all__ = ["estimate_fit_memory", "available_memory", "resolve_memory_limit",
+           "check_fit_memory", "FitMemoryError", "DEFAULT_MEMORY_LIMIT"]
+
+#: the limit used by ``memory_limit="auto"`` when the available memory is unknown
+DEFAULT_MEMORY_LIMIT = 8 * 2 ** 30
+#: share of the currently available memory that ``memory_limit="auto"`` allows
+AUTO_MEMORY_FRACTION = 0.5
+
+_FLOAT = 8
+# float64 arrays of n*G entries alive at once: Z, the multipliers lam1 (and
+# a copy), the constraint values, the dual direction Gz, ...
+_NG_ARRAYS = 12
+# bytes per lifted non-zero n*G*d during the interior-point solves, by solver:
+# CVXPY's canonicalisation keeps several sparse copies (value + indices).
+_LIFTED_BYTES = {"cvxpy": 22 * _FLOAT, "fast": 9 * _FLOAT}
+# the fixed overhead of a fit (CVXPY's problem objects, small arrays)
+_BASE_BYTES = 2 ** 20
+
+
+class FitMemoryError(MemoryError, ValueError):
+    """A fit would need more memory than the estimator's ``memory_limit``.
+
+    Raised before anything large is allocated.  It is both a
+    :class:`MemoryError` and a :class:`ValueError` (the limit is a parameter
+    of the estimator, so model selection tools treat it as a bad setting).
+    """
+
+
+def _positive_int(name, value, minimum=1):
+    if (not isinstance(value, numbers.Integral) or isinstance(value, bool)
+            or value < minimum):
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+    return int(value)
+
+
+def estimate_fit_memory(n_samples, n_features, n_outputs, n_patterns, n_hidden, *,
+                        solver=None):
+    """Estimate the peak memory, in bytes, of fitting the convex program.
+
+    The estimate counts the lifted arrays of the program (see the module
+    docstring): ``O(n P m)`` pattern masks, about a dozen float64 arrays of
+    ``n G`` entries (``G = 2 C P m`` groups) and the solver's sparse lifted
+    columns, ``O(n G d)``.  It is meant to be right within a factor of about
+    two to three; the estimators use it to refuse fits above their
+    ``memory_limit`` before allocating anything.
+
+    Parameters
+    ----------
+    n_samples : int
+        Rows of X (with positive sample weight).
+    n_features : int
+        Columns the solver sees: the features of X, plus one when
+        ``fit_intercept`` is on (the column of ones of the first-layer
+        biases).
+    n_outputs : int
+        Outputs ``C``: 1 for a single-target regressor or a binary
+        classifier, the number of targets or classes otherwise.
+    n_patterns : int
+        Sampled patterns ``P`` (the ``n_patterns`` parameter; duplicates are
+        dropped after sampling, so this is an upper bound).
+    n_hidden : int
+        First-layer width ``m`` of every sub-network.
+    solver : str, default=None
+        The solver: None or ``"fast"`` for the default working-set solver,
+        ``"cvxpy"`` (or an installed CVXPY solver name) for the reference
+        formulation, which lifts every block at once and needs about twice
+        as much.
+
+    Returns
+    -------
+    int
+        Estimated peak number of bytes allocated during the fit.
+
+    Examples
+    --------
+    >>> from convexrelu.memory import estimate_fit_memory
+    >>> mb = estimate_fit_memory(1000, 11, 1, 100, 4) / 2**20
+    >>> 100 < mb < 1000
+    True
+    """
+    n = _positive_int("n_samples", n_samples)
+    d = _positive_int("n_features", n_features)
+    C = _positive_int("n_outputs", n_outputs)
+    P = _positive_int("n_patterns", n_patterns)
+    m = _positive_int("n_hidden", n_hidden)
+    key = "fast" if solver in (None, "fast") else "cvxpy"
+    npm = n * P * m
+    G = C * 2 * P * m
+    # sampling: pre-activations (P, n, m) float64 and their relu; masks: D1
+    # (bool), E1, S1 (float64) and the lifted mask (n, 2, P, m)
+    masks = npm * (2 * _FLOAT + 1) + npm * (2 * _FLOAT + 1) + 2 * npm * _FLOAT
+    dense = _NG_ARRAYS * n * G * _FLOAT
+    lifted = _LIFTED_BYTES[key] * n * G * d
+    return int(_BASE_BYTES + masks + dense + lifted)
+
+
+def available_memory():
+    """Memory currently available to new allocations, in bytes, or None if unknown.
+
+    Reads ``MemAvailable`` from ``/proc/meminfo`` (Linux), else the free
+    physical pages reported by ``os.sysconf``.
+
+    Returns
+    -------
+    int or None
+    """
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        pages = os.sysconf("SC_AVPHYS_PAGES")
+        size = os.sysconf("SC_PAGE_SIZE")
+        if pages > 0 and size > 0:
+            return int(pages) * int(size)
+    except (AttributeError, OSError, ValueError):
+        pass
+    return None
+
+
+_UNITS = {"": 1, "B": 1, "K": 2 ** 10, "KB": 10 ** 3, "KIB": 2 ** 10,
+          "M": 2 ** 20, "MB": 10 ** 6, "MIB": 2 ** 20,
+          "G": 2 ** 30, "GB": 10 ** 9, "GIB": 2 ** 30,
+          "T": 2 ** 40, "TB": 10 ** 12, "TIB": 2 ** 40}
+
+
+def resolve_memory_limit(memory_limit):
+    """The limit in bytes that a ``memory_limit`` parameter stands for.
+
+    Parameters
+    ----------
+    memory_limit : "auto", int, float, str or None
+        ``"auto"``: half of the memory available now (8 GiB when that is
+        unknown); a positive number: bytes; a string with a unit such as
+        ``"500MB"`` or ``"2GiB"``; None: no limit.
+
+    Returns
+    -------
+    int or None
+        Bytes, or None for no limit.
+
+    Raises
+    ------
+    ValueError
+        If ``memory_limit`` is none of the above.
+    """
+    if memory_limit is None:
+        return None
+    if isinstance(memory_limit, str):
+        text = memory_limit.strip()
+        if text.lower() == "auto":
+            avail = available_memory()
+            if avail is None:
+                return DEFAULT_MEMORY_LIMIT
+            return int(AUTO_MEMORY_FRACTION * avail)
+        match = re.fullmatch(r"([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]*)", text)
+        if match and match.group(2).upper() in _UNITS:
+            value = float(match.group(1)) * _UNITS[match.group(2).upper()]
+            if value > 0:
+                return int(value)
+    elif (isinstance(memory_limit, numbers.Real) and not isinstance(memory_limit, bool)
+          and memory_limit > 0 and memory_limit == memory_limit
+          and memory_limit != float("inf")):
+        return int(memory_limit)
+    raise ValueError(
+        f"memory_limit must be 'auto', a positive number of bytes, a size such as "
+        f"'500MB' or '2GiB', or None; got {memory_limit!r}.")
+
+
+def _format_bytes(n_bytes):
+    for unit, size in (("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
+        if n_bytes >= size:
+            return f"{n_bytes / size:.1f} {unit}"
+    return f"{int(n_bytes)} B"
+
+
+def check_fit_memory(n_samples, n_features, n_outputs, n_patterns, n_hidden, *,
+                     solver=None, memory_limit="auto"):
+    """Raise :class:`FitMemoryError` when a fit's estimate exceeds ``memory_limit``.
+
+    Parameters
+    ----------
+    n_samples, n_features, n_outputs, n_patterns, n_hidden, solver
+        As for :func:`estimate_fit_memory`.
+    memory_limit : "auto", int, float, str or None, default="auto"
+        As for :func:`resolve_memory_limit`.
+
+    Returns
+    -------
+    int
+        The estimate in bytes, when it is within the limit.
+    """
+    limit = resolve_memory_limit(memory_limit)
+    estimate = estimate_fit_memory(n_samples, n_features, n_outputs, n_patterns,
+                                   n_hidden, solver=solver)
+    if limit is not None and estimate > limit:
+        # the largest n_patterns that would fit, everything else unchanged
+        lo, hi = 0, int(n_patterns)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if estimate_fit_memory(n_samples, n_features, n_outputs, mid, n_hidden,
+                                   solver=solver) <= limit:
+                lo = mid
+            else:
+                hi = mid - 1
+        hint = (f"n_patterns <= {lo} would fit" if lo >= 1 else
+                "even n_patterns=1 would not fit")
+        raise FitMemoryError(
+            f"This fit needs an estimated {_format_bytes(estimate)} "
+            f"(n_samples={n_samples}, columns={n_features}, outputs={n_outputs}, "
+            f"n_patterns={n_patterns}, n_hidden={n_hidden}), above memory_limit="
+            f"{_format_bytes(limit)} ({memory_limit!r}). Reduce n_patterns ({hint}), "
+            f"n_hidden or the number of rows (subsample X), or raise memory_limit "
+            f"(None disables the check).")
+    return estimate
