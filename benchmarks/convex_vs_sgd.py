@@ -173,8 +173,11 @@ def run_problem(name, X, y, loss, alpha, args):
         live &= tuples.second.any(axis=1)
         big = merge(arr, tuples.subset(np.flatnonzero(live)))
         t1 = time.perf_counter()
-        aug = solve(Xb, y, big, alpha, loss, args.solver, args.tol)
-        aug.time = time.perf_counter() - t1
+        try:
+            aug = solve(Xb, y, big, alpha, loss, args.solver, args.tol)
+            aug.time = time.perf_counter() - t1
+        except RuntimeError as exc:
+            print(f"[note] re-solve with the gradient run's tuples failed: {exc}")
     print_table(name, res, conv_time, rows, aug)
     return dict(name=name, convex=res, convex_time=conv_time, runs=runs, aug=aug,
                 alpha=alpha, loss=loss)

@@ -110,7 +110,7 @@ def main(argv=None):
         ax.set_aspect("equal")
     fig.suptitle(f"Two spirals, n={len(y)}, logistic loss, alpha={args.alpha:g}, "
                  f"{args.patterns} sampled pattern tuples", fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=72)
     print(f"saved {args.out}")

@@ -1,0 +1,108 @@
+"""Fashion-MNIST: fit time and test accuracy of the convex three-layer network,
+its two-layer special case (n_hidden=1) and scikit-learn's MLPClassifier.
+
+    apt-get install -y dataset-fashion-mnist      # /usr/share/datasets/fashion-mnist/
+    python benchmarks/fashion_mnist.py            # all 60000 training images
+    python benchmarks/fashion_mnist.py --n-train 5000 --models convex3,convex2
+
+Every model sees pixels / 255.  The convex models run in a Pipeline after a
+PCA (fit on the training images only) that reduces the 784 pixels to
+``--pca`` components: fewer features make each pattern tuple cheaper and the
+sampled tuples better (they are hyperplane arrangements of the reduced data).
+The MLP is MLPClassifier(hidden_layer_sizes=(256, 128), max_iter=30) on the
+raw pixels, as in the issue.  Fit times are wall-clock seconds on this
+machine; set OMP_NUM_THREADS / OPENBLAS_NUM_THREADS to pin the core count
+(the issue's target: >= 89% test accuracy within a 10-minute fit on 2 cores).
+
+Data: Fashion-MNIST, (c) 2017 Zalando SE, MIT licence.
+"""
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+import paper_data as pdata  # noqa: E402
+
+
+def make_models(args):
+    from sklearn.decomposition import PCA
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from convexrelu.estimators import ConvexDeepReLUClassifier
+
+    def convex(m):
+        return make_pipeline(
+            PCA(args.pca, random_state=0), StandardScaler(),
+            ConvexDeepReLUClassifier(alpha=args.alpha, n_patterns=args.patterns, n_hidden=m,
+                                     loss=args.loss, solver=args.solver, tol=args.tol,
+                                     max_iter=args.max_iter, random_state=0))
+
+    return {
+        "convex3": (f"ConvexDeepReLUClassifier (m={args.hidden}, PCA {args.pca})",
+                    lambda: convex(args.hidden)),
+        "convex2": (f"ConvexDeepReLUClassifier n_hidden=1, two-layer (PCA {args.pca})",
+                    lambda: convex(1)),
+        "mlp": ("MLPClassifier((256, 128), max_iter=30), pixels",
+                lambda: MLPClassifier(hidden_layer_sizes=(256, 128), max_iter=30,
+                                      random_state=0)),
+    }
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--n-train", type=int, default=None, help="subsample the training set")
+    p.add_argument("--models", default="convex3,convex2,mlp")
+    p.add_argument("--solver", default="fast")
+    p.add_argument("--loss", default="log_loss", choices=["log_loss", "squared"])
+    p.add_argument("--alpha", type=float, default=1e-4)
+    p.add_argument("--patterns", type=int, default=200)
+    p.add_argument("--hidden", type=int, default=4)
+    p.add_argument("--pca", type=int, default=50)
+    p.add_argument("--tol", type=float, default=1e-3)
+    p.add_argument("--max-iter", type=int, default=1000)
+    args = p.parse_args(argv)
+    try:
+        Xtr, ytr, Xte, yte = pdata.load_fashion_mnist()
+    except pdata.DataUnavailable as exc:
+        print(f"[skip] {exc}")
+        return
+    if args.n_train is not None and args.n_train < len(ytr):
+        keep = np.random.default_rng(0).choice(len(ytr), args.n_train, replace=False)
+        Xtr, ytr = Xtr[keep], ytr[keep]
+    Xtr, Xte = Xtr / 255.0, Xte / 255.0
+    models = make_models(args)
+    print(f"Fashion-MNIST: {len(ytr)} training, {len(yte)} test images; "
+          f"convex: solver={args.solver}, loss={args.loss}, alpha={args.alpha:g}, "
+          f"{args.patterns} patterns, tol={args.tol:g}")
+    print("\n| model | fit time (s) | test accuracy | notes |")
+    print("|---|---|---|---|")
+    for key in args.models.split(","):
+        label, build = models[key]
+        model = build()
+        t0 = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.fit(Xtr, ytr)
+        fit_time = time.perf_counter() - t0
+        acc = float(np.mean(model.predict(Xte) == yte))
+        note = ""
+        est = model[-1] if hasattr(model, "steps") else model
+        if hasattr(est, "relative_gap_"):
+            note = (f"{est.n_subnetworks_} sub-networks, rel. gap {est.relative_gap_:.1e}, "
+                    f"objective {est.objective_:.4g}")
+        if any("converge" in str(w.message).lower() for w in caught):
+            note += " (convergence warning)"
+        print(f"| {label} | {fit_time:.1f} | {acc:.4f} | {note} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
