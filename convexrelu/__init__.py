@@ -3,6 +3,7 @@ optimality through an equivalent convex program (Ergen & Pilanci, ICML 2021).
 """
 
 from .arrangements import Arrangements, sample_arrangements
+from .cv import ConvexDeepReLUClassifierCV, ConvexDeepReLURegressorCV
 from .estimators import ConvexDeepReLUClassifier, ConvexDeepReLURegressor
 from .duality import Certificate, duality_gap
 from .enumeration import enumerate_arrangements
@@ -10,6 +11,7 @@ from .extraction import ReLUNetwork, extract_network
 from .losses import get_loss
 from .operator import LiftedOperator
 from .optimality import OptimalityCertificate, optimality_certificate
+from .path import ConvexPath, alpha_grid, alpha_max, convex_path
 from .solvers import ConvexResult, available_solvers, solve_convex
 
 __version__ = "0.1.0"
@@ -18,12 +20,18 @@ __all__ = [
     "Arrangements",
     "Certificate",
     "ConvexDeepReLUClassifier",
+    "ConvexDeepReLUClassifierCV",
     "ConvexDeepReLURegressor",
+    "ConvexDeepReLURegressorCV",
+    "ConvexPath",
     "ConvexResult",
     "LiftedOperator",
     "OptimalityCertificate",
     "ReLUNetwork",
+    "alpha_grid",
+    "alpha_max",
     "available_solvers",
+    "convex_path",
     "duality_gap",
     "enumerate_arrangements",
     "extract_network",

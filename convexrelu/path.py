@@ -50,15 +50,17 @@ solve warm-started from the previous solution (like
 """
 
 import numbers
+import time
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .arrangements import Arrangements
+from .duality import duality_gap
 from .losses import get_loss
 from .operator import LiftedOperator, group_norms
-from .solvers import solve_convex
+from .solvers import ConvexResult, solve_convex
 
 __all__ = ["alpha_max", "alpha_grid", "convex_path", "ConvexPath", "AlphaMax"]
 
@@ -354,6 +356,10 @@ class ConvexPath:
         The solutions (``u``, ``intercept``, certificate, ...).
     alpha_max : float or None
         ``alpha_max`` when the grid was computed from it.
+    errors : list of (int, str)
+        Index and message of every failed solve (``errors="skip"``); their
+        entries of ``results`` are None, of the float arrays NaN, of
+        ``n_subnetworks`` -1.
     """
 
     alphas: np.ndarray
@@ -366,24 +372,37 @@ class ConvexPath:
     solve_times: np.ndarray
     results: list = field(default_factory=list)
     alpha_max: object = None
+    errors: list = field(default_factory=list)
 
     def __len__(self):
         return len(self.alphas)
 
     @property
     def coefs(self):
-        """``u`` of every alpha stacked, shape (n_alphas, C, 2, P, m, d)."""
-        return np.stack([r.u for r in self.results])
+        """``u`` of every alpha stacked, shape (n_alphas, C, 2, P, m, d).
+
+        NaN for failed solves; None when every solve failed.
+        """
+        shape = next((r.u.shape for r in self.results if r is not None), None)
+        if shape is None:
+            return None
+        return np.stack([np.full(shape, np.nan) if r is None else r.u
+                         for r in self.results])
 
     @property
     def intercepts(self):
-        """Intercepts, shape (n_alphas, C)."""
-        return np.stack([r.intercept for r in self.results])
+        """Intercepts, shape (n_alphas, C); NaN for failed solves, None if all failed."""
+        shape = next((r.intercept.shape for r in self.results if r is not None), None)
+        if shape is None:
+            return None
+        return np.stack([np.full(shape, np.nan) if r is None else r.intercept
+                         for r in self.results])
 
 
 def convex_path(X, y, arrangements, *, alphas=None, n_alphas=20, eps=1e-3,
                 loss="squared", fit_intercept=False, solver=None, tol=1e-6,
-                max_iter=1000, sample_weight=None, verbose=False, **solver_options):
+                max_iter=1000, sample_weight=None, verbose=False, errors="raise",
+                **solver_options):
     """Solve the convex program along a decreasing grid of alphas, warm-started.
 
     For ``alpha_1 > alpha_2 > ... > alpha_K`` solve::
@@ -394,8 +413,8 @@ def convex_path(X, y, arrangements, *, alphas=None, n_alphas=20, eps=1e-3,
 
     each solve starting from the solution of ``alpha_{k-1}``.  Without
     ``alphas`` the grid is geometric, ``alpha_k = alpha_max eps^((k-1)/(K-1))``
-    with :func:`alpha_max` computed from the data, so the first solution
-    is zero (and certified so).
+    with :func:`alpha_max` computed from the data; the first solution is
+    then zero, certified by alpha_max's multipliers without a solve.
 
     Parameters
     ----------
@@ -420,6 +439,10 @@ def convex_path(X, y, arrangements, *, alphas=None, n_alphas=20, eps=1e-3,
     sample_weight : array-like of shape (n_samples,), default=None
     verbose : bool, default=False
         Print one line per alpha.
+    errors : {"raise", "skip"}, default="raise"
+        What a failing solve does: raise, or (``"skip"``) leave ``None`` in
+        ``results`` and NaN in the arrays for that alpha and go on from the
+        last solution (the behaviour of ``GridSearchCV(error_score=nan)``).
     **solver_options
         Passed to the solver.
 
@@ -432,34 +455,82 @@ def convex_path(X, y, arrangements, *, alphas=None, n_alphas=20, eps=1e-3,
     X, Y, w, loss_obj, op = _prepare(X, y, arrangements, loss, sample_weight)
     amax = None
     if alphas is None:
-        amax = _alpha_max_details(op, loss_obj, Y, w, bool(fit_intercept)).value
-        alphas = alpha_grid(amax, n_alphas=n_alphas, eps=eps)
+        amax = _alpha_max_details(op, loss_obj, Y, w, bool(fit_intercept))
+        alphas = alpha_grid(amax.value, n_alphas=n_alphas, eps=eps)
     else:
         alphas = np.asarray(alphas, dtype=float).ravel()
         if alphas.size == 0 or not np.all(np.isfinite(alphas)) or np.any(alphas <= 0):
             raise ValueError("alphas must be a non-empty array of positive finite numbers.")
         alphas = np.sort(alphas)[::-1]
+    if errors not in ("raise", "skip"):
+        raise ValueError(f'errors must be "raise" or "skip"; got {errors!r}.')
     sw = None if sample_weight is None else w
-    results = []
+    results, failures = [], []
     warm = None
     for k, alpha in enumerate(alphas):
-        res = solve_convex(X, Y, arrangements, float(alpha), loss=loss_obj.name,
-                           fit_intercept=fit_intercept, solver=solver, tol=tol,
-                           max_iter=max_iter, sample_weight=sw, warm_start=warm,
-                           verbose=False, **solver_options)
+        start = time.perf_counter()
+        try:
+            if amax is not None and alpha >= amax.value:
+                # Zero is optimal here, certified by alpha_max's multipliers.
+                res = _zero_result(op, loss_obj, Y, w, amax, float(alpha), arrangements,
+                                   fit_intercept)
+            else:
+                res = solve_convex(X, Y, arrangements, float(alpha), loss=loss_obj.name,
+                                   fit_intercept=fit_intercept, solver=solver, tol=tol,
+                                   max_iter=max_iter, sample_weight=sw, warm_start=warm,
+                                   verbose=False, **solver_options)
+        except Exception as exc:
+            if errors == "raise":
+                raise
+            results.append(None)
+            failures.append((k, f"{type(exc).__name__}: {exc}",
+                             time.perf_counter() - start))
+            if verbose:
+                print(f"[path] {k + 1:3d}/{len(alphas)}  alpha {alpha:.4e}  failed: {exc}")
+            continue
         results.append(res)
         warm = res
         if verbose:
             print(f"[path] {k + 1:3d}/{len(alphas)}  alpha {alpha:.4e}  obj "
                   f"{res.objective:.10e}  gap {res.relative_gap:.1e}  "
                   f"K {res.n_subnetworks:4d}  {res.solve_time:6.2f}s")
+
+    def field_of(name, missing, dtype=float):
+        return np.array([missing if r is None else getattr(r, name) for r in results],
+                        dtype=dtype)
+
+    solve_times = field_of("solve_time", 0.0)
+    for k, _, seconds in failures:
+        solve_times[k] = seconds
     return ConvexPath(
         alphas=np.asarray(alphas),
-        objectives=np.array([r.objective for r in results]),
-        dual_gaps=np.array([r.dual_gap for r in results]),
-        relative_gaps=np.array([r.relative_gap for r in results]),
-        n_subnetworks=np.array([r.n_subnetworks for r in results], dtype=int),
-        converged=np.array([r.converged for r in results], dtype=bool),
-        n_iter=np.array([r.n_iter for r in results], dtype=int),
-        solve_times=np.array([r.solve_time for r in results]),
-        results=results, alpha_max=amax)
+        objectives=field_of("objective", np.nan),
+        dual_gaps=field_of("dual_gap", np.nan),
+        relative_gaps=field_of("relative_gap", np.nan),
+        n_subnetworks=field_of("n_subnetworks", -1, int),
+        converged=field_of("converged", False, bool),
+        n_iter=field_of("n_iter", 0, int),
+        solve_times=solve_times, results=results,
+        alpha_max=None if amax is None else amax.value,
+        errors=[(k, msg) for k, msg, _ in failures])
+
+
+def _zero_result(op, loss, Y, w, amax, alpha, arrangements, fit_intercept):
+    """The ConvexResult of ``U = 0`` at ``alpha >= alpha_max``, with its certificate.
+
+    The multipliers of :class:`AlphaMax` make every block's dual constraint
+    hold at ``alpha_max <= alpha``, so the dual point ``V = -grad L(b*)`` is
+    feasible and the gap is the rounding of ``L(b*) - (-L*(-V))`` (zero).
+    """
+    U = op.zeros()
+    start = time.perf_counter()
+    cert = duality_gap(op, loss, Y, w, U, alpha, intercept=amax.intercept,
+                       fit_intercept=fit_intercept, lam1=amax.lam1, lam2=amax.lam2)
+    return ConvexResult(
+        u=U, intercept=cert.intercept, objective=cert.primal, dual_objective=cert.dual,
+        dual_gap=cert.gap, relative_gap=cert.relative_gap,
+        constraint_violation=cert.constraint_violation, n_iter=0, converged=True,
+        dual_point=cert.dual_point, lam1=cert.lam1, lam2=cert.lam2,
+        arrangements=arrangements, alpha=float(alpha), loss=loss.name,
+        fit_intercept=bool(fit_intercept), solver="alpha_max",
+        solve_time=time.perf_counter() - start)

@@ -1,0 +1,588 @@
+"""Cross-validated estimators: a regularisation path per fold, one refit.
+
+``ConvexDeepReLURegressorCV`` and ``ConvexDeepReLUClassifierCV`` choose
+``alpha`` by K-fold cross-validation, like :class:`~sklearn.linear_model.LassoCV`
+and :class:`~sklearn.linear_model.LogisticRegressionCV`.  What makes them
+cheaper than a :class:`~sklearn.model_selection.GridSearchCV` over the plain
+estimators:
+
+* the activation-pattern generators (Gaussian networks ``W1_t, w2_t``) are
+  drawn **once**, on the full (ones-augmented) data, with ``random_state``;
+  every fold recomputes their tuples on its training rows
+  (:meth:`Arrangements.from_weights`, FORMULATION.md section 3);
+* every fold solves the whole decreasing grid of alphas as one path
+  (:func:`convexrelu.convex_path`), each solve warm-started from the last;
+* every alpha's solution is scored on the fold's test rows through its
+  extracted network (:func:`convexrelu.extract_network`, section 5), no
+  estimator being refitted;
+* the folds run in parallel through joblib (``n_jobs``; any joblib backend,
+  e.g. dask's).
+
+With an integer ``random_state`` the plain estimator samples the very same
+generators on each fold (same seed, same draws; a fold's distinct tuples are
+the same set either way), so a ``GridSearchCV`` over
+``ConvexDeepReLURegressor(random_state=seed)`` with the same folds solves the
+same convex programs and selects the same alpha.
+
+The default grid is geometric, from the exact ``alpha_max`` of the full
+data (:func:`convexrelu.alpha_max`, where the solution becomes zero) down to
+``eps * alpha_max``.  Scores are computed without sample weights, as
+``GridSearchCV`` does; the fits use them.
+"""
+
+import numbers
+import warnings
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
+from sklearn.exceptions import FitFailedWarning
+from sklearn.metrics import check_scoring
+from sklearn.model_selection import check_cv
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+from scipy.special import expit, log_expit, log_softmax
+
+from .arrangements import Arrangements, sample_arrangements
+from .estimators import (ConvexDeepReLUClassifier, ConvexDeepReLURegressor,
+                         _check_sample_weight)
+from .extraction import extract_network
+from .path import _alpha_max_details, _prepare, alpha_grid, convex_path
+
+__all__ = ["ConvexDeepReLURegressorCV", "ConvexDeepReLUClassifierCV"]
+
+#: fitted attributes of the refitted estimator that the CV estimator exposes
+_DELEGATED = ("coefs_", "intercepts_", "n_layers_", "n_subnetworks_", "objective_",
+              "dual_objective_", "dual_gap_", "relative_gap_", "constraint_violation_",
+              "converged_", "n_iter_", "solver_", "fit_time_", "first_weights_",
+              "second_weights_", "n_patterns_", "convex_weights_", "convex_intercept_",
+              "network_")
+
+
+# -- the network of one path point, as something a scorer can call -----------
+class _PathPoint(BaseEstimator):
+    """A network already fitted by the path; scorers need only its predictions."""
+
+    def fit(self, X, y=None):
+        raise NotImplementedError("A path point is fitted by convex_path, not refitted.")
+
+
+class _PathRegressor(RegressorMixin, _PathPoint):
+    """Predictions of one extracted network (what a fold's scorer calls)."""
+
+    def _set(self, network, y_ndim):
+        self.network_ = network
+        self.y_ndim_ = y_ndim
+        return self
+
+    def predict(self, X):
+        F = self.network_.decision(X)
+        return F[:, 0] if self.y_ndim_ == 1 else F
+
+
+class _PathClassifier(ClassifierMixin, _PathPoint):
+    """Decisions of one extracted network, as :class:`ConvexDeepReLUClassifier` makes them."""
+
+    def _set(self, network, classes, log_loss):
+        self.network_ = network
+        self.classes_ = classes
+        self.log_loss_ = log_loss
+        return self
+
+    def decision_function(self, X):
+        F = self.network_.decision(X)
+        return F[:, 0] if len(self.classes_) == 2 else F
+
+    def predict(self, X):
+        F = self.decision_function(X)
+        idx = (F > 0).astype(int) if F.ndim == 1 else F.argmax(axis=1)
+        return self.classes_[idx]
+
+    def _has_log_loss(self):
+        return self.log_loss_
+
+    @available_if(_has_log_loss)
+    def predict_log_proba(self, X):
+        F = self.decision_function(X)
+        if F.ndim == 1:
+            return np.column_stack([log_expit(-F), log_expit(F)])
+        return log_softmax(F, axis=1)
+
+    @available_if(_has_log_loss)
+    def predict_proba(self, X):
+        return np.exp(self.predict_log_proba(X))
+
+
+def _fold_path(X, Xa, y, Y, sample_weight, train, test, first_weights, second_weights,
+               alphas, loss, fit_intercept, solver, tol, max_iter, scoring, point_args,
+               verbose):
+    """Path of one fold on its training rows, scored on its test rows.
+
+    Returns a dict of arrays of shape (n_alphas,): ``scores``, ``objectives``,
+    ``dual_gaps``, ``relative_gaps``, ``n_subnetworks``, ``solve_times``; and
+    the solutions ``coefs`` (n_alphas, C, 2, P, m, d), ``intercepts`` (n_alphas, C).
+    """
+    sw = None
+    if sample_weight is not None:
+        sw = sample_weight[train]
+        keep = sw > 0
+        train, sw = train[keep], sw[keep]           # zero weights shape no tuple
+    arrangements = Arrangements.from_weights(Xa[train], first_weights, second_weights)
+    path = convex_path(Xa[train], Y[train], arrangements, alphas=alphas, loss=loss,
+                       fit_intercept=fit_intercept, solver=solver, tol=tol,
+                       max_iter=max_iter, sample_weight=sw, verbose=verbose,
+                       errors="skip")
+    kind, extra = point_args
+    point = _PathClassifier() if kind == "classifier" else _PathRegressor()
+    scorer = check_scoring(point, scoring=scoring)
+    scores = np.full(len(alphas), np.nan)          # a failed solve scores NaN
+    for k, result in enumerate(path.results):
+        if result is None:
+            continue
+        point._set(extract_network(result, bias_column=fit_intercept), *extra)
+        scores[k] = scorer(point, X[test], y[test])
+    return dict(scores=scores, objectives=path.objectives, dual_gaps=path.dual_gaps,
+                relative_gaps=path.relative_gaps, n_subnetworks=path.n_subnetworks,
+                solve_times=path.solve_times, coefs=path.coefs,
+                intercepts=path.intercepts, errors=path.errors)
+
+
+class _BaseConvexDeepReLUCV(BaseEstimator):
+    """Shared logic; see the concrete estimators for the parameters."""
+
+    _single = None          # the plain estimator class refitted at alpha_
+    _losses = ()
+
+    def __init__(self, *, alphas=None, n_alphas=10, eps=1e-3, cv=None, scoring=None,
+                 n_jobs=None, n_patterns=100, n_hidden=4, loss=None, fit_intercept=True,
+                 solver=None, tol=1e-6, max_iter=1000, random_state=None, verbose=False):
+        self.alphas = alphas
+        self.n_alphas = n_alphas
+        self.eps = eps
+        self.cv = cv
+        self.scoring = scoring
+        self.n_jobs = n_jobs
+        self.n_patterns = n_patterns
+        self.n_hidden = n_hidden
+        self.loss = loss
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _single_params(self, alpha, seed):
+        return dict(alpha=float(alpha), n_patterns=self.n_patterns, n_hidden=self.n_hidden,
+                    loss=self.loss, fit_intercept=self.fit_intercept, solver=self.solver,
+                    tol=self.tol, max_iter=self.max_iter, random_state=seed,
+                    warm_start=False, verbose=self.verbose)
+
+    def _validate_cv_params(self):
+        if self.alphas is not None:
+            alphas = np.asarray(self.alphas, dtype=float).ravel()
+            if alphas.size == 0 or not np.all(np.isfinite(alphas)) or np.any(alphas <= 0):
+                raise ValueError("alphas must be a non-empty array of positive finite "
+                                 f"numbers; got {self.alphas!r}.")
+        n_alphas = self.n_alphas
+        if (not isinstance(n_alphas, numbers.Integral) or isinstance(n_alphas, bool)
+                or n_alphas < 1):
+            raise ValueError(f"n_alphas must be a positive integer; got {n_alphas!r}.")
+        if not isinstance(self.eps, numbers.Real) or not 0 < self.eps < 1:
+            raise ValueError(f"eps must be in (0, 1); got {self.eps!r}.")
+        # The single-fit parameters are checked by the plain estimator itself.
+        self._single(**self._single_params(1.0, 0))._validate_params()
+
+    def _seed(self):
+        """An int seed for the generators: the one given, or one drawn from it."""
+        rs = self.random_state
+        if isinstance(rs, numbers.Integral) and not isinstance(rs, bool):
+            return int(rs)
+        return int(check_random_state(rs).randint(np.iinfo(np.int32).max))
+
+    def _fit_cv(self, X, y, Y, sample_weight, groups, loss, point_args):
+        """Everything after target encoding: grid, folds, paths, choice, refit."""
+        seed = self._seed()
+        keep = slice(None) if sample_weight is None else sample_weight > 0
+        Xa = np.hstack([X, np.ones((X.shape[0], 1))]) if self.fit_intercept else X
+        full = sample_arrangements(Xa[keep], self.n_patterns, self.n_hidden,
+                                   random_state=seed)
+        W1, w2 = full.first_weights, full.second_weights
+        amax = None
+        if self.alphas is None:
+            sw = None if sample_weight is None else sample_weight[keep]
+            _, Yp, wp, loss_obj, op = _prepare(Xa[keep], Y[keep], full, loss, sw)
+            amax = _alpha_max_details(op, loss_obj, Yp, wp, self.fit_intercept).value
+            alphas = alpha_grid(amax, n_alphas=self.n_alphas, eps=self.eps)
+        else:
+            alphas = np.sort(np.asarray(self.alphas, dtype=float).ravel())[::-1]
+
+        cv = check_cv(self.cv, y, classifier=is_classifier(self))
+        folds = list(cv.split(X, y, groups))
+        out = Parallel(n_jobs=self.n_jobs)(
+            delayed(_fold_path)(
+                X, Xa, y, Y, sample_weight, train, test, W1, w2, alphas, loss,
+                self.fit_intercept, self.solver, float(self.tol), int(self.max_iter),
+                self.scoring, point_args, bool(self.verbose))
+            for train, test in folds)
+
+        self.alphas_ = alphas
+        self.alpha_max_ = amax
+        self.cv_scores_ = np.array([o["scores"] for o in out])
+        self.cv_objectives_ = np.array([o["objectives"] for o in out])
+        self.cv_dual_gaps_ = np.array([o["dual_gaps"] for o in out])
+        self.cv_relative_gaps_ = np.array([o["relative_gaps"] for o in out])
+        self.cv_n_subnetworks_ = np.array([o["n_subnetworks"] for o in out])
+        self.cv_solve_times_ = np.array([o["solve_times"] for o in out])
+        self.mean_cv_scores_ = self.cv_scores_.mean(axis=0)
+        failed = [(f, alphas[k], msg) for f, o in enumerate(out) for k, msg in o["errors"]]
+        valid = np.isfinite(self.mean_cv_scores_)
+        if not valid.any():
+            raise ValueError(
+                f"Every alpha failed on some fold; first failure (fold, alpha, error): "
+                f"{failed[0] if failed else 'non-finite scores'}")
+        if failed:
+            warnings.warn(
+                f"{len(failed)} of {self.cv_scores_.size} path solves failed and score "
+                f"NaN (as GridSearchCV's error_score=nan); first (fold, alpha, error): "
+                f"{failed[0]}", FitFailedWarning, stacklevel=3)
+        # Ties go to the larger alpha (the first of the decreasing grid); an
+        # alpha that failed on a fold ranks last, as in GridSearchCV.
+        self.best_index_ = int(np.argmax(np.where(valid, self.mean_cv_scores_, -np.inf)))
+        self.best_score_ = float(self.mean_cv_scores_[self.best_index_])
+        self.alpha_ = float(alphas[self.best_index_])
+        self.n_splits_ = len(folds)
+        self.random_seed_ = seed
+
+        # The refit is an ordinary fit of the plain estimator at alpha_ with
+        # the same generators; it starts from the folds' mean solution there
+        # (the union of their active blocks) through the estimator's own
+        # warm_start, then forgets that it was warm-started.
+        starts = [(o["coefs"][self.best_index_], o["intercepts"][self.best_index_])
+                   for o in out if o["coefs"] is not None]
+        best = self._single(**dict(self._single_params(self.alpha_, seed), warm_start=True))
+        best.first_weights_, best.second_weights_ = W1, w2
+        best.convex_weights_ = np.mean([u for u, _ in starts], axis=0)
+        best.convex_intercept_ = np.mean([b for _, b in starts], axis=0)
+        best.fit(X, y, sample_weight=sample_weight)
+        best.set_params(warm_start=False)
+        self.best_estimator_ = best
+        for name in _DELEGATED:
+            if hasattr(best, name):
+                setattr(self, name, getattr(best, name))
+        return self
+
+    def _validated_X(self, X):
+        check_is_fitted(self, "best_estimator_")
+        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+
+    def predict(self, X):
+        """Predict with the estimator refitted at ``alpha_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray
+        """
+        X = self._validated_X(X)
+        return self.best_estimator_.predict(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
+
+
+_CV_PARAMS_DOC = """
+    alphas : array-like of shape (n_alphas,), default=None
+        The alphas to try.  None: ``n_alphas`` values on a geometric grid
+        from ``alpha_max`` (exact, computed on the full data and the sampled
+        patterns; the solution is zero there) down to ``eps * alpha_max``.
+    n_alphas : int, default=10
+        Grid size when ``alphas`` is None.
+    eps : float, default=1e-3
+        ``alpha_min / alpha_max`` of the computed grid.
+    cv : int, cross-validation generator or iterable, default=None
+        As in scikit-learn: None is 5-fold (stratified for the classifier),
+        an int the number of folds.
+    scoring : str or callable, default=None
+        A scikit-learn scorer name or ``scorer(estimator, X, y)``; None uses
+        the estimator's ``score`` (R^2 / accuracy).  Higher is better.
+    n_jobs : int, default=None
+        Folds solved in parallel by joblib (None: 1 unless in a
+        ``joblib.parallel_config`` context, whose backend is used, dask's
+        included).
+    n_patterns : int, default=100
+        Random networks whose activation patterns are sampled, once.
+    n_hidden : int, default=4
+        First-layer width of every sub-network.
+    fit_intercept : bool, default=True
+        First-layer biases (a ones column) and an unpenalised output intercept.
+    solver : str, default=None
+        Convex solver (None: the package default).
+    tol : float, default=1e-6
+        Relative duality gap of every solve.
+    max_iter : int, default=1000
+    random_state : int, RandomState instance or None, default=None
+        Seed of the pattern sampling.  An int gives the same patterns as the
+        plain estimator with that ``random_state``.
+    verbose : bool, default=False
+"""
+
+_CV_ATTRS_DOC = """
+    alpha_ : float
+        The alpha with the best mean cross-validated score.
+    alphas_ : ndarray of shape (n_alphas,)
+        The grid, decreasing.
+    alpha_max_ : float or None
+        ``alpha_max`` of the full data when the grid was computed.
+    cv_scores_ : ndarray of shape (n_splits, n_alphas)
+        Test score of every fold and alpha.
+    mean_cv_scores_ : ndarray of shape (n_alphas,)
+    best_index_ : int
+        Index of ``alpha_`` in ``alphas_``.
+    best_score_ : float
+        ``mean_cv_scores_[best_index_]``.
+    cv_objectives_, cv_dual_gaps_, cv_relative_gaps_ : ndarray of shape (n_splits, n_alphas)
+        Objective and certificate of every fold's path.
+    cv_n_subnetworks_ : ndarray of shape (n_splits, n_alphas)
+        Active sub-networks along every fold's path.
+    cv_solve_times_ : ndarray of shape (n_splits, n_alphas)
+    n_splits_ : int
+    random_seed_ : int
+        The seed the patterns were drawn with (``random_state`` when an int).
+    best_estimator_ : estimator
+        The plain estimator refitted on all data at ``alpha_``; ``predict``
+        and the other methods delegate to it.
+    coefs_, intercepts_, n_subnetworks_, objective_, dual_gap_, relative_gap_, \
+converged_, network_, ... : \
+        The fitted attributes of ``best_estimator_``.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+"""
+
+
+class ConvexDeepReLURegressorCV(RegressorMixin, _BaseConvexDeepReLUCV):
+    __doc__ = f"""Convex deep ReLU regressor with alpha chosen by cross-validation.
+
+    Solves, on every fold, the regularisation path of the convex program
+
+        min_u (1/n) sum_i (f_u(x_i) - y_i)^2 / 2 + alpha sum_g ||u_g||_2
+
+    over a decreasing grid of alphas with warm starts
+    (:func:`convexrelu.convex_path`), scores each alpha's extracted network on
+    the fold's test rows, picks the alpha with the best mean score and
+    refits :class:`ConvexDeepReLURegressor` on all data there.  The
+    activation patterns are drawn once and recomputed on each fold.
+
+    Parameters
+    ----------{_CV_PARAMS_DOC}
+    loss : {{"squared"}}, default="squared"
+
+    Attributes
+    ----------{_CV_ATTRS_DOC}
+    n_outputs_ : int
+
+    See Also
+    --------
+    ConvexDeepReLURegressor
+    convexrelu.convex_path, convexrelu.alpha_max
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_regression
+    >>> from convexrelu import ConvexDeepReLURegressorCV
+    >>> X, y = make_regression(n_samples=60, n_features=3, noise=1, random_state=0)
+    >>> reg = ConvexDeepReLURegressorCV(n_alphas=4, cv=3, n_patterns=8, n_hidden=2,
+    ...                                 random_state=0).fit(X, y / y.std())
+    >>> reg.cv_scores_.shape
+    (3, 4)
+    """
+
+    _single = ConvexDeepReLURegressor
+    _losses = ("squared",)
+
+    def __init__(self, *, alphas=None, n_alphas=10, eps=1e-3, cv=None, scoring=None,
+                 n_jobs=None, n_patterns=100, n_hidden=4, loss="squared",
+                 fit_intercept=True, solver=None, tol=1e-6, max_iter=1000,
+                 random_state=None, verbose=False):
+        super().__init__(alphas=alphas, n_alphas=n_alphas, eps=eps, cv=cv,
+                         scoring=scoring, n_jobs=n_jobs, n_patterns=n_patterns,
+                         n_hidden=n_hidden, loss=loss, fit_intercept=fit_intercept,
+                         solver=solver, tol=tol, max_iter=max_iter,
+                         random_state=random_state, verbose=verbose)
+
+    def fit(self, X, y, sample_weight=None, groups=None):
+        """Cross-validate the alphas, then refit at ``alpha_`` on all data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Used by every fit (not by the scores).
+        groups : array-like of shape (n_samples,), default=None
+            Group labels for group-aware splitters.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_cv_params()
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
+                             dtype=[np.float64, np.float32], ensure_min_samples=2)
+        X = np.asarray(X, dtype=np.float64)
+        sw = _check_sample_weight(sample_weight, X.shape[0])
+        Y = np.asarray(y, dtype=np.float64)
+        y_ndim = Y.ndim
+        Y = Y.reshape(len(Y), -1)
+        self.n_outputs_ = Y.shape[1]
+        return self._fit_cv(X, y, Y, sw, groups, "squared", ("regressor", (y_ndim,)))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+class ConvexDeepReLUClassifierCV(ClassifierMixin, _BaseConvexDeepReLUCV):
+    __doc__ = f"""Convex deep ReLU classifier with alpha chosen by cross-validation.
+
+    The classifier counterpart of :class:`ConvexDeepReLURegressorCV` (like
+    :class:`~sklearn.linear_model.LogisticRegressionCV`): per fold, the
+    warm-started path of the convex program over the alphas, each alpha's
+    extracted network scored on the fold's test rows (accuracy by default),
+    then :class:`ConvexDeepReLUClassifier` refitted on all data at the best
+    alpha.  The classes are encoded once, on all data.
+
+    Parameters
+    ----------{_CV_PARAMS_DOC}
+    loss : {{"log_loss", "squared"}}, default="log_loss"
+        Training loss; ``predict_proba`` needs ``"log_loss"``.
+
+    Attributes
+    ----------{_CV_ATTRS_DOC}
+    classes_ : ndarray of shape (n_classes,)
+
+    See Also
+    --------
+    ConvexDeepReLUClassifier
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_moons
+    >>> from convexrelu import ConvexDeepReLUClassifierCV
+    >>> X, y = make_moons(n_samples=60, noise=0.1, random_state=0)
+    >>> clf = ConvexDeepReLUClassifierCV(n_alphas=4, cv=3, n_patterns=8, n_hidden=2,
+    ...                                  random_state=0).fit(X, y)
+    >>> clf.alpha_ in clf.alphas_
+    True
+    """
+
+    _single = ConvexDeepReLUClassifier
+    _losses = ("log_loss", "squared")
+
+    def __init__(self, *, alphas=None, n_alphas=10, eps=1e-3, cv=None, scoring=None,
+                 n_jobs=None, n_patterns=100, n_hidden=4, loss="log_loss",
+                 fit_intercept=True, solver=None, tol=1e-6, max_iter=1000,
+                 random_state=None, verbose=False):
+        super().__init__(alphas=alphas, n_alphas=n_alphas, eps=eps, cv=cv,
+                         scoring=scoring, n_jobs=n_jobs, n_patterns=n_patterns,
+                         n_hidden=n_hidden, loss=loss, fit_intercept=fit_intercept,
+                         solver=solver, tol=tol, max_iter=max_iter,
+                         random_state=random_state, verbose=verbose)
+
+    def fit(self, X, y, sample_weight=None, groups=None):
+        """Cross-validate the alphas, then refit at ``alpha_`` on all data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Class labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Used by every fit (not by the scores).
+        groups : array-like of shape (n_samples,), default=None
+            Group labels for group-aware splitters.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_cv_params()
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32],
+                             ensure_min_samples=2)
+        X = np.asarray(X, dtype=np.float64)
+        check_classification_targets(y)
+        sw = _check_sample_weight(sample_weight, X.shape[0])
+        keep = np.ones(len(y), bool) if sw is None else sw > 0
+        classes = LabelEncoder().fit(y[keep]).classes_
+        if len(classes) < 2:
+            raise ValueError(
+                f"The classifier needs samples of at least 2 classes; got 1 class "
+                f"({classes[0]!r}).")
+        codes = np.full(len(y), -1)
+        codes[keep] = np.searchsorted(classes, y[keep])
+        if len(classes) == 2:
+            Y = np.where(codes == 1, 1.0, -1.0)[:, None]
+            loss = "logistic" if self.loss == "log_loss" else "squared"
+        else:
+            Y = np.zeros((len(y), len(classes)))
+            Y[keep, codes[keep]] = 1.0
+            loss = "cross_entropy" if self.loss == "log_loss" else "squared"
+        self.classes_ = classes
+        return self._fit_cv(X, y, Y, sw, groups, loss,
+                            ("classifier", (classes, self.loss == "log_loss")))
+
+    def decision_function(self, X):
+        """Network outputs of the refitted estimator.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_classes)
+        """
+        X = self._validated_X(X)
+        return self.best_estimator_.decision_function(X)
+
+    def _has_log_loss(self):
+        return self.loss == "log_loss"
+
+    @available_if(_has_log_loss)
+    def predict_proba(self, X):
+        """Class probabilities of the refitted estimator (``loss="log_loss"``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        X = self._validated_X(X)
+        return self.best_estimator_.predict_proba(X)
+
+    @available_if(_has_log_loss)
+    def predict_log_proba(self, X):
+        """Log class probabilities of the refitted estimator (``loss="log_loss"``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        X = self._validated_X(X)
+        return self.best_estimator_.predict_log_proba(X)
