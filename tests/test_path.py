@@ -1,0 +1,255 @@
+"""alpha_max (exact, certified) and convex_path (warm-started, certified).
+
+alpha_max is checked three ways on random problems: (1) at alpha_max the
+zero solution is dual feasible with the returned multipliers (checked by
+convexrelu.duality, so zero is optimal there); (2) the returned direction is
+feasible and its rate, recomputed here in plain numpy, is within 1e-6 of
+alpha_max (so zero is not optimal below (1 - 1e-6) alpha_max); (3) the
+solver returns zero at alpha_max and a strictly better-than-zero point at
+0.99 alpha_max.  The gated (lam = 0) bound would fail (3).
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+import convexrelu.path as path_module
+from convexrelu import alpha_grid, alpha_max, convex_path, sample_arrangements, solve_convex
+from convexrelu.duality import duality_gap
+from convexrelu.losses import get_loss
+from convexrelu.operator import LiftedOperator, group_norms
+
+
+def _problem(seed, loss="squared", n=60, d=3, m=2, n_patterns=10, weights=False):
+    rng = np.random.default_rng(seed)
+    X = np.hstack([rng.standard_normal((n, d)), np.ones((n, 1))])
+    score = np.maximum(X[:, 0], 0) - 0.7 * np.maximum(X[:, 1] - 0.3, 0)
+    if loss == "squared":
+        y = score + 0.1 * rng.standard_normal(n)
+    elif loss == "logistic":
+        y = np.where(score + 0.3 * rng.standard_normal(n) > np.median(score), 1.0, -1.0)
+    else:
+        lab = np.digitize(score + 0.3 * rng.standard_normal(n),
+                          np.quantile(score, [1 / 3, 2 / 3]))
+        y = np.eye(3)[lab]
+    arr = sample_arrangements(X, n_patterns, m, random_state=seed)
+    sw = rng.uniform(0.2, 2.0, n) if weights else None
+    return X, y, arr, sw
+
+
+def _encoded(y, loss):
+    Y = np.asarray(y, float)
+    return Y.reshape(len(Y), -1)
+
+
+def _zero_objective(X, y, loss, fit_intercept, sw):
+    """min over the intercept of the loss alone (the objective of U = 0)."""
+    lo = get_loss(loss)
+    Y = _encoded(y, loss)
+    w = np.full(len(Y), 1.0 / len(Y)) if sw is None else sw / sw.sum()
+    F0 = np.zeros_like(Y)
+    b = lo.optimal_intercept(F0, Y, w) if fit_intercept else np.zeros(Y.shape[1])
+    return lo.value(F0 + b, Y, w), b, w, Y
+
+
+CASES = [
+    (0, "squared", True, False),
+    (1, "squared", False, False),
+    (2, "squared", True, True),
+    (3, "logistic", True, False),
+    (4, "cross_entropy", True, False),
+    (5, "squared", True, False),
+]
+
+
+@pytest.mark.parametrize("seed, loss, fit_intercept, weights", CASES)
+def test_alpha_max_is_certified_and_tight(seed, loss, fit_intercept, weights):
+    X, y, arr, sw = _problem(seed, loss, weights=weights)
+    value, det = alpha_max(X, y, arr, loss=loss, fit_intercept=fit_intercept,
+                           sample_weight=sw, return_details=True)
+    assert value == alpha_max(X, y, arr, loss=loss, fit_intercept=fit_intercept,
+                              sample_weight=sw)
+    lo = get_loss(loss)
+    zero_obj, b, w, Y = _zero_objective(X, y, loss, fit_intercept, sw)
+    op = LiftedOperator(X, arr, n_outputs=Y.shape[1])
+
+    # (1) zero is optimal at alpha_max: the multipliers make the dual feasible.
+    assert np.all(det.lam1 >= 0) and np.all(det.lam2 >= 0)
+    cert = duality_gap(op, lo, Y, w, op.zeros(), value, fit_intercept=fit_intercept,
+                       intercept=b, lam1=det.lam1, lam2=det.lam2)
+    assert cert.dual_scale >= 1.0 - 1e-12
+    assert abs(cert.gap) <= 1e-12 * max(1.0, abs(cert.primal))
+
+    # (2) below (1 - 1e-6) alpha_max zero is not optimal: a feasible direction
+    # whose loss-decrease rate (recomputed here) beats the penalty.
+    U = det.direction
+    norms = np.sqrt((U ** 2).sum(-1))
+    assert abs(norms.sum() - 1.0) < 1e-12
+    Z = np.einsum("nd,ospmd->nospm", X, U)
+    D1 = arr.first.transpose(1, 0, 2)                       # (n, P, m)
+    D2 = arr.second.T                                       # (n, P)
+    c1 = np.where(D1, 1.0, -1.0)[:, None, None] * Z
+    sD1 = D1 * arr.signs[None]
+    c2 = np.where(D2, 1.0, -1.0)[:, None, None] * np.einsum("nospm,npm->nosp", Z, sD1)
+    scale = np.abs(Z).max()
+    assert c1.min() >= -1e-9 * scale and c2.min() >= -1e-9 * scale
+    sig = np.array([1.0, -1.0])
+    F = np.einsum("nospm,npm,np,s->no", Z, sD1, D2, sig)    # prediction along U
+    V = -lo.gradient(np.zeros_like(Y) + b, Y, w)
+    rate = float(np.sum(V * F))
+    assert rate >= (1 - 1e-6) * value
+    assert rate <= value * (1 + 1e-12)
+    assert det.lower <= value and det.lower >= (1 - 1e-6) * value
+    # The gated bound (no multipliers) is only an upper bound.
+    assert det.gated >= value * (1 - 1e-12)
+
+    # (3) the solver: zero at alpha_max, strictly better than zero below it.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        at = solve_convex(X, y, arr, value, loss=loss, fit_intercept=fit_intercept,
+                          sample_weight=sw, tol=1e-8)
+        below = solve_convex(X, y, arr, 0.99 * value, loss=loss,
+                             fit_intercept=fit_intercept, sample_weight=sw, tol=1e-8)
+    assert at.objective >= zero_obj - 1e-9 * zero_obj
+    pred_at = op.predict(at.u)
+    assert np.abs(pred_at).max() <= 1e-3 * max(np.abs(Y - Y.mean(0)).max(), 1e-12)
+    assert below.n_subnetworks >= 1
+    assert below.constraint_violation <= 1e-7
+    # A feasible point with a lower objective than zero's: zero is not optimal.
+    assert zero_obj - below.objective > 1e-7 * zero_obj
+    assert zero_obj - below.objective > 10 * max(below.dual_gap, 0.0)
+
+
+def test_gated_bound_is_loose_somewhere():
+    # The exactness matters: on these problems lam = 0 overestimates alpha_max.
+    gaps = []
+    for seed in range(3):
+        X, y, arr, _ = _problem(seed)
+        value, det = alpha_max(X, y, arr, fit_intercept=True, return_details=True)
+        gaps.append(det.gated / value - 1)
+    assert max(gaps) > 1e-2
+
+
+def test_alpha_max_zero_when_intercept_fits():
+    X, _, arr, _ = _problem(0)
+    y = np.full(len(X), 3.0)
+    assert alpha_max(X, y, arr, fit_intercept=True) <= 1e-12
+    grid = alpha_grid(0.0, n_alphas=4)
+    assert grid.shape == (4,) and np.all(grid > 0)
+
+
+def test_alpha_grid():
+    g = alpha_grid(2.0, n_alphas=5, eps=1e-2)
+    assert g[0] == 2.0 and np.isclose(g[-1], 2e-2)
+    assert np.allclose(g[1:] / g[:-1], (1e-2) ** 0.25)
+    assert alpha_grid(2.0, n_alphas=1).tolist() == [2.0]
+    for bad in (dict(n_alphas=0), dict(eps=1.0), dict(eps=0.0)):
+        with pytest.raises(ValueError):
+            alpha_grid(1.0, **bad)
+
+
+@pytest.fixture(scope="module")
+def path_problem():
+    X, y, arr, _ = _problem(7, n=70, n_patterns=12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        path = convex_path(X, y, arr, n_alphas=6, eps=1e-2, fit_intercept=True, tol=1e-8)
+    return X, y, arr, path
+
+
+def test_path_grid_and_zero_start(path_problem):
+    X, y, arr, path = path_problem
+    amax = alpha_max(X, y, arr, fit_intercept=True)
+    assert path.alpha_max == amax
+    assert np.allclose(path.alphas, alpha_grid(amax, n_alphas=6, eps=1e-2), rtol=1e-14)
+    assert path.n_subnetworks[0] == 0 and np.all(path.results[0].u == 0)
+    assert path.n_subnetworks[-1] > 0
+    assert np.all(np.diff(path.objectives) < 0)        # less penalty, lower optimum
+    assert len(path) == 6 and path.coefs.shape[0] == 6 and path.intercepts.shape == (6, 1)
+
+
+def test_path_certificates_stored(path_problem):
+    X, y, arr, path = path_problem
+    lo = get_loss("squared")
+    op = LiftedOperator(X, arr)
+    w = np.full(len(X), 1.0 / len(X))
+    for k, res in enumerate(path.results):
+        assert res.alpha == path.alphas[k]
+        assert path.dual_gaps[k] == res.dual_gap
+        assert path.relative_gaps[k] == res.relative_gap
+        assert path.objectives[k] == res.objective
+        assert path.n_subnetworks[k] == res.n_subnetworks
+        assert path.converged[k] and path.relative_gaps[k] <= 1e-8
+        # The stored certificate is valid: its dual point is feasible and its
+        # two values are those of the stored points.
+        Y = y[:, None]
+        Gz = op.residual_to_z(res.dual_point)
+        if res.lam1 is not None:
+            Gz = Gz + op.constraint_adjoint_z(res.lam1, res.lam2)
+        assert group_norms(op.x_adjoint(Gz)).max() <= res.alpha * (1 + 1e-9)
+        assert np.isclose(lo.dual_objective(res.dual_point, Y, w), res.dual_objective,
+                          rtol=1e-12)
+        primal = (lo.value(op.predict(res.u) + res.intercept, Y, w)
+                  + res.alpha * group_norms(res.u).sum())
+        assert np.isclose(primal, res.objective, rtol=1e-12)
+
+
+def test_path_matches_cold_solves(path_problem):
+    X, y, arr, path = path_problem
+    for k in (1, 3, 5):
+        cold = solve_convex(X, y, arr, path.alphas[k], fit_intercept=True, solver="cvxpy",
+                            tol=1e-8)
+        assert abs(path.objectives[k] - cold.objective) <= 1e-6 * cold.objective
+
+
+def test_path_warm_starts_and_order(monkeypatch):
+    X, y, arr, _ = _problem(3, n=40, n_patterns=6)
+    seen = []
+    real = path_module.solve_convex
+
+    def spy(*args, **kwargs):
+        res = real(*args, **kwargs)
+        seen.append((args[3], kwargs["warm_start"], res))
+        return res
+
+    monkeypatch.setattr(path_module, "solve_convex", spy)
+    path = convex_path(X, y, arr, alphas=[0.01, 0.1, 0.03], fit_intercept=True)
+    assert path.alphas.tolist() == [0.1, 0.03, 0.01]
+    assert [a for a, _, _ in seen] == [0.1, 0.03, 0.01]
+    assert seen[0][1] is None
+    assert seen[1][1] is seen[0][2] and seen[2][1] is seen[1][2]
+    assert path.alpha_max is None
+
+
+def test_path_errors_skip(monkeypatch):
+    X, y, arr, _ = _problem(4, n=40, n_patterns=6)
+    real = path_module.solve_convex
+
+    def flaky(X, y, arr, alpha, **kwargs):
+        if alpha == 0.03:
+            raise RuntimeError("solver broke")
+        return real(X, y, arr, alpha, **kwargs)
+
+    monkeypatch.setattr(path_module, "solve_convex", flaky)
+    with pytest.raises(RuntimeError):
+        convex_path(X, y, arr, alphas=[0.1, 0.03, 0.01], fit_intercept=True)
+    path = convex_path(X, y, arr, alphas=[0.1, 0.03, 0.01], fit_intercept=True,
+                       errors="skip")
+    assert path.results[1] is None and path.results[2] is not None
+    assert np.isnan(path.objectives[1]) and np.isfinite(path.objectives[[0, 2]]).all()
+    assert path.n_subnetworks[1] == -1 and not path.converged[1]
+    assert path.errors[0][0] == 1 and "solver broke" in path.errors[0][1]
+    assert np.isnan(path.coefs[1]).all() and np.isfinite(path.coefs[2]).all()
+
+
+def test_path_validation():
+    X, y, arr, _ = _problem(0, n=30, n_patterns=4)
+    for bad in ([], [0.1, -1.0], [np.nan]):
+        with pytest.raises(ValueError):
+            convex_path(X, y, arr, alphas=bad)
+    with pytest.raises(ValueError):
+        convex_path(X, y, arr, alphas=[0.1], errors="ignore")
+    with pytest.raises(TypeError):
+        alpha_max(X, y, "not arrangements")
