@@ -48,6 +48,19 @@ def _major_minor(version):
         return None
 
 
+def _is_solver_failure(exc):
+    """Whether ``exc`` is a numerical failure of a solver (not a bug, not bad input)."""
+    if isinstance(exc, (ValueError, TypeError, MemoryError)):
+        return False
+    if isinstance(exc, RuntimeError):
+        return True
+    try:
+        from cvxpy.error import SolverError
+    except ImportError:         # pragma: no cover - cvxpy is a dependency
+        return False
+    return isinstance(exc, SolverError)
+
+
 #: fitted attributes every estimator needs to predict
 _REQUIRED_FITTED = ("network_", "coefs_", "intercepts_", "n_features_in_")
 
@@ -159,11 +172,23 @@ class _BaseConvexDeepReLU(BaseEstimator):
             if np.ptp(X, axis=0).max(initial=0.0) > 0:
                 # (constant features make every neuron constant; nothing to warn about)
                 warn_on_degenerate_patterns(arrangements, stacklevel=5)
-        result = solve_convex(
-            Xa, Y, arrangements, float(self.alpha), loss=loss,
-            fit_intercept=self.fit_intercept, solver=self.solver, tol=float(self.tol),
-            max_iter=int(self.max_iter), sample_weight=sample_weight, warm_start=warm,
-            verbose=bool(self.verbose))
+        try:
+            result = solve_convex(
+                Xa, Y, arrangements, float(self.alpha), loss=loss,
+                fit_intercept=self.fit_intercept, solver=self.solver, tol=float(self.tol),
+                max_iter=int(self.max_iter), sample_weight=sample_weight, warm_start=warm,
+                verbose=bool(self.verbose))
+        except Exception as exc:
+            if not _is_solver_failure(exc):
+                raise
+            # A numerical breakdown of the solver: on valid input that is the
+            # data's scale in practice; say so (the cause stays chained).
+            raise ValueError(
+                f"The convex solver ({self.solver or 'default'}) failed on this data: "
+                f"{exc}. The data span max |X| = {np.max(np.abs(X), initial=0.0):.3g} and "
+                f"max |y| = {np.max(np.abs(Y), initial=0.0):.3g}; badly scaled data is "
+                f"the usual cause. Standardise X (and y for regression), increase "
+                f"alpha, or try another solver.") from exc
         network = extract_network(result, bias_column=self.fit_intercept)
         if not (all(np.all(np.isfinite(c)) for c in network.coefs_ + network.intercepts_)
                 and np.isfinite(result.objective)):

@@ -1,0 +1,530 @@
+"""Reliability: bad input, extreme settings, memory, reproducibility (issue 8).
+
+Every bad input must raise a ValueError/TypeError whose message names the
+problem, and leave a previously fitted estimator exactly as it was.
+Extreme but valid input must fit and predict finite values.
+"""
+
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import KFold, cross_val_score
+from sklearn.utils import check_random_state
+
+from convexrelu import (ConvexDeepReLUClassifier, ConvexDeepReLURegressor, LiftedOperator,
+                        sample_arrangements)
+from convexrelu._validation import DataScaleWarning
+from convexrelu.memory import (FitMemoryError, estimate_fit_memory, resolve_memory_limit)
+
+SMALL = dict(n_patterns=8, n_hidden=2, random_state=0)
+
+
+def _data(n=40, d=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    y = np.sin(X[:, 0]) + 0.5 * X[:, 1] + 0.1 * rng.standard_normal(n)
+    return X, y
+
+
+def _labels(X):
+    return np.where(X[:, 0] + 0.3 * X[:, 1] > 0, "yes", "no")
+
+
+@pytest.fixture(scope="module")
+def fitted_pair():
+    X, y = _data()
+    reg = ConvexDeepReLURegressor(alpha=1e-2, **SMALL).fit(X, y)
+    clf = ConvexDeepReLUClassifier(alpha=1e-2, **SMALL).fit(X, _labels(X))
+    return X, y, reg, clf
+
+
+def _snapshot(est):
+    """Deep copy of everything an estimator holds, for exact comparison."""
+    import copy
+    return copy.deepcopy(vars(est))
+
+
+def _assert_same_state(est, snap):
+    state = vars(est)
+    assert set(state) == set(snap)
+    for key, val in snap.items():
+        now = state[key]
+        if isinstance(val, np.ndarray):
+            np.testing.assert_array_equal(now, val, err_msg=key)
+        elif isinstance(val, list) and val and isinstance(val[0], np.ndarray):
+            for a, b in zip(now, val):
+                np.testing.assert_array_equal(a, b, err_msg=key)
+        elif key == "network_":
+            for a, b in zip(now.coefs_ + now.intercepts_, val.coefs_ + val.intercepts_):
+                np.testing.assert_array_equal(a, b)
+        else:
+            assert type(now) is type(val), key
+            if np.isscalar(val):
+                assert now == val or (now != now and val != val), key
+
+
+def _with_nan(a, where=(3, 1)):
+    a = np.array(a, dtype=float)
+    a[where] = np.nan
+    return a
+
+
+# -- bad input ---------------------------------------------------------------
+X0, y0 = _data()
+L0 = _labels(X0)
+# case -> (make(y_valid) -> (X, y, sample_weight), exception, message pattern)
+BAD_FITS = {
+    "nan in X": (lambda t: (_with_nan(X0), t, None), ValueError, "NaN"),
+    "inf in X": (lambda t: (np.where(np.arange(40)[:, None] == 5, np.inf, X0), t, None),
+                 ValueError, "infinity"),
+    "empty": (lambda t: (np.empty((0, 3)), t[:0], None), ValueError, "0 sample"),
+    "no features": (lambda t: (np.empty((40, 0)), t, None), ValueError, "0 feature"),
+    "one sample": (lambda t: (X0[:1], t[:1], None), ValueError, "1 sample"),
+    "mismatched lengths": (lambda t: (X0, t[:30], None), ValueError,
+                           "inconsistent numbers of samples"),
+    "3-D X": (lambda t: (X0.reshape(40, 3, 1), t, None), ValueError, "dim 3"),
+    "1-D X": (lambda t: (X0[:, 0], t, None), ValueError, "2D array"),
+    "complex X": (lambda t: (X0 + 1j, t, None), ValueError, "Complex data not supported"),
+    "string features": (lambda t: (np.array([["a", "b", "c"]] * 40), t, None), ValueError,
+                        "numeric features"),
+    "object features": (lambda t: (np.array([[{"a": 1}, 1.0, 2.0]] * 40, dtype=object), t,
+                                   None), TypeError, "numeric features"),
+    "negative weight": (lambda t: (X0, t, np.r_[-1.0, np.ones(39)]), ValueError,
+                        "non-negative"),
+    "nan weight": (lambda t: (X0, t, np.r_[np.nan, np.ones(39)]), ValueError, "NaN"),
+    "inf weight": (lambda t: (X0, t, np.r_[np.inf, np.ones(39)]), ValueError, "infinity"),
+    "zero weights": (lambda t: (X0, t, np.zeros(40)), ValueError, "sums to zero"),
+    "short weights": (lambda t: (X0, t, np.ones(39)), ValueError, "shape"),
+    "string weights": (lambda t: (X0, t, np.array(["a"] * 40)), TypeError, "numeric"),
+}
+REG_ONLY = {
+    "nan in y": (lambda t: (X0, _with_nan(t, 4), None), ValueError, "NaN"),
+    "inf in y": (lambda t: (X0, np.where(np.arange(40) == 2, -np.inf, t), None),
+                 ValueError, "infinity"),
+    "complex y": (lambda t: (X0, t + 1j, None), ValueError, "Complex data not supported"),
+    "string y": (lambda t: (X0, np.array(["a"] * 40), None), ValueError, "y must be numeric"),
+}
+CLF_ONLY = {
+    "nan label": (lambda t: (X0, _with_nan((t == "yes").astype(float), 4), None),
+                  ValueError, "NaN"),
+    "single class": (lambda t: (X0, np.array(["a"] * 40), None), ValueError, "2 classes"),
+    "continuous labels": (lambda t: (X0, y0, None), ValueError, "Unknown label type"),
+}
+
+
+def _check_bad_fit(est, make, target, exc, match, X_pred):
+    X, y, sw = make(target)
+    before = est.predict(X_pred)
+    snap = _snapshot(est)
+    with pytest.raises(exc, match=match):
+        est.fit(X, y, sample_weight=sw)
+    _assert_same_state(est, snap)
+    np.testing.assert_array_equal(est.predict(X_pred), before)
+
+
+@pytest.mark.parametrize("case", sorted({**BAD_FITS, **REG_ONLY}))
+def test_regressor_bad_input_raises_and_keeps_model(fitted_pair, case):
+    X, _, reg, _ = fitted_pair
+    make, exc, match = {**BAD_FITS, **REG_ONLY}[case]
+    _check_bad_fit(reg, make, y0, exc, match, X)
+
+
+@pytest.mark.parametrize("case", sorted({**BAD_FITS, **CLF_ONLY}))
+def test_classifier_bad_input_raises_and_keeps_model(fitted_pair, case):
+    X, _, _, clf = fitted_pair
+    make, exc, match = {**BAD_FITS, **CLF_ONLY}[case]
+    _check_bad_fit(clf, make, L0, exc, match, X)
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(alpha=-1.0), "alpha"), (dict(alpha=0.0), "alpha"), (dict(alpha=np.nan), "alpha"),
+    (dict(alpha="big"), "alpha"), (dict(n_patterns=0), "n_patterns"),
+    (dict(n_patterns=2.5), "n_patterns"), (dict(n_hidden=-3), "n_hidden"),
+    (dict(tol=0.0), "tol"), (dict(max_iter=0), "max_iter"),
+    (dict(fit_intercept="yes"), "fit_intercept"), (dict(solver=3), "solver"),
+    (dict(solver="no-such-solver"), "solver"), (dict(memory_limit=-5), "memory_limit"),
+    (dict(memory_limit="lots"), "memory_limit"), (dict(loss="hinge"), "loss"),
+])
+def test_invalid_hyperparameters_name_the_parameter(fitted_pair, params, match):
+    X, y, reg, _ = fitted_pair
+    est = clone(reg)
+    est.__dict__.update(vars(reg))          # a fitted copy
+    before = est.predict(X)
+    snap = _snapshot(est)
+    with pytest.raises(ValueError, match=match):
+        est.set_params(**params).fit(X, y)
+    est.set_params(**reg.get_params())
+    _assert_same_state(est, snap)
+    np.testing.assert_array_equal(est.predict(X), before)
+
+
+@pytest.mark.parametrize("bad, exc, match", [
+    (lambda X: _with_nan(X), ValueError, "NaN"),
+    (lambda X: X[:, :2], ValueError, "features"),
+    (lambda X: X + 1j, ValueError, "Complex data not supported"),
+    (lambda X: np.full(X.shape, "x"), ValueError, "numeric features"),
+])
+def test_predict_rejects_bad_input(fitted_pair, bad, exc, match):
+    X, _, reg, clf = fitted_pair
+    for est in (reg, clf):
+        with pytest.raises(exc, match=match):
+            est.predict(bad(X))
+
+
+# -- extreme but valid input ---------------------------------------------------
+def _alpha_zero_network(X, y, seed=0, n_patterns=8, n_hidden=2):
+    """Smallest alpha at which the zero network is certainly optimal.
+
+    With U = 0 and the best intercept (the mean of y), the dual constraints
+    hold with zero multipliers as soon as alpha >= max_g ||X^T(mask_g V)||.
+    """
+    Xa = np.column_stack([X, np.ones(len(X))])
+    arr = sample_arrangements(Xa, n_patterns, n_hidden,
+                              random_state=check_random_state(seed))
+    op = LiftedOperator(Xa, arr)
+    V = -(y.mean() - y)[:, None] / len(y)
+    G = op.adjoint(V)
+    return float(np.sqrt((G ** 2).sum(axis=-1)).max())
+
+
+@pytest.mark.parametrize("factor", [1.0, 10.0, 1e6])
+def test_alpha_at_or_above_alpha_max_gives_the_intercept(factor):
+    X, y = _data()
+    alpha = factor * _alpha_zero_network(X, y)
+    reg = ConvexDeepReLURegressor(alpha=alpha, **SMALL).fit(X, y)
+    assert reg.n_subnetworks_ == 0
+    assert reg.coefs_[0].shape == (3, 0) and reg.coefs_[2].shape == (0, 1)
+    np.testing.assert_allclose(reg.predict(X), y.mean(), rtol=1e-10)
+    assert reg.converged_ and reg.relative_gap_ <= reg.tol
+    assert reg.objective_ == pytest.approx(0.5 * np.mean((y - y.mean()) ** 2), rel=1e-10)
+    assert reg.network_.regularizer() == 0.0
+    # the same for classifiers: the zero network predicts the majority class
+    Xc = X[:30]
+    labels = np.r_[np.zeros(20), np.ones(10)].astype(int)
+    clf = ConvexDeepReLUClassifier(alpha=1e6, **SMALL).fit(Xc, labels)
+    assert clf.n_subnetworks_ == 0
+    np.testing.assert_array_equal(clf.predict(Xc), 0)
+    np.testing.assert_allclose(clf.predict_proba(Xc)[:, 1], 1 / 3, rtol=1e-6)
+    multi = ConvexDeepReLUClassifier(alpha=1e6, **SMALL).fit(Xc, np.arange(30) % 3)
+    assert multi.n_subnetworks_ == 0
+    np.testing.assert_allclose(multi.predict_proba(Xc), 1 / 3, rtol=1e-6)
+
+
+def test_alpha_below_alpha_max_is_not_trivial():
+    X, y = _data()
+    reg = ConvexDeepReLURegressor(alpha=0.05 * _alpha_zero_network(X, y), **SMALL).fit(X, y)
+    assert reg.n_subnetworks_ > 0
+
+
+def _fits_finite(est, X, y, **fit_kw):
+    est.fit(X, y, **fit_kw)
+    pred = est.predict(X)
+    assert np.all(np.isfinite(np.asarray(pred, dtype=float)))
+    assert np.isfinite(est.objective_)
+    return est
+
+
+def test_tiny_alpha_fits():
+    X, y = _data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")          # a ConvergenceWarning is allowed
+        reg = _fits_finite(ConvexDeepReLURegressor(alpha=1e-9, **SMALL), X, y)
+    assert reg.n_subnetworks_ > 0
+    assert np.mean((reg.predict(X) - y) ** 2) < 0.5 * np.var(y)
+
+
+def test_constant_target_and_zero_features():
+    X, y = _data()
+    reg = _fits_finite(ConvexDeepReLURegressor(alpha=1e-2, **SMALL), X, np.full(40, 3.5))
+    np.testing.assert_allclose(reg.predict(X), 3.5)
+    assert reg.n_subnetworks_ == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataScaleWarning)     # all-zero X is not badly scaled
+        reg = _fits_finite(ConvexDeepReLURegressor(alpha=1e-2, **SMALL), np.zeros((40, 3)), y)
+    np.testing.assert_allclose(reg.predict(np.zeros((5, 3))), y.mean())
+
+
+def test_duplicate_rows_and_more_features_than_samples():
+    X, y = _data(20)
+    a = _fits_finite(ConvexDeepReLURegressor(alpha=1e-2, **SMALL), np.vstack([X, X]),
+                     np.r_[y, y])
+    b = _fits_finite(ConvexDeepReLURegressor(alpha=1e-2, **SMALL), X, y,
+                     sample_weight=np.full(20, 2.0))
+    # repeating every row is the same program as the unrepeated one
+    assert a.objective_ == pytest.approx(b.objective_, rel=1e-5)
+    rng = np.random.default_rng(1)
+    Xw = rng.standard_normal((6, 30))
+    reg = _fits_finite(ConvexDeepReLURegressor(alpha=1e-2, **SMALL), Xw, rng.standard_normal(6))
+    assert reg.coefs_[0].shape[0] == 30
+
+
+@pytest.mark.parametrize("scale", [1e8, 1e-8])
+def test_badly_scaled_X_warns_naming_the_fix(scale):
+    X, y = _data()
+    reg = ConvexDeepReLURegressor(alpha=1e-2, **SMALL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("always", DataScaleWarning)
+        with pytest.warns(UserWarning, match="Standardise X"):
+            reg.fit(X * scale, y)
+    assert np.all(np.isfinite(reg.predict(X * scale)))
+
+
+def test_mixed_column_scales_and_offsets_warn():
+    X, y = _data()
+    with pytest.warns(DataScaleWarning, match="scales range"):
+        ConvexDeepReLURegressor(alpha=1e-2, **SMALL).fit(X * [1e-3, 1.0, 1e3], y)
+    # data far from the origin: most random hyperplanes miss it
+    with pytest.warns(DataScaleWarning, match="active on all samples or on none"):
+        ConvexDeepReLURegressor(alpha=1e-2, **SMALL).fit(X + 50.0, y)
+
+
+def test_standardised_data_does_not_warn():
+    X, y = _data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataScaleWarning)
+        ConvexDeepReLURegressor(alpha=1e-2, **SMALL).fit(X, y)
+        ConvexDeepReLUClassifier(alpha=1e-2, **SMALL).fit(X, _labels(X))
+
+
+def test_float32_read_only_and_non_contiguous_input():
+    X, y = _data()
+    ref = ConvexDeepReLURegressor(alpha=1e-2, **SMALL).fit(X, y)
+    ro = X.copy()
+    ro.setflags(write=False)
+    yro = y.copy()
+    yro.setflags(write=False)
+    wide = np.empty((40, 6))
+    wide[:, ::2] = X
+    variants = {"read-only": (ro, yro), "fortran": (np.asfortranarray(X), y),
+                "strided": (wide[:, ::2], y[::1]), "list": (X.tolist(), y.tolist())}
+    for name, (Xv, yv) in variants.items():
+        est = ConvexDeepReLURegressor(alpha=1e-2, **SMALL).fit(Xv, yv)
+        np.testing.assert_allclose(est.predict(X), ref.predict(X), rtol=1e-7, atol=1e-9,
+                                   err_msg=name)
+    assert not ro.flags.writeable and np.array_equal(ro, X)      # input untouched
+    f32 = ConvexDeepReLURegressor(alpha=1e-2, **SMALL).fit(X.astype(np.float32),
+                                                          y.astype(np.float32))
+    pred = f32.predict(X.astype(np.float32))
+    assert np.all(np.isfinite(pred))
+    np.testing.assert_allclose(pred, ref.predict(X), atol=1e-3)
+
+
+def test_pandas_feature_names():
+    pd = pytest.importorskip("pandas")
+    X, y = _data()
+    df = pd.DataFrame(X, columns=["age", "height", "weight"])
+    reg = ConvexDeepReLURegressor(alpha=1e-2, **SMALL).fit(df, pd.Series(y))
+    np.testing.assert_array_equal(reg.feature_names_in_, ["age", "height", "weight"])
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        from_array = reg.predict(X)
+    np.testing.assert_array_equal(reg.predict(df), from_array)
+    with pytest.raises(ValueError, match="feature names should match"):
+        reg.predict(df.rename(columns={"age": "years"}))
+    clf = ConvexDeepReLUClassifier(alpha=1e-2, **SMALL).fit(df, pd.Series(_labels(X)))
+    np.testing.assert_array_equal(clf.feature_names_in_, df.columns)
+    bad = df.assign(age=["young"] * 40)
+    with pytest.raises(ValueError, match="numeric features"):
+        reg.fit(bad, y)
+    np.testing.assert_array_equal(reg.feature_names_in_, ["age", "height", "weight"])
+
+
+# -- memory ----------------------------------------------------------------
+def test_memory_estimate_grows_with_every_dimension():
+    base = estimate_fit_memory(200, 5, 1, 20, 4)
+    for i in range(5):
+        args = [200, 5, 1, 20, 4]
+        args[i] *= 4
+        assert estimate_fit_memory(*args) > 1.5 * base
+    assert estimate_fit_memory(200, 5, 1, 20, 4, solver="cvxpy") > base
+    with pytest.raises(ValueError, match="n_patterns"):
+        estimate_fit_memory(200, 5, 1, 0, 4)
+
+
+@pytest.mark.parametrize("solver, shape", [
+    (None, (80, 4, 1, 12, 3)), ("cvxpy", (80, 4, 1, 12, 3)), (None, (90, 4, 3, 6, 2)),
+])
+def test_memory_estimate_matches_tracemalloc(solver, shape):
+    n, d, C, P, m = shape
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, d))
+    if C == 1:
+        y = np.sin(X[:, 0]) + 0.1 * rng.standard_normal(n)
+        est = ConvexDeepReLURegressor(alpha=1e-2, n_patterns=P, n_hidden=m, random_state=0,
+                                      solver=solver)
+    else:
+        y = rng.integers(0, C, n)
+        est = ConvexDeepReLUClassifier(alpha=1e-2, n_patterns=P, n_hidden=m,
+                                       random_state=0, solver=solver)
+    clone(est).set_params(n_patterns=2).fit(X, y)          # imports, caches: not counted
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tracemalloc.start()
+        try:
+            est.fit(X, y)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    estimate = estimate_fit_memory(n, d + 1, C, P, m, solver=solver)
+    assert 0.3 * peak <= estimate <= 3 * peak, (estimate, peak)
+
+
+def test_memory_guard_fires_and_keeps_previous_model(fitted_pair):
+    X, y, reg, _ = fitted_pair
+    est = clone(reg)
+    est.__dict__.update(vars(reg))
+    before = est.predict(X)
+    snap = _snapshot(est)
+    need = estimate_fit_memory(40, 4, 1, 8, 2)
+    limit = estimate_fit_memory(40, 4, 1, 4, 2)          # room for 4 patterns, not 8
+    assert limit < need
+    est.set_params(memory_limit=limit)
+    with pytest.raises(FitMemoryError) as info:
+        est.fit(X, y)
+    msg = str(info.value)
+    assert isinstance(info.value, MemoryError) and isinstance(info.value, ValueError)
+    assert "estimated" in msg and "memory_limit" in msg and "n_patterns" in msg
+    assert "n_hidden" in msg and "rows" in msg
+    # the suggested n_patterns does fit
+    import re
+    assert str(need // 2 ** 10) in msg.replace(",", "") or f"{need / 2 ** 20:.1f} MiB" in msg
+    suggested = int(re.search(r"n_patterns <= (\d+)", msg).group(1))
+    assert suggested == 4
+    est.set_params(memory_limit=reg.memory_limit)
+    _assert_same_state(est, snap)
+    np.testing.assert_array_equal(est.predict(X), before)
+    # huge requests are refused before anything is allocated
+    big = ConvexDeepReLURegressor(n_patterns=10 ** 6, n_hidden=64, memory_limit="1GiB")
+    with pytest.raises(MemoryError, match="memory_limit"):
+        big.fit(X, y)
+    # with enough room (or no limit) the same fit runs
+    est.set_params(memory_limit=None).fit(X, y)
+    est.set_params(memory_limit=10 * need).fit(X, y)
+
+
+def test_memory_limit_values():
+    assert resolve_memory_limit(None) is None
+    assert resolve_memory_limit(1000) == 1000
+    assert resolve_memory_limit("2GiB") == 2 * 2 ** 30
+    assert resolve_memory_limit("500MB") == 500 * 10 ** 6
+    auto = resolve_memory_limit("auto")
+    assert isinstance(auto, int) and auto > 0
+    for bad in (0, -1, "x", "1 parsec", float("nan"), True, [1]):
+        with pytest.raises(ValueError, match="memory_limit"):
+            resolve_memory_limit(bad)
+
+
+# -- reproducibility ---------------------------------------------------------
+def _assert_bit_identical(a, b):
+    for ca, cb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        assert ca.shape == cb.shape and ca.tobytes() == cb.tobytes()
+    assert a.objective_ == b.objective_
+
+
+def test_same_seed_gives_bit_identical_fits():
+    X, y = _data()
+    a = ConvexDeepReLURegressor(alpha=1e-2, **SMALL).fit(X, y)
+    b = ConvexDeepReLURegressor(alpha=1e-2, **SMALL).fit(X, y)
+    _assert_bit_identical(a, b)
+    # a RandomState instance with the same seed: same fit too
+    c = ConvexDeepReLURegressor(alpha=1e-2, n_patterns=8, n_hidden=2,
+                                random_state=np.random.RandomState(0)).fit(X, y)
+    _assert_bit_identical(a, c)
+    clf_a = ConvexDeepReLUClassifier(alpha=1e-2, **SMALL).fit(X, _labels(X))
+    clf_b = ConvexDeepReLUClassifier(alpha=1e-2, **SMALL).fit(X, _labels(X))
+    _assert_bit_identical(clf_a, clf_b)
+
+
+def test_parallel_cross_validation_is_bit_identical_to_sequential():
+    from sklearn.model_selection import cross_validate
+    X, y = _data(60)
+    est = ConvexDeepReLURegressor(alpha=1e-2, **SMALL)
+    cv = KFold(3, shuffle=True, random_state=0)
+    seq = cross_validate(est, X, y, cv=cv, n_jobs=1, return_estimator=True)
+    par = cross_validate(est, X, y, cv=cv, n_jobs=2, return_estimator=True)
+    assert seq["test_score"].tobytes() == par["test_score"].tobytes()
+    for a, b in zip(seq["estimator"], par["estimator"]):
+        _assert_bit_identical(a, b)
+    s1 = cross_val_score(est, X, y, cv=cv, n_jobs=2)
+    assert s1.tobytes() == seq["test_score"].tobytes()
+
+
+def test_interrupted_fit_leaves_no_half_fitted_state(fitted_pair, monkeypatch):
+    import convexrelu.estimators as mod
+    X, y, reg, _ = fitted_pair
+    est = clone(reg)
+    est.__dict__.update(vars(reg))
+    before = est.predict(X)
+    snap = _snapshot(est)
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mod, "solve_convex", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        est.fit(X[:30], y[:30])
+    _assert_same_state(est, snap)
+    np.testing.assert_array_equal(est.predict(X), before)
+    # an unfitted estimator stays unfitted (no n_features_in_ left behind)
+    fresh = clone(reg)
+    with pytest.raises(KeyboardInterrupt):
+        fresh.fit(X, y)
+    assert not any(k.endswith("_") for k in vars(fresh))
+    monkeypatch.undo()
+    np.testing.assert_array_equal(est.fit(X, y).predict(X), reg.predict(X))
+
+
+# -- property-based --------------------------------------------------------------
+def test_random_inputs_fit_or_raise_clearly():
+    hypothesis = pytest.importorskip("hypothesis")
+    from hypothesis import HealthCheck, given, settings, strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.one_of(
+        st.floats(-10, 10, width=64),
+        st.floats(allow_nan=True, allow_infinity=True, width=64),
+        st.sampled_from([0.0, 1.0, -1.0, 1e-300, 1e30, -1e30]),
+    )
+
+    @st.composite
+    def problems(draw):
+        n = draw(st.integers(0, 12))
+        d = draw(st.integers(0, 4))
+        X = draw(hnp.arrays(np.float64, (n, d), elements=values))
+        y = draw(hnp.arrays(np.float64, (n,), elements=values))
+        task = draw(st.sampled_from(["reg", "clf"]))
+        if task == "clf":
+            y = draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, 2)))
+        params = dict(alpha=draw(st.sampled_from([1e-6, 1e-2, 1.0, 1e3])),
+                      n_patterns=draw(st.integers(1, 4)), n_hidden=draw(st.integers(1, 3)),
+                      fit_intercept=draw(st.booleans()),
+                      solver=draw(st.sampled_from([None, "cvxpy"])))
+        return task, X, y, params
+
+    @settings(max_examples=25, deadline=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(problems())
+    def check(problem):
+        task, X, y, params = problem
+        cls = ConvexDeepReLURegressor if task == "reg" else ConvexDeepReLUClassifier
+        est = cls(random_state=0, max_iter=50, **params)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                est.fit(X, y)
+            except (ValueError, TypeError) as exc:
+                assert len(str(exc)) > 10       # a message, not a bare error
+                assert not hasattr(est, "coefs_")
+                return
+            pred = est.predict(X)
+        if task == "reg":
+            assert np.all(np.isfinite(pred)), (X, y, params, pred)
+        else:
+            assert set(np.unique(pred)) <= set(est.classes_)
+            if params.get("loss", "log_loss") == "log_loss":
+                assert np.all(np.isfinite(est.predict_proba(X)))
+
+    check()
