@@ -26,8 +26,9 @@ same convex programs and selects the same alpha.
 
 The default grid is geometric, from the exact ``alpha_max`` of the full
 data (:func:`convexrelu.alpha_max`, where the solution becomes zero) down to
-``eps * alpha_max``.  Scores are computed without sample weights, as
-``GridSearchCV`` does; the fits use them.
+``eps * alpha_max``.  With ``sample_weight``, the fits use the training
+rows' weights and the scores the test rows' weights, as ``GridSearchCV``
+does.
 """
 
 import numbers
@@ -126,7 +127,9 @@ def _fold_path(X, Xa, y, Y, sample_weight, train, test, first_weights, second_we
     the solutions ``coefs`` (n_alphas, C, 2, P, m, d), ``intercepts`` (n_alphas, C).
     """
     sw = None
+    score_kwargs = {}
     if sample_weight is not None:
+        score_kwargs["sample_weight"] = sample_weight[test]
         sw = sample_weight[train]
         keep = sw > 0
         train, sw = train[keep], sw[keep]           # zero weights shape no tuple
@@ -143,7 +146,7 @@ def _fold_path(X, Xa, y, Y, sample_weight, train, test, first_weights, second_we
         if result is None:
             continue
         point._set(extract_network(result, bias_column=fit_intercept), *extra)
-        scores[k] = scorer(point, X[test], y[test])
+        scores[k] = scorer(point, X[test], y[test], **score_kwargs)
     return dict(scores=scores, objectives=path.objectives, dual_gaps=path.dual_gaps,
                 relative_gaps=path.relative_gaps, n_subnetworks=path.n_subnetworks,
                 solve_times=path.solve_times, coefs=path.coefs,
@@ -426,7 +429,7 @@ class ConvexDeepReLURegressorCV(RegressorMixin, _BaseConvexDeepReLUCV):
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         sample_weight : array-like of shape (n_samples,), default=None
-            Used by every fit (not by the scores).
+            Used by every fit and, on the test rows, by the scores.
         groups : array-like of shape (n_samples,), default=None
             Group labels for group-aware splitters.
 
@@ -507,7 +510,7 @@ class ConvexDeepReLUClassifierCV(ClassifierMixin, _BaseConvexDeepReLUCV):
         y : array-like of shape (n_samples,)
             Class labels.
         sample_weight : array-like of shape (n_samples,), default=None
-            Used by every fit (not by the scores).
+            Used by every fit and, on the test rows, by the scores.
         groups : array-like of shape (n_samples,), default=None
             Group labels for group-aware splitters.
 

@@ -1,0 +1,241 @@
+"""Cross-validated estimators: same choice as GridSearchCV, parallel, distributed.
+
+The comparison with GridSearchCV is apples to apples by construction: the
+same folds (an explicit KFold), the same grid, and the same patterns (an
+integer random_state makes the plain estimator draw the very same Gaussian
+generators on every fold as the CV estimator draws once).
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from joblib import parallel_config
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning, FitFailedWarning
+from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
+from sklearn.utils.validation import check_is_fitted
+
+import convexrelu.cv as cv_module
+import convexrelu.estimators as est_module
+import convexrelu.path as path_module
+from convexrelu import (ConvexDeepReLUClassifier, ConvexDeepReLUClassifierCV,
+                        ConvexDeepReLURegressor, ConvexDeepReLURegressorCV,
+                        sample_arrangements)
+
+SMALL = dict(n_patterns=10, n_hidden=2, random_state=0)
+
+
+def _regression(n=72, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 3))
+    y = (np.maximum(X[:, 0], 0) - 0.6 * np.maximum(X[:, 1] + 0.2, 0)
+         + 0.3 * rng.standard_normal(n))
+    return X, (y - y.mean()) / y.std()
+
+
+def _classification(n=72, seed=1):
+    X, y = _regression(n, seed)
+    return X, np.where(y > 0.1, "up", "down")
+
+
+@pytest.fixture(scope="module")
+def reg_pair():
+    X, y = _regression()
+    folds = KFold(3, shuffle=True, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        cv = ConvexDeepReLURegressorCV(n_alphas=5, eps=1e-2, cv=folds, **SMALL).fit(X, y)
+        gs = GridSearchCV(ConvexDeepReLURegressor(**SMALL), {"alpha": list(cv.alphas_)},
+                          cv=folds).fit(X, y)
+    return X, y, folds, cv, gs
+
+
+def test_regressor_cv_matches_grid_search(reg_pair):
+    X, y, folds, cv, gs = reg_pair
+    n_alphas = len(cv.alphas_)
+    assert cv.cv_scores_.shape == (3, n_alphas)
+    gs_scores = np.array([gs.cv_results_[f"split{k}_test_score"] for k in range(3)])
+    assert np.allclose(cv.cv_scores_, gs_scores, rtol=0, atol=1e-6)
+    assert cv.alpha_ == gs.best_params_["alpha"]
+    assert np.isclose(cv.best_score_, gs.best_score_, atol=1e-6)
+    # Both refits are fits of the same program at the same alpha.
+    assert np.isclose(cv.objective_, gs.best_estimator_.objective_, rtol=1e-6)
+    assert np.allclose(cv.predict(X), gs.predict(X), atol=1e-3)
+    # The choice is not trivial: the path does reach the interior.
+    assert 0 < cv.best_index_ < n_alphas
+
+
+def test_regressor_cv_attributes(reg_pair):
+    X, y, folds, cv, gs = reg_pair
+    check_is_fitted(cv)
+    assert np.all(np.diff(cv.alphas_) < 0)
+    assert cv.alphas_[0] == cv.alpha_max_
+    assert cv.alpha_ == cv.alphas_[cv.best_index_]
+    assert np.allclose(cv.mean_cv_scores_, cv.cv_scores_.mean(axis=0))
+    for name in ("cv_objectives_", "cv_dual_gaps_", "cv_relative_gaps_",
+                 "cv_n_subnetworks_", "cv_solve_times_"):
+        assert getattr(cv, name).shape == cv.cv_scores_.shape
+    assert np.all(cv.cv_relative_gaps_ <= 1e-5)
+    assert np.all(cv.cv_n_subnetworks_[:, -1] > 0)
+    best = cv.best_estimator_
+    assert type(best) is ConvexDeepReLURegressor
+    assert best.alpha == cv.alpha_ and best.warm_start is False
+    assert best.random_state == cv.random_seed_ == 0
+    assert cv.coefs_ is best.coefs_ and cv.n_subnetworks_ == best.n_subnetworks_
+    assert cv.dual_gap_ == best.dual_gap_ and cv.converged_ == best.converged_
+    assert np.array_equal(cv.predict(X), best.predict(X))
+    assert cv.score(X, y) == best.score(X, y)
+    assert cv.n_features_in_ == 3
+    # The patterns were drawn once, on the full augmented data.
+    drawn = sample_arrangements(np.hstack([X, np.ones((len(X), 1))]), 10, 2, random_state=0)
+    assert np.array_equal(best.first_weights_, drawn.first_weights)
+
+
+def test_patterns_drawn_once(monkeypatch):
+    X, y = _regression(48)
+    calls = {"cv": 0, "estimator": 0}
+    real = cv_module.sample_arrangements
+
+    def counting(key):
+        def f(*args, **kwargs):
+            calls[key] += 1
+            return real(*args, **kwargs)
+        return f
+
+    monkeypatch.setattr(cv_module, "sample_arrangements", counting("cv"))
+    monkeypatch.setattr(est_module, "sample_arrangements", counting("estimator"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ConvexDeepReLURegressorCV(alphas=[0.1, 0.02], cv=3, n_patterns=6, n_hidden=2,
+                                  random_state=0).fit(X, y)
+    assert calls == {"cv": 1, "estimator": 0}
+
+
+def test_classifier_cv_matches_grid_search():
+    X, y = _classification()
+    folds = StratifiedKFold(3, shuffle=True, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        cv = ConvexDeepReLUClassifierCV(n_alphas=4, eps=1e-2, cv=folds,
+                                        scoring="neg_log_loss", **SMALL).fit(X, y)
+        gs = GridSearchCV(ConvexDeepReLUClassifier(**SMALL), {"alpha": list(cv.alphas_)},
+                          cv=folds, scoring="neg_log_loss").fit(X, y)
+    gs_scores = np.array([gs.cv_results_[f"split{k}_test_score"] for k in range(3)])
+    assert np.allclose(cv.cv_scores_, gs_scores, rtol=0, atol=1e-5)
+    assert cv.alpha_ == gs.best_params_["alpha"]
+    assert list(cv.classes_) == ["down", "up"]
+    assert type(cv.best_estimator_) is ConvexDeepReLUClassifier
+    assert np.allclose(cv.predict_proba(X), gs.predict_proba(X), atol=1e-3)
+    assert np.array_equal(cv.predict(X), cv.best_estimator_.predict(X))
+    assert np.array_equal(cv.decision_function(X), cv.best_estimator_.decision_function(X))
+    assert np.allclose(cv.predict_log_proba(X), np.log(cv.predict_proba(X)))
+    # The default scoring is accuracy, through the same extracted networks.
+    acc = ConvexDeepReLUClassifierCV(alphas=cv.alphas_[1:3], cv=folds, **SMALL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        acc.fit(X, y)
+    assert np.all((acc.cv_scores_ >= 0) & (acc.cv_scores_ <= 1))
+
+
+def test_classifier_squared_loss_has_no_proba():
+    X, y = _classification(48)
+    clf = ConvexDeepReLUClassifierCV(alphas=[0.05], cv=2, loss="squared", n_patterns=6,
+                                     n_hidden=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    assert not hasattr(clf, "predict_proba")
+    assert clf.best_estimator_.loss == "squared"
+
+
+def test_n_jobs_two_equals_one():
+    X, y = _regression(60)
+    est = ConvexDeepReLURegressorCV(n_alphas=3, eps=1e-2, cv=3, n_patterns=8, n_hidden=2,
+                                    random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        one = clone(est).set_params(n_jobs=1).fit(X, y)
+        two = clone(est).set_params(n_jobs=2).fit(X, y)
+    assert np.allclose(one.cv_scores_, two.cv_scores_, rtol=0, atol=1e-10)
+    assert np.allclose(one.cv_objectives_, two.cv_objectives_, rtol=1e-12)
+    assert one.alpha_ == two.alpha_
+    assert np.allclose(one.predict(X), two.predict(X), atol=1e-10)
+
+
+def test_sample_weight_matches_grid_search():
+    X, y = _regression(60, seed=3)
+    sw = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+    sw[:4] = 0.0
+    folds = KFold(3, shuffle=True, random_state=1)
+    alphas = [0.1, 0.02, 0.004]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        cv = ConvexDeepReLURegressorCV(alphas=alphas, cv=folds, n_patterns=8, n_hidden=2,
+                                       random_state=0).fit(X, y, sample_weight=sw)
+        gs = GridSearchCV(ConvexDeepReLURegressor(n_patterns=8, n_hidden=2, random_state=0),
+                          {"alpha": alphas}, cv=folds).fit(X, y, sample_weight=sw)
+    gs_scores = np.array([gs.cv_results_[f"split{k}_test_score"] for k in range(3)])
+    assert np.allclose(cv.cv_scores_, gs_scores, rtol=0, atol=1e-6)
+    assert cv.alpha_ == gs.best_params_["alpha"]
+    # Weights change the fits.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        plain = ConvexDeepReLURegressorCV(alphas=alphas, cv=folds, n_patterns=8, n_hidden=2,
+                                          random_state=0).fit(X, y)
+    assert not np.allclose(plain.cv_scores_, cv.cv_scores_, atol=1e-4)
+
+
+def test_failed_solves_score_nan(monkeypatch):
+    X, y = _regression(48)
+    real = path_module.solve_convex
+
+    def flaky(X, y, arr, alpha, **kwargs):
+        if alpha == 0.004:
+            raise RuntimeError("solver broke")
+        return real(X, y, arr, alpha, **kwargs)
+
+    monkeypatch.setattr(path_module, "solve_convex", flaky)
+    est = ConvexDeepReLURegressorCV(alphas=[0.1, 0.02, 0.004], cv=3, n_patterns=6,
+                                    n_hidden=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.warns(FitFailedWarning, match="solver broke"):
+            est.fit(X, y)
+    assert np.isnan(est.cv_scores_[:, 2]).all() and np.isfinite(est.cv_scores_[:, :2]).all()
+    assert est.alpha_ in (0.1, 0.02)
+    est.set_params(alphas=[0.004])
+    with pytest.raises(ValueError, match="Every alpha failed"):
+        est.fit(X, y)
+
+
+@pytest.mark.parametrize("params", [dict(alphas=[]), dict(alphas=[0.1, -1.0]),
+                                    dict(n_alphas=0), dict(eps=2.0), dict(n_hidden=0),
+                                    dict(loss="hinge"), dict(tol=-1.0)])
+def test_invalid_params(params):
+    X, y = _regression(20)
+    with pytest.raises(ValueError):
+        ConvexDeepReLURegressorCV(**params).fit(X, y)
+
+
+def test_dask_backend():
+    distributed = pytest.importorskip("distributed")
+    X, y = _regression(60)
+    folds = KFold(3, shuffle=True, random_state=0)
+    est = ConvexDeepReLURegressorCV(n_alphas=3, eps=1e-2, cv=folds, n_patterns=8,
+                                    n_hidden=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        local = clone(est).fit(X, y)
+        with distributed.LocalCluster(n_workers=2, processes=False, host="127.0.0.1",
+                                      dashboard_address=None) as cluster, \
+                distributed.Client(cluster):
+            with parallel_config(backend="dask"):
+                remote = clone(est).set_params(n_jobs=-1).fit(X, y)
+                gs = GridSearchCV(ConvexDeepReLURegressor(n_patterns=8, n_hidden=2,
+                                                          random_state=0),
+                                  {"alpha": list(local.alphas_)}, cv=folds,
+                                  n_jobs=-1).fit(X, y)
+    assert np.allclose(local.cv_scores_, remote.cv_scores_, rtol=0, atol=1e-10)
+    assert remote.alpha_ == local.alpha_ == gs.best_params_["alpha"]
+    assert np.allclose(remote.predict(X), local.predict(X), atol=1e-10)
