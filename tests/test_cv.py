@@ -227,8 +227,9 @@ def test_dask_backend():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         local = clone(est).fit(X, y)
-        with distributed.LocalCluster(n_workers=2, processes=False, host="127.0.0.1",
-                                      dashboard_address=None) as cluster, \
+        # Threads in this process, talking over TCP on loopback only.
+        with distributed.LocalCluster(n_workers=2, processes=False, protocol="tcp",
+                                      host="127.0.0.1", dashboard_address=None) as cluster, \
                 distributed.Client(cluster):
             with parallel_config(backend="dask"):
                 remote = clone(est).set_params(n_jobs=-1).fit(X, y)
@@ -236,6 +237,9 @@ def test_dask_backend():
                                                           random_state=0),
                                   {"alpha": list(local.alphas_)}, cv=folds,
                                   n_jobs=-1).fit(X, y)
+            # The folds did run on the cluster's workers.
+            ran = " ".join(cluster.scheduler.task_prefixes)
+            assert "_fold_path" in ran and "fit_and_score" in ran, ran
     assert np.allclose(local.cv_scores_, remote.cv_scores_, rtol=0, atol=1e-10)
     assert remote.alpha_ == local.alpha_ == gs.best_params_["alpha"]
     assert np.allclose(remote.predict(X), local.predict(X), atol=1e-10)
