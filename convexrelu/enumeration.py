@@ -77,7 +77,11 @@ from scipy.optimize import linprog
 from .arrangements import Arrangements
 
 __all__ = ["enumerate_arrangements", "enumerate_cells", "cell_count_bound",
-           "estimate_tuple_count", "canonical_tuples"]
+           "estimate_tuple_count", "canonical_tuples", "TooManyPatternsError"]
+
+class TooManyPatternsError(ValueError):
+    """Exact enumeration would exceed the requested size limit."""
+
 
 #: a region is open when a point has at least this margin (rows of unit norm)
 _MARGIN_TOL = 1e-9
@@ -204,7 +208,7 @@ def enumerate_cells(X, *, max_cells=None):
         Rows as the first layer sees them (a ones column makes the
         hyperplanes affine in the remaining coordinates).
     max_cells : int, default=None
-        Raise ``ValueError`` when :func:`cell_count_bound` exceeds it (checked
+        Raise :class:`TooManyPatternsError` when :func:`cell_count_bound` exceeds it (checked
         before any LP is solved).
 
     Returns
@@ -222,7 +226,7 @@ def enumerate_cells(X, *, max_cells=None):
     rows, nonzero = _normalised_rows(X)
     bound = cell_count_bound(int(nonzero.sum()), np.linalg.matrix_rank(X) if n else 0)
     if max_cells is not None and bound > max_cells:
-        raise ValueError(
+        raise TooManyPatternsError(
             f"The first-layer arrangement may have up to {bound} cells (n={n}, "
             f"rank={np.linalg.matrix_rank(X)}), more than the limit {max_cells}.")
     idx = np.flatnonzero(nonzero)
@@ -352,8 +356,9 @@ def enumerate_arrangements(X, n_hidden, *, max_patterns=10_000):
 
     Raises
     ------
-    ValueError
-        When the estimated number of tuples exceeds ``max_patterns``.
+    TooManyPatternsError
+        (a ``ValueError``) when the estimated number of tuples exceeds
+        ``max_patterns``.
 
     Notes
     -----
@@ -376,13 +381,13 @@ def enumerate_arrangements(X, n_hidden, *, max_patterns=10_000):
     C = len(cells)
     n_first = math.comb(2 * C + m - 1, m)
     if n_first > max_patterns:
-        raise ValueError(
+        raise TooManyPatternsError(
             f"Exact enumeration needs at least {n_first} tuples ({C} first-layer "
             f"cells, width {m}), more than max_patterns={max_patterns}. Use sampled "
             f"arrangements or raise max_patterns.")
     estimate, _ = estimate_tuple_count(X, m, cells=cells)
     if estimate > max_patterns:
-        raise ValueError(
+        raise TooManyPatternsError(
             f"Exact enumeration is estimated at up to {estimate} tuples (at least "
             f"{n_first}; {C} first-layer cells, n={n}, d={d}, width {m}), more than "
             f"max_patterns={max_patterns}. Use sampled arrangements or raise max_patterns.")

@@ -31,9 +31,12 @@ with ``0 <= c <= 1 / R`` is feasible.  The bound is the best such ``c``
 ``c <= 1`` so that ``c V`` stays in the conjugate's domain).
 
 How ``r_b`` is computed cheaply: first with ``lam = 0`` (closed form), then
-with the solver's own multipliers for tuples the fit was solved on, and only
-the blocks still above 1 get the cone program, batched into CVXPY problems
-(``minimise sum_b tau_b`` separates into the per-block problems).  Whatever
+with the solver's own multipliers for tuples the fit was solved on, then by
+non-negative least squares (the sum of squares over the block's neurons; exact
+for ``m = 1``); all give upper bounds on ``r_b``.  Blocks whose bound is still above 1 get the cone
+program, batched into CVXPY problems (``minimise sum_b tau_b`` separates into
+the per-block problems), worst bound first, until the largest refined ratio
+reaches the next unrefined bound (after which no block can raise ``R``).  Whatever
 multipliers come back, the ratio is re-evaluated in NumPy from them, so the
 certificate never trusts a solver's accuracy, only its output.
 
@@ -49,10 +52,10 @@ import numbers
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize_scalar
+from scipy.optimize import minimize_scalar, nnls
 
 from .arrangements import Arrangements, sample_arrangements
-from .enumeration import canonical_tuples, enumerate_arrangements
+from .enumeration import TooManyPatternsError, canonical_tuples, enumerate_arrangements
 from .extraction import extract_network
 from .losses import get_loss
 from .operator import LiftedOperator, group_norms
@@ -91,7 +94,9 @@ class OptimalityCertificate:
     dual_scale : float
         The factor ``c`` applied to ``V``; feasibility needs ``c <= 1 / R``.
     n_cone_programs : int
-        Blocks whose ratio needed the multiplier cone program.
+        Blocks whose ratio was refined by the multiplier cone program (the
+        others were settled by the closed form or the fit's multipliers, or
+        could not change the maximum).
     dual_point : ndarray of shape (n_samples, n_outputs)
         The feasible dual point ``c V``.
     worst_tuple : int
@@ -137,6 +142,48 @@ def _block_ratios(op, V, alpha, lam1=None, lam2=None):
     return group_norms(op.x_adjoint(Gz)).max(axis=-1) / alpha
 
 
+def _block_data(X, arr, V, blocks):
+    """Per block ``(o, sig, t)``: base (n, B, m), E1 (n, B, m), Q (n, B, m)."""
+    o, sg, t = blocks[:, 0], blocks[:, 1], blocks[:, 2]
+    sig = np.where(sg == 0, 1.0, -1.0)
+    D1 = arr.first[t].transpose(1, 0, 2).astype(float)            # (n, B, m)
+    s = arr.signs[t]                                                # (B, m)
+    D2 = arr.second[t].T.astype(float)                              # (n, B)
+    base = (sig[None, :, None] * s[None] * D1 * D2[:, :, None]
+            * V[:, o][:, :, None])
+    E1 = 2 * D1 - 1
+    Q = s[None] * D1 * (2 * D2 - 1)[:, :, None]
+    return base, E1, Q
+
+
+def _nnls_ratios(X, arr, V, alpha, blocks):
+    """Per-block upper bounds on ``r_b`` from non-negative least squares.
+
+    ``min_{lam >= 0} sum_j ||X^T g_j||^2`` is an NNLS problem; its solution is
+    a feasible multiplier, so the resulting ``max_j ||X^T g_j||`` bounds
+    ``r_b`` from above (exactly ``r_b`` when m = 1, within a factor
+    ``sqrt(m)`` otherwise).
+    """
+    n, d = X.shape
+    m = arr.n_hidden
+    base, E1, Q = _block_data(X, arr, V, blocks)
+    out = np.empty(len(blocks))
+    XT = X.T
+    for b in range(len(blocks)):
+        A = np.zeros((m * d, (m + 1) * n))
+        for j in range(m):
+            A[j * d:(j + 1) * d, j * n:(j + 1) * n] = XT * E1[:, b, j]
+            A[j * d:(j + 1) * d, m * n:] = XT * Q[:, b, j]
+        c = (XT @ base[:, b, :]).T.ravel()                           # (m d,)
+        try:
+            lam, _ = nnls(A, -c, maxiter=50 * A.shape[1])
+        except RuntimeError:
+            lam = np.zeros(A.shape[1])
+        norms = np.linalg.norm((A @ lam + c).reshape(m, d), axis=1)
+        out[b] = norms.max() / alpha
+    return out
+
+
 def _cone_program_ratios(X, arr, V, alpha, blocks, solver):
     """Per-block ``r_b`` by one batched SOCP; re-evaluated in NumPy.
 
@@ -148,16 +195,7 @@ def _cone_program_ratios(X, arr, V, alpha, blocks, solver):
     n, d = X.shape
     m = arr.n_hidden
     B = len(blocks)
-    o, sg, t = blocks[:, 0], blocks[:, 1], blocks[:, 2]
-    sig = np.where(sg == 0, 1.0, -1.0)
-    D1 = arr.first[t].transpose(1, 0, 2).astype(float)            # (n, B, m)
-    s = arr.signs[t]                                                # (B, m)
-    D2 = arr.second[t].T.astype(float)                              # (n, B)
-    E1 = 2 * D1 - 1
-    E2 = 2 * D2 - 1
-    base = (sig[None, :, None] * s[None] * D1 * D2[:, :, None]
-            * V[:, o][:, :, None])                                  # (n, B, m)
-    Q = s[None] * D1 * E2[:, :, None]                               # (n, B, m)
+    base, E1, Q = _block_data(X, arr, V, blocks)
     rep = sp.kron(sp.eye(B), np.ones((1, m)), format="csc")         # B x Bm
     lam1 = cp.Variable((n, B * m), nonneg=True)
     lam2 = cp.Variable((n, B), nonneg=True)
@@ -166,8 +204,12 @@ def _cone_program_ratios(X, arr, V, alpha, blocks, solver):
          + cp.multiply(Q.reshape(n, B * m), lam2 @ rep))
     cons = [cp.norm(X.T @ G, 2, axis=0) <= tau @ rep]
     prob = cp.Problem(cp.Minimize(cp.sum(tau)), cons)
+    opts = {}
+    if solver.upper() == "CLARABEL":
+        # the ratios are re-evaluated from the multipliers: make them accurate
+        opts = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}
     try:
-        prob.solve(solver=solver)
+        prob.solve(solver=solver, **opts)
     except cp.error.SolverError:
         return np.full(B, np.inf)
     if lam1.value is None:
@@ -202,7 +244,8 @@ def _best_scale(loss, V, Y, w, c_max):
 def optimality_certificate(X, y, result, *, loss=None, n_hidden=None, alpha=None,
                            sample_weight=None, exact=None, max_patterns=10_000,
                            n_check=100_000, random_state=None, network=None,
-                           bias_column=False, batch_size=200, solver="CLARABEL"):
+                           bias_column=False, batch_size=200, max_cone_programs=None,
+                           solver="CLARABEL"):
     """Lower and upper bounds on the optimum of the non-convex objective.
 
     ``upper_bound`` is the objective (FORMULATION.md section 2) of the
@@ -232,8 +275,9 @@ def optimality_certificate(X, y, result, *, loss=None, n_hidden=None, alpha=None
     sample_weight : array-like of shape (n_samples,), default=None
         As given to the solver.
     exact : bool or None, default=None
-        True: enumerate every tuple (raises ``ValueError`` when the estimate
-        exceeds ``max_patterns``).  False: check ``n_check`` sampled tuples
+        True: enumerate every tuple (raises
+        :class:`~convexrelu.enumeration.TooManyPatternsError`, a
+        ``ValueError``, when the estimate exceeds ``max_patterns``).  False: check ``n_check`` sampled tuples
         plus the fit's.  None: exact when affordable, else sampled.
     max_patterns : int, default=10_000
         Limit passed to :func:`convexrelu.enumerate_arrangements`.
@@ -249,6 +293,10 @@ def optimality_certificate(X, y, result, *, loss=None, n_hidden=None, alpha=None
         stores as ``intercepts_[0]`` (then it is given ``X[:, :-1]``).
     batch_size : int, default=200
         Blocks per batched cone program.
+    max_cone_programs : int, default=None
+        Stop refining after about this many blocks; the rest keep their
+        multiplier-free ratio, a valid but larger bound (so the lower bound
+        stays valid, only looser).  None refines every block that can matter.
     solver : str, default="CLARABEL"
         CVXPY solver of the multiplier cone programs.
 
@@ -289,7 +337,7 @@ def optimality_certificate(X, y, result, *, loss=None, n_hidden=None, alpha=None
         try:
             check = enumerate_arrangements(X, m, max_patterns=max_patterns)
             is_exact = True
-        except ValueError:
+        except TooManyPatternsError:
             check, is_exact = None, False
     elif exact:
         check, is_exact = enumerate_arrangements(X, m, max_patterns=max_patterns), True
@@ -328,13 +376,30 @@ def optimality_certificate(X, y, result, *, loss=None, n_hidden=None, alpha=None
             r[:, :, loc] = np.minimum(r[:, :, loc], r_hit)
         ratios[:, :, idx] = r
 
-    # The remaining violated blocks get the multiplier cone program.
+    # The remaining violated blocks get the multiplier cone program, worst
+    # bound first.  Once the largest refined ratio reaches the next block's
+    # bound, no block left can raise the maximum: stop (exactly).
     bad = np.argwhere(ratios > _RATIO_OK)
+    if len(bad):
+        ratios[bad[:, 0], bad[:, 1], bad[:, 2]] = np.minimum(
+            ratios[bad[:, 0], bad[:, 1], bad[:, 2]], _nnls_ratios(X, check, V, alpha, bad))
+        if m == 1:
+            bad = bad[:0]          # NNLS is the exact per-block problem for one neuron
+        else:
+            bad = bad[ratios[bad[:, 0], bad[:, 1], bad[:, 2]] > _RATIO_OK]
+    bad = bad[np.argsort(-ratios[bad[:, 0], bad[:, 1], bad[:, 2]], kind="stable")]
+    refined_max, n_cone = 0.0, 0
     for lo in range(0, len(bad), batch_size):
         blk = bad[lo:lo + batch_size]
-        r = _cone_program_ratios(X, check, V, alpha, blk, solver)
         cur = ratios[blk[:, 0], blk[:, 1], blk[:, 2]]
-        ratios[blk[:, 0], blk[:, 1], blk[:, 2]] = np.minimum(cur, r)
+        if cur[0] <= max(refined_max, _RATIO_OK):
+            break
+        if max_cone_programs is not None and n_cone >= max_cone_programs:
+            break          # the unrefined blocks keep their (valid, larger) bounds
+        r = np.minimum(cur, _cone_program_ratios(X, check, V, alpha, blk, solver))
+        ratios[blk[:, 0], blk[:, 1], blk[:, 2]] = r
+        refined_max = max(refined_max, float(r.max()))
+        n_cone += len(blk)
 
     R = float(ratios.max(initial=0.0))
     worst = int(np.unravel_index(np.argmax(ratios), ratios.shape)[2]) if P else -1
@@ -354,4 +419,4 @@ def optimality_certificate(X, y, result, *, loss=None, n_hidden=None, alpha=None
         lower_bound=float(lower), upper_bound=upper, gap=float(gap),
         relative_gap=float(gap / max(abs(upper), np.finfo(float).tiny)),
         exact=bool(is_exact), n_tuples_checked=int(P), max_ratio=R, dual_scale=float(c),
-        n_cone_programs=int(len(bad)), dual_point=c * V, worst_tuple=worst)
+        n_cone_programs=int(n_cone), dual_point=c * V, worst_tuple=worst)

@@ -14,7 +14,7 @@ import pytest
 from scipy.optimize import linprog
 
 from convexrelu import enumerate_arrangements, sample_arrangements
-from convexrelu.enumeration import (canonical_tuples, cell_count_bound, enumerate_cells,
+from convexrelu.enumeration import (TooManyPatternsError, canonical_tuples, cell_count_bound, enumerate_cells,
                                     estimate_tuple_count)
 
 
@@ -157,7 +157,7 @@ def test_estimate_bounds_the_count_and_the_limit_raises():
     est, lower = estimate_tuple_count(X, 2)
     enum = enumerate_arrangements(X, 2)
     assert lower <= enum.n_patterns <= est
-    with pytest.raises(ValueError, match=rf"{est}.*max_patterns={est - 1}"):
+    with pytest.raises(TooManyPatternsError, match=rf"{est}.*max_patterns={est - 1}"):
         enumerate_arrangements(X, 2, max_patterns=est - 1)
     enumerate_arrangements(X, 2, max_patterns=est)            # exactly at the limit
     with pytest.raises(ValueError, match="cells"):
