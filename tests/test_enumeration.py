@@ -47,9 +47,13 @@ def _strictly_feasible(G):
 def _brute_force_tuples(X, m):
     """Every tuple with a strictly feasible cone, by exhaustive search."""
     n, d = X.shape
-    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    norms = np.linalg.norm(X, axis=1)
+    nz = norms > 0
+    Xn = np.where(nz[:, None], X / np.where(nz, norms, 1)[:, None], 0.0)
+    # a zero row has x . w = 0 >= 0: always active, and exempt from strictness
     cells = [np.array(p, bool) for p in itertools.product([False, True], repeat=n)
-             if _strictly_feasible(np.where(p, 1.0, -1.0)[:, None] * Xn)]
+             if np.all(np.array(p)[~nz])
+             and _strictly_feasible((np.where(p, 1.0, -1.0)[:, None] * Xn)[nz])]
     found = set()
     options = [(c, s) for c in range(len(cells)) for s in (1.0, -1.0)]
     for choice in itertools.combinations_with_replacement(range(len(options)), m):
@@ -58,6 +62,7 @@ def _brute_force_tuples(X, m):
         base = np.zeros((m * n, m * d))
         for j in range(m):
             base[j * n:(j + 1) * n, j * d:(j + 1) * d] = np.where(D1[j], 1.0, -1.0)[:, None] * Xn
+        base = base[np.tile(nz, m)]
         A = np.concatenate([(s[j] * D1[j])[:, None] * Xn for j in range(m)], axis=1)
         zero = np.all(A == 0, axis=1)
         for D2 in itertools.product([False, True], repeat=n):
@@ -105,7 +110,8 @@ def test_degenerate_data_cells_match_dense_sampling():
 @pytest.mark.parametrize("X", [
     np.random.default_rng(3).standard_normal((4, 2)),          # lines through 0
     _with_bias(np.random.default_rng(4).standard_normal((3, 2))),
-], ids=["n4-d2", "n3-bias"])
+    np.array([[1.0, 0.5], [1.0, 0.5], [0.0, 0.0], [-0.3, 1.0]]),   # duplicate, zero row
+], ids=["n4-d2", "n3-bias", "degenerate"])
 def test_tuples_match_exhaustive_lp_search(X):
     enum = enumerate_arrangements(X, 2)
     assert len(_keys(enum)) == enum.n_patterns          # no duplicates up to order

@@ -298,3 +298,15 @@ def test_capped_refinement_is_valid_but_looser():
     capped = optimality_certificate(X, y, res, exact=True, max_cone_programs=0)
     assert capped.n_cone_programs == 0
     assert capped.lower_bound <= full.lower_bound + 1e-12 <= best * (1 + 1e-9)
+
+
+def test_certificate_for_a_wider_problem():
+    # A width-1 exact fit, certified for width 2: its lower bound must not
+    # exceed the width-2 optimum, which is at most the width-1 optimum.
+    X, y, alpha, m, fit_intercept, res2, best2 = _optimum(CASES[1])
+    res1 = solve_convex(X, y, enumerate_arrangements(X, 1), alpha, solver="cvxpy")
+    cert = optimality_certificate(X, y, res1, n_hidden=2)
+    assert cert.exact
+    assert cert.lower_bound <= best2 * (1 + 1e-9)
+    assert best2 <= res1.objective * (1 + 1e-6)
+    assert np.isclose(cert.upper_bound, res1.objective, rtol=1e-8)
