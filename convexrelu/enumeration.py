@@ -67,9 +67,11 @@ two small LPs per (region, hyperplane) pair: exact enumeration is for small
 problems (a few dozen samples, ``d <= 3`` or so, ``m <= 2``).
 """
 
+import hashlib
 import itertools
 import math
 import numbers
+from collections import OrderedDict
 
 import numpy as np
 from scipy.optimize import linprog
@@ -81,6 +83,18 @@ __all__ = ["enumerate_arrangements", "enumerate_cells", "cell_count_bound",
 
 class TooManyPatternsError(ValueError):
     """Exact enumeration would exceed the requested size limit."""
+
+
+#: the last few enumerations, keyed by (X's bytes, width): a fit in exact mode
+#: followed by its certificate enumerates once
+_CACHE = OrderedDict()
+_CACHE_SIZE = 4
+
+
+def _copy(arr):
+    return Arrangements(arr.first.copy(), arr.signs.copy(), arr.second.copy(),
+                        first_weights=arr.first_weights.copy(),
+                        second_weights=arr.second_weights.copy())
 
 
 #: a region is open when a point has at least this margin (rows of unit norm)
@@ -377,6 +391,22 @@ def enumerate_arrangements(X, n_hidden, *, max_patterns=10_000):
         raise ValueError(f"max_patterns must be a positive integer; got {max_patterns!r}.")
     n, d = X.shape
     m = int(n_hidden)
+    key = (X.shape, hashlib.sha1(np.ascontiguousarray(X).tobytes()).hexdigest(), m)
+    if key in _CACHE:
+        cached, needed = _CACHE[key]
+        if needed <= max_patterns:      # the same limits pass or raise as uncached
+            _CACHE.move_to_end(key)
+            return _copy(cached)
+    result, needed = _enumerate(X, m, max_patterns)
+    if result.n_patterns:
+        _CACHE[key] = (_copy(result), needed)
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return result
+
+
+def _enumerate(X, m, max_patterns):
+    n, d = X.shape
     cells, wit = enumerate_cells(X, max_cells=max_patterns)
     C = len(cells)
     n_first = math.comb(2 * C + m - 1, m)
@@ -427,9 +457,13 @@ def enumerate_arrangements(X, n_hidden, *, max_patterns=10_000):
             sgns.append(s)
             second.append(d2)
             gens.append(v.reshape(m, d).T)
+    # the smallest max_patterns under which this call succeeds
+    needed = max(cell_count_bound(int(np.any(X != 0, axis=1).sum()), np.linalg.matrix_rank(X)),
+                 n_first, estimate)
     if not first:
-        return Arrangements(np.zeros((0, n, m), bool), np.zeros((0, m)), np.zeros((0, n), bool))
+        return Arrangements(np.zeros((0, n, m), bool), np.zeros((0, m)),
+                            np.zeros((0, n), bool)), needed
     # The interior points are generating networks (w1_j = v_j, w2_j = s_j):
     # their forward pass on X reproduces each tuple exactly.
     return Arrangements(np.array(first), np.array(sgns), np.array(second),
-                        first_weights=np.array(gens), second_weights=np.array(sgns))
+                        first_weights=np.array(gens), second_weights=np.array(sgns)), needed

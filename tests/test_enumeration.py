@@ -179,3 +179,15 @@ def test_input_validation():
         enumerate_arrangements(X[0], 1)
     with pytest.raises(ValueError):
         enumerate_arrangements(np.array([[np.nan, 1.0]]), 1)
+
+
+def test_repeated_enumeration_is_cached_and_independent():
+    X = _with_bias(np.random.default_rng(9).standard_normal((4, 2)))
+    a = enumerate_arrangements(X, 2)
+    a.first[:] = False                               # the caller's copy only
+    b = enumerate_arrangements(X, 2)
+    assert b.first.any()
+    np.testing.assert_array_equal(b.first, enumerate_arrangements(X.copy(), 2).first)
+    est, _ = estimate_tuple_count(X, 2)
+    with pytest.raises(TooManyPatternsError):       # limits still apply to cached results
+        enumerate_arrangements(X, 2, max_patterns=est - 1)
