@@ -277,8 +277,9 @@ def optimality_certificate(X, y, result, *, loss=None, n_hidden=None, alpha=None
     exact : bool or None, default=None
         True: enumerate every tuple (raises
         :class:`~convexrelu.enumeration.TooManyPatternsError`, a
-        ``ValueError``, when the estimate exceeds ``max_patterns``).  False: check ``n_check`` sampled tuples
-        plus the fit's.  None: exact when affordable, else sampled.
+        ``ValueError``, when the estimate exceeds ``max_patterns``).
+        False: check ``n_check`` sampled tuples plus the fit's.  None: exact
+        when affordable, else sampled.
     max_patterns : int, default=10_000
         Limit passed to :func:`convexrelu.enumerate_arrangements`.
     n_check : int, default=100_000

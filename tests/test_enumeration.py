@@ -14,8 +14,8 @@ import pytest
 from scipy.optimize import linprog
 
 from convexrelu import enumerate_arrangements, sample_arrangements
-from convexrelu.enumeration import (TooManyPatternsError, canonical_tuples, cell_count_bound, enumerate_cells,
-                                    estimate_tuple_count)
+from convexrelu.enumeration import (TooManyPatternsError, canonical_tuples, cell_count_bound,
+                                    enumerate_cells, estimate_tuple_count)
 
 
 def _with_bias(Z):
