@@ -21,8 +21,8 @@ import warnings
 import numpy as np
 from sklearn.utils.validation import validate_data
 
-__all__ = ["DataScaleWarning", "validate_input", "warn_on_bad_scale",
-           "warn_on_degenerate_patterns"]
+__all__ = ["DataScaleWarning", "validate_input", "scale_range", "is_badly_scaled",
+           "warn_on_bad_scale", "warn_on_degenerate_patterns", "solver_failure_message"]
 
 #: column scales (root mean square) may differ by at most this factor
 SCALE_RATIO_LIMIT = 1e3
@@ -108,6 +108,43 @@ def _column_scales(X):
     return np.sqrt(np.mean(np.square(X, dtype=np.float64), axis=0))
 
 
+def scale_range(X, fit_intercept):
+    """Smallest and largest root-mean-square scale of the non-zero columns of X.
+
+    The ones column of ``fit_intercept`` counts as a column of scale one;
+    all-zero columns are ignored (they are harmless).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The data, without the ones column.
+    fit_intercept : bool
+
+    Returns
+    -------
+    (float, float)
+        ``(lo, hi)``; ``hi`` is inf when a column's scale overflows and both
+        are 1.0 when no column is non-zero.
+    """
+    with np.errstate(over="ignore"):
+        scales = _column_scales(X)
+    finite = np.isfinite(scales)
+    nonzero = scales[(scales > 0) & finite]
+    if fit_intercept:
+        nonzero = np.append(nonzero, 1.0)
+    if len(nonzero) == 0:
+        return 1.0, (1.0 if finite.all() else np.inf)
+    lo = float(nonzero.min())
+    hi = float(nonzero.max()) if finite.all() else np.inf
+    return lo, hi
+
+
+def is_badly_scaled(X, fit_intercept):
+    """Whether the column scales of X differ by more than :data:`SCALE_RATIO_LIMIT`."""
+    lo, hi = scale_range(X, fit_intercept)
+    return hi > SCALE_RATIO_LIMIT * lo
+
+
 def warn_on_bad_scale(X, fit_intercept, stacklevel=4):
     """Warn when the columns' scales differ by more than :data:`SCALE_RATIO_LIMIT`.
 
@@ -126,20 +163,9 @@ def warn_on_bad_scale(X, fit_intercept, stacklevel=4):
     bool
         Whether a warning was issued.
     """
-    with np.errstate(over="ignore"):
-        scales = _column_scales(X)
-    finite = np.isfinite(scales)
-    nonzero = scales[(scales > 0) & finite]
-    if fit_intercept:
-        nonzero = np.append(nonzero, 1.0)
-    if not finite.all():
-        lo, hi = float(nonzero.min(initial=1.0)), np.inf
-    elif len(nonzero) < 2:
+    if not is_badly_scaled(X, fit_intercept):
         return False
-    else:
-        lo, hi = float(nonzero.min()), float(nonzero.max())
-    if hi <= SCALE_RATIO_LIMIT * lo:
-        return False
+    lo, hi = scale_range(X, fit_intercept)
     which = "the features' and the intercept column's" if fit_intercept else "the features'"
     warnings.warn(
         f"X is badly scaled: {which} root-mean-square scales range from {lo:.3g} to "
@@ -147,6 +173,37 @@ def warn_on_bad_scale(X, fit_intercept, stacklevel=4):
         f"patterns ignore the small columns and the convex program is ill-conditioned. "
         + _FIX, DataScaleWarning, stacklevel=stacklevel)
     return True
+
+
+def solver_failure_message(exc, solver, X, Y, fit_intercept):
+    """The message of the ValueError that replaces a solver's numerical breakdown.
+
+    Parameters
+    ----------
+    exc : Exception
+        What the solver raised.
+    solver : str or None
+    X : ndarray of shape (n_samples, n_features)
+    Y : ndarray of shape (n_samples, n_outputs)
+        Encoded targets.
+    fit_intercept : bool
+
+    Returns
+    -------
+    str
+    """
+    what = str(exc).rstrip(". ")
+    lo, hi = scale_range(X, fit_intercept)
+    y_max = float(np.max(np.abs(Y), initial=0.0))
+    head = f"The convex solver ({solver or 'default'}) failed on this data: {what}."
+    if hi > SCALE_RATIO_LIMIT * lo or y_max > 1e6:
+        return (f"{head} The data are badly scaled (column scales from {lo:.3g} to "
+                f"{hi:.3g}, max |y| = {y_max:.3g}), the usual cause. Standardise X "
+                f"(and y for regression) and retry.")
+    return (f"{head} The data look well scaled (column scales from {lo:.3g} to "
+            f"{hi:.3g}), so this is a numerical failure of the solver: try another "
+            f"solver (solver='cvxpy', or a CVXPY solver such as 'SCS'), a larger alpha "
+            f"or tol, or another random_state.")
 
 
 def warn_on_degenerate_patterns(arrangements, stacklevel=4):

@@ -20,8 +20,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from scipy.special import expit, log_expit, log_softmax
 
-from ._validation import (DataScaleWarning, validate_input, warn_on_bad_scale,
-                          warn_on_degenerate_patterns)
+from ._validation import (DataScaleWarning, solver_failure_message, validate_input,
+                          warn_on_bad_scale, warn_on_degenerate_patterns)
 from .arrangements import Arrangements, sample_arrangements
 from .extraction import extract_network
 from .memory import FitMemoryError, check_fit_memory, resolve_memory_limit
@@ -181,14 +181,10 @@ class _BaseConvexDeepReLU(BaseEstimator):
         except Exception as exc:
             if not _is_solver_failure(exc):
                 raise
-            # A numerical breakdown of the solver: on valid input that is the
-            # data's scale in practice; say so (the cause stays chained).
-            raise ValueError(
-                f"The convex solver ({self.solver or 'default'}) failed on this data: "
-                f"{exc}. The data span max |X| = {np.max(np.abs(X), initial=0.0):.3g} and "
-                f"max |y| = {np.max(np.abs(Y), initial=0.0):.3g}; badly scaled data is "
-                f"the usual cause. Standardise X (and y for regression), increase "
-                f"alpha, or try another solver.") from exc
+            # A numerical breakdown of the solver on valid input: say whether
+            # the data's scale explains it (the cause stays chained).
+            raise ValueError(solver_failure_message(
+                exc, self.solver, X, Y, self.fit_intercept)) from exc
         network = extract_network(result, bias_column=self.fit_intercept)
         if not (all(np.all(np.isfinite(c)) for c in network.coefs_ + network.intercepts_)
                 and np.isfinite(result.objective)):
@@ -429,7 +425,7 @@ class ConvexDeepReLURegressor(RegressorMixin, _BaseConvexDeepReLU):
     def _fit_validated(self, X, y, sample_weight):
         self._validate_params()
         X, y = validate_input(self, X, y, multi_output=True, y_numeric=True,
-                             dtype=[np.float64, np.float32], ensure_min_samples=2)
+                              dtype=[np.float64, np.float32], ensure_min_samples=2)
         sw = _check_sample_weight(sample_weight, X.shape[0])
         try:
             Y = np.asarray(y, dtype=np.float64)
@@ -528,7 +524,7 @@ class ConvexDeepReLUClassifier(ClassifierMixin, _BaseConvexDeepReLU):
     def _fit_validated(self, X, y, sample_weight):
         self._validate_params()
         X, y = validate_input(self, X, y, dtype=[np.float64, np.float32],
-                             ensure_min_samples=2)
+                              ensure_min_samples=2)
         check_classification_targets(y)
         sw = _check_sample_weight(sample_weight, X.shape[0])
         encoder = LabelEncoder().fit(y if sw is None else y[sw > 0])

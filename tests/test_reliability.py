@@ -477,6 +477,52 @@ def test_interrupted_fit_leaves_no_half_fitted_state(fitted_pair, monkeypatch):
     np.testing.assert_array_equal(est.fit(X, y).predict(X), reg.predict(X))
 
 
+def test_solver_breakdown_becomes_a_clear_value_error(fitted_pair, monkeypatch):
+    import convexrelu.estimators as mod
+    X, y, reg, _ = fitted_pair
+    est = clone(reg)
+    est.__dict__.update(vars(reg))
+    before = est.predict(X)
+    snap = _snapshot(est)
+
+    def breakdown(*args, **kwargs):
+        raise RuntimeError("interior point stalled")
+
+    monkeypatch.setattr(mod, "solve_convex", breakdown)
+    with pytest.raises(ValueError, match="stalled.*numerical failure of the solver"):
+        est.fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataScaleWarning)
+        with pytest.raises(ValueError, match="stalled.*badly scaled.*Standardise X"):
+            est.fit(X * [1.0, 1e5, 1.0], y)
+    _assert_same_state(est, snap)
+
+    def bug(*args, **kwargs):
+        raise IndexError("a bug, not a breakdown")
+
+    monkeypatch.setattr(mod, "solve_convex", bug)
+    with pytest.raises(IndexError):           # bugs are not disguised as bad input
+        est.fit(X, y)
+
+    real = convexrelu_solve_convex()
+
+    def nan_objective(*args, **kwargs):
+        result = real(*args, **kwargs)
+        result.objective = float("nan")
+        return result
+
+    monkeypatch.setattr(mod, "solve_convex", nan_objective)
+    with pytest.raises(ValueError, match="non-finite"):
+        est.fit(X, y)
+    _assert_same_state(est, snap)
+    np.testing.assert_array_equal(est.predict(X), before)
+
+
+def convexrelu_solve_convex():
+    from convexrelu.solvers import solve_convex
+    return solve_convex
+
+
 # -- property-based --------------------------------------------------------------
 def test_random_inputs_fit_or_raise_clearly():
     hypothesis = pytest.importorskip("hypothesis")
