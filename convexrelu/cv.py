@@ -45,7 +45,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
-from scipy.special import expit, log_expit, log_softmax
+from scipy.special import log_expit, log_softmax
 
 from .arrangements import Arrangements, sample_arrangements
 from .estimators import (ConvexDeepReLUClassifier, ConvexDeepReLURegressor,
