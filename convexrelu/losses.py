@@ -32,6 +32,10 @@ class Loss:
         """d L / d F, shape of ``F``."""
         raise NotImplementedError
 
+    def hessian(self, F, Y, w):
+        """Per-sample Hessians ``d^2 L / dF_i^2``, shape (n, C, C)."""
+        raise NotImplementedError
+
     def dual_objective(self, V, Y, w):
         """``-L*(-V)``; ``V`` must lie in the conjugate's domain."""
         raise NotImplementedError
@@ -83,6 +87,9 @@ class SquaredLoss(Loss):
     def gradient(self, F, Y, w):
         return w[:, None] * (F - Y)
 
+    def hessian(self, F, Y, w):
+        return w[:, None, None] * np.eye(F.shape[1])[None]
+
     def dual_objective(self, V, Y, w):
         # -L*(-V) = sum_i V_i.Y_i - ||V_i||^2 / (2 w_i); w_i = 0 forces V_i = 0.
         pos = w > 0
@@ -111,6 +118,10 @@ class LogisticLoss(Loss):
 
     def gradient(self, F, Y, w):
         return -w[:, None] * Y * expit(-Y * F)
+
+    def hessian(self, F, Y, w):
+        p = expit(Y * F)
+        return (w[:, None] * p * (1 - p))[:, :, None]
 
     def dual_objective(self, V, Y, w):
         # V_i = w_i y_i a_i with a_i in [0, 1]; -L*(-V) = sum_i w_i H(a_i).
@@ -149,6 +160,11 @@ class CrossEntropyLoss(Loss):
     def gradient(self, F, Y, w):
         P = np.exp(F - logsumexp(F, axis=1, keepdims=True))
         return w[:, None] * (P - Y)
+
+    def hessian(self, F, Y, w):
+        P = np.exp(F - logsumexp(F, axis=1, keepdims=True))
+        H = P[:, :, None] * np.eye(F.shape[1])[None] - P[:, :, None] * P[:, None, :]
+        return w[:, None, None] * H
 
     def dual_objective(self, V, Y, w):
         # V_i = w_i (e_y - q_i) with q_i in the simplex; -L*(-V) = sum_i w_i H(q_i).

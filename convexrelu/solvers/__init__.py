@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
 
 from ..arrangements import Arrangements
 from ..duality import duality_gap
@@ -170,9 +171,14 @@ def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=Fal
     if warm_start is not None and warm_start.u.shape != op.var_shape:
         warm_start = None
     start = time.perf_counter()
-    out = func(op, loss_obj, Y, w, float(alpha), fit_intercept=fit_intercept, tol=tol,
-               max_iter=max_iter, verbose=verbose, warm_start=warm_start,
-               **extra, **solver_options)
+    # One BLAS thread: results then do not depend on how many threads a
+    # process has (joblib workers get one), so fits are bit-identical under
+    # n_jobs > 1; and multi-threaded OpenBLAS on the moderate matrices of the
+    # solvers is slower, by orders of magnitude when cores are shared.
+    with threadpool_limits(limits=1, user_api="blas"):
+        out = func(op, loss_obj, Y, w, float(alpha), fit_intercept=fit_intercept, tol=tol,
+                   max_iter=max_iter, verbose=verbose, warm_start=warm_start,
+                   **extra, **solver_options)
     elapsed = time.perf_counter() - start
     cert = duality_gap(op, loss_obj, Y, w, out.u, float(alpha), intercept=out.intercept,
                        fit_intercept=fit_intercept, lam1=out.lam1, lam2=out.lam2)

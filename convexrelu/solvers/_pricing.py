@@ -22,7 +22,7 @@ import numpy as np
 from scipy.optimize import lsq_linear, nnls
 
 
-def price_blocks(op, V, blocks, targets=None, rows1=None, rows2=None):
+def price_blocks(op, V, blocks, targets=None, rows1=None, rows2=None, alpha=None):
     """Multipliers and dual norms of the zero blocks ``blocks``.
 
     Parameters
@@ -41,6 +41,10 @@ def price_blocks(op, V, blocks, targets=None, rows1=None, rows2=None):
         Multipliers allowed to be non-zero (all when None); restricting them
         to active constraints keeps ``lam * c`` (which enters the gap) at zero.
     rows2 : ndarray of bool, shape (n, len(blocks)), default=None
+    alpha : float, default=None
+        When given (and ``targets`` is None), a screened least-squares problem
+        over the few most useful multipliers is tried first and kept when it
+        already certifies the block (every norm at most ``alpha``).
 
     Returns
     -------
@@ -76,10 +80,25 @@ def price_blocks(op, V, blocks, targets=None, rows1=None, rows2=None):
             rows = slice(j * d, (j + 1) * d)
             M[rows, offs[j]:offs[j + 1]] = XT[:, r1[j]] * op.E1[r1[j], t, j]
             M[rows, offs[-1]:] = XT[:, r2] * w2[r2, j]
+        x = np.zeros(M.shape[1])
         if M.shape[1]:
-            x, _ = nnls(M, -c, maxiter=10 * M.shape[1])
-        else:
-            x = np.zeros(0)
+            solved = False
+            if alpha is not None and targets is None:
+                # Screen first: only columns that lower the residual at zero
+                # help at the start, and a few of the best usually suffice;
+                # the full problem is the fallback.
+                corr = M.T @ c
+                cand = np.flatnonzero(corr < 0)
+                if len(cand):
+                    keep = cand[np.argsort(corr[cand] / np.maximum(
+                        np.linalg.norm(M[:, cand], axis=0), 1e-300))[:4 * m * d]]
+                    xs, _ = nnls(M[:, keep], -c, maxiter=50 * len(keep))
+                    g = (c + M[:, keep] @ xs).reshape(m, d)
+                    if np.sqrt(np.einsum("jd,jd->j", g, g)).max() <= alpha:
+                        x[keep] = xs
+                        solved = True
+            if not solved:
+                x, _ = nnls(M, -c, maxiter=10 * M.shape[1])
         g = (c + M @ x).reshape(m, d)
         if targets is not None:
             g = g + targets[k]

@@ -44,6 +44,7 @@ import numpy as np
 from ..duality import duality_gap
 from ..operator import group_norms
 from ._pricing import price_blocks, restore_feasibility
+from ._barrier import NoInteriorError, solve_restricted_barrier
 from ._restricted import solve_restricted
 
 __all__ = ["solve_fast"]
@@ -62,7 +63,7 @@ def _ratios(op, V, lam1, lam2, alpha):
 
 def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
                warm_start=None, initial_blocks=None, grow=None, inner_tol=1e-10,
-               polish=True, zero_rtol=1e-7, **unused):
+               polish=True, zero_rtol=1e-7, inner="ipm", **unused):
     """Working-set solver of the convex program with an exact restricted solve.
 
     Parameters
@@ -97,6 +98,10 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         conditions (see :func:`_polish_multipliers`) and keep them when the
         dual constraints hold better.
 
+    inner : {"ipm", "clarabel"}, default="ipm"
+        Restricted solver: the structured interior-point method of
+        :mod:`convexrelu.solvers._barrier` (dense BLAS Newton steps), falling
+        back to Clarabel when it cannot start or stops short; or Clarabel only.
     zero_rtol : float, default=1e-7
         Groups of a restricted solution smaller than ``zero_rtol`` times the
         largest are set to zero.
@@ -141,17 +146,28 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
     for n_iter in range(1, max_iter + 1):
         blocks = np.flatnonzero(in_set)
         B = len(blocks)
-        Ub, b, l1, l2, status = solve_restricted(
-            op, loss, Y, w, alpha, blocks, np.ones((n, B, m), bool), np.ones((n, B), bool),
-            fit_intercept=fit_intercept, tol=inner_tol, start_intercept=intercept)
+        Ub = None
+        if inner == "ipm":
+            try:
+                Ub, b, l1, l2, status = solve_restricted_barrier(
+                    op, loss, Y, w, alpha, blocks, fit_intercept=fit_intercept,
+                    tol=max(inner_tol, 1e-2 * tol), start_intercept=intercept)
+                if status != "optimal":
+                    Ub = None
+            except (NoInteriorError, np.linalg.LinAlgError, FloatingPointError):
+                Ub = None
+        if Ub is None:
+            Ub, b, l1, l2, status = solve_restricted(
+                op, loss, Y, w, alpha, blocks, np.ones((n, B, m), bool),
+                np.ones((n, B), bool), fit_intercept=fit_intercept, tol=inner_tol,
+                start_intercept=intercept)
         # Interior points leave ~1e-10-sized groups where the optimum has
         # zeros; zero them (the certificate below judges the result).
-        nb = np.sqrt(np.einsum("bjd,bjd->bj", Ub, Ub))
-        Ub = np.where((nb <= zero_rtol * nb.max(initial=0.0))[..., None], 0.0, Ub)
+        Ub = _zero_tiny_groups(op, Ub, blocks, zero_rtol)
         U = np.zeros((NB, m, d))
         U[blocks] = Ub
         U = U.reshape(op.var_shape)
-        if op.max_violation(U) > 0:
+        if op.max_violation(U) > 0.01 * _FEASIBILITY_RTOL:
             restore_feasibility(op, U, blocks)
         lam1[:] = 0.0
         lam2[:] = 0.0
@@ -165,7 +181,7 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         ratios = _ratios(op, V, lam1, lam2, alpha)
         outside = np.flatnonzero(~in_set & (ratios > 1.0))
         if len(outside):
-            p1, p2, pn = price_blocks(op, V, outside)
+            p1, p2, pn = price_blocks(op, V, outside, alpha=alpha)
             lam1[:, outside] = p1
             lam2[:, outside] = p2
             ratios[outside] = pn.max(axis=1) / alpha
@@ -237,6 +253,31 @@ def _polish_multipliers(op, V, U, Z, alpha, blocks, lam1, lam2, active_rtol=1e-7
     if better.any():
         lam1[:, blocks[better]] = p1[:, better]
         lam2[:, blocks[better]] = p2[:, better]
+
+
+def _zero_tiny_groups(op, Ub, blocks, zero_rtol):
+    """Zero the groups of ``Ub`` (B, m, d) below ``zero_rtol`` times the largest.
+
+    A whole tiny block is always zeroed (zero satisfies every constraint).
+    A tiny group inside a live block is zeroed only where the block's
+    second-layer rows stay satisfied: those rows sum over the block's groups,
+    and near-active ones would otherwise turn slightly negative.
+    """
+    nb = np.sqrt(np.einsum("bjd,bjd->bj", Ub, Ub))
+    tiny = nb <= zero_rtol * nb.max(initial=0.0)
+    Ub = Ub.copy()
+    C, P = op.n_outputs, op.n_patterns
+    _, _, t_idx = np.unravel_index(np.asarray(blocks, dtype=int), (C, 2, P))
+    for bi in np.flatnonzero(tiny.any(axis=1)):
+        if tiny[bi].all():
+            Ub[bi] = 0.0
+            continue
+        trial = np.where(tiny[bi][:, None], 0.0, Ub[bi])
+        t = t_idx[bi]
+        W2 = op.S1[:, t, :] * op.E2[:, t, None]                       # (n, m)
+        if np.all(np.einsum("nm,nm->n", W2, op.X @ trial.T) >= 0):
+            Ub[bi] = trial
+    return Ub
 
 
 def _add_violators(in_set, ratios, k):

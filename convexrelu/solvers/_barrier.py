@@ -1,0 +1,345 @@
+"""The restricted convex program by a log-barrier interior-point method.
+
+On a working set of ``B`` blocks (``A = B m`` groups, ``k = A d`` weights) the
+restricted program is small in ``k`` but has ``n (m + 1) B`` constraint rows.
+A general conic solver pays for every row in its sparse factorisation; here
+the rows only enter the Newton matrix through ``d x d`` (first-layer rows,
+one group each) and ``md x md`` (second-layer rows, one block each) sums, so
+a Newton step costs ``O(n k d + k^3 / 3)`` with dense BLAS.
+
+The barrier problem, for ``tau > 0``::
+
+    minimise  tau * ( L(Phi u + b) + alpha * sum_g t_g )
+              - sum_rows log(a_r . u) - sum_g log(t_g^2 - ||u_g||^2)
+
+Its minimiser gives the multipliers ``lam_r = 1 / (tau a_r . u)``, and
+stationarity in ``u_g`` and ``t_g`` reads
+
+    X^T ( mask_g V + E1_g lam1_g + S1_g E2 lam2 ) = alpha u_g / t_g,
+
+with ``V = -grad L``: the dual point is feasible (``||X^T g|| < alpha``)
+and the duality gap is ``(n_rows + 2 A) / tau``.  ``tau`` grows by ``mu``
+until that gap is below ``tol`` times the objective.  The group epigraph
+variables ``t`` are eliminated from every Newton system by a Schur
+complement (each couples to one group only).
+
+A strictly feasible start comes from the generating weights of sampled
+tuples (the generating network is strictly inside its own pattern cone), or
+from a phase-one linear program per block.
+"""
+
+import numpy as np
+from scipy.linalg import LinAlgError, cho_factor, cho_solve
+
+
+class NoInteriorError(RuntimeError):
+    """The pattern constraints of a block have no strictly feasible point."""
+
+
+def _phase_one(X, E1, W2, r1, r2):
+    """A strictly feasible ``u`` (m, d) of one block by a linear program, or None."""
+    from scipy.optimize import linprog
+
+    n, d = X.shape
+    m = E1.shape[1]
+    rows = []
+    for j in range(m):
+        idx = np.flatnonzero(r1[:, j])
+        block = np.zeros((len(idx), m * d))
+        block[:, j * d:(j + 1) * d] = E1[idx, j, None] * X[idx]
+        rows.append(block)
+    idx = np.flatnonzero(r2)
+    rows.append((W2[idx, :, None] * X[idx, None, :]).reshape(len(idx), m * d))
+    A = np.vstack(rows)
+    # maximise s  s.t.  A u >= s,  -1 <= u <= 1,  s <= 1
+    c = np.zeros(m * d + 1)
+    c[-1] = -1.0
+    A_ub = np.hstack([-A, np.ones((A.shape[0], 1))])
+    bounds = [(-1, 1)] * (m * d) + [(None, 1)]
+    res = linprog(c, A_ub=A_ub, b_ub=np.zeros(A.shape[0]), bounds=bounds, method="highs")
+    if res.status != 0 or -res.fun <= 1e-9:
+        return None
+    return res.x[:-1].reshape(m, d)
+
+
+def solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, tol=1e-10,
+                             start_intercept=None, mu=20.0, max_newton=500,
+                             verbose=False):
+    """Solve the program restricted to ``blocks`` (all their constraint rows).
+
+    Parameters
+    ----------
+    op : LiftedOperator
+    loss : Loss
+        Needs ``value``, ``gradient`` and ``hessian``.
+    Y, w : ndarray
+        Encoded targets (n, C) and normalised weights (n,).
+    alpha : float
+    blocks : ndarray of int, shape (B,)
+        Flat block indices into ``(C, 2, P)``, increasing.
+    fit_intercept : bool
+    tol : float, default=1e-10
+        Relative barrier gap ``(n_rows + 2 A) / (tau * objective)`` to reach.
+    start_intercept : ndarray of shape (C,), default=None
+    mu : float, default=20
+        Factor by which ``tau`` grows between centring steps.
+    max_newton : int, default=500
+        Total Newton steps allowed.
+
+    Returns
+    -------
+    U : ndarray of shape (B, m, d)
+    intercept : ndarray of shape (C,)
+    lam1 : ndarray of shape (n, B, m)
+    lam2 : ndarray of shape (n, B)
+    status : str
+        "optimal" or "max_newton".
+
+    Raises
+    ------
+    NoInteriorError
+        When a block has no strictly feasible point.
+    """
+    X = op.X
+    n, d = X.shape
+    C, P, m = op.n_outputs, op.n_patterns, op.n_hidden
+    blocks = np.asarray(blocks, dtype=int)
+    B = len(blocks)
+    A = B * m
+    k = A * d
+    o_idx, s_idx, t_idx = np.unravel_index(blocks, (C, 2, P))
+    sig = np.where(s_idx == 0, 1.0, -1.0)
+    S1 = op.S1[:, t_idx, :]                                           # (n, B, m)
+    mask = (sig[None, :, None] * op.D2[:, t_idx][:, :, None] * S1).reshape(n, A)
+    E1 = op.E1[:, t_idx, :]                                           # (n, B, m)
+    W2 = S1 * op.E2[:, t_idx][:, :, None]                             # (n, B, m)
+    out_of_group = np.repeat(o_idx, m)                                # (A,)
+    # Rows that vanish identically (x_i = 0, or no first-layer neuron on in
+    # the block for the second-layer rows) carry no constraint.
+    xnz = np.any(X != 0, axis=1)
+    r1 = np.broadcast_to(xnz[:, None, None], (n, B, m))
+    r2 = np.any(W2 != 0, axis=2) & xnz[:, None]
+    r1f = r1.reshape(n, A).astype(float)
+    r2f = r2.astype(float)
+    E1f = E1.reshape(n, A)
+    n_rows = int(r1.sum() + r2.sum())
+    n_barrier = n_rows + 2 * A
+
+    # Columns of each output (blocks are sorted, so outputs are contiguous).
+    cols = {}
+    for o in range(C):
+        g = np.flatnonzero(out_of_group == o)
+        if len(g):
+            cols[o] = slice(g[0] * d, (g[-1] + 1) * d)
+    ci = C if fit_intercept else 0
+    nz = k + ci
+
+    # ---- strictly feasible start ------------------------------------------
+    arr = op.arrangements
+    if arr.first_weights is not None and arr.first_weights.shape[1] == d:
+        U = (np.transpose(arr.first_weights[t_idx], (0, 2, 1))
+             * np.abs(arr.second_weights[t_idx])[:, :, None])          # (B, m, d)
+    else:
+        U = np.zeros((B, m, d))
+        for bi in range(B):
+            u0 = _phase_one(X, E1[:, bi], W2[:, bi], r1[:, bi], r2[:, bi])
+            if u0 is None:
+                raise NoInteriorError(f"block {blocks[bi]} has no strictly feasible point")
+            U[bi] = u0
+    U = U.reshape(A, d)
+
+    def slacks(Uc):
+        Zs = X @ Uc.T                                                  # (n, A)
+        s1 = E1f * Zs
+        s2 = np.einsum("nbm,nbm->nb", W2, Zs.reshape(n, B, m))
+        return Zs, s1, s2
+
+    Zs, s1, s2 = slacks(U)
+    if np.any(s1[r1.reshape(n, A)] <= 0) or np.any(s2[r2] <= 0):
+        raise NoInteriorError("the generating weights are not strictly feasible")
+    b = np.zeros(C) if start_intercept is None else np.asarray(start_intercept, float).copy()
+    if not fit_intercept:
+        b = np.zeros(C)
+
+    def predict(Zs, b):
+        Fm = Zs * mask
+        F = np.zeros((n, C))
+        for o, sl in cols.items():
+            F[:, o] = Fm[:, sl.start // d:sl.stop // d].sum(axis=1)
+        return F + b
+
+    # Scale the start so that the network is small against the data.
+    F0 = predict(np.zeros_like(Zs), b)
+    L0 = loss.value(F0, Y, w)
+    norms = np.linalg.norm(U, axis=1)
+    # The start's scale: the best multiple of the generating network (a few
+    # trial scales), never below a small fraction of the loss at zero.
+    F1 = predict(Zs, np.zeros(C))
+    kappa = 0.01 * max(L0, 1e-12) / (alpha * norms.sum())
+    best = np.inf
+    for trial in kappa * np.logspace(0, 4, 9):
+        val = loss.value(F0 + trial * F1, Y, w) + alpha * trial * norms.sum()
+        if val < best:
+            best, kappa_best = val, trial
+    kappa = kappa_best
+    U *= kappa
+    Zs, s1, s2 = Zs * kappa, s1 * kappa, s2 * kappa
+
+    chunk = max(1, int(2e7 // max(k, 1)))
+    const_hessian = loss.name == "squared"
+    K_loss = None
+
+    def loss_hessian(F):
+        Hl = loss.hessian(F, Y, w)                                     # (n, C, C)
+        K = np.zeros((nz, nz))
+        for start in range(0, n, chunk):
+            sl_n = slice(start, min(n, start + chunk))
+            Phi = (mask[sl_n, :, None] * X[sl_n, None, :]).reshape(-1, k)
+            for o, co in cols.items():
+                for o2, co2 in cols.items():
+                    h = Hl[sl_n, o, o2]
+                    if not np.any(h):
+                        continue
+                    K[co, co2] += (Phi[:, co] * h[:, None]).T @ Phi[:, co2]
+                if fit_intercept:
+                    for o2 in range(C):
+                        v = Phi[:, co].T @ Hl[sl_n, o, o2]
+                        K[co, k + o2] += v
+                        K[k + o2, co] += v
+            if fit_intercept:
+                K[k:, k:] += Hl[sl_n].sum(axis=0)
+        return K
+
+    F = predict(Zs, b)
+    f_obj = loss.value(F, Y, w) + alpha * np.linalg.norm(U, axis=1).sum()
+    tau = n_barrier / max(abs(f_obj), 1e-300)
+    lam1 = r1f / (tau * np.where(r1f > 0, s1, 1.0))
+    lam2 = r2f / (tau * np.where(r2, s2, 1.0))
+    status = "max_newton"
+    I_d = np.eye(d)
+    st = 0.0
+    for newton in range(1, max_newton + 1):
+        gF = loss.gradient(F, Y, w)                                    # (n, C)
+        g_f = (gF[:, out_of_group] * mask).T @ X                       # grad_u L, (A, d)
+        # The group epigraphs, minimised out: h(u) = min_t alpha t - log(t^2 - |u|^2)/tau,
+        # grad h = alpha c u, c = beta / (1 + S), S = sqrt(1 + beta^2 |u|^2).
+        beta = alpha * tau
+        r = np.linalg.norm(U, axis=1)
+        S = np.sqrt(1.0 + (beta * r) ** 2)
+        cgrp = beta / (1.0 + S)
+        g_h = alpha * cgrp[:, None] * U
+        gap_grp = float(np.sum(alpha * r - alpha * cgrp * r * r))
+        gap_rows = float(np.sum(lam1 * s1 * r1f) + np.sum(lam2 * s2 * r2f))
+        gap_est = gap_rows + gap_grp
+        Glam = E1f * lam1 + (W2 * lam2[:, :, None]).reshape(n, A)
+        r_u = g_f + g_h - Glam.T @ X
+        f_obj = loss.value(F, Y, w) + alpha * r.sum()
+        res = float(np.max(np.linalg.norm(r_u, axis=1)))
+        if fit_intercept:
+            res = max(res, float(np.max(np.abs(gF.sum(axis=0)))))
+        if verbose:
+            print(f"    [ipm] it {newton:3d}  obj {f_obj:.12e}  gap {gap_est:.2e}  "
+                  f"res {res:.1e}  step {st:.2f}  tau {tau:.1e}")
+        if gap_est <= tol * max(abs(f_obj), 1e-300) and res <= tol * alpha:
+            status = "optimal"
+            break
+        # Predictor-corrector (Mehrotra): one factorisation, two solves.
+        mu_rows = gap_rows / max(n_rows, 1)
+        beta = alpha * tau
+        S = np.sqrt(1.0 + (beta * r) ** 2)
+        cgrp = beta / (1.0 + S)
+        g_h = alpha * cgrp[:, None] * U
+        curv = alpha * beta ** 3 / (S * (1.0 + S) ** 2)
+        if const_hessian:
+            if K_loss is None:
+                K_loss = loss_hessian(F)
+            H = K_loss.copy()
+        else:
+            H = loss_hessian(F)
+        inv_s1 = r1f / np.where(r1f > 0, s1, 1.0)
+        inv_s2 = r2f / np.where(r2, s2, 1.0)
+        c1 = lam1 * inv_s1                                             # (n, A)
+        for g in range(A):
+            Hg = (X * c1[:, g, None]).T @ X
+            Hg += (alpha * cgrp[g]) * I_d - curv[g] * np.outer(U[g], U[g])
+            H[g * d:(g + 1) * d, g * d:(g + 1) * d] += Hg
+        c2 = lam2 * inv_s2                                             # (n, B)
+        for bi in range(B):
+            G = (W2[:, bi, :, None] * X[:, None, :]).reshape(n, m * d)
+            sl = slice(bi * m * d, (bi + 1) * m * d)
+            H[sl, sl] += (G * c2[:, bi, None]).T @ G
+        # Symmetric diagonal scaling: the multipliers' weights lam/s span
+        # twenty orders of magnitude near the end, and unscaled entries
+        # underflow into subnormals, which slow the factorisation a
+        # hundredfold.
+        dscale = np.sqrt(np.maximum(np.diag(H), 1e-300))
+        Hs = H / dscale[:, None] / dscale[None, :]
+        Hs[np.abs(Hs) < 1e-30] = 0.0
+        try:
+            fac = cho_factor(Hs, lower=False, check_finite=False)
+
+            def solve(rhs):
+                return cho_solve(fac, rhs / dscale, check_finite=False) / dscale
+        except (LinAlgError, ValueError):
+            Hs[np.diag_indices_from(Hs)] += 1e-12
+
+            def solve(rhs):
+                return np.linalg.lstsq(Hs, rhs / dscale, rcond=None)[0] / dscale
+        base = -(g_f + g_h) + (E1f * lam1 + (W2 * lam2[:, :, None]).reshape(n, A)).T @ X
+
+        def direction(t1, t2):
+            """Newton step for the row targets ``lam s = t`` (t1: (n, A), t2: (n, B))."""
+            extra = (E1f * (t1 * inv_s1 - lam1) * r1f
+                     + (W2 * ((t2 * inv_s2 - lam2) * r2f)[:, :, None]).reshape(n, A))
+            rhs_u = base + extra.T @ X
+            rhs = np.concatenate([rhs_u.ravel(),
+                                  -gF.sum(axis=0) if fit_intercept else np.zeros(0)])
+            step = solve(rhs)
+            dU = step[:k].reshape(A, d)
+            db = step[k:] if fit_intercept else np.zeros(C)
+            dZ = X @ dU.T
+            ds1 = E1f * dZ
+            ds2 = np.einsum("nbm,nbm->nb", W2, dZ.reshape(n, B, m))
+            dl1 = r1f * (t1 * inv_s1 - lam1 - c1 * ds1)
+            dl2 = r2f * (t2 * inv_s2 - lam2 - c2 * ds2)
+            return dU, db, dZ, ds1, ds2, dl1, dl2
+
+        def max_steps(ds1, ds2, dl1, dl2):
+            sp = sd = 1.0
+            for v, dv, live, is_primal in ((s1, ds1, r1f > 0, True), (s2, ds2, r2, True),
+                                           (lam1, dl1, r1f > 0, False),
+                                           (lam2, dl2, r2, False)):
+                neg = (dv < 0) & live
+                if neg.any():
+                    lim = float(np.min(-v[neg] / dv[neg]))
+                    if is_primal:
+                        sp = min(sp, lim)
+                    else:
+                        sd = min(sd, lim)
+            return sp, sd
+
+        aff = direction(np.zeros_like(s1), np.zeros_like(s2))
+        ap, ad = max_steps(*aff[3:])
+        mu_aff = (float(np.sum((s1 + ap * aff[3]) * (lam1 + ad * aff[5]) * r1f))
+                  + float(np.sum((s2 + ap * aff[4]) * (lam2 + ad * aff[6]) * r2f))
+                  ) / max(n_rows, 1)
+        sigma = min(1.0, (mu_aff / max(mu_rows, 1e-300)) ** 3)
+        target = max(sigma * mu_rows, 0.1 * tol * max(abs(f_obj), 1e-300) / n_barrier)
+        dU, db, dZ, ds1, ds2, dl1, dl2 = direction(target - aff[3] * aff[5],
+                                                   target - aff[4] * aff[6])
+        tau = max(tau, 1.0 / target)
+        # Separate primal and dual steps to the boundary: from a small start
+        # the slacks grow by orders of magnitude, which a common step would
+        # throttle through the multipliers.
+        sp, sd = max_steps(ds1, ds2, dl1, dl2)
+        sp, sd = min(1.0, 0.99 * sp), min(1.0, 0.99 * sd)
+        st = min(sp, sd)
+        U, b = U + sp * dU, b + sp * db
+        Zs = Zs + sp * dZ
+        s1, s2 = s1 + sp * ds1, s2 + sp * ds2
+        lam1, lam2 = lam1 + sd * dl1, lam2 + sd * dl2
+        F = predict(Zs, b)
+
+    # Recompute the slacks exactly: the running ones accumulate rounding.
+    Zs, s1, s2 = slacks(U)
+    return U.reshape(B, m, d), b, (lam1 * r1f).reshape(n, B, m), lam2 * r2f, status
