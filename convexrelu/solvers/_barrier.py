@@ -323,7 +323,9 @@ def solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, to
         mu_aff = (float(np.sum((s1 + ap * aff[3]) * (lam1 + ad * aff[5]) * r1f))
                   + float(np.sum((s2 + ap * aff[4]) * (lam2 + ad * aff[6]) * r2f))
                   ) / max(n_rows, 1)
-        sigma = min(1.0, (mu_aff / max(mu_rows, 1e-300)) ** 3)
+        # Mehrotra's centring weight, held near one after short steps (the
+        # iterate is then off-centre and a smaller target only shortens them).
+        sigma = min(1.0, max((mu_aff / max(mu_rows, 1e-300)) ** 3, min(0.9, (1.0 - st) ** 2)))
         target = max(sigma * mu_rows, 0.1 * tol * max(abs(f_obj), 1e-300) / n_barrier)
         dU, db, dZ, ds1, ds2, dl1, dl2 = direction(target - aff[3] * aff[5],
                                                    target - aff[4] * aff[6])
