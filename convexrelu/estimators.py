@@ -24,6 +24,8 @@ from ._validation import (DataScaleWarning, solver_failure_message, validate_inp
                           warn_on_bad_scale, warn_on_degenerate_patterns)
 from .arrangements import Arrangements, sample_arrangements
 from .extraction import extract_network
+from .enumeration import enumerate_arrangements
+from .optimality import optimality_certificate
 from .memory import FitMemoryError, check_fit_memory, resolve_memory_limit
 from .solvers import solve_convex
 
@@ -92,13 +94,16 @@ class _BaseConvexDeepReLU(BaseEstimator):
     _losses = ()
     _required_fitted = ()
 
-    def __init__(self, alpha=1e-3, *, n_patterns=100, n_hidden=4, loss=None,
-                 fit_intercept=True, solver=None, tol=1e-6, max_iter=1000,
-                 random_state=None, warm_start=False, verbose=False,
-                 memory_limit="auto"):
+    def __init__(self, alpha=1e-3, *, n_patterns=32, n_hidden=2, loss=None,
+                 fit_intercept=True, patterns="sample", max_patterns=10_000, certify=False,
+                 solver=None, tol=1e-6, max_iter=1000, random_state=None,
+                 warm_start=False, verbose=False, memory_limit="auto"):
         self.alpha = alpha
         self.n_patterns = n_patterns
         self.n_hidden = n_hidden
+        self.patterns = patterns
+        self.max_patterns = max_patterns
+        self.certify = certify
         self.loss = loss
         self.fit_intercept = fit_intercept
         self.solver = solver
@@ -127,6 +132,13 @@ class _BaseConvexDeepReLU(BaseEstimator):
         positive_int("n_patterns")
         positive_int("n_hidden")
         positive_int("max_iter")
+        positive_int("max_patterns")
+        if self.patterns not in ("sample", "exact"):
+            raise ValueError(f"patterns must be 'sample' or 'exact'; got {self.patterns!r}.")
+        if not (self.certify in (False, True, "exact", "sampled")
+                and isinstance(self.certify, (bool, np.bool_, str))):
+            raise ValueError(
+                f"certify must be False, True, 'exact' or 'sampled'; got {self.certify!r}.")
         for name in ("fit_intercept", "warm_start"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"{name} must be a bool; got {getattr(self, name)!r}.")
@@ -135,6 +147,13 @@ class _BaseConvexDeepReLU(BaseEstimator):
         if self.solver is not None and not isinstance(self.solver, str):
             raise ValueError(f"solver must be a string or None; got {self.solver!r}.")
         resolve_memory_limit(self.memory_limit)
+
+    def _solver_name(self, exact):
+        # Enumerated tuple sets are thousands of tiny blocks: one interior-point
+        # solve of the whole program beats the working-set solver's pricing.
+        if self.solver is None and exact is not None:
+            return "cvxpy"
+        return self.solver
 
     def _augment(self, X):
         X = np.asarray(X, dtype=np.float64)
@@ -150,14 +169,21 @@ class _BaseConvexDeepReLU(BaseEstimator):
         warn_on_bad_scale(X, self.fit_intercept, stacklevel=5)
         Xa = self._augment(X)
         warm = None
-        reuse = bool(self.warm_start and hasattr(self, "first_weights_")
+        reuse = bool(self.warm_start and self.patterns == "sample"
+                     and hasattr(self, "first_weights_")
                      and self.first_weights_.shape[1] == Xa.shape[1]
                      and self.first_weights_.shape[0] <= self.n_patterns
                      and self.first_weights_.shape[2] == self.n_hidden
                      and self.convex_weights_.shape[0] == Y.shape[1])
         # Refuse before sampling a single pattern when the lifted arrays
         # would not fit (convexrelu.memory).
-        n_patterns = self.first_weights_.shape[0] if reuse else self.n_patterns
+        exact = None
+        if self.patterns == "exact":
+            # Every tuple of the data (raises, naming the estimate, when too many).
+            exact = enumerate_arrangements(Xa, int(self.n_hidden),
+                                           max_patterns=int(self.max_patterns))
+        n_patterns = (self.first_weights_.shape[0] if reuse
+                      else exact.n_patterns if exact is not None else self.n_patterns)
         check_fit_memory(Xa.shape[0], Xa.shape[1], Y.shape[1], int(n_patterns),
                          int(self.n_hidden), solver=self.solver,
                          memory_limit=self.memory_limit)
@@ -165,6 +191,8 @@ class _BaseConvexDeepReLU(BaseEstimator):
             arrangements = Arrangements.from_weights(Xa, self.first_weights_,
                                                      self.second_weights_)
             warm = _WarmStart(self.convex_weights_, self.convex_intercept_)
+        elif exact is not None:
+            arrangements = exact
         else:
             arrangements = sample_arrangements(
                 Xa, self.n_patterns, self.n_hidden,
@@ -175,7 +203,8 @@ class _BaseConvexDeepReLU(BaseEstimator):
         try:
             result = solve_convex(
                 Xa, Y, arrangements, float(self.alpha), loss=loss,
-                fit_intercept=self.fit_intercept, solver=self.solver, tol=float(self.tol),
+                fit_intercept=self.fit_intercept, solver=self._solver_name(exact),
+                tol=float(self.tol),
                 max_iter=int(self.max_iter), sample_weight=sample_weight, warm_start=warm,
                 verbose=bool(self.verbose))
         except Exception as exc:
@@ -194,6 +223,16 @@ class _BaseConvexDeepReLU(BaseEstimator):
                 f"The {result.solver} solver returned non-finite weights or objective "
                 f"(objective {result.objective!r}): the data are too badly scaled for "
                 f"the convex program. Standardise X (and y for regression) and retry.")
+        cert = None
+        if self.certify is not False:
+            # The lower bound on the non-convex optimum over every tuple.
+            cert = optimality_certificate(
+                Xa, Y if Y.shape[1] > 1 or loss != "logistic" else Y[:, 0], result,
+                sample_weight=sample_weight,
+                exact={True: None, "exact": True, "sampled": False}[self.certify],
+                max_patterns=int(self.max_patterns),
+                random_state=check_random_state(self.random_state),
+                network=network, bias_column=self.fit_intercept)
         self.network_ = network
         self.coefs_ = network.coefs_
         self.intercepts_ = network.intercepts_
@@ -213,6 +252,17 @@ class _BaseConvexDeepReLU(BaseEstimator):
         self.n_patterns_ = arrangements.n_patterns
         self.convex_weights_ = result.u
         self.convex_intercept_ = result.intercept
+        self.patterns_exact_ = exact is not None
+        if cert is not None:
+            self.optimality_certificate_ = cert
+            self.optimality_lower_bound_ = cert.lower_bound
+            self.optimality_gap_ = cert.gap
+            self.optimality_relative_gap_ = cert.relative_gap
+            self.optimality_exact_ = cert.exact
+        else:
+            for name in ("optimality_certificate_", "optimality_lower_bound_",
+                         "optimality_gap_", "optimality_relative_gap_", "optimality_exact_"):
+                self.__dict__.pop(name, None)
         return self
 
     def _fit_transactional(self, *args, **kwargs):
@@ -283,15 +333,30 @@ _PARAMS_DOC = """
         Regularisation strength, the weight of ``sum_k ||W1_k||_F ||w2_k|| |w3_k|``
         against the mean loss (equivalently of the group norms ``sum ||u||``
         of the convex program).  Larger values give fewer sub-networks.
-    n_patterns : int, default=100
+    n_patterns : int, default=32
         Number of random networks whose activation patterns are sampled;
-        duplicates are dropped, so ``n_patterns_`` may be smaller.
-    n_hidden : int, default=4
+        duplicates are dropped, so ``n_patterns_`` may be smaller.  More
+        patterns give a lower (better) optimum and a slower fit.
+    n_hidden : int, default=2
         First-layer width ``m`` of every sub-network (``n_hidden=1`` is the
         two-layer convex network).
     fit_intercept : bool, default=True
         Give the first layer biases (a column of ones appended to X; penalised
         with W1) and fit an unpenalised output intercept.
+    patterns : {"sample", "exact"}, default="sample"
+        "exact" enumerates every activation-pattern tuple of the training data
+        (:func:`convexrelu.enumerate_arrangements`) instead of sampling, so the
+        fit is the global optimum of the non-convex training problem.  Only
+        for tiny data (about n <= 8, d <= 3, n_hidden <= 2); ``n_patterns``
+        is then ignored, and ``solver=None`` means "cvxpy".
+    max_patterns : int, default=10_000
+        Largest number of enumerated tuples (exact patterns and exact
+        certificates) before a ``ValueError`` naming the estimate.
+    certify : {False, True, "exact", "sampled"}, default=False
+        Also compute a lower bound on the non-convex optimum over *all*
+        tuples (:func:`convexrelu.optimality_certificate`): "exact" enumerates
+        them (a proof), "sampled" checks a large random sample (an estimate),
+        True picks "exact" when affordable.  Stored as ``optimality_gap_`` etc.
     solver : str, default=None
         Convex solver: None for the package default, or a name from
         :func:`convexrelu.available_solvers`, or a CVXPY solver such as
@@ -358,6 +423,14 @@ _ATTRS_DOC = """
         The convex solution ``u``.
     network_ : ReLUNetwork
         The extracted network.
+    patterns_exact_ : bool
+        Whether the tuples were enumerated (``patterns="exact"``).
+    optimality_lower_bound_, optimality_gap_, optimality_relative_gap_ : float
+        With ``certify``: the lower bound on the non-convex optimum and
+        ``objective_`` minus it (absolute and relative to ``objective_``).
+    optimality_exact_ : bool
+        With ``certify``: whether every tuple was checked (a proof).
+    optimality_certificate_ : OptimalityCertificate
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Defined when X has string feature names.
@@ -397,12 +470,13 @@ class ConvexDeepReLURegressor(RegressorMixin, _BaseConvexDeepReLU):
     _losses = ("squared",)
     _required_fitted = ("_y_ndim",)
 
-    def __init__(self, alpha=1e-3, *, n_patterns=100, n_hidden=4, loss="squared",
-                 fit_intercept=True, solver=None, tol=1e-6, max_iter=1000,
-                 random_state=None, warm_start=False, verbose=False,
-                 memory_limit="auto"):
+    def __init__(self, alpha=1e-3, *, n_patterns=32, n_hidden=2, loss="squared",
+                 fit_intercept=True, patterns="sample", max_patterns=10_000, certify=False,
+                 solver=None, tol=1e-6, max_iter=1000, random_state=None,
+                 warm_start=False, verbose=False, memory_limit="auto"):
         super().__init__(alpha=alpha, n_patterns=n_patterns, n_hidden=n_hidden,
-                         loss=loss, fit_intercept=fit_intercept, solver=solver, tol=tol,
+                         loss=loss, fit_intercept=fit_intercept, patterns=patterns,
+                         max_patterns=max_patterns, certify=certify, solver=solver, tol=tol,
                          max_iter=max_iter, random_state=random_state,
                          warm_start=warm_start, verbose=verbose,
                          memory_limit=memory_limit)
@@ -495,12 +569,13 @@ class ConvexDeepReLUClassifier(ClassifierMixin, _BaseConvexDeepReLU):
     _losses = ("log_loss", "squared")
     _required_fitted = ("classes_",)
 
-    def __init__(self, alpha=1e-3, *, n_patterns=100, n_hidden=4, loss="log_loss",
-                 fit_intercept=True, solver=None, tol=1e-6, max_iter=1000,
-                 random_state=None, warm_start=False, verbose=False,
-                 memory_limit="auto"):
+    def __init__(self, alpha=1e-3, *, n_patterns=32, n_hidden=2, loss="log_loss",
+                 fit_intercept=True, patterns="sample", max_patterns=10_000, certify=False,
+                 solver=None, tol=1e-6, max_iter=1000, random_state=None,
+                 warm_start=False, verbose=False, memory_limit="auto"):
         super().__init__(alpha=alpha, n_patterns=n_patterns, n_hidden=n_hidden,
-                         loss=loss, fit_intercept=fit_intercept, solver=solver, tol=tol,
+                         loss=loss, fit_intercept=fit_intercept, patterns=patterns,
+                         max_patterns=max_patterns, certify=certify, solver=solver, tol=tol,
                          max_iter=max_iter, random_state=random_state,
                          warm_start=warm_start, verbose=verbose,
                          memory_limit=memory_limit)

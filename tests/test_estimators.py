@@ -206,3 +206,25 @@ def test_one_class_is_an_error():
     X = np.random.default_rng(0).standard_normal((10, 2))
     with pytest.raises(ValueError, match="class"):
         ConvexDeepReLUClassifier().fit(X, np.zeros(10))
+
+
+def test_exact_patterns_and_certificate():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((4, 2))
+    y = np.sin(2 * X[:, 0]) + X[:, 1]
+    exact = ConvexDeepReLURegressor(alpha=0.05, patterns="exact", certify="exact").fit(X, y)
+    sampled = ConvexDeepReLURegressor(alpha=0.05, n_patterns=3, certify="exact",
+                                      random_state=0).fit(X, y)
+    assert exact.patterns_exact_ and not sampled.patterns_exact_
+    assert exact.optimality_exact_ and sampled.optimality_exact_
+    # Enumeration contains every sampled tuple: its optimum is never above.
+    assert exact.objective_ <= sampled.objective_ * (1 + 1e-7)
+    # The global optimum is certified for the exact fit, bounded for the sampled one.
+    assert exact.optimality_relative_gap_ <= 1e-6
+    assert sampled.optimality_lower_bound_ <= exact.objective_ * (1 + 1e-7)
+    assert sampled.optimality_gap_ == pytest.approx(
+        sampled.objective_ - sampled.optimality_lower_bound_)
+    plain = ConvexDeepReLURegressor(alpha=0.05, n_patterns=3, random_state=0).fit(X, y)
+    assert not hasattr(plain, "optimality_gap_")
+    with pytest.raises(ValueError, match="certify"):
+        ConvexDeepReLURegressor(certify="maybe").fit(X, y)
