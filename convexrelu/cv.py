@@ -160,7 +160,7 @@ class _BaseConvexDeepReLUCV(BaseEstimator):
     _losses = ()
 
     def __init__(self, *, alphas=None, n_alphas=10, eps=1e-3, cv=None, scoring=None,
-                 n_jobs=None, n_patterns=100, n_hidden=4, loss=None, fit_intercept=True,
+                 n_jobs=None, n_patterns=32, n_hidden=2, loss=None, fit_intercept=True,
                  solver=None, tol=1e-6, max_iter=1000, random_state=None, verbose=False):
         self.alphas = alphas
         self.n_alphas = n_alphas
@@ -321,9 +321,9 @@ _CV_PARAMS_DOC = """
         Folds solved in parallel by joblib (None: 1 unless in a
         ``joblib.parallel_config`` context, whose backend is used, dask's
         included).
-    n_patterns : int, default=100
+    n_patterns : int, default=32
         Random networks whose activation patterns are sampled, once.
-    n_hidden : int, default=4
+    n_hidden : int, default=2
         First-layer width of every sub-network.
     fit_intercept : bool, default=True
         First-layer biases (a ones column) and an unpenalised output intercept.
@@ -412,7 +412,7 @@ class ConvexDeepReLURegressorCV(RegressorMixin, _BaseConvexDeepReLUCV):
     _losses = ("squared",)
 
     def __init__(self, *, alphas=None, n_alphas=10, eps=1e-3, cv=None, scoring=None,
-                 n_jobs=None, n_patterns=100, n_hidden=4, loss="squared",
+                 n_jobs=None, n_patterns=32, n_hidden=2, loss="squared",
                  fit_intercept=True, solver=None, tol=1e-6, max_iter=1000,
                  random_state=None, verbose=False):
         super().__init__(alphas=alphas, n_alphas=n_alphas, eps=eps, cv=cv,
@@ -492,7 +492,7 @@ class ConvexDeepReLUClassifierCV(ClassifierMixin, _BaseConvexDeepReLUCV):
     _losses = ("log_loss", "squared")
 
     def __init__(self, *, alphas=None, n_alphas=10, eps=1e-3, cv=None, scoring=None,
-                 n_jobs=None, n_patterns=100, n_hidden=4, loss="log_loss",
+                 n_jobs=None, n_patterns=32, n_hidden=2, loss="log_loss",
                  fit_intercept=True, solver=None, tol=1e-6, max_iter=1000,
                  random_state=None, verbose=False):
         super().__init__(alphas=alphas, n_alphas=n_alphas, eps=eps, cv=cv,

@@ -33,7 +33,7 @@ from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
 
 class NoInteriorError(RuntimeError):
-    """The pattern constraints of a block have no strictly feasible point."""
+    """The restricted problem has no strictly feasible point or a singular Newton matrix."""
 
 
 def _phase_one(X, E1, W2, r1, r2):
@@ -63,7 +63,7 @@ def _phase_one(X, E1, W2, r1, r2):
 
 
 def solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, tol=1e-10,
-                             start_intercept=None, mu=20.0, max_newton=500,
+                             start_intercept=None, mu=20.0, max_newton=200,
                              verbose=False):
     """Solve the program restricted to ``blocks`` (all their constraint rows).
 
@@ -83,7 +83,7 @@ def solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, to
     start_intercept : ndarray of shape (C,), default=None
     mu : float, default=20
         Factor by which ``tau`` grows between centring steps.
-    max_newton : int, default=500
+    max_newton : int, default=200
         Total Newton steps allowed.
 
     Returns
@@ -277,14 +277,13 @@ def solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, to
         Hs[np.abs(Hs) < 1e-30] = 0.0
         try:
             fac = cho_factor(Hs, lower=False, check_finite=False)
+        except (LinAlgError, ValueError) as exc:
+            # A singular Newton matrix means a degenerate restricted problem;
+            # the caller falls back to a general conic solver.
+            raise NoInteriorError(f"singular Newton matrix: {exc}") from exc
 
-            def solve(rhs):
-                return cho_solve(fac, rhs / dscale, check_finite=False) / dscale
-        except (LinAlgError, ValueError):
-            Hs[np.diag_indices_from(Hs)] += 1e-12
-
-            def solve(rhs):
-                return np.linalg.lstsq(Hs, rhs / dscale, rcond=None)[0] / dscale
+        def solve(rhs):
+            return cho_solve(fac, rhs / dscale, check_finite=False) / dscale
         base = -(g_f + g_h) + (E1f * lam1 + (W2 * lam2[:, :, None]).reshape(n, A)).T @ X
 
         def direction(t1, t2):
