@@ -184,7 +184,7 @@ def run_problem(name, X, y, loss, alpha, args):
 
 
 def print_table(name, res, conv_time, rows, aug):
-    print(f"\n| run | seed | final objective | vs convex | time to 1% of convex (s) | run time (s) |")
+    print("\n| run | seed | final objective | vs convex | time to 1% of convex (s) | run time (s) |")
     print("|---|---|---|---|---|---|")
     print(f"| convex ({res.solver}) | - | {res.objective:.6g} (gap {res.dual_gap:.1e}) | "
           f"0 | {conv_time:.2f} | {conv_time:.2f} |")

@@ -56,11 +56,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .arrangements import Arrangements
 from .duality import duality_gap
-from .losses import get_loss
-from .operator import LiftedOperator, group_norms
-from .solvers import ConvexResult, solve_convex
+from .operator import group_norms
+from .solvers import ConvexResult, prepare_problem, solve_convex
 
 __all__ = ["alpha_max", "alpha_grid", "convex_path", "ConvexPath", "AlphaMax"]
 
@@ -71,31 +69,7 @@ _ALPHA_FLOOR = np.finfo(float).resolution
 
 def _prepare(X, y, arrangements, loss, sample_weight):
     """Validated ``(X, Y, w, loss_obj, op)`` exactly as :func:`solve_convex` sees them."""
-    if not isinstance(arrangements, Arrangements):
-        raise TypeError("arrangements must be an Arrangements instance.")
-    loss_obj = get_loss(loss)
-    X = np.asarray(X, dtype=float)
-    if X.ndim != 2:
-        raise ValueError(f"X must be 2-D; got shape {X.shape}.")
-    y = np.asarray(y)
-    Y = loss_obj.encode_targets(y if y.ndim == 2 or loss_obj.name == "logistic"
-                                else y.reshape(-1, 1))
-    if Y.shape[0] != X.shape[0]:
-        raise ValueError(f"X has {X.shape[0]} rows but y has {Y.shape[0]}.")
-    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(Y))):
-        raise ValueError("X and y must be finite (no NaN or inf).")
-    n = X.shape[0]
-    if sample_weight is None:
-        w = np.full(n, 1.0 / n)
-    else:
-        w = np.asarray(sample_weight, dtype=float)
-        if w.shape != (n,):
-            raise ValueError(f"sample_weight must have shape ({n},); got {w.shape}.")
-        if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
-            raise ValueError("sample_weight must be finite, non-negative, with a positive sum.")
-        w = w / w.sum()
-    op = LiftedOperator(X, arrangements, n_outputs=Y.shape[1])
-    return X, Y, w, loss_obj, op
+    return prepare_problem(X, y, arrangements, loss, sample_weight)
 
 
 @dataclass

@@ -47,7 +47,6 @@ def _independent_objective(net, Xb, y, alpha, loss):
     """Section 2, written out sample by sample and sub-network by sub-network."""
     n = Xb.shape[0]
     K = net.W1.shape[1]
-    C = net.b.shape[0]
     total = 0.0
     for i in range(n):
         f = net.b.astype(float).copy()

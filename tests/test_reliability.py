@@ -528,7 +528,7 @@ def convexrelu_solve_convex():
 
 # -- property-based --------------------------------------------------------------
 def test_random_inputs_fit_or_raise_clearly():
-    hypothesis = pytest.importorskip("hypothesis")
+    pytest.importorskip("hypothesis")
     from hypothesis import HealthCheck, given, settings, strategies as st
     from hypothesis.extra import numpy as hnp
 

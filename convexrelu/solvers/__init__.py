@@ -98,6 +98,31 @@ def _normalised_weights(sample_weight, n):
     return w / w.sum()
 
 
+def prepare_problem(X, y, arrangements, loss, sample_weight):
+    """Validated ``(X, Y, w, loss, op)`` of a convex program.
+
+    ``Y`` are the loss's encoded targets (n, C), ``w`` the normalised sample
+    weights (sum one), ``op`` the :class:`LiftedOperator`; shared by
+    :func:`solve_convex` and the path functions so both see the same problem.
+    """
+    if not isinstance(arrangements, Arrangements):
+        raise TypeError("arrangements must be an Arrangements instance.")
+    loss_obj = get_loss(loss)
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D; got shape {X.shape}.")
+    y = np.asarray(y)
+    Y = loss_obj.encode_targets(y if y.ndim == 2 or loss_obj.name == "logistic"
+                                else y.reshape(-1, 1))
+    if Y.shape[0] != X.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} rows but y has {Y.shape[0]}.")
+    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(Y))):
+        raise ValueError("X and y must be finite (no NaN or inf).")
+    w = _normalised_weights(sample_weight, X.shape[0])
+    op = LiftedOperator(X, arrangements, n_outputs=Y.shape[1])
+    return X, Y, w, loss_obj, op
+
+
 def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=False,
                  solver=None, tol=1e-6, max_iter=1000, sample_weight=None,
                  warm_start=None, verbose=False, **solver_options):
@@ -148,25 +173,13 @@ def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=Fal
         With the certificate (``dual_gap``, ``relative_gap``) recomputed from
         the returned point independently of the solver's own stopping rule.
     """
-    if not isinstance(arrangements, Arrangements):
-        raise TypeError("arrangements must be an Arrangements instance.")
     if not isinstance(alpha, numbers.Real) or not np.isfinite(alpha) or alpha <= 0:
         raise ValueError(f"alpha must be a positive finite number; got {alpha!r}.")
     if not isinstance(tol, numbers.Real) or not tol > 0:
         raise ValueError(f"tol must be positive; got {tol!r}.")
     if not isinstance(max_iter, numbers.Integral) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer; got {max_iter!r}.")
-    loss_obj = get_loss(loss)
-    X = np.asarray(X, dtype=float)
-    y = np.asarray(y)
-    Y = loss_obj.encode_targets(y if y.ndim == 2 or loss_obj.name == "logistic"
-                                else y.reshape(-1, 1))
-    if Y.shape[0] != X.shape[0]:
-        raise ValueError(f"X has {X.shape[0]} rows but y has {Y.shape[0]}.")
-    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(Y))):
-        raise ValueError("X and y must be finite (no NaN or inf).")
-    w = _normalised_weights(sample_weight, X.shape[0])
-    op = LiftedOperator(X, arrangements, n_outputs=Y.shape[1])
+    X, Y, w, loss_obj, op = prepare_problem(X, y, arrangements, loss, sample_weight)
     name, func, extra = _resolve_solver(solver)
     if warm_start is not None and warm_start.u.shape != op.var_shape:
         warm_start = None

@@ -26,7 +26,6 @@ import scipy.sparse as sp
 def _group_rows(X, sample_idx, weights, group_idx, n_rows, row_idx, d, n_cols_groups):
     """COO triplets of rows ``row_idx[k]`` holding ``weights[k] * X[sample_idx[k]]``
     in the columns of group ``group_idx[k]``."""
-    K = len(sample_idx)
     data = (weights[:, None] * X[sample_idx]).ravel()
     r = np.repeat(row_idx, d)
     c = (group_idx[:, None] * d + np.arange(d)[None, :]).ravel()
