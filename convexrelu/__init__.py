@@ -2,13 +2,15 @@
 optimality through an equivalent convex program (Ergen & Pilanci, ICML 2021).
 """
 
+from ._validation import DataScaleWarning
 from .arrangements import Arrangements, sample_arrangements
 from .cv import ConvexDeepReLUClassifierCV, ConvexDeepReLURegressorCV
-from .estimators import ConvexDeepReLUClassifier, ConvexDeepReLURegressor
+from .estimators import ConvexDeepReLUClassifier, ConvexDeepReLURegressor, ModelVersionWarning
 from .duality import Certificate, duality_gap
 from .enumeration import enumerate_arrangements
 from .extraction import ReLUNetwork, extract_network
 from .losses import get_loss
+from .memory import FitMemoryError, estimate_fit_memory
 from .operator import LiftedOperator
 from .optimality import OptimalityCertificate, optimality_certificate
 from .path import ConvexPath, alpha_grid, alpha_max, convex_path
@@ -25,7 +27,10 @@ __all__ = [
     "ConvexDeepReLURegressorCV",
     "ConvexPath",
     "ConvexResult",
+    "DataScaleWarning",
+    "FitMemoryError",
     "LiftedOperator",
+    "ModelVersionWarning",
     "OptimalityCertificate",
     "ReLUNetwork",
     "alpha_grid",
@@ -34,6 +39,7 @@ __all__ = [
     "convex_path",
     "duality_gap",
     "enumerate_arrangements",
+    "estimate_fit_memory",
     "extract_network",
     "get_loss",
     "optimality_certificate",
