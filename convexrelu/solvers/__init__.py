@@ -51,6 +51,7 @@ _ZERO_GROUP_RTOL = 1e-6
 #: largest relative pattern-constraint violation a converged solution may have
 _FEASIBILITY_RTOL = 1e-8
 
+
 def _solve_fast(op, loss, Y, w, alpha, **kwargs):
     from .fast import solve_fast
     return solve_fast(op, loss, Y, w, alpha, **kwargs)

@@ -43,14 +43,13 @@ import numpy as np
 
 from ..duality import duality_gap
 from ..operator import group_norms
-from ._pricing import price_blocks, restore_feasibility
+# solvers/__init__ imports this module lazily, so the package is loaded here.
+from . import _FEASIBILITY_RTOL
 from ._barrier import NoInteriorError, solve_restricted_barrier
+from ._pricing import price_blocks, restore_feasibility
 from ._restricted import solve_restricted
 
 __all__ = ["solve_fast"]
-
-#: largest relative constraint violation a returned point may have
-_FEASIBILITY_RTOL = 1e-8
 
 
 def _ratios(op, V, lam1, lam2, alpha):
