@@ -169,10 +169,6 @@ def _from_generators(X, W1, w2, drop_duplicates):
     D1, signs, D2 = _forward_patterns(X, W1, w2)
     if drop_duplicates:
         keep = _unique_tuples(D1, signs, D2)
-        # A tuple whose every lifted feature D2 * D1_j is empty (for instance
-        # all second-layer signs negative) adds only columns that stay zero.
-        live = np.any(D1[keep] & D2[keep][:, :, None], axis=(1, 2))
-        keep = keep[live]
         D1, signs, D2, W1, w2 = D1[keep], signs[keep], D2[keep], W1[keep], w2[keep]
     return Arrangements(D1, signs, D2, first_weights=W1, second_weights=w2)
 
@@ -183,9 +179,8 @@ def sample_arrangements(X, n_patterns, n_hidden, random_state=None):
     For ``t = 1..n_patterns`` draw ``W1_t`` (d x m) and ``w2_t`` (m) with
     i.i.d. standard normal entries and record
     ``D1_t = 1[X W1_t >= 0]``, ``s_t = sign(w2_t)`` and
-    ``D2_t = 1[relu(X W1_t) w2_t >= 0]``.  Duplicate tuples, and tuples whose
-    lifted features ``D2_t * D1_tj`` are all empty (they cannot change the
-    optimum), are dropped, so the result may hold fewer than ``n_patterns``.
+    ``D2_t = 1[relu(X W1_t) w2_t >= 0]``.  Duplicate tuples are dropped, so the
+    result may hold fewer than ``n_patterns`` tuples.
 
     Parameters
     ----------

@@ -59,13 +59,3 @@ def test_user_arrays_are_validated():
         Arrangements(first, np.zeros((2, 3)), np.zeros((2, 5), bool))
     with pytest.raises(ValueError, match="positive integer"):
         sample_arrangements(_data(), 0, 2)
-
-
-def test_tuples_without_any_live_feature_are_dropped():
-    X = _data(40, 3, seed=2)
-    arr = sample_arrangements(X, 60, 2, random_state=0)
-    live = (arr.first & arr.second[:, :, None]).any(axis=(1, 2))
-    assert live.all()
-    # ... and some draws were dead: all-negative second layers (1 in 4 for m=2).
-    assert np.sum(np.all(arr.signs < 0, axis=1)) == 0
-    assert arr.n_patterns < 60
