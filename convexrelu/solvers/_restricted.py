@@ -17,10 +17,10 @@ the Loss interface works.  Only the restricted lifted columns (``n`` by
 interior-point solve and why the working set must stay small.
 """
 
-import warnings
-
 import numpy as np
 import scipy.sparse as sp
+
+from .cvxpy_solver import solve_with_fallbacks
 
 
 def _group_rows(X, sample_idx, weights, group_idx, n_rows, row_idx, d, n_cols_groups):
@@ -121,16 +121,7 @@ def solve_restricted(op, loss, Y, w, alpha, blocks, rows1, rows2, *, fit_interce
                               "tol_ktratio": 1e-8}),
                 ("CLARABEL", {}),
                 ("SCS", {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 20000})]
-    for k, (name, opts) in enumerate(attempts):
-        try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-                problem.solve(solver=name, verbose=verbose, **opts)
-            if u.value is not None:
-                break
-        except cp.error.SolverError:
-            if k == len(attempts) - 1:
-                raise
+    solve_with_fallbacks(problem, u, attempts, verbose)
     if u.value is None:
         raise RuntimeError(f"restricted solve failed (status {problem.status})")
     U = np.asarray(u.value).reshape(B, m, d)

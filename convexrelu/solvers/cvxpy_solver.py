@@ -11,6 +11,29 @@ import numpy as np
 import scipy.sparse as sp
 
 
+def solve_with_fallbacks(problem, variable, attempts, verbose=False):
+    """Solve ``problem`` with the first of ``attempts`` that yields a value.
+
+    ``attempts`` is a list of ``(solver name, options)``; a ``SolverError``
+    or an empty ``variable`` moves on to the next one, and the last attempt's
+    ``SolverError`` propagates.
+    """
+    import cvxpy as cp
+
+    for k, (name, opts) in enumerate(attempts):
+        try:
+            with warnings.catch_warnings():
+                # "Solution may be inaccurate": the duality gap computed
+                # afterwards says how inaccurate, and solve_convex warns on that.
+                warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+                problem.solve(solver=name, verbose=verbose, **opts)
+            if variable.value is not None:
+                return
+        except cp.error.SolverError:
+            if k == len(attempts) - 1:
+                raise
+
+
 def solve_cvxpy(op, loss, Y, w, alpha, *, fit_intercept=False, solver="CLARABEL",
                 tol=1e-8, max_iter=None, verbose=False, solver_options=None):
     """Solve with CVXPY; returns ``(U, intercept, lam1, lam2, n_iter, converged)``."""
@@ -53,21 +76,13 @@ def solve_cvxpy(op, loss, Y, w, alpha, *, fit_intercept=False, solver="CLARABEL"
             opts.setdefault("max_iter", int(max_iter))
     elif name == "SCS" and max_iter is not None:
         opts.setdefault("max_iters", int(max_iter))
-    attempts = [opts] if opts == user_opts else [opts, user_opts]
-    for k, attempt in enumerate(attempts):
-        try:
-            with warnings.catch_warnings():
-                # "Solution may be inaccurate": the duality gap computed afterwards
-                # says how inaccurate, and solve_convex warns on that.
-                warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-                problem.solve(solver=name, verbose=verbose, **attempt)
-            if U.value is not None:
-                break
-        except cp.error.SolverError as exc:
-            # The tight tolerances occasionally fail numerically; the solver's
-            # own defaults are the fallback.
-            if k == len(attempts) - 1:
-                raise RuntimeError(f"CVXPY solver {name} failed: {exc}") from exc
+    # The tight tolerances occasionally fail numerically; the solver's own
+    # defaults are the fallback.
+    attempts = [(name, opts)] + ([] if opts == user_opts else [(name, user_opts)])
+    try:
+        solve_with_fallbacks(problem, U, attempts, verbose)
+    except cp.error.SolverError as exc:
+        raise RuntimeError(f"CVXPY solver {name} failed: {exc}") from exc
     converged = problem.status == cp.OPTIMAL
     if U.value is None:
         raise RuntimeError(f"CVXPY solver {name} returned no solution (status {problem.status}).")
