@@ -42,9 +42,9 @@ def price_blocks(op, V, blocks, targets=None, rows1=None, rows2=None, alpha=None
         to active constraints keeps ``lam * c`` (which enters the gap) at zero.
     rows2 : ndarray of bool, shape (n, len(blocks)), default=None
     alpha : float, default=None
-        When given (and ``targets`` is None), a screened least-squares problem
-        over the few most useful multipliers is tried first and kept when it
-        already certifies the block (every norm at most ``alpha``).
+        When given (and ``targets`` is None), the least-squares problem
+        stops as soon as every norm is at most ``alpha`` (the block is then
+        certified; see :func:`_nnls_by_columns`).
 
     Returns
     -------
@@ -80,25 +80,7 @@ def price_blocks(op, V, blocks, targets=None, rows1=None, rows2=None, alpha=None
             rows = slice(j * d, (j + 1) * d)
             M[rows, offs[j]:offs[j + 1]] = XT[:, r1[j]] * op.E1[r1[j], t, j]
             M[rows, offs[-1]:] = XT[:, r2] * w2[r2, j]
-        x = np.zeros(M.shape[1])
-        if M.shape[1]:
-            solved = False
-            if alpha is not None and targets is None:
-                # Screen first: only columns that lower the residual at zero
-                # help at the start, and a few of the best usually suffice;
-                # the full problem is the fallback.
-                corr = M.T @ c
-                cand = np.flatnonzero(corr < 0)
-                if len(cand):
-                    keep = cand[np.argsort(corr[cand] / np.maximum(
-                        np.linalg.norm(M[:, cand], axis=0), 1e-300))[:4 * m * d]]
-                    xs, _ = nnls(M[:, keep], -c, maxiter=50 * len(keep))
-                    g = (c + M[:, keep] @ xs).reshape(m, d)
-                    if np.sqrt(np.einsum("jd,jd->j", g, g)).max() <= alpha:
-                        x[keep] = xs
-                        solved = True
-            if not solved:
-                x, _ = nnls(M, -c, maxiter=10 * M.shape[1])
+        x = _nnls_by_columns(M, c, m, d, alpha if targets is None else None)
         g = (c + M @ x).reshape(m, d)
         if targets is not None:
             g = g + targets[k]
@@ -107,6 +89,45 @@ def price_blocks(op, V, blocks, targets=None, rows1=None, rows2=None, alpha=None
             lam1[r1[j], k, j] = x[offs[j]:offs[j + 1]]
         lam2[r2, k] = x[offs[-1]:]
     return lam1, lam2, norms
+
+
+def _nnls_by_columns(M, c, m, d, alpha, max_rounds=50):
+    """``argmin_{x >= 0} ||c + M x||`` by column generation, or a certifying x.
+
+    The solution has at most ``m d`` non-zeros among thousands of columns,
+    so NNLS runs on a small candidate set: the columns most correlated with
+    the residual, grown by the most negative gradient entries ``M^T r`` until
+    none is left (the KKT conditions of the full problem then hold, so the
+    result is the full NNLS solution) or, when ``alpha`` is given, until every
+    group's residual norm is at most ``alpha`` (the block is certified).
+    """
+    ncol = M.shape[1]
+    x = np.zeros(ncol)
+    if ncol == 0:
+        return x
+    colnorm = np.maximum(np.linalg.norm(M, axis=0), 1e-300)
+    step = 4 * m * d
+    keep = np.zeros(ncol, bool)
+    r = c.copy()
+    scale = max(float(np.abs(c).max()), 1e-300)
+    for _ in range(max_rounds):
+        grad = (M.T @ r) / colnorm
+        grad[keep] = 0.0
+        cand = np.flatnonzero(grad < -1e-12 * scale)
+        if len(cand) == 0:
+            break
+        keep[cand[np.argsort(grad[cand])[:step]]] = True
+        idx = np.flatnonzero(keep)
+        xs, _ = nnls(M[:, idx], -c, maxiter=50 * len(idx))
+        x[:] = 0.0
+        x[idx] = xs
+        r = c + M[:, idx] @ xs
+        if alpha is not None and np.sqrt(
+                np.einsum("jd,jd->j", r.reshape(m, d), r.reshape(m, d))).max() <= alpha:
+            break
+        # Columns NNLS left at zero stay candidates only through the gradient test.
+        keep[idx[xs <= 0]] = False
+    return x
 
 
 def restore_feasibility(op, U, blocks, max_rounds=10, max_move=1e-6):
