@@ -273,8 +273,10 @@ def solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, to
         # underflow into subnormals, which slow the factorisation a
         # hundredfold.
         dscale = np.sqrt(np.maximum(np.diag(H), 1e-300))
-        Hs = H / dscale[:, None] / dscale[None, :]
-        Hs[np.abs(Hs) < 1e-30] = 0.0
+        inv = 1.0 / dscale
+        Hs = H * inv[:, None]
+        Hs *= inv[None, :]
+        Hs[(Hs < 1e-30) & (Hs > -1e-30)] = 0.0
         try:
             fac = cho_factor(Hs, lower=False, check_finite=False)
         except (LinAlgError, ValueError) as exc:
