@@ -24,6 +24,9 @@ class Loss:
     name = None
     #: bound on the second derivative of loss(., y) w.r.t. one prediction
     curvature = 1.0
+    #: whether the loss is a sum of one term per output (the program then
+    #: splits into one independent program per output)
+    separable = False
 
     def value(self, F, Y, w):
         raise NotImplementedError
@@ -79,6 +82,7 @@ class SquaredLoss(Loss):
 
     name = "squared"
     curvature = 1.0
+    separable = True
 
     def value(self, F, Y, w):
         R = F - Y

@@ -206,3 +206,24 @@ def test_zero_solution_when_alpha_large():
         res = solve_convex(X, y, arr, alpha, fit_intercept=True)
     assert res.n_subnetworks == 0
     assert res.converged
+
+
+@pytest.mark.parametrize("fit_intercept", [False, True])
+def test_multi_output_squared_splits_by_output(fit_intercept):
+    # Three squared-loss outputs: the fast solver solves one program per
+    # output; the whole program's optimum and certificate must come out.
+    X, _, arr, alpha = _problem(31, 50, 3, 2, "squared", n_patterns=6, alpha_frac=0.1)
+    rng = np.random.default_rng(31)
+    Y = np.column_stack([np.maximum(X[:, 0], 0), np.maximum(-X[:, 1], 0) - X[:, 2],
+                         rng.standard_normal(len(X))])
+    fast = solve_convex(X, Y, arr, alpha, fit_intercept=fit_intercept, solver="fast", tol=1e-8)
+    ref = solve_convex(X, Y, arr, alpha, fit_intercept=fit_intercept, solver="cvxpy", tol=1e-9)
+    assert fast.u.shape[0] == 3 and fast.converged
+    assert fast.relative_gap <= 1e-8 and fast.constraint_violation <= 1e-8
+    assert abs(fast.objective - ref.objective) <= 1e-6 * abs(ref.objective)
+    primal, dual, worst = _hand_gap(fast, X, Y, alpha)
+    assert worst <= 1 + 1e-9
+    assert primal - dual == pytest.approx(fast.dual_gap, rel=1e-6, abs=1e-13)
+    # Every output is fitted (the noise output is shrunk, not the others).
+    norms = np.linalg.norm(fast.u, axis=-1).reshape(3, -1).sum(axis=1)
+    assert norms[0] > 0 and norms[1] > 0

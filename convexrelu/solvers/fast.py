@@ -42,7 +42,7 @@ import time
 import numpy as np
 
 from ..duality import duality_gap
-from ..operator import group_norms
+from ..operator import LiftedOperator, group_norms
 # solvers/__init__ imports this module lazily, so the package is loaded here.
 from . import _FEASIBILITY_RTOL
 from ._barrier import NoInteriorError, solve_restricted_barrier
@@ -110,6 +110,12 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
     SolverOutput
     """
     from . import SolverOutput
+
+    if op.n_outputs > 1 and loss.separable:
+        return _solve_by_output(
+            op, loss, Y, w, alpha, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
+            verbose=verbose, warm_start=warm_start, initial_blocks=initial_blocks, grow=grow,
+            inner_tol=inner_tol, polish=polish, zero_rtol=zero_rtol, inner=inner)
 
     t0 = time.perf_counter()
     n, C, P, m = op.n_samples, op.n_outputs, op.n_patterns, op.n_hidden
@@ -216,6 +222,45 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
     lam2 = lam2.reshape((n,) + op.var_shape[:-2])
 
     return SolverOutput(U, intercept, lam1, lam2, n_iter, converged, history)
+
+
+def _solve_by_output(op, loss, Y, w, alpha, *, warm_start, verbose, **kwargs):
+    """One independent program per output, for a loss that is a sum over outputs.
+
+    With such a loss (squared), the objective, the penalty and the pattern
+    constraints all split by output, and so does the dual: the certificate of
+    the whole program is the sum of the outputs' gaps, below ``tol`` times
+    the sum of their objectives when each one is.  Solving them apart keeps
+    every Newton matrix the size of one output's working set instead of all
+    outputs' together (a ``C^2``-fold saving in the factorisations).
+    """
+    from types import SimpleNamespace
+
+    from . import SolverOutput
+
+    n, C = op.n_samples, op.n_outputs
+    one = LiftedOperator(op.X, op.arrangements, n_outputs=1)
+    parts = []
+    for o in range(C):
+        start = None
+        if warm_start is not None:
+            start = SimpleNamespace(u=np.asarray(warm_start.u)[o:o + 1],
+                                    intercept=np.asarray(warm_start.intercept)[o:o + 1])
+        if verbose:
+            print(f"[fast] output {o + 1} of {C}")
+        parts.append(solve_fast(one, loss, Y[:, o:o + 1], w, alpha, warm_start=start,
+                                verbose=verbose, **kwargs))
+    shape1 = (n, 1) + op.var_shape[1:-1]
+    shape2 = (n, 1) + op.var_shape[1:-2]
+    history = []
+    for o, p in enumerate(parts):
+        history.extend(dict(h, output=o) for h in p.history)
+    return SolverOutput(
+        np.concatenate([p.u for p in parts], axis=0),
+        np.concatenate([np.asarray(p.intercept, float).reshape(1) for p in parts]),
+        np.concatenate([np.zeros(shape1) if p.lam1 is None else p.lam1 for p in parts], axis=1),
+        np.concatenate([np.zeros(shape2) if p.lam2 is None else p.lam2 for p in parts], axis=1),
+        sum(p.n_iter for p in parts), all(p.converged for p in parts), history)
 
 
 def _polish_multipliers(op, V, U, Z, alpha, blocks, lam1, lam2, active_rtol=1e-7):
