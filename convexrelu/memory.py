@@ -66,7 +66,7 @@ def _positive_int(name, value, minimum=1):
 
 
 def estimate_fit_memory(n_samples, n_features, n_outputs, n_patterns, n_hidden, *,
-                        solver=None):
+                        solver=None, loss=None):
     """Estimate the peak memory, in bytes, of fitting the convex program.
 
     The estimate counts the lifted arrays of the program (see the module
@@ -97,6 +97,10 @@ def estimate_fit_memory(n_samples, n_features, n_outputs, n_patterns, n_hidden, 
         ``"cvxpy"`` (or an installed CVXPY solver name) for the reference
         formulation, which lifts every block at once and needs about twice
         as much.
+    loss : str, default=None
+        The loss.  With ``"squared"`` and several outputs the default solver
+        solves one output's program at a time, so its lifted columns are
+        those of one output only.
 
     Returns
     -------
@@ -122,7 +126,8 @@ def estimate_fit_memory(n_samples, n_features, n_outputs, n_patterns, n_hidden, 
     # (bool), E1, S1 (float64) and the lifted mask (n, 2, P, m)
     masks = npm * (2 * _FLOAT + 1) + npm * (2 * _FLOAT + 1) + 2 * npm * _FLOAT
     dense = _NG_ARRAYS * n * G * _FLOAT
-    lifted = _LIFTED_BYTES[key] * n * G * d
+    G_solve = G // C if (key == "fast" and loss == "squared") else G
+    lifted = _LIFTED_BYTES[key] * n * G_solve * d
     return int(_BASE_BYTES + masks + dense + lifted)
 
 
@@ -210,12 +215,12 @@ def _format_bytes(n_bytes):
 
 
 def check_fit_memory(n_samples, n_features, n_outputs, n_patterns, n_hidden, *,
-                     solver=None, memory_limit="auto"):
+                     solver=None, loss=None, memory_limit="auto"):
     """Raise :class:`FitMemoryError` when a fit's estimate exceeds ``memory_limit``.
 
     Parameters
     ----------
-    n_samples, n_features, n_outputs, n_patterns, n_hidden, solver
+    n_samples, n_features, n_outputs, n_patterns, n_hidden, solver, loss
         As for :func:`estimate_fit_memory`.
     memory_limit : "auto", int, float, str or None, default="auto"
         As for :func:`resolve_memory_limit`.
@@ -227,14 +232,14 @@ def check_fit_memory(n_samples, n_features, n_outputs, n_patterns, n_hidden, *,
     """
     limit = resolve_memory_limit(memory_limit)
     estimate = estimate_fit_memory(n_samples, n_features, n_outputs, n_patterns,
-                                   n_hidden, solver=solver)
+                                   n_hidden, solver=solver, loss=loss)
     if limit is not None and estimate > limit:
         # the largest n_patterns that would fit, everything else unchanged
         lo, hi = 0, int(n_patterns)
         while lo < hi:
             mid = (lo + hi + 1) // 2
             if estimate_fit_memory(n_samples, n_features, n_outputs, mid, n_hidden,
-                                   solver=solver) <= limit:
+                                   solver=solver, loss=loss) <= limit:
                 lo = mid
             else:
                 hi = mid - 1

@@ -344,6 +344,18 @@ def test_memory_estimate_grows_with_every_dimension():
         estimate_fit_memory(200, 5, 1, 0, 4)
 
 
+def test_memory_estimate_squared_outputs_are_solved_apart():
+    # The default solver splits a squared loss by output: its lifted columns
+    # are one output's, while a coupled loss (cross-entropy) lifts them all.
+    coupled = estimate_fit_memory(5000, 31, 10, 16, 2, loss="cross_entropy")
+    split = estimate_fit_memory(5000, 31, 10, 16, 2, loss="squared")
+    assert split < 0.3 * coupled
+    assert estimate_fit_memory(5000, 31, 1, 16, 2, loss="squared") == \
+        estimate_fit_memory(5000, 31, 1, 16, 2, loss="cross_entropy")
+    assert estimate_fit_memory(5000, 31, 10, 16, 2, loss="squared", solver="cvxpy") == \
+        estimate_fit_memory(5000, 31, 10, 16, 2, loss="cross_entropy", solver="cvxpy")
+
+
 @pytest.mark.parametrize("solver, shape", [
     (None, (80, 4, 1, 12, 3)), ("cvxpy", (80, 4, 1, 12, 3)), (None, (90, 4, 3, 6, 2)),
 ])
