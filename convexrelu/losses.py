@@ -27,6 +27,9 @@ class Loss:
     #: whether the loss is a sum of one term per output (the program then
     #: splits into one independent program per output)
     separable = False
+    #: whether adding one constant to every output leaves the loss unchanged
+    #: (softmax): the intercepts then have a flat direction
+    shift_invariant = False
 
     def value(self, F, Y, w):
         raise NotImplementedError
@@ -157,6 +160,7 @@ class CrossEntropyLoss(Loss):
 
     name = "cross_entropy"
     curvature = 0.5
+    shift_invariant = True
 
     def value(self, F, Y, w):
         return float(np.sum(w * (logsumexp(F, axis=1) - np.sum(Y * F, axis=1))))

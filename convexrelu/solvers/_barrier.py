@@ -63,7 +63,7 @@ def _phase_one(X, E1, W2, r1, r2):
 
 
 def solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, tol=1e-10,
-                             start_intercept=None, mu=20.0, max_newton=200,
+                             start_intercept=None, mu=20.0, max_newton=200, n_correctors=5,
                              verbose=False):
     """Solve the program restricted to ``blocks`` (all their constraint rows).
 
@@ -172,16 +172,10 @@ def solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, to
     F0 = predict(np.zeros_like(Zs), b)
     L0 = loss.value(F0, Y, w)
     norms = np.linalg.norm(U, axis=1)
-    # The start's scale: the best multiple of the generating network (a few
-    # trial scales), never below a small fraction of the loss at zero.
-    F1 = predict(Zs, np.zeros(C))
-    kappa = 0.01 * max(L0, 1e-12) / (alpha * norms.sum())
-    best = np.inf
-    for trial in kappa * np.logspace(0, 4, 9):
-        val = loss.value(F0 + trial * F1, Y, w) + alpha * trial * norms.sum()
-        if val < best:
-            best, kappa_best = val, trial
-    kappa = kappa_best
+    # The start's scale: a network whose penalty equals the loss at zero
+    # (larger starts than the best-objective multiple of the generating
+    # network leave the slacks room and take fewer Newton steps).
+    kappa = max(L0, 1e-12) / (alpha * norms.sum())
     U *= kappa
     Zs, s1, s2 = Zs * kappa, s1 * kappa, s2 * kappa
 
@@ -256,6 +250,11 @@ def solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, to
             H = K_loss.copy()
         else:
             H = loss_hessian(F)
+        if fit_intercept and loss.shift_invariant:
+            # The softmax ignores a common shift of all intercepts: curvature
+            # along that flat direction (where the gradient is zero too)
+            # makes the matrix definite without changing the step.
+            H[k:, k:] += (np.trace(H[k:, k:]) / C ** 2) * np.ones((C, C))
         inv_s1 = r1f / np.where(r1f > 0, s1, 1.0)
         inv_s2 = r2f / np.where(r2, s2, 1.0)
         c1 = lam1 * inv_s1                                             # (n, A)
@@ -328,13 +327,29 @@ def solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, to
         # iterate is then off-centre and a smaller target only shortens them).
         sigma = min(1.0, max((mu_aff / max(mu_rows, 1e-300)) ** 3, min(0.9, (1.0 - st) ** 2)))
         target = max(sigma * mu_rows, 0.1 * tol * max(abs(f_obj), 1e-300) / n_barrier)
-        dU, db, dZ, ds1, ds2, dl1, dl2 = direction(target - aff[3] * aff[5],
-                                                   target - aff[4] * aff[6])
-        tau = max(tau, 1.0 / target)
+        T1, T2 = target - aff[3] * aff[5], target - aff[4] * aff[6]
+        cur = direction(T1, T2)
         # Separate primal and dual steps to the boundary: from a small start
         # the slacks grow by orders of magnitude, which a common step would
         # throttle through the multipliers.
-        sp, sd = max_steps(ds1, ds2, dl1, dl2)
+        sp, sd = max_steps(*cur[3:])
+        # Gondzio's centrality correctors: push the products lam * s that
+        # would leave [0.1, 10] x target (at a longer trial step) back into
+        # it; each costs one more solve with the same factorisation.
+        for _ in range(n_correctors):
+            tp, td = min(1.0, 1.5 * sp + 0.1), min(1.0, 1.5 * sd + 0.1)
+            v1 = (s1 + tp * cur[3]) * (lam1 + td * cur[5])
+            v2 = (s2 + tp * cur[4]) * (lam2 + td * cur[6])
+            lo, hi = 0.1 * target, 10.0 * target
+            q1 = np.maximum(np.clip(v1, lo, hi) - v1, -hi) * r1f
+            q2 = np.maximum(np.clip(v2, lo, hi) - v2, -hi) * r2f
+            trial = direction(T1 + q1, T2 + q2)
+            tsp, tsd = max_steps(*trial[3:])
+            if min(tsp, tsd) < 1.05 * min(sp, sd):
+                break
+            cur, sp, sd, T1, T2 = trial, tsp, tsd, T1 + q1, T2 + q2
+        dU, db, dZ, ds1, ds2, dl1, dl2 = cur
+        tau = max(tau, 1.0 / target)
         sp, sd = min(1.0, 0.99 * sp), min(1.0, 0.99 * sd)
         st = min(sp, sd)
         U, b = U + sp * dU, b + sp * db
