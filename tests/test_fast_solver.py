@@ -247,3 +247,33 @@ def test_interior_point_solves_every_loss_with_intercept(loss):
     F = op.predict(U.reshape(op.var_shape)) + b
     obj = loss_obj.value(F, Y, w) + alpha * np.linalg.norm(U, axis=-1).sum()
     assert abs(obj - ref.objective) <= 1e-6 * abs(ref.objective)
+
+
+@pytest.mark.parametrize("step", [0.9, 0.7])
+def test_strong_rule_predicts_the_next_active_blocks(step):
+    from convexrelu.operator import group_norms
+    from convexrelu.solvers import prepare_problem
+    from convexrelu.solvers.fast import _add_strong_rule_blocks
+
+    rng = np.random.default_rng(5)
+    X = np.hstack([rng.standard_normal((80, 3)), np.ones((80, 1))])
+    y = np.sin(2 * X[:, 0]) + np.cos(3 * X[:, 1]) * X[:, 2]
+    arr = sample_arrangements(X, 16, 2, random_state=5)
+    alpha = 3e-2
+    prev = solve_convex(X, y, arr, alpha, fit_intercept=True, solver="fast", tol=1e-8)
+    nxt = solve_convex(X, y, arr, step * alpha, fit_intercept=True, solver="fast", tol=1e-8)
+    _, _, _, _, op = prepare_problem(X, y, arr, "squared", None)
+    NB = 2 * op.n_patterns
+
+    def active(res):
+        return group_norms(res.u).reshape(NB, -1).max(axis=1) > 0
+
+    entering = active(nxt) & ~active(prev)
+    assert entering.any()                                 # the case is not trivial
+    predicted = active(prev).copy()
+    _add_strong_rule_blocks(op, predicted, prev, step * alpha)
+    assert np.all(predicted[entering])                    # every new block predicted
+    assert predicted.sum() < NB                           # and not simply all of them
+    unchanged = active(prev).copy()
+    _add_strong_rule_blocks(op, unchanged, prev, 1.5 * alpha)   # larger alpha: nothing
+    assert np.array_equal(unchanged, active(prev))

@@ -133,6 +133,8 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         intercept = loss.optimal_intercept(op.predict(U), Y, w, start=intercept)
 
     in_set = group_norms(U).reshape(NB, m).max(axis=1) > 0
+    if in_set.any():
+        _add_strong_rule_blocks(op, in_set, warm_start, alpha)
     if not in_set.any():
         # Cold start: the blocks whose gated dual constraint is most violated.
         V = -loss.gradient(op.predict(U) + intercept, Y, w)
@@ -245,7 +247,11 @@ def _solve_by_output(op, loss, Y, w, alpha, *, warm_start, verbose, **kwargs):
         start = None
         if warm_start is not None:
             start = SimpleNamespace(u=np.asarray(warm_start.u)[o:o + 1],
-                                    intercept=np.asarray(warm_start.intercept)[o:o + 1])
+                                    intercept=np.asarray(warm_start.intercept)[o:o + 1],
+                                    alpha=getattr(warm_start, "alpha", None))
+            for name in ("dual_point", "lam1", "lam2"):
+                value = getattr(warm_start, name, None)
+                setattr(start, name, None if value is None else np.asarray(value)[:, o:o + 1])
         if verbose:
             print(f"[fast] output {o + 1} of {C}")
         parts.append(solve_fast(one, loss, Y[:, o:o + 1], w, alpha, warm_start=start,
@@ -261,6 +267,36 @@ def _solve_by_output(op, loss, Y, w, alpha, *, warm_start, verbose, **kwargs):
         np.concatenate([np.zeros(shape1) if p.lam1 is None else p.lam1 for p in parts], axis=1),
         np.concatenate([np.zeros(shape2) if p.lam2 is None else p.lam2 for p in parts], axis=1),
         sum(p.n_iter for p in parts), all(p.converged for p in parts), history)
+
+
+def _add_strong_rule_blocks(op, in_set, warm_start, alpha):
+    """Add the blocks the sequential strong rule expects to enter at ``alpha``.
+
+    Along a decreasing path, a block's dual norm ``c_b = max_j ||X^T g_bj||``
+    moves slowly with alpha (by at most ``alpha_prev - alpha`` when it is
+    1-Lipschitz in alpha, the rule's assumption; Tibshirani et al. 2012).
+    Blocks with ``c_b >= 2 alpha - alpha_prev`` (and at least
+    ``0.6 alpha_prev``) at the previous solution's certified dual point are
+    therefore likely active at ``alpha`` and join the first working set,
+    which saves a working-set round per path point.
+    A heuristic only: the certificate still decides, and pricing adds any
+    block the rule missed.
+    """
+    prev = getattr(warm_start, "alpha", None)
+    V = getattr(warm_start, "dual_point", None)
+    lam1 = getattr(warm_start, "lam1", None)
+    lam2 = getattr(warm_start, "lam2", None)
+    n, NB = op.n_samples, in_set.shape[0]
+    if (prev is None or V is None or lam1 is None or lam2 is None or prev <= alpha
+            or np.shape(V)[0] != n or np.size(lam1) != n * NB * op.n_hidden):
+        return
+    c = _ratios(op, np.asarray(V, float), np.asarray(lam1, float).reshape(n, NB, -1),
+                np.asarray(lam2, float).reshape(n, NB), 1.0)
+    # On coarse grids (alpha < alpha_prev / 2) the rule's threshold turns
+    # negative and would take every block; there the blocks within 40% of
+    # their bound are taken instead (measured on the diabetes path of
+    # benchmarks/bench_cv.py: fewer rounds than 0.8 or 0.95).
+    in_set |= c >= max(2.0 * alpha - float(prev), 0.6 * float(prev))
 
 
 def _polish_multipliers(op, V, U, Z, alpha, blocks, lam1, lam2, active_rtol=1e-7):
