@@ -15,6 +15,7 @@ from .operator import LiftedOperator
 from .optimality import OptimalityCertificate, optimality_certificate
 from .path import ConvexPath, alpha_grid, alpha_max, convex_path
 from .solvers import ConvexResult, available_solvers, solve_convex
+from .trained_patterns import train_arrangements
 
 __version__ = "0.1.0"
 
@@ -45,5 +46,6 @@ __all__ = [
     "optimality_certificate",
     "sample_arrangements",
     "solve_convex",
+    "train_arrangements",
     "__version__",
 ]

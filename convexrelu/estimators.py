@@ -28,6 +28,7 @@ from .enumeration import enumerate_arrangements
 from .optimality import optimality_certificate
 from .memory import FitMemoryError, check_fit_memory, resolve_memory_limit
 from .solvers import solve_convex
+from .trained_patterns import train_arrangements
 
 __all__ = ["ConvexDeepReLURegressor", "ConvexDeepReLUClassifier", "DataScaleWarning",
            "FitMemoryError", "ModelVersionWarning"]
@@ -133,8 +134,9 @@ class _BaseConvexDeepReLU(BaseEstimator):
         positive_int("n_hidden")
         positive_int("max_iter")
         positive_int("max_patterns")
-        if self.patterns not in ("sample", "exact"):
-            raise ValueError(f"patterns must be 'sample' or 'exact'; got {self.patterns!r}.")
+        if self.patterns not in ("sample", "trained", "exact"):
+            raise ValueError(f"patterns must be 'sample', 'trained' or 'exact'; "
+                             f"got {self.patterns!r}.")
         if not (self.certify in (False, True, "exact", "sampled")
                 and isinstance(self.certify, (bool, np.bool_, str))):
             raise ValueError(
@@ -169,7 +171,7 @@ class _BaseConvexDeepReLU(BaseEstimator):
         warn_on_bad_scale(X, self.fit_intercept, stacklevel=5)
         Xa = self._augment(X)
         warm = None
-        reuse = bool(self.warm_start and self.patterns == "sample"
+        reuse = bool(self.warm_start and self.patterns in ("sample", "trained")
                      and hasattr(self, "first_weights_")
                      and self.first_weights_.shape[1] == Xa.shape[1]
                      and self.first_weights_.shape[0] <= self.n_patterns
@@ -193,6 +195,11 @@ class _BaseConvexDeepReLU(BaseEstimator):
             warm = _WarmStart(self.convex_weights_, self.convex_intercept_)
         elif exact is not None:
             arrangements = exact
+        elif self.patterns == "trained":
+            arrangements = train_arrangements(
+                Xa, Y, self.n_patterns, self.n_hidden, loss=loss, alpha=float(self.alpha),
+                sample_weight=sample_weight, fit_intercept=self.fit_intercept,
+                random_state=check_random_state(self.random_state))
         else:
             arrangements = sample_arrangements(
                 Xa, self.n_patterns, self.n_hidden,
@@ -343,8 +350,13 @@ _PARAMS_DOC = """
     fit_intercept : bool, default=True
         Give the first layer biases (a column of ones appended to X; penalised
         with W1) and fit an unpenalised output intercept.
-    patterns : {"sample", "exact"}, default="sample"
-        "exact" enumerates every activation-pattern tuple of the training data
+    patterns : {"sample", "trained", "exact"}, default="sample"
+        Where the activation-pattern tuples come from.  "sample": forward
+        passes of ``n_patterns`` random networks.  "trained": the
+        ``n_patterns`` sub-networks of a parallel network trained for 300
+        full-batch Adam steps on the same loss
+        (:func:`convexrelu.train_arrangements`); better tuples for the same
+        count, at the cost of the training.  "exact" enumerates every activation-pattern tuple of the training data
         (:func:`convexrelu.enumerate_arrangements`) instead of sampling, so the
         fit is the global optimum of the non-convex training problem.  Only
         for tiny data (about n <= 8, d <= 3, n_hidden <= 2); ``n_patterns``
