@@ -35,7 +35,8 @@ def models(args):
     """Each model with a hyperparameter grid of GRID_SIZE values."""
     return {
         "convex": (ConvexDeepReLUClassifier(n_patterns=args.n_patterns, n_hidden=args.n_hidden,
-                                            tol=args.tol, random_state=0),
+                                            patterns=args.patterns, tol=args.tol,
+                                            random_state=0),
                    {"alpha": [1e-3, 1e-2, 1e-1]}),
         "mlp": (MLPClassifier(hidden_layer_sizes=(100,), max_iter=500, random_state=0),
                 {"alpha": [1e-4, 1e-2, 1.0]}),
@@ -77,6 +78,8 @@ def main(argv=None):
     parser.add_argument("--n-patterns", type=int, default=40)
     parser.add_argument("--n-hidden", type=int, default=2)
     parser.add_argument("--tol", type=float, default=1e-4)
+    parser.add_argument("--patterns", default="sample", choices=["sample", "trained"],
+                        help="where the convex model's tuples come from")
     parser.add_argument("--n-jobs", type=int, default=1)
     args = parser.parse_args(argv)
     names = args.sets or uci121_names(args.max_n)
@@ -85,7 +88,8 @@ def main(argv=None):
         return
     specs = models(args)
     print(f"{len(names)} sets; grids of {GRID_SIZE} values by 3-fold inner CV; "
-          f"convex: n_patterns={args.n_patterns}, n_hidden={args.n_hidden}, tol={args.tol}")
+          f"convex: n_patterns={args.n_patterns}, n_hidden={args.n_hidden}, "
+          f"patterns={args.patterns}, tol={args.tol}")
     header = f"{'set':<32}{'n':>6}{'d':>5}{'C':>4}" + "".join(f"{m:>9}" for m in specs)
     print(header)
     results, times = {}, {m: 0.0 for m in specs}
