@@ -44,6 +44,7 @@ def make_models(args):
             PCA(args.pca, random_state=0), StandardScaler(),
             ConvexDeepReLUClassifier(alpha=args.alpha, n_patterns=args.patterns, n_hidden=m,
                                      loss=args.loss, solver=args.solver, tol=args.tol,
+                                     patterns=args.tuples,
                                      max_iter=args.max_iter, random_state=0))
 
     return {
@@ -69,6 +70,8 @@ def main(argv=None):
     p.add_argument("--pca", type=int, default=50)
     p.add_argument("--tol", type=float, default=1e-3)
     p.add_argument("--max-iter", type=int, default=1000)
+    p.add_argument("--tuples", default="sample", choices=["sample", "trained"],
+                   help="the convex models' patterns: random or from a trained network")
     args = p.parse_args(argv)
     try:
         Xtr, ytr, Xte, yte = pdata.load_fashion_mnist()
@@ -82,7 +85,7 @@ def main(argv=None):
     models = make_models(args)
     print(f"Fashion-MNIST: {len(ytr)} training, {len(yte)} test images; "
           f"convex: solver={args.solver}, loss={args.loss}, alpha={args.alpha:g}, "
-          f"{args.patterns} patterns, tol={args.tol:g}")
+          f"{args.patterns} patterns ({args.tuples}), tol={args.tol:g}")
     print("\n| model | fit time (s) | test accuracy | notes |")
     print("|---|---|---|---|")
     for key in args.models.split(","):
