@@ -277,3 +277,29 @@ def test_strong_rule_predicts_the_next_active_blocks(step):
     unchanged = active(prev).copy()
     _add_strong_rule_blocks(op, unchanged, prev, 1.5 * alpha)   # larger alpha: nothing
     assert np.array_equal(unchanged, active(prev))
+
+
+def test_interior_point_survives_nearly_collinear_trained_tuples():
+    # Trained tuples can differ on a few rows only; near the optimum the
+    # Newton matrix is then definite only in exact arithmetic.  The method
+    # must finish (a tiny ridge) instead of handing over to Clarabel.
+    from sklearn.utils import check_random_state
+
+    from convexrelu import train_arrangements
+    from convexrelu.solvers import prepare_problem
+    from convexrelu.solvers._barrier import solve_restricted_barrier
+
+    X, y, _, alpha = _problem(60, 120, 4, 2, "logistic", n_patterns=12, alpha_frac=0.02)
+    arr = train_arrangements(X, y[:, None], 12, 2, loss="logistic", alpha=alpha,
+                             random_state=check_random_state(0))
+    X, Y, w, loss_obj, op = prepare_problem(X, y, arr, "logistic", None)
+    U, b, _, _, status = solve_restricted_barrier(
+        op, loss_obj, Y, w, alpha, np.arange(2 * op.n_patterns), fit_intercept=True, tol=1e-10)
+    assert status == "optimal"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = solve_convex(X, y, arr, alpha, loss="logistic", fit_intercept=True,
+                           solver="cvxpy", tol=1e-9)
+    obj = (loss_obj.value(op.predict(U.reshape(op.var_shape)) + b, Y, w)
+           + alpha * np.linalg.norm(U, axis=-1).sum())
+    assert obj <= ref.objective * (1 + 1e-6)

@@ -62,6 +62,29 @@ def _phase_one(X, E1, W2, r1, r2):
     return res.x[:-1].reshape(m, d)
 
 
+def _factor_regularised(Hs):
+    """Cholesky factor of the unit-diagonal matrix ``Hs``, nudged if need be.
+
+    Near the optimum the curvature of a non-zero group along its own
+    direction is only ``~ 1 / (tau |u|^2)``, and nearly collinear lifted
+    features (two tuples that differ on a few rows, common with trained
+    tuples) then leave the matrix positive definite only in exact
+    arithmetic.  A ridge of 1e-12..1e-6 on the unit diagonal gives an inexact
+    Newton step, which the interior-point iteration tolerates; only a matrix
+    that needs more is reported as singular.
+    """
+    for ridge in (0.0, 1e-12, 1e-9, 1e-6):
+        try:
+            if ridge:
+                Hs[np.diag_indices_from(Hs)] += ridge
+            return cho_factor(Hs, lower=False, check_finite=False)
+        except (LinAlgError, ValueError) as exc:
+            err = exc
+    # A singular Newton matrix means a degenerate restricted problem; the
+    # caller falls back to a general conic solver.
+    raise NoInteriorError(f"singular Newton matrix: {err}") from err
+
+
 def solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, tol=1e-10,
                              start_intercept=None, mu=20.0, max_newton=200, n_correctors=5,
                              verbose=False):
@@ -276,12 +299,7 @@ def solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, to
         Hs = H * inv[:, None]
         Hs *= inv[None, :]
         Hs[(Hs < 1e-30) & (Hs > -1e-30)] = 0.0
-        try:
-            fac = cho_factor(Hs, lower=False, check_finite=False)
-        except (LinAlgError, ValueError) as exc:
-            # A singular Newton matrix means a degenerate restricted problem;
-            # the caller falls back to a general conic solver.
-            raise NoInteriorError(f"singular Newton matrix: {exc}") from exc
+        fac = _factor_regularised(Hs)
 
         def solve(rhs):
             return cho_solve(fac, rhs / dscale, check_finite=False) / dscale
