@@ -2,8 +2,9 @@
 
 ``python -m convexrelu`` fits both estimators under 5-fold cross-validation
 (a StandardScaler in a Pipeline; the regression target standardised too),
-prints their scores next to scikit-learn's MLPs under the same protocol, and
-the convex objective, certificate and active sub-networks of one fit.
+prints their scores next to scikit-learn's MLPs under the same protocol
+(the convex models with sampled and with trained pattern tuples), and the
+convex objective, certificate and active sub-networks of one fit.
 """
 
 import argparse
@@ -29,6 +30,8 @@ def _regression_models(seed):
                                           transformer=StandardScaler())
     return {
         "ConvexDeepReLURegressor": scaled(ConvexDeepReLURegressor(alpha=1e-2, random_state=seed)),
+        "  same, patterns='trained'": scaled(ConvexDeepReLURegressor(
+            alpha=1e-2, patterns="trained", random_state=seed)),
         "MLPRegressor(100,)": scaled(MLPRegressor(max_iter=2000, random_state=seed)),
     }
 
@@ -37,6 +40,9 @@ def _classification_models(seed):
     return {
         "ConvexDeepReLUClassifier": make_pipeline(
             StandardScaler(), ConvexDeepReLUClassifier(alpha=1e-2, random_state=seed)),
+        "  same, patterns='trained'": make_pipeline(
+            StandardScaler(), ConvexDeepReLUClassifier(alpha=1e-2, patterns="trained",
+                                                       random_state=seed)),
         "MLPClassifier(100,)": make_pipeline(
             StandardScaler(), MLPClassifier(max_iter=2000, random_state=seed)),
     }
