@@ -78,9 +78,7 @@ def main(argv=None):
     except pdata.DataUnavailable as exc:
         print(f"[skip] {exc}")
         return
-    if args.n_train is not None and args.n_train < len(ytr):
-        keep = np.random.default_rng(0).choice(len(ytr), args.n_train, replace=False)
-        Xtr, ytr = Xtr[keep], ytr[keep]
+    Xtr, ytr = pdata.training_subset(Xtr, ytr, args.n_train)
     Xtr, Xte = Xtr / 255.0, Xte / 255.0
     models = make_models(args)
     print(f"Fashion-MNIST: {len(ytr)} training, {len(yte)} test images; "

@@ -97,3 +97,12 @@ def load_fashion_mnist(directory=None):
             f"Fashion-MNIST not found in {directory}: apt-get install -y dataset-fashion-mnist")
     Xtr, ytr, Xte, yte = (_read_idx(directory / f) for f in names)
     return Xtr.reshape(len(Xtr), -1), ytr.astype(int), Xte.reshape(len(Xte), -1), yte.astype(int)
+
+
+def training_subset(X, y, n, seed=0):
+    """``n`` rows of ``(X, y)`` drawn without replacement (all of them when n is None
+    or not smaller); the same seed gives the same images in every benchmark."""
+    if n is None or n >= len(y):
+        return X, y
+    keep = np.random.default_rng(seed).choice(len(y), n, replace=False)
+    return X[keep], y[keep]

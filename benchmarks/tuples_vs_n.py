@@ -44,8 +44,8 @@ def main(argv=None):
     print(f"{'n':>6} {'fit s':>7} {'objective':>10} {'rel gap':>8} {'train acc':>9} "
           f"{'test acc':>8} {'sub-nets':>8}")
     for n in (int(v) for v in args.sizes.split(",")):
-        keep = np.random.default_rng(0).choice(len(ytr0), n, replace=False)
-        Xtr, ytr = Xtr0[keep] / 255.0, ytr0[keep]
+        Xtr, ytr = pdata.training_subset(Xtr0, ytr0, n)
+        Xtr = Xtr / 255.0
         pca = PCA(30, random_state=0).fit(Xtr)
         scaler = StandardScaler().fit(pca.transform(Xtr))
         Z, Zte = scaler.transform(pca.transform(Xtr)), scaler.transform(pca.transform(Xte / 255.0))
