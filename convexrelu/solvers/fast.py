@@ -62,7 +62,7 @@ def _ratios(op, V, lam1, lam2, alpha):
 
 def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
                warm_start=None, initial_blocks=None, grow=None, inner_tol=1e-10,
-               polish=True, zero_rtol=1e-7, inner="ipm", **unused):
+               polish=True, zero_rtol=1e-7, inner="ipm", first_round_tol=1e-3, **unused):
     """Working-set solver of the convex program with an exact restricted solve.
 
     Parameters
@@ -115,7 +115,7 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         return _solve_by_output(
             op, loss, Y, w, alpha, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
             verbose=verbose, warm_start=warm_start, initial_blocks=initial_blocks, grow=grow,
-            inner_tol=inner_tol, polish=polish, zero_rtol=zero_rtol, inner=inner)
+            inner_tol=inner_tol, polish=polish, zero_rtol=zero_rtol, inner=inner, first_round_tol=first_round_tol)
 
     t0 = time.perf_counter()
     n, C, P, m = op.n_samples, op.n_outputs, op.n_patterns, op.n_hidden
@@ -150,6 +150,9 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
     # The interior-point tolerance: well below tol (the restricted gap adds to
     # the full one), tightened with Clarabel's whenever a round stalls.
     ipm_tol = max(inner_tol, 1e-2 * tol)
+    # A cold working set is a guess that pricing usually grows: its first
+    # restricted solve only needs to be accurate enough to price by.
+    round_tol = max(ipm_tol, first_round_tol) if warm_start is None else ipm_tol
     lam1 = np.zeros((n, NB, m))
     lam2 = np.zeros((n, NB))
     d = op.n_features
@@ -161,7 +164,7 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             try:
                 Ub, b, l1, l2, status = solve_restricted_barrier(
                     op, loss, Y, w, alpha, blocks, fit_intercept=fit_intercept,
-                    tol=ipm_tol, start_intercept=intercept)
+                    tol=round_tol, start_intercept=intercept)
                 if status != "optimal":
                     Ub = None
             except (NoInteriorError, np.linalg.LinAlgError, FloatingPointError):
@@ -216,9 +219,12 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         if cert.relative_gap <= tol and cert.constraint_violation <= _FEASIBILITY_RTOL:
             converged = True
             break
+        loose, round_tol = round_tol > ipm_tol, ipm_tol
         if not _add_violators(in_set, ratios, grow):
             # No block outside W violates its dual constraint: the remaining
             # gap is the restricted solve's own accuracy.
+            if loose:
+                continue
             if min(inner_tol, ipm_tol) > 1e-13:
                 inner_tol = inner_tol * 1e-2
                 ipm_tol = ipm_tol * 1e-2
