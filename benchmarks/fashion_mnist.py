@@ -44,7 +44,7 @@ def make_models(args):
             PCA(args.pca, random_state=0), StandardScaler(),
             ConvexDeepReLUClassifier(alpha=args.alpha, n_patterns=args.patterns, n_hidden=m,
                                      loss=args.loss, solver=args.solver, tol=args.tol,
-                                     patterns=args.tuples,
+                                     patterns=args.tuples, memory_limit=args.memory_limit,
                                      max_iter=args.max_iter, random_state=0))
 
     return {
@@ -70,6 +70,8 @@ def main(argv=None):
     p.add_argument("--pca", type=int, default=50)
     p.add_argument("--tol", type=float, default=1e-3)
     p.add_argument("--max-iter", type=int, default=1000)
+    p.add_argument("--memory-limit", default="auto", type=lambda v: None if v == "none" else v,
+                   help="the estimator's memory_limit ('auto', a size such as 12GiB, or none)")
     p.add_argument("--tuples", default="sample", choices=["sample", "trained"],
                    help="the convex models' patterns: random or from a trained network")
     args = p.parse_args(argv)

@@ -62,6 +62,34 @@ def _phase_one(X, E1, W2, r1, r2):
     return res.x[:-1].reshape(m, d)
 
 
+def _row_blocks(X, c1, c2, W2, row_chunk):
+    """The constraint rows' share of the Newton matrix, one ``md x md`` block per block.
+
+    First-layer rows of group ``(b, j)`` add ``X^T diag(c1[:, bj]) X`` to the
+    ``(j, j)`` sub-block; the second-layer rows of block ``b`` add
+    ``sum_i c2[i, b] w_i w_i^T`` with ``w_i = W2[i, b, :] (x) x_i``.  Both are
+    linear in the products ``x_i x_i^T``, so all of them come out of one
+    matrix product with those products (in chunks of rows) instead of a
+    Python loop over groups.
+    """
+    n, d = X.shape
+    _, B, m = W2.shape
+    out = np.zeros((B * m * m + B * m, d * d))
+    for start in range(0, n, row_chunk):
+        sl = slice(start, min(n, start + row_chunk))
+        Xc = X[sl]
+        XX = (Xc[:, :, None] * Xc[:, None, :]).reshape(-1, d * d)
+        W = W2[sl]
+        Q = (c2[sl, :, None, None] * W[:, :, :, None] * W[:, :, None, :]).reshape(-1, B * m * m)
+        out += np.concatenate([Q, c1[sl]], axis=1).T @ XX
+    second = out[:B * m * m].reshape(B, m, m, d, d).transpose(0, 1, 3, 2, 4)
+    blocks = np.ascontiguousarray(second).reshape(B, m * d, m * d)
+    first = out[B * m * m:].reshape(B, m, d, d)
+    diag = np.arange(m)
+    blocks.reshape(B, m, d, m, d)[:, diag, :, diag, :] += first.transpose(1, 0, 2, 3)
+    return blocks
+
+
 def _factor_regularised(Hs):
     """Cholesky factor of the unit-diagonal matrix ``Hs``, nudged if need be.
 
@@ -146,6 +174,9 @@ def solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, to
     r2f = r2.astype(float)
     E1f = E1.reshape(n, A)
     n_rows = int(r1.sum() + r2.sum())
+    # Masks of the rows that carry a constraint; None where all do.
+    live1 = None if r1.all() else r1.reshape(n, A)
+    live2 = None if r2.all() else r2
     n_barrier = n_rows + 2 * A
 
     # Columns of each output (blocks are sorted, so outputs are contiguous).
@@ -203,8 +234,10 @@ def solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, to
     Zs, s1, s2 = Zs * kappa, s1 * kappa, s2 * kappa
 
     chunk = max(1, int(2e7 // max(k, 1)))
+    row_chunk = max(1, int(4e6 // (d * d + B * m * m)))
     const_hessian = loss.name == "squared"
     K_loss = None
+    H_buf = None
 
     def loss_hessian(F):
         Hl = loss.hessian(F, Y, w)                                     # (n, C, C)
@@ -270,7 +303,11 @@ def solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, to
         if const_hessian:
             if K_loss is None:
                 K_loss = loss_hessian(F)
-            H = K_loss.copy()
+            if H_buf is None:
+                H_buf = np.empty_like(K_loss)
+            # One buffer for every step: a fresh matrix each time costs page faults.
+            H = H_buf
+            np.copyto(H, K_loss)
         else:
             H = loss_hessian(F)
         if fit_intercept and loss.shift_invariant:
@@ -281,22 +318,24 @@ def solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, to
         inv_s1 = r1f / np.where(r1f > 0, s1, 1.0)
         inv_s2 = r2f / np.where(r2, s2, 1.0)
         c1 = lam1 * inv_s1                                             # (n, A)
-        for g in range(A):
-            Hg = (X * c1[:, g, None]).T @ X
-            Hg += (alpha * cgrp[g]) * I_d - curv[g] * np.outer(U[g], U[g])
-            H[g * d:(g + 1) * d, g * d:(g + 1) * d] += Hg
         c2 = lam2 * inv_s2                                             # (n, B)
+        blocks_H = _row_blocks(X, c1, c2, W2, row_chunk)                  # (B, md, md)
+        grp = (alpha * cgrp[:, None, None] * I_d
+               - curv[:, None, None] * U[:, :, None] * U[:, None, :])  # (A, d, d)
+        diag = np.arange(m)
+        blocks_H.reshape(B, m, d, m, d)[:, diag, :, diag, :] += (
+            grp.reshape(B, m, d, d).transpose(1, 0, 2, 3))
         for bi in range(B):
-            G = (W2[:, bi, :, None] * X[:, None, :]).reshape(n, m * d)
             sl = slice(bi * m * d, (bi + 1) * m * d)
-            H[sl, sl] += (G * c2[:, bi, None]).T @ G
+            H[sl, sl] += blocks_H[bi]
         # Symmetric diagonal scaling: the multipliers' weights lam/s span
         # twenty orders of magnitude near the end, and unscaled entries
         # underflow into subnormals, which slow the factorisation a
         # hundredfold.
         dscale = np.sqrt(np.maximum(np.diag(H), 1e-300))
         inv = 1.0 / dscale
-        Hs = H * inv[:, None]
+        Hs = H
+        Hs *= inv[:, None]
         Hs *= inv[None, :]
         Hs[(Hs < 1e-30) & (Hs > -1e-30)] = 0.0
         fac = _factor_regularised(Hs)
@@ -307,8 +346,10 @@ def solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, to
 
         def direction(t1, t2):
             """Newton step for the row targets ``lam s = t`` (t1: (n, A), t2: (n, B))."""
-            extra = (E1f * (t1 * inv_s1 - lam1) * r1f
-                     + (W2 * ((t2 * inv_s2 - lam2) * r2f)[:, :, None]).reshape(n, A))
+            # inv_s and lam vanish on rows without a constraint, so no mask here.
+            e1 = t1 * inv_s1 - lam1
+            e2 = t2 * inv_s2 - lam2
+            extra = E1f * e1 + (W2 * e2[:, :, None]).reshape(n, A)
             rhs_u = base + extra.T @ X
             rhs = np.concatenate([rhs_u.ravel(),
                                   -gF.sum(axis=0) if fit_intercept else np.zeros(0)])
@@ -318,18 +359,24 @@ def solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, to
             dZ = X @ dU.T
             ds1 = E1f * dZ
             ds2 = np.einsum("nbm,nbm->nb", W2, dZ.reshape(n, B, m))
-            dl1 = r1f * (t1 * inv_s1 - lam1 - c1 * ds1)
-            dl2 = r2f * (t2 * inv_s2 - lam2 - c2 * ds2)
+            dl1 = e1 - c1 * ds1
+            dl2 = e2 - c2 * ds2
             return dU, db, dZ, ds1, ds2, dl1, dl2
 
         def max_steps(ds1, ds2, dl1, dl2):
             sp = sd = 1.0
-            for v, dv, live, is_primal in ((s1, ds1, r1f > 0, True), (s2, ds2, r2, True),
-                                           (lam1, dl1, r1f > 0, False),
-                                           (lam2, dl2, r2, False)):
-                neg = (dv < 0) & live
-                if neg.any():
-                    lim = float(np.min(-v[neg] / dv[neg]))
+            for v, dv, live, is_primal in ((s1, ds1, live1, True), (s2, ds2, live2, True),
+                                           (lam1, dl1, live1, False),
+                                           (lam2, dl2, live2, False)):
+                # The largest step keeping v + t dv > 0 is min(-v / dv) over dv < 0:
+                # the maximum of dv / v, without masking copies of v.
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    q = dv / v
+                if live is not None:
+                    q = np.where(live, q, 0.0)
+                worst = float(np.min(q, initial=0.0))
+                if worst < 0:
+                    lim = -1.0 / worst
                     if is_primal:
                         sp = min(sp, lim)
                     else:
