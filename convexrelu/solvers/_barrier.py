@@ -113,7 +113,18 @@ def _factor_regularised(Hs):
     raise NoInteriorError(f"singular Newton matrix: {err}") from err
 
 
-def solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, tol=1e-10,
+def solve_restricted_barrier(*args, **kwargs):
+    """Solve the program restricted to ``blocks``; see :func:`_solve_restricted_barrier`.
+
+    Floating-point overflow in a diverging iteration is not reported as a
+    warning: the iteration detects non-finite iterates itself and raises
+    :class:`NoInteriorError`, on which the caller falls back.
+    """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        return _solve_restricted_barrier(*args, **kwargs)
+
+
+def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, tol=1e-10,
                              start_intercept=None, mu=20.0, max_newton=200, n_correctors=5,
                              verbose=False):
     """Solve the program restricted to ``blocks`` (all their constraint rows).
@@ -287,6 +298,10 @@ def solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, to
         res = float(np.max(np.linalg.norm(r_u, axis=1)))
         if fit_intercept:
             res = max(res, float(np.max(np.abs(gF.sum(axis=0)))))
+        if not (np.isfinite(f_obj) and np.isfinite(res) and np.isfinite(gap_est)):
+            # Diverged (a near-singular Newton matrix on a saturated loss):
+            # the caller falls back to a general conic solver at once.
+            raise NoInteriorError(f"the interior-point iterates diverged at step {newton}")
         if verbose:
             print(f"    [ipm] it {newton:3d}  obj {f_obj:.12e}  gap {gap_est:.2e}  "
                   f"res {res:.1e}  step {st:.2f}  tau {tau:.1e}")

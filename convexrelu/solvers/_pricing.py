@@ -62,6 +62,7 @@ def price_blocks(op, V, blocks, targets=None, rows1=None, rows2=None, alpha=None
     lam2 = np.zeros((n, nb))
     norms = np.zeros((nb, m))
     XT = X.T
+    xnorm = np.linalg.norm(X, axis=1)
     for k in range(nb):
         t = t_idx[k]
         sig = 1.0 if s_idx[k] == 0 else -1.0
@@ -69,26 +70,66 @@ def price_blocks(op, V, blocks, targets=None, rows1=None, rows2=None, alpha=None
         c = (XT @ a).T.ravel()                                                  # (m d,)
         if targets is not None:
             c = c - targets[k].ravel()
-        r1 = [np.arange(n)] * m if rows1 is None else [np.flatnonzero(rows1[:, k, j])
-                                                         for j in range(m)]
-        r2 = np.arange(n) if rows2 is None else np.flatnonzero(rows2[:, k])
-        offs = np.cumsum([0] + [len(r) for r in r1])
-        # Columns: lam1_{., j} for j = 1..m, then lam2; rows: group j's coordinates.
-        M = np.zeros((m * d, offs[-1] + len(r2)))
+        # Columns of the multipliers' operator M: lam1_{i, j} (rows allowed by
+        # rows1) and lam2_i (rows2), each x_i scaled into group j's slot.
+        e1 = op.E1[:, t, :]
+        if rows1 is not None:
+            e1 = e1 * rows1[:, k, :]
         w2 = op.S1[:, t, :] * op.E2[:, t, None]                                 # (n, m)
-        for j in range(m):
-            rows = slice(j * d, (j + 1) * d)
-            M[rows, offs[j]:offs[j + 1]] = XT[:, r1[j]] * op.E1[r1[j], t, j]
-            M[rows, offs[-1]:] = XT[:, r2] * w2[r2, j]
-        x = _nnls_by_columns(M, c, m, d, alpha if targets is None else None)
-        g = (c + M @ x).reshape(m, d)
+        if rows2 is not None:
+            w2 = w2 * rows2[:, k, None]
+        cols = _BlockColumns(X, xnorm, e1, w2)
+        x = _nnls_by_columns(cols, c, m, d, alpha if targets is None else None)
+        g = (c + cols.matvec(x)).reshape(m, d)
         if targets is not None:
             g = g + targets[k]
         norms[k] = np.sqrt(np.einsum("jd,jd->j", g, g))
-        for j in range(m):
-            lam1[r1[j], k, j] = x[offs[j]:offs[j + 1]]
-        lam2[r2, k] = x[offs[-1]:]
+        lam1[:, k, :] = x[:n * m].reshape(n, m)
+        lam2[:, k] = x[n * m:]
     return lam1, lam2, norms
+
+
+class _BlockColumns:
+    """The multipliers' operator of one block, ``(m d) x (n m + n)``, never formed.
+
+    Column ``(i, j)`` (first layer) is ``e1[i, j] x_i`` in group ``j``'s
+    coordinates; column ``n m + i`` (second layer) stacks ``w2[i, j] x_i``
+    over the groups.  Products with ``M^T`` go through ``X R^T`` (``R`` the
+    residual as ``m x d``), so a pricing pass costs ``O(n m d)`` instead of
+    building ``n (m + 1) m d`` entries.
+    """
+
+    def __init__(self, X, xnorm, e1, w2):
+        self.X, self.e1, self.w2 = X, e1, w2
+        n, m = e1.shape
+        self.n, self.m, self.d = n, m, X.shape[1]
+        self.shape = (m * self.d, n * m + n)
+        self.norms = np.concatenate([(np.abs(e1) * xnorm[:, None]).ravel(),
+                                     xnorm * np.linalg.norm(w2, axis=1)])
+
+    def rmatvec(self, r):
+        XR = self.X @ r.reshape(self.m, self.d).T                     # (n, m)
+        return np.concatenate([(self.e1 * XR).ravel(), np.sum(self.w2 * XR, axis=1)])
+
+    def matvec(self, x):
+        n, m = self.n, self.m
+        coef = x[:n * m].reshape(n, m) * self.e1 + x[n * m:, None] * self.w2   # (n, m)
+        return (coef.T @ self.X).ravel()
+
+    def columns(self, idx):
+        n, m, d = self.n, self.m, self.d
+        out = np.zeros((m * d, len(idx)))
+        first = idx < n * m
+        i1, j1 = np.divmod(idx[first], m)
+        pos = np.flatnonzero(first)
+        for j in range(m):
+            sel = j1 == j
+            out[j * d:(j + 1) * d, pos[sel]] = (self.X[i1[sel]] * self.e1[i1[sel], j, None]).T
+        i2 = idx[~first] - n * m
+        pos2 = np.flatnonzero(~first)
+        for j in range(m):
+            out[j * d:(j + 1) * d, pos2] = (self.X[i2] * self.w2[i2, j, None]).T
+        return out
 
 
 def _nnls_by_columns(M, c, m, d, alpha, max_rounds=50):
@@ -100,28 +141,32 @@ def _nnls_by_columns(M, c, m, d, alpha, max_rounds=50):
     none is left (the KKT conditions of the full problem then hold, so the
     result is the full NNLS solution) or, when ``alpha`` is given, until every
     group's residual norm is at most ``alpha`` (the block is certified).
+    ``M`` is a :class:`_BlockColumns` (or anything with its ``shape``,
+    ``norms``, ``rmatvec``, ``matvec`` and ``columns``).
     """
     ncol = M.shape[1]
     x = np.zeros(ncol)
     if ncol == 0:
         return x
-    colnorm = np.maximum(np.linalg.norm(M, axis=0), 1e-300)
+    colnorm = np.maximum(M.norms, 1e-300)
+    live = M.norms > 0
     step = 4 * m * d
     keep = np.zeros(ncol, bool)
     r = c.copy()
     scale = max(float(np.abs(c).max()), 1e-300)
     for _ in range(max_rounds):
-        grad = (M.T @ r) / colnorm
-        grad[keep] = 0.0
+        grad = M.rmatvec(r) / colnorm
+        grad[keep | ~live] = 0.0
         cand = np.flatnonzero(grad < -1e-12 * scale)
         if len(cand) == 0:
             break
         keep[cand[np.argsort(grad[cand])[:step]]] = True
         idx = np.flatnonzero(keep)
-        xs, _ = nnls(M[:, idx], -c, maxiter=50 * len(idx))
+        Mi = M.columns(idx)
+        xs, _ = nnls(Mi, -c, maxiter=50 * len(idx))
         x[:] = 0.0
         x[idx] = xs
-        r = c + M[:, idx] @ xs
+        r = c + Mi @ xs
         if alpha is not None and np.sqrt(
                 np.einsum("jd,jd->j", r.reshape(m, d), r.reshape(m, d))).max() <= alpha:
             break
