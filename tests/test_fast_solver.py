@@ -336,3 +336,33 @@ def test_pricing_matches_nnls_on_the_explicit_operator(seed, m):
         x, _ = nnls(M, -c, maxiter=100 * M.shape[1])
         best = float(np.sum((c + M @ x) ** 2))
         assert np.sum(norms[k] ** 2) == pytest.approx(best, rel=1e-8, abs=1e-14)
+
+
+@pytest.mark.parametrize("frac,n_patterns", [(0.1, 40), (0.05, 80), (0.02, 40)])
+def test_pruning_and_cached_multipliers_keep_the_certified_optimum(frac, n_patterns):
+    """Working-set pruning and cached pricing change the work, not the answer.
+
+    Pruning drops blocks a round left at zero (when pricing certifies them
+    from outside), so the last working set is smaller; cached multipliers
+    (never worse than none) let every later round price no more blocks.
+    All runs are certified and reach the same objective.
+    """
+    X, y, arr, alpha = _problem(3, 300, 6, 3, "squared", n_patterns=n_patterns,
+                                alpha_frac=frac)
+
+    def run(**kw):
+        res = solve_convex(X, y, arr, alpha, fit_intercept=True, solver="fast", tol=1e-8, **kw)
+        assert res.converged and res.relative_gap <= 1e-8
+        return res
+
+    plain = run(prune=False, cache_multipliers=False)
+    cached = run(prune=False)
+    pruned = run(cache_multipliers=False)
+    assert len(plain.history) >= 2      # the working set grew at least once
+    for res in (cached, pruned):
+        assert res.objective == pytest.approx(plain.objective, rel=1e-7)
+    assert pruned.history[-1]["working_set"] < plain.history[-1]["working_set"]
+    # Same working sets round by round (no pruning), fewer blocks priced.
+    assert [h["working_set"] for h in cached.history] == [h["working_set"] for h in plain.history]
+    assert all(c["priced"] <= p["priced"] for c, p in zip(cached.history, plain.history))
+    assert sum(h["priced"] for h in cached.history) < sum(h["priced"] for h in plain.history)

@@ -63,7 +63,7 @@ def _ratios(op, V, lam1, lam2, alpha):
 def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
                warm_start=None, initial_blocks=None, grow=None, inner_tol=1e-10,
                polish=True, zero_rtol=1e-7, inner="ipm", first_round_tol=1e-3, prune=True,
-               prune_rtol=3e-3, **unused):
+               prune_rtol=3e-3, cache_multipliers=True, **unused):
     """Working-set solver of the convex program with an exact restricted solve.
 
     Parameters
@@ -117,6 +117,10 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         A block counts as zero for pruning when its largest group norm is at
         most ``prune_rtol`` times the largest of the round (the first round
         stops at a 1e-3 gap, so its zero groups are small, not exact zeros).
+    cache_multipliers : bool, default=True
+        Keep the priced multipliers of blocks outside the working set from
+        one round to the next; pricing then runs only on the blocks they no
+        longer certify.
 
     Returns
     -------
@@ -129,7 +133,8 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             op, loss, Y, w, alpha, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
             verbose=verbose, warm_start=warm_start, initial_blocks=initial_blocks, grow=grow,
             inner_tol=inner_tol, polish=polish, zero_rtol=zero_rtol, inner=inner,
-            first_round_tol=first_round_tol, prune=prune, prune_rtol=prune_rtol)
+            first_round_tol=first_round_tol, prune=prune, prune_rtol=prune_rtol,
+            cache_multipliers=cache_multipliers)
 
     t0 = time.perf_counter()
     n, C, P, m = op.n_samples, op.n_outputs, op.n_patterns, op.n_hidden
@@ -197,8 +202,12 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         U = U.reshape(op.var_shape)
         if op.max_violation(U) > 0.01 * _FEASIBILITY_RTOL:
             restore_feasibility(op, U, blocks)
-        lam1[:] = 0.0
-        lam2[:] = 0.0
+        # Blocks outside W keep the multipliers that priced them last round:
+        # the dual point moves little between rounds, so most of them still
+        # certify their block and skip pricing (the ratios below decide).
+        if not cache_multipliers:
+            lam1[:] = 0.0
+            lam2[:] = 0.0
         lam1[:, blocks] = l1
         lam2[:, blocks] = l2
         Z = op.xu(U)
@@ -207,6 +216,13 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         V = -loss.gradient(F0 + intercept, Y, w)
         # Zero blocks outside W that fail the gated test get priced multipliers.
         ratios = _ratios(op, V, lam1, lam2, alpha)
+        if cache_multipliers:
+            # Stale multipliers can certify worse than none at all.
+            gated = group_norms(op.adjoint(V)).reshape(NB, m).max(axis=1) / alpha
+            worse = np.flatnonzero(~in_set & (gated < ratios))
+            lam1[:, worse] = 0.0
+            lam2[:, worse] = 0.0
+            ratios[worse] = gated[worse]
         outside = np.flatnonzero(~in_set & (ratios > 1.0))
         if len(outside):
             p1, p2, pn = price_blocks(op, V, outside, alpha=alpha)
