@@ -366,3 +366,31 @@ def test_pruning_and_cached_multipliers_keep_the_certified_optimum(frac, n_patte
     assert [h["working_set"] for h in cached.history] == [h["working_set"] for h in plain.history]
     assert all(c["priced"] <= p["priced"] for c, p in zip(cached.history, plain.history))
     assert sum(h["priced"] for h in cached.history) < sum(h["priced"] for h in plain.history)
+
+
+@pytest.mark.parametrize("m", [1, 2, 3])
+def test_newton_row_blocks_match_the_explicit_sums(m):
+    """The batched constraint-row blocks of the Newton matrix equal the plain sums.
+
+    Block b: X^T diag(c1[:, b, j]) X on the (j, j) diagonal sub-blocks, plus
+    sum_i c2[i, b] w_i w_i^T with w_i = W2[i, b, :] (x) x_i; the row chunks
+    are smaller than n so that the chunked accumulation is exercised.
+    """
+    from convexrelu.solvers._barrier import _pair_products, _row_blocks
+
+    rng = np.random.default_rng(m)
+    n, d, B = 23, 4, 3
+    X = rng.standard_normal((n, d))
+    c1 = rng.uniform(0, 2, (n, B * m))
+    c2 = rng.uniform(0, 2, (n, B))
+    W2 = rng.standard_normal((n, B, m))
+    got = _row_blocks(X, c1, c2, W2, row_chunk=5)
+    # With the rows' products computed once, as the solver does for moderate n.
+    cached = _row_blocks(X, c1, c2, W2, row_chunk=n, XX=_pair_products(X))
+    np.testing.assert_allclose(cached, got, rtol=1e-12, atol=1e-12)
+    for b in range(B):
+        G = (W2[:, b, :, None] * X[:, None, :]).reshape(n, m * d)
+        want = (G * c2[:, b, None]).T @ G
+        for j in range(m):
+            want[j * d:(j + 1) * d, j * d:(j + 1) * d] += (X * c1[:, b * m + j, None]).T @ X
+        np.testing.assert_allclose(got[b], want, rtol=1e-12, atol=1e-12)

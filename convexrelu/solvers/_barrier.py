@@ -62,32 +62,60 @@ def _phase_one(X, E1, W2, r1, r2):
     return res.x[:-1].reshape(m, d)
 
 
-def _row_blocks(X, c1, c2, W2, row_chunk):
+def _pair_products(X):
+    """Rows' upper-triangle products ``x_i[a] x_i[b]`` (a <= b), shape (n, d (d + 1) / 2).
+
+    In the order of ``np.triu_indices(d)``; built column slice by column
+    slice (fancy indexing would copy ``X`` twice).
+    """
+    n, d = X.shape
+    out = np.empty((n, d * (d + 1) // 2))
+    pos = 0
+    for a in range(d):
+        out[:, pos:pos + d - a] = X[:, a:a + 1] * X[:, a:]
+        pos += d - a
+    return out
+
+
+def _row_blocks(X, c1, c2, W2, row_chunk, XX=None):
     """The constraint rows' share of the Newton matrix, one ``md x md`` block per block.
 
     First-layer rows of group ``(b, j)`` add ``X^T diag(c1[:, bj]) X`` to the
     ``(j, j)`` sub-block; the second-layer rows of block ``b`` add
     ``sum_i c2[i, b] w_i w_i^T`` with ``w_i = W2[i, b, :] (x) x_i``.  Both are
     linear in the products ``x_i x_i^T``, so all of them come out of one
-    matrix product with those products (in chunks of rows) instead of a
-    Python loop over groups.
+    matrix product with those products (``XX`` from :func:`_pair_products`,
+    or built in chunks of rows) instead of a Python loop over groups; only
+    the upper triangles (pairs ``j <= j'``) are computed, the rest is
+    symmetry.
     """
     n, d = X.shape
     _, B, m = W2.shape
-    out = np.zeros((B * m * m + B * m, d * d))
+    iu, ju = np.triu_indices(d)
+    pj, pk = np.triu_indices(m)
+    npair = len(pj)
+    out = np.zeros((B * npair + B * m, len(iu)))
     for start in range(0, n, row_chunk):
         sl = slice(start, min(n, start + row_chunk))
-        Xc = X[sl]
-        XX = (Xc[:, :, None] * Xc[:, None, :]).reshape(-1, d * d)
+        XXc = _pair_products(X[sl]) if XX is None else XX[sl]
         W = W2[sl]
-        Q = (c2[sl, :, None, None] * W[:, :, :, None] * W[:, :, None, :]).reshape(-1, B * m * m)
-        out += np.concatenate([Q, c1[sl]], axis=1).T @ XX
-    second = out[:B * m * m].reshape(B, m, m, d, d).transpose(0, 1, 3, 2, 4)
-    blocks = np.ascontiguousarray(second).reshape(B, m * d, m * d)
-    first = out[B * m * m:].reshape(B, m, d, d)
-    diag = np.arange(m)
-    blocks.reshape(B, m, d, m, d)[:, diag, :, diag, :] += first.transpose(1, 0, 2, 3)
-    return blocks
+        Q = (c2[sl, :, None] * W[:, :, pj] * W[:, :, pk]).reshape(-1, B * npair)
+        out += np.concatenate([Q, c1[sl]], axis=1).T @ XXc
+    # Symmetric d x d matrices from their upper triangles.
+    full = np.empty((out.shape[0], d, d))
+    full[:, iu, ju] = out
+    full[:, ju, iu] = out
+    second = full[:B * npair].reshape(B, npair, d, d)
+    blocks = np.zeros((B, m, d, m, d))
+    for p in range(npair):
+        j, k = pj[p], pk[p]
+        blocks[:, j, :, k, :] = second[:, p]
+        if j != k:
+            blocks[:, k, :, j, :] = np.transpose(second[:, p], (0, 2, 1))
+    first = full[B * npair:].reshape(B, m, d, d)
+    for j in range(m):
+        blocks[:, j, :, j, :] += first[:, j]
+    return blocks.reshape(B, m * d, m * d)
 
 
 def _factor_regularised(Hs):
@@ -245,7 +273,11 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
     Zs, s1, s2 = Zs * kappa, s1 * kappa, s2 * kappa
 
     chunk = max(1, int(2e7 // max(k, 1)))
-    row_chunk = max(1, int(4e6 // (d * d + B * m * m)))
+    n_pairs = d * (d + 1) // 2
+    # The rows' products x_i x_i^T are the same at every Newton step: keep
+    # them when they take at most 256 MB, else rebuild them chunk by chunk.
+    XX = _pair_products(X) if n * n_pairs * 8 <= 2 ** 28 else None
+    row_chunk = n if XX is not None else max(1, int(2 ** 19 // (n_pairs + B * m * (m + 1) // 2 + A)))
     const_hessian = loss.name == "squared"
     K_loss = None
     H_buf = None
@@ -334,7 +366,7 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
         inv_s2 = r2f / np.where(r2, s2, 1.0)
         c1 = lam1 * inv_s1                                             # (n, A)
         c2 = lam2 * inv_s2                                             # (n, B)
-        blocks_H = _row_blocks(X, c1, c2, W2, row_chunk)                  # (B, md, md)
+        blocks_H = _row_blocks(X, c1, c2, W2, row_chunk, XX)                  # (B, md, md)
         grp = (alpha * cgrp[:, None, None] * I_d
                - curv[:, None, None] * U[:, :, None] * U[:, None, :])  # (A, d, d)
         diag = np.arange(m)
