@@ -9,11 +9,13 @@ hidden units per sub-network there are ``G = C * 2 * P * m`` groups, and
   the full lifted mask ``2 n P m`` (:class:`convexrelu.LiftedOperator`);
 * the images ``Z = X U``, the dual-constraint multipliers and the arrays of
   the certificate hold ``n G`` float64 entries each;
-* the interior-point solves build the (masked, sparse) lifted columns
-  ``D2 D1 X``: ``n G d`` non-zeros in the worst case, several copies of them
-  during CVXPY's canonicalisation.  The default ``"fast"`` solver builds them
-  only for its working set of blocks, the reference ``"cvxpy"`` solver for
-  all of them.
+* the reference ``"cvxpy"`` solver builds the (masked, sparse) lifted
+  columns ``D2 D1 X`` of every group: ``n G d`` non-zeros, several copies of
+  them during CVXPY's canonicalisation;
+* the default ``"fast"`` solver never does: besides a few ``n G`` arrays it
+  holds arrays over one solve's groups (one output's with a squared loss),
+  its interior point's chunk of lifted rows (at most ``2e7`` entries) and
+  the rows' products ``x_i x_i^T`` (at most 256 MB).
 
 :func:`estimate_fit_memory` adds these terms up; the estimators compare it
 with their ``memory_limit`` before sampling a single pattern.  The constants
@@ -40,11 +42,15 @@ _FLOAT = 8
 # float64 arrays of n*G entries alive at once: Z, the multipliers lam1 (and
 # a copy), the constraint values, the dual direction Gz, ...
 _NG_ARRAYS = 12
-# bytes per lifted non-zero n*G*d during the interior-point solves, by solver:
-# CVXPY's canonicalisation keeps several sparse copies (value + indices).  The
-# fast solver lifts only its working set, which at small alpha (many active
-# blocks) approaches all blocks; the constant sits between the two regimes.
-_LIFTED_BYTES = {"cvxpy": 22 * _FLOAT, "fast": 14 * _FLOAT}
+# bytes per lifted non-zero n*G*d of the reference solver: CVXPY's
+# canonicalisation keeps several sparse copies (value + indices).
+_LIFTED_BYTES = {"cvxpy": 22 * _FLOAT}
+# The default solver never lifts all groups: calibrated on tracemalloc peaks
+# of fits with n = 3000..20000 (8 to 12 float64 arrays per entry, see
+# test_reliability.py and the README's memory notes).
+_FAST_NG_ARRAYS = 8
+_FAST_SOLVE_ARRAYS = 12
+_FAST_CHUNK = 2 * 10 ** 7
 # the fixed overhead of a fit (CVXPY's problem objects, small arrays)
 _BASE_BYTES = 2 ** 20
 
@@ -125,10 +131,19 @@ def estimate_fit_memory(n_samples, n_features, n_outputs, n_patterns, n_hidden, 
     # sampling: pre-activations (P, n, m) float64 and their relu; masks: D1
     # (bool), E1, S1 (float64) and the lifted mask (n, 2, P, m)
     masks = npm * (2 * _FLOAT + 1) + npm * (2 * _FLOAT + 1) + 2 * npm * _FLOAT
-    dense = _NG_ARRAYS * n * G * _FLOAT
-    G_solve = G // C if (key == "fast" and loss == "squared") else G
-    lifted = _LIFTED_BYTES[key] * n * G_solve * d
-    return int(_BASE_BYTES + masks + dense + lifted)
+    if key == "cvxpy":
+        dense = _NG_ARRAYS * n * G * _FLOAT
+        lifted = _LIFTED_BYTES[key] * n * G * d
+        return int(_BASE_BYTES + masks + dense + lifted)
+    # The default solver: arrays over all groups for the certificate, arrays
+    # over one solve's groups (one output's with a squared loss) for the
+    # working set and pricing, and the interior point's chunk of lifted
+    # rows (at most _FAST_CHUNK entries) and rows' products x_i x_i^T.
+    G_solve = G // C if loss == "squared" else G
+    dense = _FAST_NG_ARRAYS * n * G * _FLOAT + _FAST_SOLVE_ARRAYS * n * G_solve * _FLOAT
+    chunk = min(n * G_solve * d, _FAST_CHUNK) * _FLOAT
+    pairs = min(n * d * (d + 1) // 2 * _FLOAT, 2 ** 28)
+    return int(_BASE_BYTES + masks + dense + chunk + pairs)
 
 
 def available_memory():

@@ -349,7 +349,7 @@ def test_memory_estimate_squared_outputs_are_solved_apart():
     # are one output's, while a coupled loss (cross-entropy) lifts them all.
     coupled = estimate_fit_memory(5000, 31, 10, 16, 2, loss="cross_entropy")
     split = estimate_fit_memory(5000, 31, 10, 16, 2, loss="squared")
-    assert split < 0.3 * coupled
+    assert split < 0.6 * coupled
     assert estimate_fit_memory(5000, 31, 1, 16, 2, loss="squared") == \
         estimate_fit_memory(5000, 31, 1, 16, 2, loss="cross_entropy")
     assert estimate_fit_memory(5000, 31, 10, 16, 2, loss="squared", solver="cvxpy") == \

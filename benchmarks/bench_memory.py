@@ -1,0 +1,56 @@
+"""Memory estimate of the default solver against traced peaks of real fits.
+
+For each shape (n samples, d features, C outputs, P patterns, m hidden
+units, loss) fit the estimator once with ``memory_limit=None`` under
+``tracemalloc`` and print the traced peak next to
+:func:`convexrelu.memory.estimate_fit_memory` and their ratio (the
+estimators refuse a fit whose estimate exceeds ``memory_limit``, half the
+available memory by default, so the ratio should be a little above one).
+
+    python benchmarks/bench_memory.py            # four shapes, ~4 minutes
+"""
+
+import time
+import tracemalloc
+import warnings
+
+import numpy as np
+
+from convexrelu import ConvexDeepReLUClassifier, ConvexDeepReLURegressor
+from convexrelu.memory import estimate_fit_memory
+
+SHAPES = [(5000, 30, 10, 16, 2, "squared"), (5000, 10, 1, 50, 4, "squared"),
+          (10000, 10, 1, 50, 4, "squared"), (3000, 10, 4, 20, 2, "log_loss")]
+
+
+def main():
+    rng = np.random.default_rng(0)
+    print(f"{'n':>6} {'d':>3} {'C':>3} {'P':>3} {'m':>2} {'loss':>8} {'peak MiB':>9} "
+          f"{'estimate MiB':>12} {'ratio':>6} {'fit s':>6}")
+    for n, d, C, P, m, loss in SHAPES:
+        X = rng.standard_normal((n, d))
+        common = dict(n_patterns=P, n_hidden=m, alpha=1e-3, random_state=0, memory_limit=None)
+        if C == 1:
+            y = np.sin(X[:, 0]) + 0.1 * rng.standard_normal(n)
+            est, name = ConvexDeepReLURegressor(**common), "squared"
+        else:
+            y = rng.integers(0, C, n)
+            est = ConvexDeepReLUClassifier(loss=loss, **common)
+            name = "squared" if loss == "squared" else "cross_entropy"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t = time.perf_counter()
+            tracemalloc.start()
+            try:
+                est.fit(X, y)
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            seconds = time.perf_counter() - t
+        estimate = estimate_fit_memory(n, d + 1, C, P, m, loss=name)
+        print(f"{n:6d} {d:3d} {C:3d} {P:3d} {m:2d} {loss:>8} {peak / 2**20:9.0f} "
+              f"{estimate / 2**20:12.0f} {estimate / peak:6.2f} {seconds:6.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
