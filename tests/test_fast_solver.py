@@ -394,3 +394,64 @@ def test_newton_row_blocks_match_the_explicit_sums(m):
         for j in range(m):
             want[j * d:(j + 1) * d, j * d:(j + 1) * d] += (X * c1[:, b * m + j, None]).T @ X
         np.testing.assert_allclose(got[b], want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("C,fit_intercept", [(1, True), (1, False), (3, True)])
+def test_woodbury_newton_solve_equals_the_dense_one(C, fit_intercept):
+    """H z = r through the Woodbury identity equals the dense solve of H.
+
+    H = [D 0; 0 0] + Psi^T Hl Psi with D block diagonal and positive
+    definite, Psi the lifted map (each output owns a column range, plus the
+    intercepts) and Hl per-sample PSD C x C Hessians (softmax-like for C = 3,
+    which are singular along the ones vector: the flat-direction term makes H
+    definite, as in the solver).
+    """
+    from convexrelu.solvers._woodbury import woodbury_solver
+
+    rng = np.random.default_rng(C)
+    n, B, md = 7, 3 * C, 4
+    k = B * md
+    blocks = rng.standard_normal((B, md, md))
+    D = np.einsum("bij,bkj->bik", blocks, blocks) + 0.1 * np.eye(md)
+    Phi = rng.standard_normal((n, k))
+    per = k // C
+    cols = {o: slice(o * per, (o + 1) * per) for o in range(C)}
+    if C == 1:
+        Hl = rng.uniform(0.5, 2.0, (n, 1, 1))
+    else:
+        p = rng.dirichlet(np.ones(C), n)
+        Hl = np.einsum("ni,ij->nij", p, np.eye(C)) - np.einsum("ni,nj->nij", p, p)
+    extra = np.trace(Hl.sum(axis=0)) / C ** 2 * np.ones((C, C)) if C > 1 else None
+    # Dense H over (u, b).
+    Psi = np.zeros((n, C, k + C))
+    for o, sl in cols.items():
+        Psi[:, o, sl] = Phi[:, sl]
+        Psi[:, o, k + o] = 1.0
+    H = np.einsum("noi,nop,npj->ij", Psi, Hl, Psi)
+    for b in range(B):
+        H[b * md:(b + 1) * md, b * md:(b + 1) * md] += D[b]
+    if extra is not None:
+        H[k:, k:] += extra
+    size = k + C if fit_intercept else k
+    H = H[:size, :size]
+    r = rng.standard_normal(size)
+    solve = woodbury_solver(D.copy(), Phi, cols, Hl, fit_intercept, extra)
+    np.testing.assert_allclose(solve(r), np.linalg.solve(H, r), rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("loss,fit_intercept", [("squared", True), ("squared", False),
+                                                ("logistic", True), ("cross_entropy", True)])
+def test_woodbury_newton_steps_reach_the_clarabel_optimum(loss, fit_intercept):
+    """Forcing the Woodbury Newton systems changes the cost, not the optimum."""
+    X, y, arr, alpha = _problem(7, 40, 8, 3, loss, n_patterns=6, alpha_frac=0.1)
+    fast = solve_convex(X, y, arr, alpha, loss=loss, fit_intercept=fit_intercept,
+                        solver="fast", tol=1e-8, newton="woodbury")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = solve_convex(X, y, arr, alpha, loss=loss, fit_intercept=fit_intercept,
+                           solver="cvxpy", tol=1e-8)
+    dense = solve_convex(X, y, arr, alpha, loss=loss, fit_intercept=fit_intercept,
+                         solver="fast", tol=1e-8, newton="dense")
+    assert fast.converged and fast.relative_gap <= 1e-8
+    assert fast.objective == pytest.approx(dense.objective, rel=1e-7)
+    assert fast.objective <= ref.objective + 1e-6 * abs(ref.objective)

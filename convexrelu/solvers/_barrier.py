@@ -31,6 +31,8 @@ from a phase-one linear program per block.
 import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
+from ._woodbury import woodbury_solver
+
 
 class NoInteriorError(RuntimeError):
     """The restricted problem has no strictly feasible point or a singular Newton matrix."""
@@ -154,7 +156,7 @@ def solve_restricted_barrier(*args, **kwargs):
 
 def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, tol=1e-10,
                              start_intercept=None, mu=20.0, max_newton=200, n_correctors=5,
-                             verbose=False):
+                             verbose=False, newton="auto"):
     """Solve the program restricted to ``blocks`` (all their constraint rows).
 
     Parameters
@@ -175,6 +177,12 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
         Factor by which ``tau`` grows between centring steps.
     max_newton : int, default=200
         Total Newton steps allowed.
+    newton : {"auto", "dense", "woodbury"}, default="auto"
+        Newton systems by one dense Cholesky factorisation, or through the
+        Woodbury identity (:mod:`convexrelu.solvers._woodbury`); "auto" takes
+        the latter when the working set has at least 1500 weights and more
+        than twice ``n C`` (falling back to dense systems if its small
+        matrices turn singular).
 
     Returns
     -------
@@ -277,6 +285,14 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
     # The rows' products x_i x_i^T are the same at every Newton step: keep
     # them when they take at most 256 MB, else rebuild them chunk by chunk.
     XX = _pair_products(X) if n * n_pairs * 8 <= 2 ** 28 else None
+    # Dense Newton matrices cost (k + C)^3 / 3; through the Woodbury identity
+    # the loss part (rank n C) costs (n C)^2 k: the cheaper one when the
+    # working set has more weights than the rows have outputs (d large).
+    if newton not in ("auto", "dense", "woodbury"):
+        raise ValueError(f"newton must be 'auto', 'dense' or 'woodbury'; got {newton!r}")
+    use_woodbury = newton == "woodbury" or (
+        newton == "auto" and 2 * n * C < k and k >= 1500 and n * k * 8 <= 2 ** 30)
+    Phi_ws = ((mask[:, :, None] * X[:, None, :]).reshape(n, k) if use_woodbury else None)
     row_chunk = n if XX is not None else max(1, int(2 ** 19 // (n_pairs + B * m * (m + 1) // 2 + A)))
     const_hessian = loss.name == "squared"
     K_loss = None
@@ -347,48 +363,61 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
         cgrp = beta / (1.0 + S)
         g_h = alpha * cgrp[:, None] * U
         curv = alpha * beta ** 3 / (S * (1.0 + S) ** 2)
-        if const_hessian:
-            if K_loss is None:
-                K_loss = loss_hessian(F)
-            if H_buf is None:
-                H_buf = np.empty_like(K_loss)
-            # One buffer for every step: a fresh matrix each time costs page faults.
-            H = H_buf
-            np.copyto(H, K_loss)
-        else:
-            H = loss_hessian(F)
-        if fit_intercept and loss.shift_invariant:
-            # The softmax ignores a common shift of all intercepts: curvature
-            # along that flat direction (where the gradient is zero too)
-            # makes the matrix definite without changing the step.
-            H[k:, k:] += (np.trace(H[k:, k:]) / C ** 2) * np.ones((C, C))
         inv_s1 = r1f / np.where(r1f > 0, s1, 1.0)
         inv_s2 = r2f / np.where(r2, s2, 1.0)
         c1 = lam1 * inv_s1                                             # (n, A)
         c2 = lam2 * inv_s2                                             # (n, B)
-        blocks_H = _row_blocks(X, c1, c2, W2, row_chunk, XX)                  # (B, md, md)
+        blocks_H = _row_blocks(X, c1, c2, W2, row_chunk, XX)            # (B, md, md)
         grp = (alpha * cgrp[:, None, None] * I_d
                - curv[:, None, None] * U[:, :, None] * U[:, None, :])  # (A, d, d)
         diag = np.arange(m)
         blocks_H.reshape(B, m, d, m, d)[:, diag, :, diag, :] += (
             grp.reshape(B, m, d, d).transpose(1, 0, 2, 3))
-        for bi in range(B):
-            sl = slice(bi * m * d, (bi + 1) * m * d)
-            H[sl, sl] += blocks_H[bi]
-        # Symmetric diagonal scaling: the multipliers' weights lam/s span
-        # twenty orders of magnitude near the end, and unscaled entries
-        # underflow into subnormals, which slow the factorisation a
-        # hundredfold.
-        dscale = np.sqrt(np.maximum(np.diag(H), 1e-300))
-        inv = 1.0 / dscale
-        Hs = H
-        Hs *= inv[:, None]
-        Hs *= inv[None, :]
-        Hs[(Hs < 1e-30) & (Hs > -1e-30)] = 0.0
-        fac = _factor_regularised(Hs)
+        if use_woodbury:
+            Hl = loss.hessian(F, Y, w)
+            extra = None
+            if fit_intercept and loss.shift_invariant:
+                extra = (np.trace(Hl.sum(axis=0)) / C ** 2) * np.ones((C, C))
+            try:
+                solve = woodbury_solver(blocks_H.copy(), Phi_ws, cols, Hl, fit_intercept,
+                                        extra)
+            except NoInteriorError:
+                # An ill-conditioned capacitance or Schur matrix (late steps
+                # of a saturated loss): dense systems from here on.
+                use_woodbury = False
+        if not use_woodbury:
+            if const_hessian:
+                if K_loss is None:
+                    K_loss = loss_hessian(F)
+                if H_buf is None:
+                    H_buf = np.empty_like(K_loss)
+                # One buffer for every step: a fresh matrix each time costs page faults.
+                H = H_buf
+                np.copyto(H, K_loss)
+            else:
+                H = loss_hessian(F)
+            if fit_intercept and loss.shift_invariant:
+                # The softmax ignores a common shift of all intercepts: curvature
+                # along that flat direction (where the gradient is zero too)
+                # makes the matrix definite without changing the step.
+                H[k:, k:] += (np.trace(H[k:, k:]) / C ** 2) * np.ones((C, C))
+            for bi in range(B):
+                sl = slice(bi * m * d, (bi + 1) * m * d)
+                H[sl, sl] += blocks_H[bi]
+            # Symmetric diagonal scaling: the multipliers' weights lam/s span
+            # twenty orders of magnitude near the end, and unscaled entries
+            # underflow into subnormals, which slow the factorisation a
+            # hundredfold.
+            dscale = np.sqrt(np.maximum(np.diag(H), 1e-300))
+            inv = 1.0 / dscale
+            Hs = H
+            Hs *= inv[:, None]
+            Hs *= inv[None, :]
+            Hs[(Hs < 1e-30) & (Hs > -1e-30)] = 0.0
+            fac = _factor_regularised(Hs)
 
-        def solve(rhs):
-            return cho_solve(fac, rhs / dscale, check_finite=False) / dscale
+            def solve(rhs, fac=fac, dscale=dscale):
+                return cho_solve(fac, rhs / dscale, check_finite=False) / dscale
         base = -(g_f + g_h) + (E1f * lam1 + (W2 * lam2[:, :, None]).reshape(n, A)).T @ X
 
         def direction(t1, t2):

@@ -150,7 +150,7 @@ def _nnls_by_columns(M, c, m, d, alpha, max_rounds=50):
         return x
     colnorm = np.maximum(M.norms, 1e-300)
     live = M.norms > 0
-    step = 4 * m * d
+    step = m * d
     keep = np.zeros(ncol, bool)
     r = c.copy()
     scale = max(float(np.abs(c).max()), 1e-300)

@@ -63,7 +63,7 @@ def _ratios(op, V, lam1, lam2, alpha):
 def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
                warm_start=None, initial_blocks=None, grow=None, inner_tol=1e-10,
                polish=True, zero_rtol=1e-7, inner="ipm", first_round_tol=1e-3, prune=True,
-               prune_rtol=3e-3, cache_multipliers=True, **unused):
+               prune_rtol=3e-3, cache_multipliers=True, newton="auto", **unused):
     """Working-set solver of the convex program with an exact restricted solve.
 
     Parameters
@@ -117,6 +117,12 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         A block counts as zero for pruning when its largest group norm is at
         most ``prune_rtol`` times the largest of the round (the first round
         stops at a 1e-3 gap, so its zero groups are small, not exact zeros).
+    newton : {"auto", "dense", "woodbury"}, default="auto"
+        How the interior point solves its Newton systems: one dense Cholesky
+        factorisation of the working set's matrix, or blockwise through the
+        Woodbury identity (cheaper when the working set has more weights
+        than twice the rows times outputs, as with many features); "auto"
+        picks by that rule.
     cache_multipliers : bool, default=True
         Keep the priced multipliers of blocks outside the working set from
         one round to the next; pricing then runs only on the blocks they no
@@ -134,7 +140,7 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             verbose=verbose, warm_start=warm_start, initial_blocks=initial_blocks, grow=grow,
             inner_tol=inner_tol, polish=polish, zero_rtol=zero_rtol, inner=inner,
             first_round_tol=first_round_tol, prune=prune, prune_rtol=prune_rtol,
-            cache_multipliers=cache_multipliers)
+            cache_multipliers=cache_multipliers, newton=newton)
 
     t0 = time.perf_counter()
     n, C, P, m = op.n_samples, op.n_outputs, op.n_patterns, op.n_hidden
@@ -184,7 +190,7 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             try:
                 Ub, b, l1, l2, status = solve_restricted_barrier(
                     op, loss, Y, w, alpha, blocks, fit_intercept=fit_intercept,
-                    tol=round_tol, start_intercept=intercept)
+                    tol=round_tol, start_intercept=intercept, newton=newton)
                 if status != "optimal":
                     Ub = None
             except (NoInteriorError, np.linalg.LinAlgError, FloatingPointError):
