@@ -319,6 +319,19 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
                 K[k:, k:] += Hl[sl_n].sum(axis=0)
         return K
 
+    live_s1 = r1.reshape(n, A)
+
+    def merit(Uc, bc, Zc, s1c, s2c, tau_c):
+        """The barrier function at ``tau_c``, epigraphs minimised out (inf outside)."""
+        if np.any(s1c[live_s1] <= 0) or np.any(s2c[r2] <= 0):
+            return np.inf
+        beta_c = alpha * tau_c
+        rc = np.linalg.norm(Uc, axis=1)
+        Sc = np.sqrt(1.0 + (beta_c * rc) ** 2)
+        groups = float(np.sum(1.0 + Sc - np.log(2.0 * (1.0 + Sc) / beta_c ** 2)))
+        rows = -float(np.sum(np.log(s1c[live_s1]))) - float(np.sum(np.log(s2c[r2])))
+        return tau_c * loss.value(predict(Zc, bc), Y, w) + groups + rows
+
     F = predict(Zs, b)
     f_obj = loss.value(F, Y, w) + alpha * np.linalg.norm(U, axis=1).sum()
     tau = n_barrier / max(abs(f_obj), 1e-300)
@@ -492,6 +505,19 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
         dU, db, dZ, ds1, ds2, dl1, dl2 = cur
         tau = max(tau, 1.0 / target)
         sp, sd = min(1.0, 0.99 * sp), min(1.0, 0.99 * sd)
+        if not const_hessian:
+            # A saturating loss (logistic, softmax) is nearly flat along
+            # directions in which the group norms grow linearly, and the
+            # Newton model cannot see that: such steps send the objective
+            # to 1e15 within a few iterations.  Halve the primal step until
+            # the barrier function at the new tau does not increase.
+            phi0 = merit(U, b, Zs, s1, s2, tau)
+            while sp > 1e-12:
+                phi1 = merit(U + sp * dU, b + sp * db, Zs + sp * dZ, s1 + sp * ds1,
+                             s2 + sp * ds2, tau)
+                if phi1 <= phi0 + 1e-12 * abs(phi0):
+                    break
+                sp *= 0.5
         st = min(sp, sd)
         U, b = U + sp * dU, b + sp * db
         Zs = Zs + sp * dZ
