@@ -293,7 +293,8 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
     use_woodbury = newton == "woodbury" or (
         newton == "auto" and 2 * n * C < k and k >= 1500 and n * k * 8 <= 2 ** 30)
     Phi_ws = ((mask[:, :, None] * X[:, None, :]).reshape(n, k) if use_woodbury else None)
-    row_chunk = n if XX is not None else max(1, int(2 ** 19 // (n_pairs + B * m * (m + 1) // 2 + A)))
+    row_chunk = (n if XX is not None
+                 else max(1, int(2 ** 19 // (n_pairs + B * m * (m + 1) // 2 + A))))
     const_hessian = loss.name == "squared"
     K_loss = None
     H_buf = None

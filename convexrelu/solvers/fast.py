@@ -274,8 +274,8 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             pruned |= drop
         if not _add_violators(in_set, ratios, grow):
             # No block outside W violates its dual constraint: the remaining
-            # gap is the restricted solve's own accuracy.
-            round_tol = ipm_tol
+            # gap is the restricted solve's own accuracy (or the loose
+            # first round's: then the tight solve comes first).
             if loose:
                 continue
             if min(inner_tol, ipm_tol) > 1e-13:
