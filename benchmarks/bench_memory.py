@@ -11,13 +11,12 @@ available memory by default, so the ratio should be a little above one).
 """
 
 import time
-import tracemalloc
 import warnings
 
 import numpy as np
 
 from convexrelu import ConvexDeepReLUClassifier, ConvexDeepReLURegressor
-from convexrelu.memory import estimate_fit_memory
+from convexrelu.memory import estimate_fit_memory, traced_peak
 
 SHAPES = [(5000, 30, 10, 16, 2, "squared"), (5000, 10, 1, 50, 4, "squared"),
           (10000, 10, 1, 50, 4, "squared"), (3000, 10, 4, 20, 2, "log_loss")]
@@ -40,12 +39,7 @@ def main():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t = time.perf_counter()
-            tracemalloc.start()
-            try:
-                est.fit(X, y)
-                peak = tracemalloc.get_traced_memory()[1]
-            finally:
-                tracemalloc.stop()
+            _, peak = traced_peak(est.fit, X, y)
             seconds = time.perf_counter() - t
         estimate = estimate_fit_memory(n, d + 1, C, P, m, loss=name)
         print(f"{n:6d} {d:3d} {C:3d} {P:3d} {m:2d} {loss:>8} {peak / 2**20:9.0f} "

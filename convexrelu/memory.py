@@ -31,7 +31,7 @@ import os
 import re
 
 __all__ = ["estimate_fit_memory", "available_memory", "resolve_memory_limit",
-           "check_fit_memory", "FitMemoryError", "DEFAULT_MEMORY_LIMIT"]
+           "check_fit_memory", "traced_peak", "FitMemoryError", "DEFAULT_MEMORY_LIMIT"]
 
 #: the limit used by ``memory_limit="auto"`` when the available memory is unknown
 DEFAULT_MEMORY_LIMIT = 8 * 2 ** 30
@@ -268,3 +268,27 @@ def check_fit_memory(n_samples, n_features, n_outputs, n_patterns, n_hidden, *,
             f"n_hidden or the number of rows (subsample X), or raise memory_limit "
             f"(None disables the check).")
     return estimate
+
+
+def traced_peak(func, *args, **kwargs):
+    """Call ``func(*args, **kwargs)`` under ``tracemalloc``; return its result and peak.
+
+    The peak counts Python and NumPy allocations made during the call (the
+    quantity :func:`estimate_fit_memory` is calibrated against), not native
+    solver workspaces.
+
+    Returns
+    -------
+    result : object
+    peak : int
+        Bytes.
+    """
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        result = func(*args, **kwargs)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return result, peak

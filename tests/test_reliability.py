@@ -5,7 +5,6 @@ problem, and leave a previously fitted estimator exactly as it was.
 Extreme but valid input must fit and predict finite values.
 """
 
-import tracemalloc
 import warnings
 
 import numpy as np
@@ -17,7 +16,8 @@ from sklearn.utils import check_random_state
 from convexrelu import (ConvexDeepReLUClassifier, ConvexDeepReLURegressor, LiftedOperator,
                         sample_arrangements)
 from convexrelu._validation import DataScaleWarning
-from convexrelu.memory import (FitMemoryError, estimate_fit_memory, resolve_memory_limit)
+from convexrelu.memory import (FitMemoryError, estimate_fit_memory, resolve_memory_limit,
+                               traced_peak)
 
 SMALL = dict(n_patterns=8, n_hidden=2, random_state=0)
 
@@ -376,12 +376,7 @@ def test_memory_estimate_matches_tracemalloc(solver, shape):
     clone(est).set_params(n_patterns=2).fit(X, y)          # imports, caches: not counted
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        tracemalloc.start()
-        try:
-            est.fit(X, y)
-            peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
+        _, peak = traced_peak(est.fit, X, y)
     estimate = estimate_fit_memory(n, d + 1, C, P, m, solver=solver)
     print(f"estimate {estimate / 2**20:.2f} MiB, traced peak {peak / 2**20:.2f} MiB")
     assert 0.3 * peak <= estimate <= 3 * peak, (estimate, peak)

@@ -120,6 +120,13 @@ def _row_blocks(X, c1, c2, W2, row_chunk, XX=None):
     return blocks.reshape(B, m * d, m * d)
 
 
+def _scaled_cho_solver(fac, dscale):
+    """``rhs -> H^-1 rhs`` from the Cholesky factor of ``diag(1/dscale) H diag(1/dscale)``."""
+    def solve(rhs):
+        return cho_solve(fac, rhs / dscale, check_finite=False) / dscale
+    return solve
+
+
 def _factor_regularised(Hs):
     """Cholesky factor of the unit-diagonal matrix ``Hs``, nudged if need be.
 
@@ -428,10 +435,7 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
             Hs *= inv[:, None]
             Hs *= inv[None, :]
             Hs[(Hs < 1e-30) & (Hs > -1e-30)] = 0.0
-            fac = _factor_regularised(Hs)
-
-            def solve(rhs, fac=fac, dscale=dscale):
-                return cho_solve(fac, rhs / dscale, check_finite=False) / dscale
+            solve = _scaled_cho_solver(_factor_regularised(Hs), dscale)
         base = -(g_f + g_h) + (E1f * lam1 + (W2 * lam2[:, :, None]).reshape(n, A)).T @ X
 
         def direction(t1, t2):
