@@ -284,6 +284,14 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
     # (larger starts than the best-objective multiple of the generating
     # network leave the slacks room and take fewer Newton steps).
     kappa = max(L0, 1e-12) / (alpha * norms.sum())
+    if loss.name != "squared":
+        # A saturating loss has almost no curvature at large outputs: at
+        # small alpha that scale starts the softmax or logistic far out on
+        # its flat tail, where Newton steps crawl.  Cap the network's
+        # outputs at about one.
+        out = np.abs(predict(Zs, np.zeros(C))).max()
+        if out > 0:
+            kappa = min(kappa, 1.0 / out)
     U *= kappa
     Zs, s1, s2 = Zs * kappa, s1 * kappa, s2 * kappa
 
