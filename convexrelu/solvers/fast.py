@@ -195,6 +195,7 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
                     Ub = None
             except (NoInteriorError, np.linalg.LinAlgError, FloatingPointError):
                 Ub = None
+        inner_used = "ipm" if Ub is not None else "clarabel"
         if Ub is None:
             Ub, b, l1, l2, status = solve_restricted(
                 op, loss, Y, w, alpha, blocks, np.ones((n, B, m), bool),
@@ -245,7 +246,7 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         active = int((group_norms(U).reshape(NB, m).max(axis=1) > 0).sum())
         history.append(dict(iteration=n_iter, objective=cert.primal,
                             relative_gap=cert.relative_gap, active_blocks=active,
-                            working_set=B, priced=len(outside),
+                            working_set=B, priced=len(outside), inner=inner_used,
                             violation=cert.constraint_violation,
                             seconds=time.perf_counter() - t0))
         if verbose:
