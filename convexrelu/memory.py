@@ -50,7 +50,6 @@ _LIFTED_BYTES = {"cvxpy": 22 * _FLOAT}
 # test_reliability.py and the README's memory notes).
 _FAST_NG_ARRAYS = 8
 _FAST_SOLVE_ARRAYS = 12
-_FAST_CHUNK = 2 * 10 ** 7
 # the fixed overhead of a fit (CVXPY's problem objects, small arrays)
 _BASE_BYTES = 2 ** 20
 
@@ -138,11 +137,13 @@ def estimate_fit_memory(n_samples, n_features, n_outputs, n_patterns, n_hidden, 
     # The default solver: arrays over all groups for the certificate, arrays
     # over one solve's groups (one output's with a squared loss) for the
     # working set and pricing, and the interior point's chunk of lifted
-    # rows (at most _FAST_CHUNK entries) and rows' products x_i x_i^T.
+    # rows and rows' products x_i x_i^T, as bounded there.
+    from .solvers._barrier import LOSS_CHUNK_ENTRIES, PAIR_PRODUCTS_MAX_BYTES
+
     G_solve = G // C if loss == "squared" else G
     dense = _FAST_NG_ARRAYS * n * G * _FLOAT + _FAST_SOLVE_ARRAYS * n * G_solve * _FLOAT
-    chunk = min(n * G_solve * d, _FAST_CHUNK) * _FLOAT
-    pairs = min(n * d * (d + 1) // 2 * _FLOAT, 2 ** 28)
+    chunk = min(n * G_solve * d, LOSS_CHUNK_ENTRIES) * _FLOAT
+    pairs = min(n * d * (d + 1) // 2 * _FLOAT, PAIR_PRODUCTS_MAX_BYTES)
     return int(_BASE_BYTES + masks + dense + chunk + pairs)
 
 

@@ -34,6 +34,12 @@ from scipy.linalg import LinAlgError, cho_factor, cho_solve
 from ._woodbury import woodbury_solver
 
 
+#: entries of the lifted rows built at once for the loss part of a Newton matrix
+LOSS_CHUNK_ENTRIES = 2 * 10 ** 7
+#: largest size of the rows' products x_i x_i^T kept for a whole solve
+PAIR_PRODUCTS_MAX_BYTES = 2 ** 28
+
+
 class NoInteriorError(RuntimeError):
     """The restricted problem has no strictly feasible point or a singular Newton matrix."""
 
@@ -120,10 +126,25 @@ def _row_blocks(X, c1, c2, W2, row_chunk, XX=None):
     return blocks.reshape(B, m * d, m * d)
 
 
-def _scaled_cho_solver(fac, dscale):
-    """``rhs -> H^-1 rhs`` from the Cholesky factor of ``diag(1/dscale) H diag(1/dscale)``."""
+def _scaled_factor(H):
+    """``rhs -> H^-1 rhs`` (rhs of shape (k,) or (k, r)); ``H`` is overwritten.
+
+    Symmetric diagonal scaling first: the multipliers' weights lam/s span
+    twenty orders of magnitude near the end, and unscaled entries underflow
+    into subnormals, which slow the factorisation a hundredfold.  The
+    Cholesky factor of the unit-diagonal matrix comes from
+    :func:`_factor_regularised`.
+    """
+    dscale = np.sqrt(np.maximum(np.diag(H), 1e-300))
+    inv = 1.0 / dscale
+    H *= inv[:, None]
+    H *= inv[None, :]
+    H[(H < 1e-30) & (H > -1e-30)] = 0.0
+    fac = _factor_regularised(H)
+
     def solve(rhs):
-        return cho_solve(fac, rhs / dscale, check_finite=False) / dscale
+        sc = dscale.reshape((-1,) + (1,) * (rhs.ndim - 1))
+        return cho_solve(fac, rhs / sc, check_finite=False) / sc
     return solve
 
 
@@ -229,7 +250,8 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
     E1f = E1.reshape(n, A)
     n_rows = int(r1.sum() + r2.sum())
     # Masks of the rows that carry a constraint; None where all do.
-    live1 = None if r1.all() else r1.reshape(n, A)
+    rows1 = r1.reshape(n, A)
+    live1 = None if r1.all() else rows1
     live2 = None if r2.all() else r2
     n_barrier = n_rows + 2 * A
 
@@ -284,7 +306,8 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
     # (larger starts than the best-objective multiple of the generating
     # network leave the slacks room and take fewer Newton steps).
     kappa = max(L0, 1e-12) / (alpha * norms.sum())
-    if loss.name != "squared":
+    const_hessian = loss.name == "squared"
+    if not const_hessian:
         # A saturating loss has almost no curvature at large outputs: at
         # small alpha that scale starts the softmax or logistic far out on
         # its flat tail, where Newton steps crawl.  Cap the network's
@@ -295,11 +318,11 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
     U *= kappa
     Zs, s1, s2 = Zs * kappa, s1 * kappa, s2 * kappa
 
-    chunk = max(1, int(2e7 // max(k, 1)))
+    chunk = max(1, int(LOSS_CHUNK_ENTRIES // max(k, 1)))
     n_pairs = d * (d + 1) // 2
     # The rows' products x_i x_i^T are the same at every Newton step: keep
     # them when they take at most 256 MB, else rebuild them chunk by chunk.
-    XX = _pair_products(X) if n * n_pairs * 8 <= 2 ** 28 else None
+    XX = _pair_products(X) if n * n_pairs * 8 <= PAIR_PRODUCTS_MAX_BYTES else None
     # Dense Newton matrices cost (k + C)^3 / 3; through the Woodbury identity
     # the loss part (rank n C) costs (n C)^2 k: the cheaper one when the
     # working set has more weights than the rows have outputs (d large).
@@ -310,7 +333,6 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
     Phi_ws = ((mask[:, :, None] * X[:, None, :]).reshape(n, k) if use_woodbury else None)
     row_chunk = (n if XX is not None
                  else max(1, int(2 ** 19 // (n_pairs + B * m * (m + 1) // 2 + A))))
-    const_hessian = loss.name == "squared"
     K_loss = None
     H_buf = None
 
@@ -335,17 +357,15 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
                 K[k:, k:] += Hl[sl_n].sum(axis=0)
         return K
 
-    live_s1 = r1.reshape(n, A)
-
     def merit(Uc, bc, Zc, s1c, s2c, tau_c):
         """The barrier function at ``tau_c``, epigraphs minimised out (inf outside)."""
-        if np.any(s1c[live_s1] <= 0) or np.any(s2c[r2] <= 0):
+        if np.any(s1c[rows1] <= 0) or np.any(s2c[r2] <= 0):
             return np.inf
         beta_c = alpha * tau_c
         rc = np.linalg.norm(Uc, axis=1)
         Sc = np.sqrt(1.0 + (beta_c * rc) ** 2)
         groups = float(np.sum(1.0 + Sc - np.log(2.0 * (1.0 + Sc) / beta_c ** 2)))
-        rows = -float(np.sum(np.log(s1c[live_s1]))) - float(np.sum(np.log(s2c[r2])))
+        rows = -float(np.sum(np.log(s1c[rows1]))) - float(np.sum(np.log(s2c[r2])))
         return tau_c * loss.value(predict(Zc, bc), Y, w) + groups + rows
 
     F = predict(Zs, b)
@@ -356,7 +376,7 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
     status = "max_newton"
     I_d = np.eye(d)
     st = 0.0
-    for newton in range(1, max_newton + 1):
+    for it in range(1, max_newton + 1):
         gF = loss.gradient(F, Y, w)                                    # (n, C)
         g_f = (gF[:, out_of_group] * mask).T @ X                       # grad_u L, (A, d)
         # The group epigraphs, minimised out: h(u) = min_t alpha t - log(t^2 - |u|^2)/tau,
@@ -378,9 +398,9 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
         if not (np.isfinite(f_obj) and np.isfinite(res) and np.isfinite(gap_est)):
             # Diverged (a near-singular Newton matrix on a saturated loss):
             # the caller falls back to a general conic solver at once.
-            raise NoInteriorError(f"the interior-point iterates diverged at step {newton}")
+            raise NoInteriorError(f"the interior-point iterates diverged at step {it}")
         if verbose:
-            print(f"    [ipm] it {newton:3d}  obj {f_obj:.12e}  gap {gap_est:.2e}  "
+            print(f"    [ipm] it {it:3d}  obj {f_obj:.12e}  gap {gap_est:.2e}  "
                   f"res {res:.1e}  step {st:.2f}  tau {tau:.1e}")
         if gap_est <= tol * max(abs(f_obj), 1e-300) and res <= tol * alpha:
             status = "optimal"
@@ -408,8 +428,7 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
             if fit_intercept and loss.shift_invariant:
                 extra = (np.trace(Hl.sum(axis=0)) / C ** 2) * np.ones((C, C))
             try:
-                solve = woodbury_solver(blocks_H.copy(), Phi_ws, cols, Hl, fit_intercept,
-                                        extra)
+                solve = woodbury_solver(blocks_H, Phi_ws, cols, Hl, fit_intercept, extra)
             except NoInteriorError:
                 # An ill-conditioned capacitance or Schur matrix (late steps
                 # of a saturated loss): dense systems from here on.
@@ -433,17 +452,7 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
             for bi in range(B):
                 sl = slice(bi * m * d, (bi + 1) * m * d)
                 H[sl, sl] += blocks_H[bi]
-            # Symmetric diagonal scaling: the multipliers' weights lam/s span
-            # twenty orders of magnitude near the end, and unscaled entries
-            # underflow into subnormals, which slow the factorisation a
-            # hundredfold.
-            dscale = np.sqrt(np.maximum(np.diag(H), 1e-300))
-            inv = 1.0 / dscale
-            Hs = H
-            Hs *= inv[:, None]
-            Hs *= inv[None, :]
-            Hs[(Hs < 1e-30) & (Hs > -1e-30)] = 0.0
-            solve = _scaled_cho_solver(_factor_regularised(Hs), dscale)
+            solve = _scaled_factor(H)
         base = -(g_f + g_h) + (E1f * lam1 + (W2 * lam2[:, :, None]).reshape(n, A)).T @ X
 
         def direction(t1, t2):

@@ -37,7 +37,7 @@ def woodbury_solver(D_blocks, Phi, cols, Hl, fit_intercept, intercept_extra=None
     Parameters
     ----------
     D_blocks : ndarray of shape (B, md, md)
-        Diagonal blocks of ``D`` (modified in place by the scaling).
+        Diagonal blocks of ``D`` (left as they are).
     Phi : ndarray of shape (n, k)
         Lifted columns of the working set: ``F[:, o] = Phi[:, cols[o]] @ u[cols[o]] + b_o``.
     cols : dict
@@ -60,7 +60,7 @@ def woodbury_solver(D_blocks, Phi, cols, Hl, fit_intercept, intercept_extra=None
     NoInteriorError
         When a block or the capacitance matrix is numerically singular.
     """
-    from ._barrier import NoInteriorError, _factor_regularised
+    from ._barrier import NoInteriorError, _scaled_factor
 
     n, k = Phi.shape
     B, md, _ = D_blocks.shape
@@ -71,26 +71,18 @@ def woodbury_solver(D_blocks, Phi, cols, Hl, fit_intercept, intercept_extra=None
     for o, sl in cols.items():
         G[:, :, sl] = R[:, :, o, None] * Phi[:, None, sl]
     G = G.reshape(n * C, k)
-    # D^-1 blockwise (scaled Cholesky factors), and D^-1 G^T.
-    facs = []
-    DinvGt = np.empty((k, n * C))
-    for bi in range(B):
-        Db = D_blocks[bi]
-        sc = np.sqrt(np.maximum(np.diag(Db), 1e-300))
-        Db /= sc[:, None]
-        Db /= sc[None, :]
-        fac = _factor_regularised(Db)
-        facs.append((fac, sc))
-        sl = slice(bi * md, (bi + 1) * md)
-        DinvGt[sl] = cho_solve(fac, G[:, sl].T / sc[:, None], check_finite=False) / sc[:, None]
+    # D^-1 blockwise (scaled Cholesky factors of copies: the caller keeps
+    # D for a dense fallback), and D^-1 G^T.
+    block_solves = [_scaled_factor(D_blocks[bi].copy()) for bi in range(B)]
 
     def d_inv(r):
         out = np.empty_like(r)
-        for bi, (fac, sc) in enumerate(facs):
+        for bi, solve_block in enumerate(block_solves):
             sl = slice(bi * md, (bi + 1) * md)
-            out[sl] = cho_solve(fac, r[sl] / sc.reshape((-1,) + (1,) * (r.ndim - 1)),
-                                check_finite=False) / sc.reshape((-1,) + (1,) * (r.ndim - 1))
+            out[sl] = solve_block(r[sl])
         return out
+
+    DinvGt = d_inv(np.ascontiguousarray(G.T))                          # (k, n C)
 
     cap = G @ DinvGt
     cap[np.diag_indices_from(cap)] += 1.0

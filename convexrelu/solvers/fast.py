@@ -57,7 +57,17 @@ def _ratios(op, V, lam1, lam2, alpha):
     n, NB, m = lam1.shape
     Gz = op.residual_to_z(V) + op.constraint_adjoint_z(
         lam1.reshape((n,) + op.var_shape[:-1]), lam2.reshape((n,) + op.var_shape[:-2]))
-    return group_norms(op.x_adjoint(Gz)).reshape(NB, m).max(axis=1) / alpha
+    return _block_norms(op.x_adjoint(Gz), NB, m) / alpha
+
+
+def _block_norms(U, NB, m):
+    """Largest group norm of each of the ``NB`` blocks."""
+    return group_norms(U).reshape(NB, m).max(axis=1)
+
+
+def _gated_ratios(op, V, alpha):
+    """Dual ratios of every block with zero constraint multipliers (the gated test)."""
+    return _block_norms(op.adjoint(V), -1, op.n_hidden) / alpha
 
 
 def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
@@ -157,13 +167,13 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
     if fit_intercept:
         intercept = loss.optimal_intercept(op.predict(U), Y, w, start=intercept)
 
-    in_set = group_norms(U).reshape(NB, m).max(axis=1) > 0
+    in_set = _block_norms(U, NB, m) > 0
     if in_set.any():
         _add_strong_rule_blocks(op, in_set, warm_start, alpha)
     if not in_set.any():
         # Cold start: the blocks whose gated dual constraint is most violated.
         V = -loss.gradient(op.predict(U) + intercept, Y, w)
-        ratios = group_norms(op.adjoint(V)).reshape(NB, m).max(axis=1) / alpha
+        ratios = _gated_ratios(op, V, alpha)
         if not _add_violators(in_set, ratios, initial_blocks):
             # Every dual constraint holds at zero: zero (with the intercept)
             # is optimal, and the certificate says so.
@@ -225,7 +235,7 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         ratios = _ratios(op, V, lam1, lam2, alpha)
         if cache_multipliers:
             # Stale multipliers can certify worse than none at all.
-            gated = group_norms(op.adjoint(V)).reshape(NB, m).max(axis=1) / alpha
+            gated = _gated_ratios(op, V, alpha)
             worse = np.flatnonzero(~in_set & (gated < ratios))
             lam1[:, worse] = 0.0
             lam2[:, worse] = 0.0
@@ -243,7 +253,8 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         cert = duality_gap(op, loss, Y, w, U, alpha, intercept=intercept,
                            fit_intercept=fit_intercept, lam1=full1, lam2=full2, Z=Z)
         intercept = cert.intercept
-        active = int((group_norms(U).reshape(NB, m).max(axis=1) > 0).sum())
+        bn = _block_norms(U, NB, m)
+        active = int((bn > 0).sum())
         history.append(dict(iteration=n_iter, objective=cert.primal,
                             relative_gap=cert.relative_gap, active_blocks=active,
                             working_set=B, priced=len(outside), inner=inner_used,
@@ -263,7 +274,6 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             # leave it, once each (a block pruned before stays, so the rounds
             # cannot cycle).  Every zero block costs Newton-matrix size and
             # interior-point steps that drive it to its apex.
-            bn = group_norms(U).reshape(NB, m).max(axis=1)
             drop = in_set & ~pruned & (bn <= prune_rtol * bn.max())
             cand = np.flatnonzero(drop)
             if len(cand):
