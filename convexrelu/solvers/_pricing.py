@@ -22,7 +22,8 @@ import numpy as np
 from scipy.optimize import lsq_linear, nnls
 
 
-def price_blocks(op, V, blocks, targets=None, rows1=None, rows2=None, alpha=None):
+def price_blocks(op, V, blocks, targets=None, rows1=None, rows2=None, alpha=None,
+                 ball=None, ball_rounds=0, return_residual=False, weights=None):
     """Multipliers and dual norms of the zero blocks ``blocks``.
 
     Parameters
@@ -45,6 +46,32 @@ def price_blocks(op, V, blocks, targets=None, rows1=None, rows2=None, alpha=None
         When given (and ``targets`` is None), the least-squares problem
         stops as soon as every norm is at most ``alpha`` (the block is then
         certified; see :func:`_nnls_by_columns`).
+    ball : ndarray of bool, shape (len(blocks), m), default=None
+        Groups whose ``X^T g_j`` only has to lie in the ball of radius
+        ``alpha`` (zero groups; default: all groups when ``targets`` is None,
+        none otherwise).  Used with ``ball_rounds``.
+    ball_rounds : int, default=0
+        Rounds of majorise-minimise on ``sum_j (|X^T g_j| - alpha)_+^2`` over
+        the ball groups, for blocks the first fit leaves uncertified.
+        ``(|r| - alpha)_+^2 <= |r - c|^2`` for every ``|c| <= alpha``, with
+        equality at ``c`` = the projection of ``r`` on the ball, so fitting
+        each ball group to the projection of its last residual never raises
+        that sum: the least-squares test is sufficient only, and these
+        rounds certify blocks it rejects (the min-max of the norms is what
+        matters, not their sum of squares).
+    weights : ndarray of shape (len(blocks), m), default=None
+        Weights of the groups' residuals in the least-squares fit.  A large
+        weight on a block's non-zero groups keeps their stationarity nearly
+        exact and leaves the zero groups' norms as small as that allows (the
+        unweighted fit trades the two off).
+    return_residual : bool, default=False
+        Also return the last fit's residuals ``X^T g_j - target_j``, shape
+        (len(blocks), m, d): a direction that keeps every fitted row
+        feasible (``M^T r >= 0``, the least-squares conditions).  On a ball
+        group the target is the projection of the previous residual, so
+        this is ``(1 - alpha / |r_j|)_+ r_j`` at the fixed point: the block's
+        steepest feasible descent direction, zero exactly when the block is
+        certified.
 
     Returns
     -------
@@ -52,6 +79,8 @@ def price_blocks(op, V, blocks, targets=None, rows1=None, rows2=None, alpha=None
     lam2 : ndarray of shape (n, len(blocks))
     norms : ndarray of shape (len(blocks), m)
         ``||X^T g_j||`` with these multipliers.
+    residual : ndarray of shape (len(blocks), m, d)
+        Only with ``return_residual``.
     """
     X = op.X
     n, d = X.shape
@@ -61,15 +90,17 @@ def price_blocks(op, V, blocks, targets=None, rows1=None, rows2=None, alpha=None
     lam1 = np.zeros((n, nb, m))
     lam2 = np.zeros((n, nb))
     norms = np.zeros((nb, m))
+    resid = np.zeros((nb, m, d))
+    if ball is None:
+        ball = np.full((nb, m), targets is None)
     XT = X.T
     xnorm = np.linalg.norm(X, axis=1)
     for k in range(nb):
         t = t_idx[k]
         sig = 1.0 if s_idx[k] == 0 else -1.0
         a = (sig * op.D2[:, t])[:, None] * op.S1[:, t, :] * V[:, o_idx[k], None]   # (n, m)
-        c = (XT @ a).T.ravel()                                                  # (m d,)
-        if targets is not None:
-            c = c - targets[k].ravel()
+        c0 = (XT @ a).T                                                         # (m, d)
+        tgt = np.zeros((m, d)) if targets is None else np.array(targets[k], float)
         # Columns of the multipliers' operator M: lam1_{i, j} (rows allowed by
         # rows1) and lam2_i (rows2), each x_i scaled into group j's slot.
         e1 = op.E1[:, t, :]
@@ -78,14 +109,27 @@ def price_blocks(op, V, blocks, targets=None, rows1=None, rows2=None, alpha=None
         w2 = op.S1[:, t, :] * op.E2[:, t, None]                                 # (n, m)
         if rows2 is not None:
             w2 = w2 * rows2[:, k, None]
-        cols = _BlockColumns(X, xnorm, e1, w2)
-        x = _nnls_by_columns(cols, c, m, d, alpha if targets is None else None)
-        g = (c + cols.matvec(x)).reshape(m, d)
-        if targets is not None:
-            g = g + targets[k]
-        norms[k] = np.sqrt(np.einsum("jd,jd->j", g, g))
+        # Weighting group j's residual scales its part of every column and of
+        # the right-hand side; the multipliers keep their meaning.
+        om = np.ones(m) if weights is None else np.asarray(weights[k], float)
+        cols = _BlockColumns(X, xnorm, e1 * om, w2 * om)
+        stop = alpha if targets is None and weights is None else None
+        for rnd in range(ball_rounds + 1):
+            x = _nnls_by_columns(cols, ((c0 - tgt) * om[:, None]).ravel(), m, d, stop)
+            r = (c0 - tgt).ravel() + (cols.matvec(x).reshape(m, d) / om[:, None]).ravel()
+            g = r.reshape(m, d) + tgt
+            gn = np.sqrt(np.einsum("jd,jd->j", g, g))
+            if alpha is None or rnd == ball_rounds or np.all(gn[ball[k]] <= alpha):
+                break
+            stop = None
+            proj = np.where(gn > alpha, alpha / np.maximum(gn, 1e-300), 1.0)
+            tgt[ball[k]] = (g * proj[:, None])[ball[k]]
+        norms[k] = gn
+        resid[k] = r.reshape(m, d)
         lam1[:, k, :] = x[:n * m].reshape(n, m)
         lam2[:, k] = x[n * m:]
+    if return_residual:
+        return lam1, lam2, norms, resid
     return lam1, lam2, norms
 
 

@@ -45,6 +45,7 @@ from ..duality import duality_gap
 from ..operator import LiftedOperator, group_norms
 # solvers/__init__ imports this module lazily, so the package is loaded here.
 from . import _FEASIBILITY_RTOL
+from ._active_set import solve_restricted_active_set
 from ._barrier import NoInteriorError, solve_restricted_barrier
 from ._pricing import price_blocks, restore_feasibility
 from ._restricted import solve_restricted
@@ -73,7 +74,8 @@ def _gated_ratios(op, V, alpha):
 def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
                warm_start=None, initial_blocks=None, grow=None, inner_tol=1e-10,
                polish=True, zero_rtol=1e-7, inner="ipm", first_round_tol=1e-3, prune=True,
-               prune_rtol=3e-3, cache_multipliers=True, newton="auto", **unused):
+               prune_rtol=3e-3, cache_multipliers=True, newton="auto", active_set=True,
+               **unused):
     """Working-set solver of the convex program with an exact restricted solve.
 
     Parameters
@@ -192,11 +194,25 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
     lam2 = np.zeros((n, NB))
     pruned = np.zeros(NB, bool)
     d = op.n_features
+    # The active-set method continues from an exact solution (a warm start
+    # or a tight round); a loose round's point is too far from its face.
+    from_exact = warm_start is not None and bool(np.any(U))
     for n_iter in range(1, max_iter + 1):
         blocks = np.flatnonzero(in_set)
         B = len(blocks)
         Ub = None
-        if inner == "ipm":
+        inner_used = "ipm"
+        if inner == "ipm" and active_set and from_exact:
+            # A feasible point of the last round or of the warm start: the
+            # active-set method continues from it on its face.
+            Ub, b, l1, l2, status = solve_restricted_active_set(
+                op, loss, Y, w, alpha, blocks, U.reshape(NB, m, d)[blocks], intercept,
+                fit_intercept=fit_intercept, tol=ipm_tol)
+            inner_used = "active_set"
+            if status != "optimal":
+                Ub = None
+                inner_used = "ipm"
+        if inner == "ipm" and Ub is None:
             try:
                 Ub, b, l1, l2, status = solve_restricted_barrier(
                     op, loss, Y, w, alpha, blocks, fit_intercept=fit_intercept,
@@ -205,8 +221,8 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
                     Ub = None
             except (NoInteriorError, np.linalg.LinAlgError, FloatingPointError):
                 Ub = None
-        inner_used = "ipm" if Ub is not None else "clarabel"
         if Ub is None:
+            inner_used = "clarabel"
             Ub, b, l1, l2, status = solve_restricted(
                 op, loss, Y, w, alpha, blocks, np.ones((n, B, m), bool),
                 np.ones((n, B), bool), fit_intercept=fit_intercept, tol=inner_tol,
@@ -246,8 +262,18 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             lam1[:, outside] = p1
             lam2[:, outside] = p2
             ratios[outside] = pn.max(axis=1) / alpha
-        if polish:
+        import os
+        if os.environ.get("ASDBG"):
+            rr = _ratios(op, V, lam1, lam2, alpha)
+            print("   ratios before polish (W)", np.round(rr[blocks] - 1, 9))
+        # The active-set method's multipliers are exact on its faces; the
+        # interior point's are only as good as its tolerance.
+        if polish and not (inner_used == "active_set"
+                           and ratios[blocks].max(initial=0.0) <= 1.0 + 1e-9):
             _polish_multipliers(op, V, U, Z, alpha, blocks, lam1, lam2)
+        if os.environ.get("ASDBG"):
+            rr = _ratios(op, V, lam1, lam2, alpha)
+            print("   ratios after polish (W)", np.round(rr[blocks] - 1, 9), "outside max", rr[~in_set].max())
         full1 = lam1.reshape((n,) + op.var_shape[:-1])
         full2 = lam2.reshape((n,) + op.var_shape[:-2])
         cert = duality_gap(op, loss, Y, w, U, alpha, intercept=intercept,
@@ -269,6 +295,7 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             converged = True
             break
         loose, round_tol = round_tol > ipm_tol, ipm_tol
+        from_exact = not loose
         if prune and np.any(~in_set & (ratios > 1.0)):
             # The set changes anyway: blocks the round left (nearly) at zero
             # leave it, once each (a block pruned before stays, so the rounds
@@ -288,6 +315,11 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             # gap is the restricted solve's own accuracy (or the loose
             # first round's: then the tight solve comes first).
             if loose:
+                continue
+            if inner_used == "active_set":
+                # Its face was not the optimal one (a zero group inside a live
+                # block can only re-enter through the interior point).
+                active_set = False
                 continue
             if min(inner_tol, ipm_tol) > 1e-13:
                 inner_tol = inner_tol * 1e-2

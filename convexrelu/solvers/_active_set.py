@@ -1,0 +1,747 @@
+"""The restricted convex program from a feasible warm start: a primal active-set Newton method.
+
+An interior-point method cannot use a good starting point: it leaves the
+boundary first and then takes its usual 20 to 30 Newton steps back to it.
+Along a regularisation path, and in every working-set round after the first,
+the previous solution is already close to the new one and lies on the right
+face of the feasible set.  This method stays on that face.
+
+On the working set ``W`` (``A = B m`` groups ``u_g`` in ``R^d``) with
+
+* ``N``: the non-zero groups (the others are held at zero),
+* ``E``: the active constraint rows (``a_r . u = 0``, held as equalities),
+
+the objective ``f(u, b) = L(Phi u + b) + alpha sum_{g in N} ||u_g||`` is
+smooth, and its Newton step on the face ``E u = 0`` is taken in the face's
+own coordinates: ``u_b = Z_b theta_b`` with ``Z_b`` a basis of the null space
+of block ``b``'s active rows (rows touch one block only, so the basis is
+block diagonal and costs one small SVD per block).  Each step
+
+1. stops at the first inactive row it would cross (the row joins ``E``), and
+2. backtracks until ``f`` decreases (Armijo);
+
+a group whose Newton step passes through the origin is set to zero when that
+lowers ``f`` (the penalty's kink: at ``u_g = 0`` the smooth model does not
+hold).  When the step's Newton decrement is negligible, the face is optimal,
+and the KKT conditions of the restricted problem are checked:
+
+* the multipliers ``mu`` of the active rows (``grad f = E^T mu`` per block)
+  must be non-negative; a row with a negative one leaves ``E``;
+* every zero block of ``W`` must satisfy its dual constraint
+  (:func:`convexrelu.solvers._pricing.price_blocks`); a violating block enters
+  along its priced steepest feasible direction ``X^T g`` with an exact line
+  search.
+
+When all hold, ``mu`` are the rows' multipliers (``lam1``, ``lam2``) and the
+point is returned as "optimal"; the caller's certificate (the duality gap of
+the full program) still judges it.  Anything else (a step that cannot
+decrease ``f``, too many iterations, a singular face) returns "failed", and
+the caller solves the round with the interior point instead.
+"""
+
+import os
+
+import numpy as np
+from scipy.linalg import LinAlgError
+from scipy.optimize import nnls
+
+from ._barrier import _scaled_factor
+from ._pricing import _BlockColumns, _nnls_by_columns, price_blocks
+
+
+def solve_restricted_active_set(op, loss, Y, w, alpha, blocks, U0, b0, *, fit_intercept,
+                                tol=1e-10, max_newton=60, active_rtol=1e-7, verbose=False):
+    """Solve the program restricted to ``blocks`` from the feasible point ``U0``.
+
+    Parameters
+    ----------
+    op : LiftedOperator
+    loss : Loss
+        Needs ``value``, ``gradient`` and ``hessian``.
+    Y, w : ndarray
+        Encoded targets (n, C) and normalised weights (n,).
+    alpha : float
+    blocks : ndarray of int, shape (B,)
+        Flat block indices into ``(C, 2, P)``, increasing.
+    U0 : ndarray of shape (B, m, d)
+        A feasible start (zero blocks allowed).
+    b0 : ndarray of shape (C,)
+    fit_intercept : bool
+    tol : float, default=1e-10
+        Newton decrement, relative to the objective, at which a face counts
+        as solved.
+    max_newton : int, default=60
+        Newton steps, zeroing trials and active-set changes allowed in all.
+    active_rtol : float, default=1e-7
+        Rows with a slack below this times their block's largest ``|X u|``
+        are active at the start.
+
+    Returns
+    -------
+    U : ndarray of shape (B, m, d)
+    intercept : ndarray of shape (C,)
+    lam1 : ndarray of shape (n, B, m)
+    lam2 : ndarray of shape (n, B)
+    status : str
+        "optimal" or "failed".
+    """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        return _ActiveSet(op, loss, Y, w, alpha, blocks, U0, b0, fit_intercept,
+                          active_rtol).run(tol, max_newton, verbose)
+
+
+class _ActiveSet:
+    """State of one active-set solve: the point, its live groups and active rows."""
+
+    def __init__(self, op, loss, Y, w, alpha, blocks, U0, b0, fit_intercept, active_rtol):
+        self.op, self.loss, self.Y, self.w, self.alpha = op, loss, Y, w, alpha
+        X = op.X
+        n, d = X.shape
+        C, P, m = op.n_outputs, op.n_patterns, op.n_hidden
+        self.blocks = blocks = np.asarray(blocks, dtype=int)
+        B = len(blocks)
+        A = B * m
+        self.n, self.d, self.C, self.m, self.B, self.A = n, d, C, m, B, A
+        o_idx, s_idx, t_idx = np.unravel_index(blocks, (C, 2, P))
+        self.o_idx = o_idx
+        sig = np.where(s_idx == 0, 1.0, -1.0)
+        S1 = op.S1[:, t_idx, :]                                       # (n, B, m)
+        self.mask = (sig[None, :, None] * op.D2[:, t_idx][:, :, None] * S1).reshape(n, A)
+        self.E1 = op.E1[:, t_idx, :].reshape(n, A)
+        self.W2 = S1 * op.E2[:, t_idx][:, :, None]                    # (n, B, m)
+        self.out_of_group = np.repeat(o_idx, m)
+        self.xnz = np.any(X != 0, axis=1)
+        self.xnorm = np.linalg.norm(X, axis=1)
+        self.r2 = np.any(self.W2 != 0, axis=2) & self.xnz[:, None]    # (n, B)
+        self.fit_intercept = fit_intercept
+        self.U = np.array(U0, dtype=float).reshape(A, d)
+        self.b = np.asarray(b0, dtype=float).copy() if fit_intercept else np.zeros(C)
+        self.Zs = X @ self.U.T
+        self.f = self.objective(self.U, self.b, self.Zs)
+        s1, s2 = self.slacks(self.Zs)
+        scale = self.block_scale(self.Zs)
+        self.act1 = (s1 <= active_rtol * np.repeat(scale, m)[None, :]) & self.xnz[:, None]
+        self.act2 = (s2 <= active_rtol * scale[None, :]) & self.r2
+        self.mu1 = np.zeros((n, A))
+        self.mu2 = np.zeros((n, B))
+        self.faces = {}
+        # Blocks certified by their own restricted solve at the current point.
+        self.certified = set()
+
+    # ---- the objective and the rows -------------------------------------------
+    def predict(self, Zs, b):
+        F = np.empty((self.n, self.C))
+        Fm = Zs * self.mask
+        for o in range(self.C):
+            F[:, o] = Fm[:, self.out_of_group == o].sum(axis=1)
+        return F + b
+
+    def objective(self, U, b, Zs):
+        return (self.loss.value(self.predict(Zs, b), self.Y, self.w)
+                + self.alpha * np.linalg.norm(U, axis=1).sum())
+
+    def slacks(self, Zs):
+        s1 = self.E1 * Zs                                              # (n, A)
+        s2 = np.einsum("nbm,nbm->nb", self.W2, Zs.reshape(self.n, self.B, self.m))
+        return s1, s2
+
+    def block_scale(self, Zs):
+        scale = np.abs(Zs).reshape(self.n, self.B, self.m).max(axis=(0, 2))
+        return np.where(scale > 0, scale, 1.0)
+
+    def live(self):
+        return np.linalg.norm(self.U, axis=1) > 0
+
+    def face_rows(self, bi, gs):
+        """Active rows of block ``bi`` on its live groups ``gs``, shape (r, |gs| d)."""
+        X, m, d = self.op.X, self.m, self.d
+        q = len(gs)
+        parts = []
+        for k, j in enumerate(gs):
+            g = bi * m + j
+            idx = np.flatnonzero(self.act1[:, g])
+            R = np.zeros((len(idx), q * d))
+            R[:, k * d:(k + 1) * d] = self.E1[idx, g, None] * X[idx]
+            parts.append(R)
+        idx = np.flatnonzero(self.act2[:, bi])
+        R = (self.W2[idx][:, bi][:, gs, None] * X[idx, None, :]).reshape(len(idx), q * d)
+        parts.append(R)
+        return np.vstack(parts)
+
+    def basis(self, bi, gs):
+        """Null-space basis of the block's active rows (cached per face)."""
+        key = (bi, gs.tobytes(), self.act1[:, bi * self.m + gs].tobytes(),
+               self.act2[:, bi].tobytes())
+        Zb = self.faces.get(key)
+        if Zb is None:
+            Zb = _null_space(self.face_rows(bi, gs), len(gs) * self.d)
+            self.faces[key] = Zb
+        return Zb
+
+    # ---- the iteration ----------------------------------------------------------
+    def run(self, tol, max_newton, verbose):
+        n, B, m, d, C, A = self.n, self.B, self.m, self.d, self.C, self.A
+        X, alpha, loss = self.op.X, self.alpha, self.loss
+        status = "failed"
+        for it in range(1, max_newton + 1):
+            live = self.live()
+            lb = live.reshape(B, m)
+            F = self.predict(self.Zs, self.b)
+            gF = loss.gradient(F, self.Y, self.w)                      # (n, C)
+            r = np.linalg.norm(self.U, axis=1)
+            gU = (gF[:, self.out_of_group] * self.mask).T @ X          # (A, d)
+            gU[live] += alpha * self.U[live] / r[live, None]
+            bases = [(bi, np.flatnonzero(lb[bi])) for bi in np.flatnonzero(lb.any(axis=1))]
+            bases = [(bi, gs, self.basis(bi, gs)) for bi, gs in bases]
+            try:
+                dU, db, dec, gmax = self.newton_step(F, gF, gU, r, bases)
+            except (LinAlgError, RuntimeError, ValueError):
+                return self.result("failed")
+            if verbose:
+                print(f"    [as] it {it:3d}  obj {self.f:.12e}  dec {dec:.2e}  live "
+                      f"{int(live.sum())}  active rows {int(self.act1.sum() + self.act2.sum())}")
+            # Solved face: a negligible decrement and a stationarity residual
+            # at the interior point's standard (the certificate needs both).
+            if dec <= tol * max(abs(self.f), 1e-300) and gmax <= 10.0 * tol * alpha:
+                change = self.check_face(gU, bases)
+                if change == "failed":
+                    return self.result("failed")
+                if change:
+                    continue
+                entered = self.enter_groups(-gF, lb)
+                if entered is None:
+                    return self.result("failed")
+                if entered:
+                    continue
+                status = "optimal"
+                break
+            moved = self.line_search(dU, db, dec, live, r, lb)
+            if moved is None:
+                if dec <= 1e3 * tol * max(abs(self.f), 1e-300):
+                    # Rounding stops the descent: the face is as solved as it gets.
+                    change = self.check_face(gU, bases)
+                    if change is False and self.enter_groups(-gF, lb) is False:
+                        status = "optimal"
+                        break
+                return self.result("failed")
+        return self.result(status)
+
+    def result(self, status):
+        n, B, m, d = self.n, self.B, self.m, self.d
+        return (self.U.reshape(B, m, d), self.b, np.maximum(self.mu1, 0.0).reshape(n, B, m),
+                np.maximum(self.mu2, 0.0), status)
+
+    def newton_step(self, F, gF, gU, r, bases):
+        """The Newton step on the current face: ``(dU, db, decrement)``."""
+        n, m, d, C, A = self.n, self.m, self.d, self.C, self.A
+        X, alpha = self.op.X, self.alpha
+        sizes = [Zb.shape[1] for _, _, Zb in bases]
+        offs = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        p_u = int(offs[-1])
+        ci = C if self.fit_intercept else 0
+        p = p_u + ci
+        J = np.empty((n, p_u))
+        out_col = np.empty(p_u, dtype=int)
+        grad = np.zeros(p)
+        H = np.zeros((p, p))
+        eye = np.eye(d)
+        for (bi, gs, Zb), lo, hi in zip(bases, offs[:-1], offs[1:]):
+            if hi == lo:
+                continue
+            g_idx = bi * m + gs
+            Mb = (self.mask[:, g_idx, None] * X[:, None, :]).reshape(n, -1)
+            J[:, lo:hi] = Mb @ Zb
+            out_col[lo:hi] = self.o_idx[bi]
+            grad[lo:hi] = Zb.T @ gU[g_idx].ravel()
+            # The norms' curvature alpha (I - u u^T / |u|^2) / |u|, group by group.
+            q = len(gs)
+            Pb = np.zeros((q * d, q * d))
+            for k, g in enumerate(g_idx):
+                ug = self.U[g] / r[g]
+                Pb[k * d:(k + 1) * d, k * d:(k + 1) * d] = (alpha / r[g]) * (
+                    eye - np.outer(ug, ug))
+            H[lo:hi, lo:hi] = Zb.T @ Pb @ Zb
+        Hl = self.loss.hessian(F, self.Y, self.w)                      # (n, C, C)
+        cols = {o: np.flatnonzero(out_col == o) for o in range(C)}
+        for o, co in cols.items():
+            if not len(co):
+                continue
+            for o2, co2 in cols.items():
+                h = Hl[:, o, o2]
+                if len(co2) and np.any(h):
+                    H[np.ix_(co, co2)] += (J[:, co] * h[:, None]).T @ J[:, co2]
+            if ci:
+                v = J[:, co].T @ Hl[:, o, :]                           # (|co|, C)
+                H[co, p_u:] += v
+                H[p_u:, co] += v.T
+        if ci:
+            grad[p_u:] = gF.sum(axis=0)
+            H[p_u:, p_u:] += Hl.sum(axis=0)
+            if self.loss.shift_invariant:
+                # Softmax ignores a common shift of the intercepts.
+                H[p_u:, p_u:] += (np.trace(H[p_u:, p_u:]) / C ** 2) * np.ones((C, C))
+        if p == 0:
+            return np.zeros((A, d)), np.zeros(C), 0.0, 0.0
+        solve = _scaled_factor(H)
+        step = -solve(grad)
+        dec = float(-grad @ step)
+        # The quadratic model, kept for the steps that rows block (see line_search).
+        self.model = dict(solve=solve, grad=grad, step=step, bases=bases, offs=offs, p_u=p_u)
+        dU = np.zeros((A, d))
+        for (bi, gs, Zb), lo, hi in zip(bases, offs[:-1], offs[1:]):
+            if hi > lo:
+                dU[bi * m + gs] = (Zb @ step[lo:hi]).reshape(len(gs), d)
+        db = step[p_u:] if ci else np.zeros(C)
+        return dU, db, dec, float(np.abs(grad).max(initial=0.0))
+
+    def theta_to_u(self, theta):
+        """A displacement in the face coordinates of :attr:`model` as ``(dU, db)``."""
+        m, d = self.m, self.d
+        model = self.model
+        dU = np.zeros((self.A, d))
+        for (bi, gs, Zb), lo, hi in zip(model["bases"], model["offs"][:-1], model["offs"][1:]):
+            if hi > lo:
+                dU[bi * m + gs] = (Zb @ theta[lo:hi]).reshape(len(gs), d)
+        p_u = model["p_u"]
+        db = theta[p_u:] if self.fit_intercept else np.zeros(self.C)
+        return dU, db
+
+    def row_in_theta(self, fam, i, idx):
+        """Constraint row ``(fam, i, group-or-block)`` in the face coordinates."""
+        m, d = self.m, self.d
+        X = self.op.X
+        model = self.model
+        bi = idx // m if fam == 1 else idx
+        out = np.zeros(len(model["step"]))
+        for (b, gs, Zb), lo, hi in zip(model["bases"], model["offs"][:-1], model["offs"][1:]):
+            if b != bi or hi == lo:
+                continue
+            a = np.zeros((len(gs), d))
+            if fam == 1:
+                a[np.flatnonzero(gs == idx - bi * m)] = self.E1[i, idx] * X[i]
+            else:
+                a[:] = self.W2[i, bi, gs, None] * X[i][None, :]
+            out[lo:hi] = Zb.T @ a.ravel()
+        return out
+
+    def line_search(self, dU, db, dec, live, r, lb, max_rows=50):
+        """Step along the face's Newton direction, rows permitting; None if no progress.
+
+        When an inactive row blocks the step, the row is held at zero and the
+        step continues to the minimiser of the same quadratic model on the
+        smaller face (a primal active-set pass on the model, one solve with
+        the model's factor per row: ``theta = theta* - H^-1 A^T S^-1 (A theta* - b)``,
+        ``S = A H^-1 A^T``), until no row blocks.  The objective then decides
+        (Armijo along the straight segment, which stays feasible); the rows
+        join the active set when the whole step is taken.
+        """
+        X = self.op.X
+        # A group whose step passes (nearly) through the origin: try it at zero.
+        a = np.einsum("ad,ad->a", dU, dU)
+        tg = -np.einsum("ad,ad->a", self.U, dU) / np.where(a > 0, a, 1.0)
+        closest = np.linalg.norm(self.U + np.clip(tg, 0.0, None)[:, None] * dU, axis=1)
+        suspect = live & (a > 0) & (tg > 0) & (tg < 1.5) & (closest <= 0.1 * r)
+        if suspect.any() and self.try_zero(suspect):
+            return True
+
+        model = self.model
+        solve, grad, star = model["solve"], model["grad"], model["step"]
+        rows1 = live[None, :] & self.xnz[:, None]
+        rows2 = self.r2 & lb.any(axis=1)[None, :]
+        held1 = self.act1.copy()
+        held2 = self.act2.copy()
+        cur = np.zeros_like(star)
+        target = star
+        Zcur = self.Zs.copy()
+        A_rows, added = [], []
+        for _ in range(max_rows):
+            dth = target - cur
+            dUs, _ = self.theta_to_u(dth)
+            dZ = X @ dUs.T
+            s1, s2 = self.slacks(Zcur)
+            ds1, ds2 = self.slacks(dZ)
+            lim1 = rows1 & ~held1 & (ds1 < 0)
+            lim2 = rows2 & ~held2 & (ds2 < 0)
+            rat1 = np.where(lim1, -s1 / np.where(lim1, ds1, -1.0), np.inf)
+            rat2 = np.where(lim2, -s2 / np.where(lim2, ds2, -1.0), np.inf)
+            k1, k2 = np.argmin(rat1), np.argmin(rat2)
+            t1, t2 = rat1.flat[k1], rat2.flat[k2]
+            t_max = max(min(t1, t2), 0.0)
+            if t_max >= 1.0:
+                cur = target
+                Zcur = Zcur + dZ
+                break
+            cur = cur + t_max * dth
+            Zcur = Zcur + t_max * dZ
+            if t1 <= t2:
+                i, g = np.unravel_index(k1, rat1.shape)
+                held1[i, g] = True
+                added.append((1, i, g))
+            else:
+                i, bi = np.unravel_index(k2, rat2.shape)
+                held2[i, bi] = True
+                added.append((2, i, bi))
+            A_rows.append(self.row_in_theta(*added[-1]))
+            Am = np.array(A_rows)
+            W = solve(Am.T)
+            S = Am @ W
+            nu = np.linalg.lstsq(S, Am @ star - Am @ cur, rcond=None)[0]
+            target = star - W @ nu
+        else:
+            return None
+        dUt, dbt = self.theta_to_u(cur)
+        dZt = Zcur - self.Zs
+        gd = float(grad @ cur)
+        if gd >= 0:
+            if gd <= 1e-14 * abs(self.f) and added:
+                # Degenerate: the rows block at once; hold them and go on.
+                self.act1, self.act2 = held1, held2
+                return True
+            return None
+        t = 1.0
+        while t > 1e-12:
+            Ut = self.U + t * dUt
+            Zt = self.Zs + t * dZt
+            bt = self.b + t * dbt
+            ft = self.objective(Ut, bt, Zt)
+            if ft <= self.f + 1e-4 * t * gd:
+                self.U, self.Zs, self.b, self.f = Ut, Zt, bt, ft
+                self.certified.clear()
+                if t == 1.0:
+                    self.act1, self.act2 = held1, held2
+                return True
+            t *= 0.5
+        return None
+
+    def try_zero(self, groups, ftol=0.0, feas=1e-12):
+        """Set ``groups`` to zero if that keeps the rows feasible and lowers ``f``.
+
+        ``ftol`` (absolute) and ``feas`` (relative to the block's scale) allow
+        an interior-point solution's ~1e-10 groups to go at rounding cost.
+        """
+        Ut = self.U.copy()
+        Ut[groups] = 0.0
+        Zt = self.op.X @ Ut.T
+        _, t2 = self.slacks(Zt)
+        scale = self.block_scale(self.Zs)
+        blocks = np.unique(np.flatnonzero(groups) // self.m)
+        if np.any(t2[:, blocks][self.r2[:, blocks]]
+                  < -feas * np.broadcast_to(scale[blocks], t2[:, blocks].shape)[
+                      self.r2[:, blocks]]):
+            return False
+        ft = self.objective(Ut, self.b, Zt)
+        if ft > self.f + ftol:
+            return False
+        self.U, self.Zs, self.f = Ut, Zt, ft
+        self.certified.clear()
+        return True
+
+    def check_face(self, gU, bases):
+        """Multipliers of the active rows; leave the rows a feasible descent frees.
+
+        Non-negative least squares ``min_{mu >= 0} ||R^T mu - grad f||`` per
+        block.  Its residual ``rho`` is zero on an optimal face; otherwise
+        ``-rho`` is a descent direction with ``R (-rho) >= 0`` (the NNLS
+        conditions), so the rows it moves off (``R rho < 0``) leave the active
+        set.  (Least-squares multipliers would pick wrong rows here: the
+        rows are degenerate by construction, since a sample with all its
+        first-layer rows active has its second-layer row active too.)
+
+        Returns False when every block's face is optimal (the multipliers are
+        stored), True when rows were dropped, "failed" when neither holds.
+        """
+        m = self.m
+        changed = False
+        for bi, gs, Zb in bases:
+            R = self.face_rows(bi, gs)
+            if R.shape[0] == 0:
+                continue
+            g = gU[bi * m + gs].ravel()
+            gnorm = max(float(np.linalg.norm(g)), 1e-300)
+            # What the face's own tolerance leaves: the gradient off the face.
+            slack_res = float(np.linalg.norm(Zb.T @ g)) if Zb.shape[1] else 0.0
+            mu, res = nnls(R.T, g, maxiter=50 * R.shape[0] + 100)
+            if res <= 10.0 * slack_res + 1e-7 * gnorm:
+                self.store(bi, gs, mu)
+                continue
+            rho = g - R.T @ mu
+            rate = -(R @ rho) / np.maximum(np.linalg.norm(R, axis=1), 1e-300)
+            leave = np.flatnonzero(rate > 1e-9 * res)
+            if not len(leave):
+                return "failed"
+            index = self.row_index(bi, gs)
+            for k in leave:
+                fam, i, gg = index[k]
+                if fam == 1:
+                    self.act1[i, gg] = False
+                else:
+                    self.act2[i, gg] = False
+            changed = True
+        return changed
+
+    def row_index(self, bi, gs):
+        """(family, sample, group-or-block) of each row of :meth:`face_rows`."""
+        m = self.m
+        out = []
+        for j in gs:
+            g = bi * m + j
+            out.extend((1, i, g) for i in np.flatnonzero(self.act1[:, g]))
+        out.extend((2, i, bi) for i in np.flatnonzero(self.act2[:, bi]))
+        return out
+
+    def store(self, bi, gs, mu):
+        m = self.m
+        self.mu1[:, bi * m + gs] = 0.0
+        self.mu2[:, bi] = 0.0
+        for (fam, i, g), v in zip(self.row_index(bi, gs), mu):
+            if fam == 1:
+                self.mu1[i, g] = v
+            else:
+                self.mu2[i, g] = v
+
+    def enter_groups(self, V, lb, ball_rounds=3):
+        """Certify the zero groups of ``W``, or move the blocks that fail.
+
+        Three tests, each on what the previous one left:
+
+        1. a zero group of a live block, with the block's second-layer
+           multipliers fixed at the face's, needs only its own first-layer
+           multipliers (a small NNLS that stops once the group is within
+           ``alpha``); a zero block gets the usual pricing;
+        2. the block's multipliers fitted jointly: the live groups to their
+           stationarity targets ``alpha u_j / |u_j|`` (weighted, so the fit
+           cannot trade them away), the zero groups into the ball of radius
+           ``alpha`` (:func:`price_blocks` with ``ball_rounds``);
+        3. the blocks' own restricted problem (:meth:`block_step`), which
+           either moves them or certifies them.
+
+        The certifying multipliers are stored.  Returns True when blocks
+        moved, False when every zero group is certified, None when neither
+        could be decided.
+        """
+        n, m, d, B = self.n, self.m, self.d, self.B
+        X, alpha = self.op.X, self.alpha
+        live = lb.reshape(-1)
+        cand = np.flatnonzero(~lb.all(axis=1))
+        cand = cand[~np.isin(cand, list(self.certified))]
+        cand = cand[~self.certify_cheaply(V, cand, lb)]
+        if not len(cand):
+            return False
+        if self.zero_directions and self.enter_along(self.zero_directions):
+            return True
+        targets = np.zeros((len(cand), m, d))
+        r = np.linalg.norm(self.U, axis=1)
+        rows1 = np.empty((n, len(cand), m), bool)
+        rows2 = np.empty((n, len(cand)), bool)
+        for k, bi in enumerate(cand):
+            g = slice(bi * m, (bi + 1) * m)
+            lg = live[g]
+            targets[k, lg] = alpha * self.U[g][lg] / r[g][lg, None]
+            rows1[:, k] = np.where(lg[None, :], self.act1[:, g], self.xnz[:, None])
+            rows2[:, k] = self.act2[:, bi] if lg.any() else self.r2[:, bi]
+        # Live groups' stationarity is exact at a solved face: weight it so
+        # that the fit cannot trade it for smaller zero-group norms.
+        p1, p2, pn = price_blocks(self.op, V, self.blocks[cand], targets=targets, rows1=rows1,
+                                  rows2=rows2, alpha=alpha, ball=~lb[cand],
+                                  ball_rounds=ball_rounds, weights=np.where(lb[cand], 1e3, 1.0))
+        ok = np.all(lb[cand] | (pn <= alpha * (1.0 + 1e-9)), axis=1)
+        for k in np.flatnonzero(ok):
+            self.set_block_multipliers(cand[k], p1[:, k], p2[:, k])
+        todo = cand[~ok]
+        if os.environ.get("ASDBG"): print("      enter?", cand, np.round(pn.max(axis=1) / alpha, 4), todo)
+        if not len(todo):
+            return False
+        return self.block_step(todo)
+
+    def enter_along(self, directions):
+        """Zero blocks enter along feasible descent directions ``{block: (m, d)}``."""
+        m, d = self.m, self.d
+        X, alpha = self.op.X, self.alpha
+        D = np.zeros((self.B, m, d))
+        for bi, Db in directions.items():
+            D[bi] = Db
+        D = D.reshape(self.A, d)
+        dZ = X @ D.T
+        F = self.predict(self.Zs, self.b)
+        gF = self.loss.gradient(F, self.Y, self.w)
+        dF = self.predict(dZ, np.zeros(self.C))
+        slope = float(np.sum(gF * dF)) + alpha * float(np.linalg.norm(D, axis=1).sum())
+        if slope >= 0:
+            return False
+        curv = float(np.einsum("no,nop,np->", dF, self.loss.hessian(F, self.Y, self.w), dF))
+        t = -slope / curv if curv > 0 else 1.0
+        for _ in range(40):
+            Ut, Zt = self.U + t * D, self.Zs + t * dZ
+            ft = self.objective(Ut, self.b, Zt)
+            if ft < self.f + 0.5 * t * slope:
+                self.U, self.Zs, self.f = Ut, Zt, ft
+                self.certified.clear()
+                self.reset_rows(np.array(sorted(directions)))
+                return True
+            t *= 0.5
+        return False
+
+    def certify_cheaply(self, V, cand, lb):
+        """Test 1 of :meth:`enter_groups`; a bool per block of ``cand``."""
+        n, m = self.n, self.m
+        X, alpha = self.op.X, self.alpha
+        done = np.zeros(len(cand), bool)
+        zero_blocks = ~lb[cand].any(axis=1)
+        self.zero_directions = {}
+        if zero_blocks.any():
+            zb = cand[zero_blocks]
+            p1, p2, pn, res = price_blocks(self.op, V, self.blocks[zb], alpha=alpha,
+                                           return_residual=True)
+            ok = np.all(pn <= alpha * (1.0 + 1e-9), axis=1)
+            for k in np.flatnonzero(ok):
+                self.set_block_multipliers(zb[k], p1[:, k], p2[:, k])
+            done[np.flatnonzero(zero_blocks)[ok]] = True
+            # A failed block's least-squares residual is the projection of the
+            # negative gradient on its cone: a feasible direction, which
+            # lowers the objective when sum_j |D_j| (alpha - |D_j|) < 0.
+            for k in np.flatnonzero(~ok):
+                rn = np.linalg.norm(res[k], axis=1)
+                if np.sum(rn * (alpha - rn)) < 0:
+                    self.zero_directions[int(zb[k])] = res[k]
+        xnorm = self.xnorm
+        for k in np.flatnonzero(~zero_blocks):
+            bi = cand[k]
+            ok = True
+            lam1 = {}
+            for j in np.flatnonzero(~lb[bi]):
+                g = bi * m + j
+                # The group's fixed part: its share of V and of the block's
+                # second-layer multipliers.
+                a = (self.mask[:, g] * V[:, self.o_idx[bi]]
+                     + self.W2[:, bi, j] * self.mu2[:, bi])
+                c = X.T @ a
+                if np.linalg.norm(c) <= alpha:
+                    lam1[g] = np.zeros(n)
+                    continue
+                cols = _BlockColumns(X, xnorm, self.E1[:, g:g + 1] * self.xnz[:, None],
+                                     np.zeros((n, 1)))
+                x = _nnls_by_columns(cols, c, 1, self.d, alpha)
+                if np.linalg.norm(c + cols.matvec(x)) > alpha * (1.0 + 1e-9):
+                    ok = False
+                    break
+                lam1[g] = x[:n]
+            if ok:
+                for g, v in lam1.items():
+                    self.mu1[:, g] = v
+                done[k] = True
+        return done
+
+    def block_step(self, bis):
+        """Solve blocks ``bis`` with the others fixed; step towards that solution.
+
+        The least-squares pricing is a sufficient test only: a block it does
+        not certify may be optimal all the same, or may have to grow.  The
+        exact answer is the program restricted to those blocks, with the
+        other blocks' predictions fixed and the loss replaced by its
+        quadratic model at the current point (a weighted squared loss with
+        targets ``F_b - g / h``), which the interior point solves
+        (:mod:`convexrelu.solvers._barrier`).  If moving towards its solution
+        lowers the objective, the blocks move (their new groups become live);
+        if not, the blocks are optimal and that solution's multipliers are
+        theirs.
+
+        Returns True when the blocks moved, False when they are optimal, None
+        when this cannot be decided (several coupled outputs, a failed solve).
+        """
+        from ..losses import get_loss
+        from ._barrier import NoInteriorError, solve_restricted_barrier
+
+        if self.C != 1:
+            return None
+        n, m, d = self.n, self.m, self.d
+        F = self.predict(self.Zs, self.b)
+        g = self.loss.gradient(F, self.Y, self.w)[:, 0]
+        h = self.loss.hessian(F, self.Y, self.w)[:, 0, 0]
+        cols = (bis[:, None] * m + np.arange(m)[None, :]).ravel()
+        Fb = (self.Zs[:, cols] * self.mask[:, cols]).sum(axis=1)
+        T = np.where(h > 0, Fb - g / np.where(h > 0, h, 1.0), 0.0)
+        try:
+            Ub, _, l1, l2, status = solve_restricted_barrier(
+                self.op, get_loss("squared"), T[:, None], h, self.alpha, self.blocks[bis],
+                fit_intercept=False, tol=1e-10)
+        except (NoInteriorError, LinAlgError, FloatingPointError):
+            return None
+        if status != "optimal":
+            return None
+        D = np.zeros_like(self.U)
+        D[cols] = Ub.reshape(-1, d) - self.U[cols]
+        dZ = self.op.X @ D.T
+        t = 1.0
+        for _ in range(30):
+            Ut, Zt = self.U + t * D, self.Zs + t * dZ
+            ft = self.objective(Ut, self.b, Zt)
+            if ft < self.f - 1e-13 * abs(self.f):
+                if os.environ.get("ASDBG"): print("      block step t", t, "norms", np.round(np.linalg.norm(Ut[cols], axis=1), 8))
+                self.U, self.Zs, self.f = Ut, Zt, ft
+                self.certified.clear()
+                # The solution's tiny groups are the zeros of the interior point.
+                r = np.linalg.norm(self.U, axis=1)
+                tiny = r[cols] <= 1e-7 * r.max(initial=0.0)
+                if tiny.any():
+                    self.try_zero(np.isin(np.arange(self.A), cols[tiny]),
+                                  ftol=1e-12 * abs(self.f), feas=1e-9)
+                self.reset_rows(bis, rtol=1e-7)
+                return True
+            t *= 0.5
+        # No decrease: the blocks are optimal with the others fixed.  The
+        # interior point's dual vectors X^T g_j show where each zero group's
+        # lies in the ball; refitting the current point's multipliers to
+        # them (active rows only) certifies the blocks.
+        V = -self.loss.gradient(F, self.Y, self.w)
+        live = (np.linalg.norm(self.U, axis=1) > 0).reshape(self.B, m)
+        targets = np.zeros((len(bis), m, d))
+        rows1 = np.empty((n, len(bis), m), bool)
+        rows2 = np.empty((n, len(bis)), bool)
+        r = np.linalg.norm(self.U, axis=1)
+        for k, bi in enumerate(bis):
+            g = slice(bi * m, (bi + 1) * m)
+            lg = live[bi]
+            Gz = (self.mask[:, g] * V[:, 0, None] + self.E1[:, g] * l1[:, k]
+                  + self.W2[:, bi] * l2[:, k, None])
+            G = Gz.T @ self.op.X
+            gn = np.linalg.norm(G, axis=1)
+            targets[k] = G * np.minimum(1.0, self.alpha / np.maximum(gn, 1e-300))[:, None]
+            targets[k, lg] = self.alpha * self.U[g][lg] / r[g][lg, None]
+            rows1[:, k] = np.where(lg[None, :], self.act1[:, g], self.xnz[:, None])
+            rows2[:, k] = self.act2[:, bi] if lg.any() else self.r2[:, bi]
+        p1, p2, pn = price_blocks(self.op, V, self.blocks[bis], targets=targets, rows1=rows1,
+                                  rows2=rows2, weights=np.where(live[bis], 1e3, 1.0))
+        if os.environ.get("ASDBG"): print("      refit from ipm", np.round(pn / self.alpha - 1, 9))
+        for k, bi in enumerate(bis):
+            self.set_block_multipliers(bi, p1[:, k], p2[:, k])
+        self.certified.update(int(b) for b in bis)
+        return False
+
+    def set_block_multipliers(self, bi, l1, l2):
+        m = self.m
+        self.mu1[:, bi * m:(bi + 1) * m] = l1
+        self.mu2[:, bi] = l2
+
+    def reset_rows(self, bis, rtol=1e-9):
+        """Active rows of blocks ``bis`` from their slacks (after a step off the face)."""
+        m = self.m
+        s1, s2 = self.slacks(self.Zs)
+        scale = self.block_scale(self.Zs)
+        cols = (np.asarray(bis)[:, None] * m + np.arange(m)[None, :]).ravel()
+        self.act1[:, cols] = ((s1[:, cols] <= rtol * np.repeat(scale[bis], m)[None, :])
+                              & self.xnz[:, None])
+        self.act2[:, bis] = (s2[:, bis] <= rtol * scale[bis][None, :]) & self.r2[:, bis]
+
+
+def _null_space(R, q):
+    """Orthonormal basis (q, q - rank) of the null space of the rows ``R``."""
+    if R.shape[0] == 0:
+        return np.eye(q)
+    norms = np.linalg.norm(R, axis=1)
+    R = R[norms > 0] / norms[norms > 0, None]
+    if R.shape[0] == 0:
+        return np.eye(q)
+    # Thin SVD when the rows are many (the full one would build an r x r factor).
+    _, s, Vt = np.linalg.svd(R, full_matrices=R.shape[0] < q)
+    rank = int(np.sum(s > 1e-10 * s[0]))
+    return Vt[rank:].T.copy()
