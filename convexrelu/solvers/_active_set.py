@@ -118,10 +118,7 @@ class _ActiveSet:
         self.b = np.asarray(b0, dtype=float).copy() if fit_intercept else np.zeros(C)
         self.Zs = X @ self.U.T
         self.f = self.objective(self.U, self.b, self.Zs)
-        s1, s2 = self.slacks(self.Zs)
-        scale = self.block_scale(self.Zs)
-        self.act1 = (s1 <= active_rtol * np.repeat(scale, m)[None, :]) & self.xnz[:, None]
-        self.act2 = (s2 <= active_rtol * scale[None, :]) & self.r2
+        self.act1, self.act2 = self.active_rows(active_rtol)
         self.mu1 = np.zeros((n, A))
         self.mu2 = np.zeros((n, B))
         self.faces = {}
@@ -144,6 +141,24 @@ class _ActiveSet:
         s1 = self.E1 * Zs                                              # (n, A)
         s2 = np.einsum("nbm,nbm->nb", self.W2, Zs.reshape(self.n, self.B, self.m))
         return s1, s2
+
+    def active_rows(self, rtol):
+        """Rows at zero slack, to ``rtol`` of their own scale: ``(act1, act2)``.
+
+        A first-layer row against its group's largest ``|X u_g|``; a
+        second-layer row against its own terms (it is active when they
+        cancel; a tiny group's rows are not), and only where one of the
+        block's live groups is on (elsewhere it is identically zero).
+        """
+        n, B, m = self.n, self.B, self.m
+        s1, s2 = self.slacks(self.Zs)
+        Za = np.abs(self.Zs)
+        gscale = np.maximum(Za.max(axis=0), 1e-300)
+        terms = np.einsum("nbm,nbm->nb", np.abs(self.W2), Za.reshape(n, B, m))
+        live = (np.linalg.norm(self.U, axis=1) > 0).reshape(B, m)
+        on = np.any((self.W2 != 0) & live[None], axis=2) & self.xnz[:, None]
+        return ((s1 <= rtol * gscale[None, :]) & self.xnz[:, None],
+                (s2 <= rtol * terms) & on)
 
     def block_scale(self, Zs):
         scale = np.abs(Zs).reshape(self.n, self.B, self.m).max(axis=(0, 2))
@@ -180,10 +195,11 @@ class _ActiveSet:
 
     # ---- the iteration ----------------------------------------------------------
     def run(self, tol, max_newton, verbose):
-        n, B, m, d, C, A = self.n, self.B, self.m, self.d, self.C, self.A
+        B, m = self.B, self.m
         X, alpha, loss = self.op.X, self.alpha, self.loss
         status = "failed"
         for it in range(1, max_newton + 1):
+            self.drop_tiny_groups()
             live = self.live()
             lb = live.reshape(B, m)
             F = self.predict(self.Zs, self.b)
@@ -225,6 +241,30 @@ class _ActiveSet:
                         break
                 return self.result("failed")
         return self.result(status)
+
+    def drop_tiny_groups(self, rtol=1e-5):
+        """Zero the groups far below the largest (an interior point's leftovers).
+
+        Their curvature ``alpha / |u_g|`` would dominate the Newton systems.
+        Rounding-sized ones go at once; the others only if that does not
+        raise the objective beyond rounding.
+        """
+        r = np.linalg.norm(self.U, axis=1)
+        dust = (r > 0) & (r <= 1e-12 * r.max(initial=0.0))
+        if dust.any():
+            self.U[dust] = 0.0
+            self.Zs = self.op.X @ self.U.T
+            self.f = self.objective(self.U, self.b, self.Zs)
+            r = np.linalg.norm(self.U, axis=1)
+        tiny = (r > 0) & (r <= rtol * r.max(initial=0.0))
+        if not tiny.any():
+            return
+        ftol = 1e-12 * abs(self.f)
+        if not self.try_zero(tiny, ftol=ftol, feas=1e-9):
+            for g in np.flatnonzero(tiny):
+                one = np.zeros_like(tiny)
+                one[g] = True
+                self.try_zero(one, ftol=ftol, feas=1e-9)
 
     def result(self, status):
         n, B, m, d = self.n, self.B, self.m, self.d
@@ -679,12 +719,8 @@ class _ActiveSet:
                 if os.environ.get("ASDBG"): print("      block step t", t, "norms", np.round(np.linalg.norm(Ut[cols], axis=1), 8))
                 self.U, self.Zs, self.f = Ut, Zt, ft
                 self.certified.clear()
-                # The solution's tiny groups are the zeros of the interior point.
-                r = np.linalg.norm(self.U, axis=1)
-                tiny = r[cols] <= 1e-7 * r.max(initial=0.0)
-                if tiny.any():
-                    self.try_zero(np.isin(np.arange(self.A), cols[tiny]),
-                                  ftol=1e-12 * abs(self.f), feas=1e-9)
+                # The solution's tiny groups are the interior point's zeros.
+                self.drop_tiny_groups()
                 self.reset_rows(bis, rtol=1e-7)
                 return True
             t *= 0.5
@@ -711,9 +747,18 @@ class _ActiveSet:
             rows2[:, k] = self.act2[:, bi] if lg.any() else self.r2[:, bi]
         p1, p2, pn = price_blocks(self.op, V, self.blocks[bis], targets=targets, rows1=rows1,
                                   rows2=rows2, weights=np.where(live[bis], 1e3, 1.0))
-        if os.environ.get("ASDBG"): print("      refit from ipm", np.round(pn / self.alpha - 1, 9))
+        X = self.op.X
         for k, bi in enumerate(bis):
-            self.set_block_multipliers(bi, p1[:, k], p2[:, k])
+            # The interior point's own multipliers or the refit, whichever
+            # certifies the block better at the current point.
+            g = slice(bi * m, (bi + 1) * m)
+            Gz = (self.mask[:, g] * V[:, 0, None] + self.E1[:, g] * l1[:, k]
+                  + self.W2[:, bi] * l2[:, k, None])
+            own = np.linalg.norm(Gz.T @ X, axis=1).max()
+            if own < pn[k].max():
+                self.set_block_multipliers(bi, l1[:, k], l2[:, k])
+            else:
+                self.set_block_multipliers(bi, p1[:, k], p2[:, k])
         self.certified.update(int(b) for b in bis)
         return False
 
@@ -725,12 +770,10 @@ class _ActiveSet:
     def reset_rows(self, bis, rtol=1e-9):
         """Active rows of blocks ``bis`` from their slacks (after a step off the face)."""
         m = self.m
-        s1, s2 = self.slacks(self.Zs)
-        scale = self.block_scale(self.Zs)
+        a1, a2 = self.active_rows(rtol)
         cols = (np.asarray(bis)[:, None] * m + np.arange(m)[None, :]).ravel()
-        self.act1[:, cols] = ((s1[:, cols] <= rtol * np.repeat(scale[bis], m)[None, :])
-                              & self.xnz[:, None])
-        self.act2[:, bis] = (s2[:, bis] <= rtol * scale[bis][None, :]) & self.r2[:, bis]
+        self.act1[:, cols] = a1[:, cols]
+        self.act2[:, bis] = a2[:, bis]
 
 
 def _null_space(R, q):

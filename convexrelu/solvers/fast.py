@@ -195,8 +195,13 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
     pruned = np.zeros(NB, bool)
     d = op.n_features
     # The active-set method continues from an exact solution (a warm start
-    # or a tight round); a loose round's point is too far from its face.
-    from_exact = warm_start is not None and bool(np.any(U))
+    # or a tight round); a loose round's point is too far from its face, and
+    # so is a warm start from an alpha more than twice this one (its active
+    # set changes row by row: measured on diabetes paths, grids with steps
+    # of 0.4 ran slower with it, steps of 0.46 to 0.8 faster).
+    prev_alpha = getattr(warm_start, "alpha", None)
+    from_exact = (warm_start is not None and bool(np.any(U))
+                  and (prev_alpha is None or alpha >= 0.45 * float(prev_alpha)))
     for n_iter in range(1, max_iter + 1):
         blocks = np.flatnonzero(in_set)
         B = len(blocks)
