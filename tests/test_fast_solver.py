@@ -470,3 +470,119 @@ def test_saturating_loss_at_small_alpha_stays_on_the_interior_point():
                        solver="fast", tol=1e-4)
     assert res.converged and res.relative_gap <= 1e-4
     assert [h["inner"] for h in res.history] == ["ipm"] * len(res.history)
+
+
+@pytest.mark.parametrize("loss,seed,n,d,m,fit_intercept", [
+    ("squared", 10, 60, 3, 2, False), ("squared", 11, 80, 4, 2, True),
+    ("squared", 12, 100, 3, 3, True), ("logistic", 10, 60, 3, 2, True),
+    ("logistic", 13, 120, 5, 2, False), ("cross_entropy", 10, 60, 3, 2, True)])
+def test_active_set_warm_start_matches_clarabel(loss, seed, n, d, m, fit_intercept):
+    """A warm start from a nearby alpha is finished by the active-set method.
+
+    The first round must come from it (not the interior point), and the
+    result must be the certified optimum: Clarabel's objective, the
+    constraints, and a duality gap recomputed by hand.
+    """
+    X, y, arr, alpha = _problem(seed, n, d, m, loss, n_patterns=15, alpha_frac=0.15)
+    first = solve_convex(X, y, arr, alpha, loss=loss, fit_intercept=fit_intercept, tol=1e-8)
+    warm = solve_convex(X, y, arr, 0.8 * alpha, loss=loss, fit_intercept=fit_intercept,
+                        tol=1e-8, warm_start=first)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = solve_convex(X, y, arr, 0.8 * alpha, loss=loss, fit_intercept=fit_intercept,
+                           solver="cvxpy", tol=1e-9)
+    assert warm.history[0]["inner"] == "active_set"
+    assert warm.converged and warm.relative_gap <= 1e-8
+    assert warm.objective == pytest.approx(ref.objective, rel=1e-6)
+    assert warm.constraint_violation <= 1e-8
+    primal, dual, worst = _hand_gap(warm, X, y, 0.8 * alpha)
+    assert worst <= 1 + 1e-9
+    assert primal - dual == pytest.approx(warm.dual_gap, rel=1e-6, abs=1e-13)
+
+
+def test_active_set_is_skipped_for_large_alpha_steps():
+    """From an alpha more than about twice away the interior point takes the round."""
+    X, y, arr, alpha = _problem(10, 60, 3, 2, "squared", n_patterns=15, alpha_frac=0.15)
+    first = solve_convex(X, y, arr, alpha, tol=1e-8)
+    far = solve_convex(X, y, arr, 0.3 * alpha, tol=1e-8, warm_start=first)
+    near = solve_convex(X, y, arr, 0.8 * alpha, tol=1e-8, warm_start=first)
+    assert far.history[0]["inner"] == "ipm"
+    assert near.history[0]["inner"] == "active_set"
+    off = solve_convex(X, y, arr, 0.8 * alpha, tol=1e-8, warm_start=first, active_set=False)
+    assert off.history[0]["inner"] == "ipm"
+    assert near.objective == pytest.approx(off.objective, rel=1e-8)
+
+
+def test_active_set_restricted_solve_certifies_its_working_set():
+    """The active-set method alone, on a working set, from a perturbed start.
+
+    Its restricted optimum equals Clarabel's on the same blocks, and the
+    multipliers it returns satisfy the blocks' dual constraints.
+    """
+    from convexrelu import LiftedOperator
+    from convexrelu.losses import get_loss
+    from convexrelu.solvers._active_set import solve_restricted_active_set
+    from convexrelu.solvers._restricted import solve_restricted
+
+    X, y, arr, alpha = _problem(21, 80, 3, 2, "squared", n_patterns=12, alpha_frac=0.1)
+    n = X.shape[0]
+    op = LiftedOperator(X, arr)
+    loss = get_loss("squared")
+    Y, w = y[:, None], np.full(n, 1.0 / n)
+    start = solve_convex(X, y, arr, 1.2 * alpha, fit_intercept=True, tol=1e-9)
+    NB, m, d = 2 * arr.n_patterns, arr.n_hidden, X.shape[1]
+    U0 = np.asarray(start.u).reshape(NB, m, d)
+    blocks = np.flatnonzero(np.linalg.norm(U0.reshape(NB, -1), axis=1) > 0)
+    # Two zero blocks join the set: they must be certified or enter.
+    blocks = np.union1d(blocks, np.setdiff1d(np.arange(NB), blocks)[:2])
+    Ub, b, l1, l2, status = solve_restricted_active_set(
+        op, loss, Y, w, alpha, blocks, U0[blocks], np.asarray(start.intercept),
+        fit_intercept=True, tol=1e-10)
+    assert status == "optimal"
+    Uc, bc, _, _, _ = solve_restricted(op, loss, Y, w, alpha, blocks,
+                                       np.ones((n, len(blocks), m), bool),
+                                       np.ones((n, len(blocks)), bool),
+                                       fit_intercept=True, tol=1e-10)
+
+    def objective(Ublocks, intercept):
+        U = np.zeros((NB, m, d))
+        U[blocks] = Ublocks
+        F = op.predict(U.reshape(op.var_shape))[:, 0] + intercept[0]
+        return 0.5 * np.mean((F - y) ** 2) + alpha * np.linalg.norm(Ublocks, axis=-1).sum()
+
+    assert objective(Ub, b) == pytest.approx(objective(Uc, bc), rel=1e-8)
+    # Dual feasibility of the returned multipliers on every group of W.
+    U = np.zeros((NB, m, d))
+    U[blocks] = Ub
+    F = op.predict(U.reshape(op.var_shape))[:, 0] + b[0]
+    V = (y - F) / n
+    P = arr.n_patterns
+    sig = np.array([1.0, -1.0])
+    for k, blk in enumerate(blocks):
+        s_i, t = divmod(int(blk), P)
+        for j in range(m):
+            D1, D2 = arr.first[t, :, j].astype(float), arr.second[t].astype(float)
+            g = (sig[s_i] * arr.signs[t, j] * D1 * D2 * V + (2 * D1 - 1) * l1[:, k, j]
+                 + arr.signs[t, j] * D1 * (2 * D2 - 1) * l2[:, k])
+            assert np.linalg.norm(X.T @ g) <= alpha * (1 + 1e-7)
+
+
+def test_ball_rounds_lower_the_zero_groups_excess():
+    """Majorise-minimise pricing rounds never raise sum_j (|X^T g_j| - alpha)_+^2."""
+    from convexrelu import LiftedOperator
+    from convexrelu.solvers._pricing import price_blocks
+
+    X, y, arr, alpha = _problem(22, 70, 3, 3, "squared", n_patterns=20, alpha_frac=0.05)
+    op = LiftedOperator(X, arr)
+    V = ((y - y.mean()) / len(y))[:, None]
+    blocks = np.arange(2 * arr.n_patterns)
+
+    def excess(rounds):
+        _, _, pn = price_blocks(op, V, blocks, alpha=alpha, ball_rounds=rounds)
+        return np.sum(np.maximum(pn - alpha, 0.0) ** 2, axis=1)
+
+    e0, e3, e10 = excess(0), excess(3), excess(10)
+    assert np.any(e0 > 0)
+    assert np.all(e3 <= e0 * (1 + 1e-9) + 1e-30)
+    assert np.all(e10 <= e3 * (1 + 1e-9) + 1e-30)
+    assert np.sum(e10) < np.sum(e0)

@@ -2,44 +2,52 @@
 
 An interior-point method cannot use a good starting point: it leaves the
 boundary first and then takes its usual 20 to 30 Newton steps back to it.
-Along a regularisation path, and in every working-set round after the first,
-the previous solution is already close to the new one and lies on the right
-face of the feasible set.  This method stays on that face.
+Along a regularisation path, and in a working-set round after a tight one,
+the previous solution is already close to the new one and lies on (or next
+to) the right face of the feasible set.  This method stays on faces.
 
 On the working set ``W`` (``A = B m`` groups ``u_g`` in ``R^d``) with
 
-* ``N``: the non-zero groups (the others are held at zero),
+* ``N``: the live (non-zero) groups (the others are held at zero),
 * ``E``: the active constraint rows (``a_r . u = 0``, held as equalities),
 
 the objective ``f(u, b) = L(Phi u + b) + alpha sum_{g in N} ||u_g||`` is
 smooth, and its Newton step on the face ``E u = 0`` is taken in the face's
 own coordinates: ``u_b = Z_b theta_b`` with ``Z_b`` a basis of the null space
 of block ``b``'s active rows (rows touch one block only, so the basis is
-block diagonal and costs one small SVD per block).  Each step
+block diagonal: one small SVD per block and face).  Each step
 
-1. stops at the first inactive row it would cross (the row joins ``E``), and
-2. backtracks until ``f`` decreases (Armijo);
+1. meets the inactive rows it would cross one by one: the row is held at
+   zero and the step goes on to the minimiser of the same quadratic model
+   on the smaller face (:meth:`_ActiveSet.line_search`, one solve with the
+   model's factor per row);
+2. backtracks until ``f`` decreases (Armijo along the straight segment,
+   feasible because both ends are);
 
 a group whose Newton step passes through the origin is set to zero when that
-lowers ``f`` (the penalty's kink: at ``u_g = 0`` the smooth model does not
-hold).  When the step's Newton decrement is negligible, the face is optimal,
-and the KKT conditions of the restricted problem are checked:
+lowers ``f`` (the penalty's kink), and groups far below the largest (an
+interior point's leftovers, whose curvature ``alpha / |u_g|`` would swamp the
+Newton matrix) go at the start.  When the decrement and the stationarity
+residual are negligible, the face is solved, and the KKT conditions of the
+restricted problem are checked:
 
-* the multipliers ``mu`` of the active rows (``grad f = E^T mu`` per block)
-  must be non-negative; a row with a negative one leaves ``E``;
-* every zero block of ``W`` must satisfy its dual constraint
-  (:func:`convexrelu.solvers._pricing.price_blocks`); a violating block enters
-  along its priced steepest feasible direction ``X^T g`` with an exact line
-  search.
+* the multipliers of the active rows (NNLS on ``grad f = E^T mu`` per block:
+  the rows are degenerate by construction, so least squares would report
+  negative multipliers where non-negative ones exist); rows that a feasible
+  descent direction leaves are released (:meth:`_ActiveSet.check_face`);
+* every zero group of ``W`` must satisfy its dual constraint; three tests of
+  rising cost decide (:meth:`_ActiveSet.enter_groups`), the last of which
+  solves the undecided blocks' own restricted problem on the loss's
+  quadratic model with the interior point, and either moves them (they
+  enter) or certifies them with that solution's multipliers.
 
-When all hold, ``mu`` are the rows' multipliers (``lam1``, ``lam2``) and the
-point is returned as "optimal"; the caller's certificate (the duality gap of
-the full program) still judges it.  Anything else (a step that cannot
-decrease ``f``, too many iterations, a singular face) returns "failed", and
-the caller solves the round with the interior point instead.
+When all hold, the stored multipliers are the rows' ``lam1``, ``lam2`` and
+the point is returned as "optimal"; the caller's certificate (the duality gap
+of the full program) still judges it.  Anything else (a step that cannot
+lower ``f``, too many iterations, a singular face, coupled outputs in a block
+solve) returns "failed", and the caller solves the round with the interior
+point instead.
 """
-
-import os
 
 import numpy as np
 from scipy.linalg import LinAlgError
@@ -559,8 +567,8 @@ class _ActiveSet:
         moved, False when every zero group is certified, None when neither
         could be decided.
         """
-        n, m, d, B = self.n, self.m, self.d, self.B
-        X, alpha = self.op.X, self.alpha
+        n, m, d = self.n, self.m, self.d
+        alpha = self.alpha
         live = lb.reshape(-1)
         cand = np.flatnonzero(~lb.all(axis=1))
         cand = cand[~np.isin(cand, list(self.certified))]
@@ -588,7 +596,6 @@ class _ActiveSet:
         for k in np.flatnonzero(ok):
             self.set_block_multipliers(cand[k], p1[:, k], p2[:, k])
         todo = cand[~ok]
-        if os.environ.get("ASDBG"): print("      enter?", cand, np.round(pn.max(axis=1) / alpha, 4), todo)
         if not len(todo):
             return False
         return self.block_step(todo)
@@ -716,7 +723,6 @@ class _ActiveSet:
             Ut, Zt = self.U + t * D, self.Zs + t * dZ
             ft = self.objective(Ut, self.b, Zt)
             if ft < self.f - 1e-13 * abs(self.f):
-                if os.environ.get("ASDBG"): print("      block step t", t, "norms", np.round(np.linalg.norm(Ut[cols], axis=1), 8))
                 self.U, self.Zs, self.f = Ut, Zt, ft
                 self.certified.clear()
                 # The solution's tiny groups are the interior point's zeros.
@@ -724,10 +730,10 @@ class _ActiveSet:
                 self.reset_rows(bis, rtol=1e-7)
                 return True
             t *= 0.5
-        # No decrease: the blocks are optimal with the others fixed.  The
-        # interior point's dual vectors X^T g_j show where each zero group's
-        # lies in the ball; refitting the current point's multipliers to
-        # them (active rows only) certifies the blocks.
+        # No decrease: the blocks are optimal with the others fixed.  Their
+        # multipliers: the interior point's own, or a refit of the current
+        # point's (active rows only) to the interior point's dual vectors
+        # X^T g_j, whichever certifies better.
         V = -self.loss.gradient(F, self.Y, self.w)
         live = (np.linalg.norm(self.U, axis=1) > 0).reshape(self.B, m)
         targets = np.zeros((len(bis), m, d))

@@ -111,7 +111,8 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         dual constraints hold better.
 
     inner : {"ipm", "clarabel"}, default="ipm"
-        Restricted solver: the structured interior-point method of
+        Restricted solver (for rounds the active-set method does not take):
+        the structured interior-point method of
         :mod:`convexrelu.solvers._barrier` (dense BLAS Newton steps), falling
         back to Clarabel when it cannot start or stops short; or Clarabel only.
     zero_rtol : float, default=1e-7
@@ -139,6 +140,14 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         Keep the priced multipliers of blocks outside the working set from
         one round to the next; pricing then runs only on the blocks they no
         longer certify.
+    active_set : bool, default=True
+        Solve a round that starts from an exact solution (a warm start from
+        an alpha at most about twice this one, or the previous round when it
+        was solved tightly) with the active-set Newton method of
+        :mod:`convexrelu.solvers._active_set`, which continues from that
+        point instead of restarting an interior point; the interior point
+        takes over when it fails.  Each round's history says which solver
+        produced it (``inner``: "active_set", "ipm" or "clarabel").
 
     Returns
     -------
@@ -152,7 +161,7 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             verbose=verbose, warm_start=warm_start, initial_blocks=initial_blocks, grow=grow,
             inner_tol=inner_tol, polish=polish, zero_rtol=zero_rtol, inner=inner,
             first_round_tol=first_round_tol, prune=prune, prune_rtol=prune_rtol,
-            cache_multipliers=cache_multipliers, newton=newton)
+            cache_multipliers=cache_multipliers, newton=newton, active_set=active_set)
 
     t0 = time.perf_counter()
     n, C, P, m = op.n_samples, op.n_outputs, op.n_patterns, op.n_hidden
@@ -267,18 +276,11 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             lam1[:, outside] = p1
             lam2[:, outside] = p2
             ratios[outside] = pn.max(axis=1) / alpha
-        import os
-        if os.environ.get("ASDBG"):
-            rr = _ratios(op, V, lam1, lam2, alpha)
-            print("   ratios before polish (W)", np.round(rr[blocks] - 1, 9))
         # The active-set method's multipliers are exact on its faces; the
         # interior point's are only as good as its tolerance.
         if polish and not (inner_used == "active_set"
                            and ratios[blocks].max(initial=0.0) <= 1.0 + 1e-9):
             _polish_multipliers(op, V, U, Z, alpha, blocks, lam1, lam2)
-        if os.environ.get("ASDBG"):
-            rr = _ratios(op, V, lam1, lam2, alpha)
-            print("   ratios after polish (W)", np.round(rr[blocks] - 1, 9), "outside max", rr[~in_set].max())
         full1 = lam1.reshape((n,) + op.var_shape[:-1])
         full2 = lam2.reshape((n,) + op.var_shape[:-2])
         cert = duality_gap(op, loss, Y, w, U, alpha, intercept=intercept,
