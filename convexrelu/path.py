@@ -59,6 +59,7 @@ import numpy as np
 from .duality import duality_gap
 from .operator import group_norms
 from .solvers import ConvexResult, prepare_problem, solve_convex
+from .solvers._pricing import price_blocks
 
 __all__ = ["alpha_max", "alpha_grid", "convex_path", "ConvexPath", "AlphaMax"]
 
@@ -160,6 +161,24 @@ class _BlockProgram:
         return u, lam1, lam2
 
 
+def _take_direction(X, c, U, e1, w2, lower, beta):
+    """Raise ``lower[beta]`` to the rate of the direction ``U`` (m, d) if feasible.
+
+    A direction of the block's cone (to rounding) with ``sum ||u_j|| = 1``
+    has rate ``<c, U>``: along it the loss falls faster than the penalty
+    grows for every alpha below that rate, so it bounds alpha_max from below.
+    Returns whether ``U`` was feasible.
+    """
+    Z = X @ U.T
+    viol = max(float(np.max(-(e1 * Z), initial=0.0)),
+               float(np.max(-np.sum(w2 * Z, axis=1), initial=0.0)))
+    size = float(np.sqrt(np.einsum("jd,jd->j", U, U)).sum())
+    if size <= 0 or viol > 1e-9 * max(float(np.abs(Z).max()), 1e-300):
+        return False
+    lower[beta] = max(lower[beta], float(np.sum(c * U)) / size, 0.0)
+    return True
+
+
 def _alpha_max_details(op, loss, Y, w, fit_intercept):
     """:class:`AlphaMax` of a prepared problem (see the module docstring)."""
     X = op.X
@@ -176,16 +195,36 @@ def _alpha_max_details(op, loss, Y, w, fit_intercept):
     lam1 = np.zeros((n, NB, m))
     lam2 = np.zeros((n, NB))
     _, _, t_idx = np.unravel_index(np.arange(NB), (C, 2, P))
-    order = np.argsort(-gated, kind="stable")
     program = None
     best_lower = 0.0
     direction = np.zeros((NB, m, d))
     n_solved = 0
     scale = float(gated.max(initial=0.0))
+    # Cheap bounds first: the least-squares multipliers of every block give
+    # an upper bound (any multipliers do), and its residual D, a feasible
+    # direction of the block's cone (the NNLS conditions) with rate
+    # <c, D> = |D|^2, a lower one.  Only the blocks whose upper bound exceeds
+    # the best lower bound need their cone program.
+    p1, p2, pn, resid = price_blocks(op, V, np.arange(NB), return_residual=True)
+    ub = pn.max(axis=1)
+    better = ub < upper
+    upper[better] = ub[better]
+    lam1[:, better] = p1[:, better]
+    lam2[:, better] = p2[:, better]
+    for beta in range(NB):
+        t = t_idx[beta]
+        e1 = op.E1[:, t, :]
+        w2 = op.S1[:, t, :] * op.E2[:, t, None]
+        _take_direction(X, c_all[beta], resid[beta], e1, w2, lower, beta)
+        if lower[beta] > best_lower:
+            best_lower = lower[beta]
+            direction[:] = 0.0
+            direction[beta] = resid[beta] / np.linalg.norm(resid[beta], axis=1).sum()
+    order = np.argsort(-upper, kind="stable")
     for beta in order:
-        # rho_beta <= gated[beta]: a block whose gated bound does not exceed
+        # rho_beta <= upper[beta]: a block whose upper bound does not exceed
         # a value already attained cannot raise the maximum.
-        if gated[beta] <= best_lower or gated[beta] <= 1e-300:
+        if upper[beta] <= best_lower * (1.0 + 1e-12) or upper[beta] <= 1e-300:
             break
         if program is None:
             program = _BlockProgram(X, m)
@@ -208,16 +247,11 @@ def _alpha_max_details(op, loss, Y, w, fit_intercept):
         # The primal point, when feasible to rounding, is a unit-penalty
         # direction of the block: its rate is a certified lower bound.
         U = np.asarray(u, float).T                                # (m, d)
-        Z = X @ U.T
-        viol = max(float(np.max(-(e1 * Z), initial=0.0)),
-                   float(np.max(-np.sum(w2 * Z, axis=1), initial=0.0)))
-        size = float(np.sqrt(np.einsum("jd,jd->j", U, U)).sum())
-        if size > 0 and viol <= 1e-9 * max(float(np.abs(Z).max()), 1e-300):
-            lower[beta] = max(float(np.sum(c_all[beta] * U)) / size, 0.0)
-            if lower[beta] > best_lower:
-                best_lower = lower[beta]
-                direction[:] = 0.0
-                direction[beta] = U / size
+        if _take_direction(X, c_all[beta], U, e1, w2, lower, beta) and \
+                lower[beta] > best_lower:
+            best_lower = lower[beta]
+            direction[:] = 0.0
+            direction[beta] = U / float(np.sqrt(np.einsum("jd,jd->j", U, U)).sum())
     value = float(upper.max(initial=0.0))
     return AlphaMax(
         value=value, lower=float(best_lower), block_values=upper.reshape(C, 2, P),
