@@ -1,15 +1,20 @@
 """Where a warm-started path saves work: restricted solves and Newton steps.
 
 One fold's worth of diabetes (the first 295 rows, standardised; 20 sampled
-tuples, m = 2, intercept, tol 1e-6), a 6-alpha grid from alpha_max down to
-1e-2 alpha_max: the warm-started path (``convex_path``) against one cold
-``solve_convex`` per alpha.  Printed per side: wall seconds (median of 3),
-restricted interior-point solves, Newton steps (counted from the interior
-point's verbose lines) and working-set rounds per alpha.
+tuples, m = 2, intercept, tol 1e-6), a grid of ``--n-alphas`` alphas (6 by
+default) from alpha_max down to 1e-2 alpha_max: the warm-started path
+(``convex_path``) against one cold ``solve_convex`` per alpha.  Printed per
+side: wall seconds (median of 3), restricted interior-point solves and their
+Newton steps (counted from the interior point's verbose lines), working-set
+rounds finished by the active-set method (which continues from the previous
+solution, see ``convexrelu/solvers/_active_set.py``), and working-set rounds
+per alpha.
 
     python benchmarks/path_vs_cold_steps.py
+    python benchmarks/path_vs_cold_steps.py --n-alphas 20
 """
 
+import argparse
 import contextlib
 import io
 import time
@@ -37,22 +42,29 @@ def _counting(*args, **kwargs):
     return out
 
 
-def main():
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-alphas", type=int, default=6)
+    args = parser.parse_args(argv)
+    # Both the working-set loop's solves and the active-set method's block
+    # solves (which import it from the module) are counted.
     fast.solve_restricted_barrier = _counting
+    barrier.solve_restricted_barrier = _counting
     X, y = load_diabetes(return_X_y=True)
     X = StandardScaler().fit_transform(X)[:295]
     y = ((y - y.mean()) / y.std())[:295]
     Xa = np.hstack([X, np.ones((len(X), 1))])
     arr = sample_arrangements(Xa, 20, 2, random_state=0)
     warnings.simplefilter("ignore")
-    alphas = convex_path(Xa, y, arr, n_alphas=6, eps=1e-2, fit_intercept=True).alphas
+    alphas = convex_path(Xa, y, arr, n_alphas=args.n_alphas, eps=1e-2, fit_intercept=True).alphas
     runs = {
         "path": lambda: convex_path(Xa, y, arr, alphas=alphas, fit_intercept=True,
                                     tol=1e-6).results,
         "cold": lambda: [solve_convex(Xa, y, arr, a, fit_intercept=True, tol=1e-6)
                          for a in alphas],
     }
-    print(f"{'':6}{'seconds':>9}{'solves':>8}{'steps':>7}  rounds per alpha")
+    print(f"{'':6}{'seconds':>9}{'ipm solves':>11}{'steps':>7}{'active-set':>11}  "
+          "rounds per alpha")
     for name, run in runs.items():
         times = []
         for _ in range(3):
@@ -61,7 +73,9 @@ def main():
             results = run()
             times.append(time.perf_counter() - t)
         rounds = [len(r.history) for r in results]
-        print(f"{name:6}{np.median(times):9.2f}{COUNT['solves']:8d}{COUNT['steps']:7d}  {rounds}")
+        n_as = sum(h.get("inner") == "active_set" for r in results for h in r.history)
+        print(f"{name:6}{np.median(times):9.2f}{COUNT['solves']:11d}{COUNT['steps']:7d}"
+              f"{n_as:11d}  {rounds}")
 
 
 if __name__ == "__main__":
