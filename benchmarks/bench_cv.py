@@ -15,6 +15,11 @@ split 0, 277 x 6) when ``../shared/data`` is present; X and y standardised.
 
     python benchmarks/bench_cv.py                     # both data sets, defaults
     python benchmarks/bench_cv.py --datasets diabetes --n-patterns 30 --folds 5
+    python benchmarks/bench_cv.py --n-alphas 20 --no-active-set   # both sides without it
+
+``--no-active-set`` makes every restricted solve an interior-point one (the
+active-set method of ``convexrelu/solvers/_active_set.py`` reports failure
+at once), on both sides, to show what that method contributes.
 """
 
 import argparse
@@ -88,9 +93,17 @@ def main(argv=None):
     p.add_argument("--eps", type=float, default=1e-2)
     p.add_argument("--folds", type=int, default=3)
     p.add_argument("--tol", type=float, default=1e-6)
+    p.add_argument("--no-active-set", action="store_true")
     args = p.parse_args(argv)
+    if args.no_active_set:
+        import convexrelu.solvers.fast as fast
+
+        def _declined(op, loss, Y, w, alpha, blocks, U0, b0, **kwargs):
+            return U0, b0, None, None, "failed"
+        fast.solve_restricted_active_set = _declined
     print(f"patterns={args.n_patterns} n_hidden={args.n_hidden} grid={args.n_alphas} "
-          f"(eps={args.eps:g}) folds={args.folds} tol={args.tol:g} n_jobs=1")
+          f"(eps={args.eps:g}) folds={args.folds} tol={args.tol:g} n_jobs=1"
+          + ("  (no active-set method)" if args.no_active_set else ""))
     rows = []
     for name in args.datasets.split(","):
         data = load(name)
