@@ -179,8 +179,13 @@ def _take_direction(X, c, U, e1, w2, lower, beta):
     return True
 
 
-def _alpha_max_details(op, loss, Y, w, fit_intercept):
-    """:class:`AlphaMax` of a prepared problem (see the module docstring)."""
+def _alpha_max_details(op, loss, Y, w, fit_intercept, least_squares_bounds=True):
+    """:class:`AlphaMax` of a prepared problem (see the module docstring).
+
+    ``least_squares_bounds=False`` skips the cheap bounds and orders the
+    cone programs by the gated bound only (``benchmarks/bench_alpha_max.py``
+    compares the two).
+    """
     X = op.X
     n, d = X.shape
     C, P, m = op.n_outputs, op.n_patterns, op.n_hidden
@@ -205,13 +210,14 @@ def _alpha_max_details(op, loss, Y, w, fit_intercept):
     # direction of the block's cone (the NNLS conditions) with rate
     # <c, D> = |D|^2, a lower one.  Only the blocks whose upper bound exceeds
     # the best lower bound need their cone program.
-    p1, p2, pn, resid = price_blocks(op, V, np.arange(NB), return_residual=True)
-    ub = pn.max(axis=1)
-    better = ub < upper
-    upper[better] = ub[better]
-    lam1[:, better] = p1[:, better]
-    lam2[:, better] = p2[:, better]
-    for beta in range(NB):
+    if least_squares_bounds:
+        p1, p2, pn, resid = price_blocks(op, V, np.arange(NB), return_residual=True)
+        ub = pn.max(axis=1)
+        better = ub < upper
+        upper[better] = ub[better]
+        lam1[:, better] = p1[:, better]
+        lam2[:, better] = p2[:, better]
+    for beta in range(NB if least_squares_bounds else 0):
         t = t_idx[beta]
         e1 = op.E1[:, t, :]
         w2 = op.S1[:, t, :] * op.E2[:, t, None]
