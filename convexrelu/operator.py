@@ -59,6 +59,19 @@ class LiftedOperator:
         # sig * D2_t * s_tj * D1_tj: the full mask of every lifted feature
         self.mask = (SIGNS[None, :, None, None] * (D2[:, None, :, None] * self.S1[:, None]))
 
+    def block_masks(self, blocks):
+        """Masks of the blocks ``blocks`` (flat indices into ``(C, 2, P)``).
+
+        Returns ``(o_idx, mask, E1, W2)``: each block's output (B,), and, of
+        shape (n, B, m), the lifted features' masks ``sig D2 s D1``, the
+        first-layer rows' signs ``2 D1 - 1`` and the second-layer rows'
+        weights ``s D1 (2 D2 - 1)``, which the restricted solvers share.
+        """
+        o_idx, s_idx, t_idx = np.unravel_index(
+            np.asarray(blocks, dtype=int), (self.n_outputs, 2, self.n_patterns))
+        W2 = self.S1[:, t_idx, :] * self.E2[:, t_idx][:, :, None]
+        return o_idx, self.mask[:, s_idx, t_idx, :], self.E1[:, t_idx, :], W2
+
     @property
     def var_shape(self):
         return (self.n_outputs, 2, self.n_patterns, self.n_hidden, self.n_features)

@@ -161,22 +161,21 @@ class _BlockProgram:
         return u, lam1, lam2
 
 
-def _take_direction(X, c, U, e1, w2, lower, beta):
-    """Raise ``lower[beta]`` to the rate of the direction ``U`` (m, d) if feasible.
+def _unit_direction(X, U, e1, w2):
+    """``U / sum_j ||u_j||`` if ``U`` (m, d) is a direction of the block's cone, else None.
 
-    A direction of the block's cone (to rounding) with ``sum ||u_j|| = 1``
-    has rate ``<c, U>``: along it the loss falls faster than the penalty
-    grows for every alpha below that rate, so it bounds alpha_max from below.
-    Returns whether ``U`` was feasible.
+    Along such a direction the loss falls at the rate ``<c, U>`` per unit of
+    penalty, faster than the penalty grows for every alpha below that rate,
+    so the rate bounds alpha_max from below.  Feasibility is to rounding
+    (1e-9 of the largest ``|X u_j|``).
     """
     Z = X @ U.T
     viol = max(float(np.max(-(e1 * Z), initial=0.0)),
                float(np.max(-np.sum(w2 * Z, axis=1), initial=0.0)))
     size = float(np.sqrt(np.einsum("jd,jd->j", U, U)).sum())
     if size <= 0 or viol > 1e-9 * max(float(np.abs(Z).max()), 1e-300):
-        return False
-    lower[beta] = max(lower[beta], float(np.sum(c * U)) / size, 0.0)
-    return True
+        return None
+    return U / size
 
 
 def _alpha_max_details(op, loss, Y, w, fit_intercept, least_squares_bounds=True):
@@ -199,12 +198,29 @@ def _alpha_max_details(op, loss, Y, w, fit_intercept, least_squares_bounds=True)
     lower = np.zeros(NB)
     lam1 = np.zeros((n, NB, m))
     lam2 = np.zeros((n, NB))
-    _, _, t_idx = np.unravel_index(np.arange(NB), (C, 2, P))
     program = None
     best_lower = 0.0
     direction = np.zeros((NB, m, d))
     n_solved = 0
     scale = float(gated.max(initial=0.0))
+
+    def offer(beta, U, e1, w2):
+        """A candidate direction of block ``beta``: raise its lower bound (and the best)."""
+        nonlocal best_lower
+        D = _unit_direction(X, U, e1, w2)
+        if D is None:
+            return
+        lower[beta] = max(lower[beta], float(np.sum(c_all[beta] * D)), 0.0)
+        if lower[beta] > best_lower:
+            best_lower = lower[beta]
+            direction[:] = 0.0
+            direction[beta] = D
+
+    def masks(beta):
+        """The block's first-layer row signs and second-layer row weights, (n, m)."""
+        _, _, E1, W2 = op.block_masks([beta])
+        return E1[:, 0], W2[:, 0]
+
     # Cheap bounds first: the least-squares multipliers of every block give
     # an upper bound (any multipliers do), and its residual D, a feasible
     # direction of the block's cone (the NNLS conditions) with rate
@@ -217,15 +233,8 @@ def _alpha_max_details(op, loss, Y, w, fit_intercept, least_squares_bounds=True)
         upper[better] = ub[better]
         lam1[:, better] = p1[:, better]
         lam2[:, better] = p2[:, better]
-    for beta in range(NB if least_squares_bounds else 0):
-        t = t_idx[beta]
-        e1 = op.E1[:, t, :]
-        w2 = op.S1[:, t, :] * op.E2[:, t, None]
-        _take_direction(X, c_all[beta], resid[beta], e1, w2, lower, beta)
-        if lower[beta] > best_lower:
-            best_lower = lower[beta]
-            direction[:] = 0.0
-            direction[beta] = resid[beta] / np.linalg.norm(resid[beta], axis=1).sum()
+        for beta in range(NB):
+            offer(beta, resid[beta], *masks(beta))
     order = np.argsort(-upper, kind="stable")
     for beta in order:
         # rho_beta <= upper[beta]: a block whose upper bound does not exceed
@@ -234,9 +243,7 @@ def _alpha_max_details(op, loss, Y, w, fit_intercept, least_squares_bounds=True)
             break
         if program is None:
             program = _BlockProgram(X, m)
-        t = t_idx[beta]
-        e1 = op.E1[:, t, :]
-        w2 = op.S1[:, t, :] * op.E2[:, t, None]
+        e1, w2 = masks(beta)
         c = c_all[beta] / scale                                  # well-scaled data
         u, l1, l2 = program.solve(c.T, e1, w2)
         n_solved += 1
@@ -252,12 +259,7 @@ def _alpha_max_details(op, loss, Y, w, fit_intercept, least_squares_bounds=True)
             lam2[:, beta] = l2
         # The primal point, when feasible to rounding, is a unit-penalty
         # direction of the block: its rate is a certified lower bound.
-        U = np.asarray(u, float).T                                # (m, d)
-        if _take_direction(X, c_all[beta], U, e1, w2, lower, beta) and \
-                lower[beta] > best_lower:
-            best_lower = lower[beta]
-            direction[:] = 0.0
-            direction[beta] = U / float(np.sqrt(np.einsum("jd,jd->j", U, U)).sum())
+        offer(beta, np.asarray(u, float).T, e1, w2)               # u: (d, m)
     value = float(upper.max(initial=0.0))
     return AlphaMax(
         value=value, lower=float(best_lower), block_values=upper.reshape(C, 2, P),

@@ -105,18 +105,15 @@ class _ActiveSet(ZeroGroups):
         self.op, self.loss, self.Y, self.w, self.alpha = op, loss, Y, w, alpha
         X = op.X
         n, d = X.shape
-        C, P, m = op.n_outputs, op.n_patterns, op.n_hidden
+        C, m = op.n_outputs, op.n_hidden
         self.blocks = blocks = np.asarray(blocks, dtype=int)
         B = len(blocks)
         A = B * m
         self.n, self.d, self.C, self.m, self.B, self.A = n, d, C, m, B, A
-        o_idx, s_idx, t_idx = np.unravel_index(blocks, (C, 2, P))
+        o_idx, mask, E1, self.W2 = op.block_masks(blocks)            # (n, B, m) each
         self.o_idx = o_idx
-        sig = np.where(s_idx == 0, 1.0, -1.0)
-        S1 = op.S1[:, t_idx, :]                                       # (n, B, m)
-        self.mask = (sig[None, :, None] * op.D2[:, t_idx][:, :, None] * S1).reshape(n, A)
-        self.E1 = op.E1[:, t_idx, :].reshape(n, A)
-        self.W2 = S1 * op.E2[:, t_idx][:, :, None]                    # (n, B, m)
+        self.mask = mask.reshape(n, A)
+        self.E1 = E1.reshape(n, A)
         self.out_of_group = np.repeat(o_idx, m)
         self.xnz = np.any(X != 0, axis=1)
         self.xnorm = np.linalg.norm(X, axis=1)
@@ -163,7 +160,7 @@ class _ActiveSet(ZeroGroups):
         Za = np.abs(self.Zs)
         gscale = np.maximum(Za.max(axis=0), 1e-300)
         terms = np.einsum("nbm,nbm->nb", np.abs(self.W2), Za.reshape(n, B, m))
-        live = (np.linalg.norm(self.U, axis=1) > 0).reshape(B, m)
+        live = self.live().reshape(B, m)
         on = np.any((self.W2 != 0) & live[None], axis=2) & self.xnz[:, None]
         return ((s1 <= rtol * gscale[None, :]) & self.xnz[:, None],
                 (s2 <= rtol * terms) & on)

@@ -233,12 +233,9 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
     B = len(blocks)
     A = B * m
     k = A * d
-    o_idx, s_idx, t_idx = np.unravel_index(blocks, (C, 2, P))
-    sig = np.where(s_idx == 0, 1.0, -1.0)
-    S1 = op.S1[:, t_idx, :]                                           # (n, B, m)
-    mask = (sig[None, :, None] * op.D2[:, t_idx][:, :, None] * S1).reshape(n, A)
-    E1 = op.E1[:, t_idx, :]                                           # (n, B, m)
-    W2 = S1 * op.E2[:, t_idx][:, :, None]                             # (n, B, m)
+    o_idx, mask, E1, W2 = op.block_masks(blocks)                      # (n, B, m) each
+    mask = mask.reshape(n, A)
+    _, _, t_idx = np.unravel_index(blocks, (C, 2, P))
     out_of_group = np.repeat(o_idx, m)                                # (A,)
     # Rows that vanish identically (x_i = 0, or no first-layer neuron on in
     # the block for the second-layer rows) carry no constraint.

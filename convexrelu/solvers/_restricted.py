@@ -66,14 +66,12 @@ def solve_restricted(op, loss, Y, w, alpha, blocks, rows1, rows2, *, fit_interce
 
     X = op.X
     n, d = X.shape
-    C, P, m = op.n_outputs, op.n_patterns, op.n_hidden
+    C, m = op.n_outputs, op.n_hidden
     B = len(blocks)
     A = B * m
-    o_idx, s_idx, t_idx = np.unravel_index(blocks, (C, 2, P))
-    sig = np.where(s_idx == 0, 1.0, -1.0)
-    # Full mask of every restricted group: sig D2 s D1, shape (n, B, m).
-    S1 = op.S1[:, t_idx, :]                                     # (n, B, m)
-    mask = sig[None, :, None] * op.D2[:, t_idx][:, :, None] * S1
+    # Masks of every restricted group, shape (n, B, m): sig D2 s D1, the
+    # first-layer rows' signs and the second-layer rows' weights.
+    o_idx, mask, E1, W2 = op.block_masks(blocks)
     group_of = np.arange(A).reshape(B, m)
 
     # Prediction: rows (o, i) for every output o.
@@ -81,18 +79,16 @@ def solve_restricted(op, loss, Y, w, alpha, blocks, rows1, rows2, *, fit_interce
     Phi = _group_rows(X, ii, mask[ii, bb, jj], group_of[bb, jj], n * C,
                       o_idx[bb] * n + ii, d, A)
     # First-layer constraints.
-    E1 = op.E1[:, t_idx, :]
     ii, bb, jj = np.nonzero(rows1)
     k1 = len(ii)
     A1 = _group_rows(X, ii, E1[ii, bb, jj], group_of[bb, jj], k1, np.arange(k1), d, A)
     # Second-layer constraints: one row per kept (i, b), m groups each.
-    E2 = op.E2[:, t_idx]
     ii2, bb2 = np.nonzero(rows2)
     k2 = len(ii2)
     rep_i = np.repeat(ii2, m)
     rep_b = np.repeat(bb2, m)
     rep_j = np.tile(np.arange(m), k2)
-    wts = E2[rep_i, rep_b] * S1[rep_i, rep_b, rep_j]
+    wts = W2[rep_i, rep_b, rep_j]
     nz = wts != 0
     A2 = _group_rows(X, rep_i[nz], wts[nz], group_of[rep_b[nz], rep_j[nz]], k2,
                      np.repeat(np.arange(k2), m)[nz], d, A)

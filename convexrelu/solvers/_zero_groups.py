@@ -37,9 +37,7 @@ class ZeroGroups:
         moved, False when every zero group is certified, None when neither
         could be decided.
         """
-        n, m, d = self.n, self.m, self.d
         alpha = self.alpha
-        live = lb.reshape(-1)
         cand = np.flatnonzero(~lb.all(axis=1))
         cand = cand[~np.isin(cand, list(self.certified))]
         cand = cand[~self.certify_cheaply(V, cand, lb)]
@@ -47,16 +45,7 @@ class ZeroGroups:
             return False
         if self.zero_directions and self.enter_along(self.zero_directions):
             return True
-        targets = np.zeros((len(cand), m, d))
-        r = np.linalg.norm(self.U, axis=1)
-        rows1 = np.empty((n, len(cand), m), bool)
-        rows2 = np.empty((n, len(cand)), bool)
-        for k, bi in enumerate(cand):
-            g = slice(bi * m, (bi + 1) * m)
-            lg = live[g]
-            targets[k, lg] = alpha * self.U[g][lg] / r[g][lg, None]
-            rows1[:, k] = np.where(lg[None, :], self.act1[:, g], self.xnz[:, None])
-            rows2[:, k] = self.act2[:, bi] if lg.any() else self.r2[:, bi]
+        targets, rows1, rows2 = self.fit_inputs(cand, lb)
         # Live groups' stationarity is exact at a solved face: weight it so
         # that the fit cannot trade it for smaller zero-group norms.
         p1, p2, pn = price_blocks(self.op, V, self.blocks[cand], targets=targets, rows1=rows1,
@@ -170,7 +159,7 @@ class ZeroGroups:
 
         if self.C != 1:
             return None
-        n, m, d = self.n, self.m, self.d
+        m, d = self.m, self.d
         F = self.predict(self.Zs, self.b)
         g = self.loss.gradient(F, self.Y, self.w)[:, 0]
         h = self.loss.hessian(F, self.Y, self.w)[:, 0, 0]
@@ -204,39 +193,52 @@ class ZeroGroups:
         # multipliers: the interior point's own, or a refit of the current
         # point's (active rows only) to the interior point's dual vectors
         # X^T g_j, whichever certifies better.
-        V = -self.loss.gradient(F, self.Y, self.w)
-        live = (np.linalg.norm(self.U, axis=1) > 0).reshape(self.B, m)
+        V = -g[:, None]
+        live = self.live().reshape(self.B, m)
+        targets, rows1, rows2 = self.fit_inputs(bis, live)
+        own = np.empty(len(bis))
+        for k, bi in enumerate(bis):
+            gs = slice(bi * m, (bi + 1) * m)
+            Gz = (self.mask[:, gs] * V + self.E1[:, gs] * l1[:, k]
+                  + self.W2[:, bi] * l2[:, k, None])
+            G = Gz.T @ self.op.X
+            gn = np.linalg.norm(G, axis=1)
+            own[k] = gn.max()
+            # Zero groups aim at the ball's point nearest their dual vector.
+            proj = np.minimum(1.0, self.alpha / np.maximum(gn, 1e-300))
+            zero = ~live[bi]
+            targets[k, zero] = (G * proj[:, None])[zero]
+        p1, p2, pn = price_blocks(self.op, V, self.blocks[bis], targets=targets, rows1=rows1,
+                                  rows2=rows2, weights=np.where(live[bis], 1e3, 1.0))
+        for k, bi in enumerate(bis):
+            if own[k] < pn[k].max():
+                self.set_block_multipliers(bi, l1[:, k], l2[:, k])
+            else:
+                self.set_block_multipliers(bi, p1[:, k], p2[:, k])
+        self.certified.update(int(b) for b in bis)
+        return False
+
+    def fit_inputs(self, bis, lb):
+        """Targets and allowed rows of the multipliers' fit of blocks ``bis``.
+
+        Live groups aim at their stationarity targets ``alpha u_j / |u_j|``
+        with their active rows; zero groups at zero with all their rows; the
+        second-layer rows are the active ones of a live block, all of a zero
+        one.  Returns ``targets`` (len(bis), m, d), ``rows1`` (n, len(bis), m)
+        and ``rows2`` (n, len(bis)).
+        """
+        n, m, d = self.n, self.m, self.d
         targets = np.zeros((len(bis), m, d))
         rows1 = np.empty((n, len(bis), m), bool)
         rows2 = np.empty((n, len(bis)), bool)
         r = np.linalg.norm(self.U, axis=1)
         for k, bi in enumerate(bis):
             g = slice(bi * m, (bi + 1) * m)
-            lg = live[bi]
-            Gz = (self.mask[:, g] * V[:, 0, None] + self.E1[:, g] * l1[:, k]
-                  + self.W2[:, bi] * l2[:, k, None])
-            G = Gz.T @ self.op.X
-            gn = np.linalg.norm(G, axis=1)
-            targets[k] = G * np.minimum(1.0, self.alpha / np.maximum(gn, 1e-300))[:, None]
+            lg = lb[bi]
             targets[k, lg] = self.alpha * self.U[g][lg] / r[g][lg, None]
             rows1[:, k] = np.where(lg[None, :], self.act1[:, g], self.xnz[:, None])
             rows2[:, k] = self.act2[:, bi] if lg.any() else self.r2[:, bi]
-        p1, p2, pn = price_blocks(self.op, V, self.blocks[bis], targets=targets, rows1=rows1,
-                                  rows2=rows2, weights=np.where(live[bis], 1e3, 1.0))
-        X = self.op.X
-        for k, bi in enumerate(bis):
-            # The interior point's own multipliers or the refit, whichever
-            # certifies the block better at the current point.
-            g = slice(bi * m, (bi + 1) * m)
-            Gz = (self.mask[:, g] * V[:, 0, None] + self.E1[:, g] * l1[:, k]
-                  + self.W2[:, bi] * l2[:, k, None])
-            own = np.linalg.norm(Gz.T @ X, axis=1).max()
-            if own < pn[k].max():
-                self.set_block_multipliers(bi, l1[:, k], l2[:, k])
-            else:
-                self.set_block_multipliers(bi, p1[:, k], p2[:, k])
-        self.certified.update(int(b) for b in bis)
-        return False
+        return targets, rows1, rows2
 
     def set_block_multipliers(self, bi, l1, l2):
         m = self.m

@@ -324,8 +324,9 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             if loose:
                 continue
             if inner_used == "active_set":
-                # Its face was not the optimal one (a zero group inside a live
-                # block can only re-enter through the interior point).
+                # Its point is not the restricted optimum the certificate
+                # needs (its multipliers fall short): the interior point
+                # solves the rest of this solve's rounds.
                 active_set = False
                 continue
             if min(inner_tol, ipm_tol) > 1e-13:
