@@ -45,7 +45,8 @@ def make_models(args):
             ConvexDeepReLUClassifier(alpha=args.alpha, n_patterns=args.patterns, n_hidden=m,
                                      loss=args.loss, solver=args.solver, tol=args.tol,
                                      patterns=args.tuples, memory_limit=args.memory_limit,
-                                     max_iter=args.max_iter, random_state=0))
+                                     max_iter=args.max_iter, n_jobs=args.n_jobs,
+                                     random_state=0))
 
     return {
         "convex3": (f"ConvexDeepReLUClassifier (m={args.hidden}, PCA {args.pca})",
@@ -70,6 +71,8 @@ def main(argv=None):
     p.add_argument("--pca", type=int, default=50)
     p.add_argument("--tol", type=float, default=1e-3)
     p.add_argument("--max-iter", type=int, default=1000)
+    p.add_argument("--n-jobs", type=int, default=None,
+                   help="the convex models' n_jobs (squared loss: one output per worker)")
     p.add_argument("--memory-limit", default="auto", type=lambda v: None if v == "none" else v,
                    help="the estimator's memory_limit ('auto', a size such as 12GiB, or none)")
     p.add_argument("--tuples", default="sample", choices=["sample", "trained"],

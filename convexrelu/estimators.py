@@ -98,7 +98,7 @@ class _BaseConvexDeepReLU(BaseEstimator):
     def __init__(self, alpha=1e-3, *, n_patterns=32, n_hidden=2, loss=None,
                  fit_intercept=True, patterns="sample", max_patterns=10_000, certify=False,
                  solver=None, tol=1e-6, max_iter=1000, random_state=None,
-                 warm_start=False, verbose=False, memory_limit="auto"):
+                 n_jobs=None, warm_start=False, verbose=False, memory_limit="auto"):
         self.alpha = alpha
         self.n_patterns = n_patterns
         self.n_hidden = n_hidden
@@ -111,6 +111,7 @@ class _BaseConvexDeepReLU(BaseEstimator):
         self.tol = tol
         self.max_iter = max_iter
         self.random_state = random_state
+        self.n_jobs = n_jobs
         self.warm_start = warm_start
         self.verbose = verbose
         self.memory_limit = memory_limit
@@ -146,6 +147,9 @@ class _BaseConvexDeepReLU(BaseEstimator):
                 raise ValueError(f"{name} must be a bool; got {getattr(self, name)!r}.")
         if self.loss not in self._losses:
             raise ValueError(f"loss must be one of {self._losses}; got {self.loss!r}.")
+        if self.n_jobs is not None and (not isinstance(self.n_jobs, numbers.Integral)
+                                        or isinstance(self.n_jobs, bool) or self.n_jobs == 0):
+            raise ValueError(f"n_jobs must be None or a non-zero integer; got {self.n_jobs!r}.")
         if self.solver is not None and not isinstance(self.solver, str):
             raise ValueError(f"solver must be a string or None; got {self.solver!r}.")
         resolve_memory_limit(self.memory_limit)
@@ -213,7 +217,7 @@ class _BaseConvexDeepReLU(BaseEstimator):
                 fit_intercept=self.fit_intercept, solver=self._solver_name(exact),
                 tol=float(self.tol),
                 max_iter=int(self.max_iter), sample_weight=sample_weight, warm_start=warm,
-                verbose=bool(self.verbose))
+                verbose=bool(self.verbose), n_jobs=self.n_jobs)
         except Exception as exc:
             if not _is_solver_failure(exc):
                 raise
@@ -380,6 +384,13 @@ _PARAMS_DOC = """
         is raised when it stops above ``tol``.
     random_state : int, RandomState instance or None, default=None
         Seed of the pattern sampling.  Pass an int for reproducible fits.
+    n_jobs : int, default=None
+        Parallel joblib workers for the convex solve where it splits: with
+        the squared loss and several outputs (multi-output regression, or
+        classification with ``loss="squared"``: one output per class) each
+        output is an independent program.  None means 1 unless in a
+        :func:`joblib.parallel_config` context, -1 all processors.  The
+        fitted model does not depend on it.
     warm_start : bool, default=False
         Reuse the sampled patterns (recomputed on the new data) and the
         previous convex solution as the starting point.
@@ -485,11 +496,11 @@ class ConvexDeepReLURegressor(RegressorMixin, _BaseConvexDeepReLU):
     def __init__(self, alpha=1e-3, *, n_patterns=32, n_hidden=2, loss="squared",
                  fit_intercept=True, patterns="sample", max_patterns=10_000, certify=False,
                  solver=None, tol=1e-6, max_iter=1000, random_state=None,
-                 warm_start=False, verbose=False, memory_limit="auto"):
+                 n_jobs=None, warm_start=False, verbose=False, memory_limit="auto"):
         super().__init__(alpha=alpha, n_patterns=n_patterns, n_hidden=n_hidden,
                          loss=loss, fit_intercept=fit_intercept, patterns=patterns,
                          max_patterns=max_patterns, certify=certify, solver=solver, tol=tol,
-                         max_iter=max_iter, random_state=random_state,
+                         max_iter=max_iter, random_state=random_state, n_jobs=n_jobs,
                          warm_start=warm_start, verbose=verbose,
                          memory_limit=memory_limit)
 
@@ -584,11 +595,11 @@ class ConvexDeepReLUClassifier(ClassifierMixin, _BaseConvexDeepReLU):
     def __init__(self, alpha=1e-3, *, n_patterns=32, n_hidden=2, loss="log_loss",
                  fit_intercept=True, patterns="sample", max_patterns=10_000, certify=False,
                  solver=None, tol=1e-6, max_iter=1000, random_state=None,
-                 warm_start=False, verbose=False, memory_limit="auto"):
+                 n_jobs=None, warm_start=False, verbose=False, memory_limit="auto"):
         super().__init__(alpha=alpha, n_patterns=n_patterns, n_hidden=n_hidden,
                          loss=loss, fit_intercept=fit_intercept, patterns=patterns,
                          max_patterns=max_patterns, certify=certify, solver=solver, tol=tol,
-                         max_iter=max_iter, random_state=random_state,
+                         max_iter=max_iter, random_state=random_state, n_jobs=n_jobs,
                          warm_start=warm_start, verbose=verbose,
                          memory_limit=memory_limit)
 

@@ -152,6 +152,26 @@ def test_multioutput_regression(diabetes):
     assert np.all((reg.coefs_[2] != 0).sum(axis=1) == 1)
 
 
+def test_n_jobs_solves_outputs_in_parallel_with_the_same_result(diabetes):
+    # Squared loss, several outputs: independent programs, one per worker.
+    X, y = diabetes
+    Y = np.column_stack([y, -0.5 * y + X[:, 0], np.abs(y)])
+    kw = dict(alpha=1e-2, n_patterns=10, n_hidden=2, random_state=0)
+    one = ConvexDeepReLURegressor(**kw).fit(X[:120], Y[:120])
+    two = ConvexDeepReLURegressor(n_jobs=2, **kw).fit(X[:120], Y[:120])
+    for a, b in zip(one.coefs_ + one.intercepts_, two.coefs_ + two.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    assert two.objective_ == one.objective_ and two.relative_gap_ <= 1e-6
+    assert np.all((two.coefs_[2] != 0).any(axis=0))     # every output has sub-networks
+    # Classification with the squared loss: one output per class.
+    Xi, yi = load_iris(return_X_y=True)
+    Xi = StandardScaler().fit_transform(Xi)
+    kw = dict(alpha=1e-2, n_patterns=8, loss="squared", random_state=0)
+    c1 = ConvexDeepReLUClassifier(**kw).fit(Xi, yi)
+    c2 = ConvexDeepReLUClassifier(n_jobs=-1, **kw).fit(Xi, yi)
+    np.testing.assert_array_equal(c1.decision_function(Xi), c2.decision_function(Xi))
+
+
 def test_warm_start_reuses_patterns(diabetes):
     X, y = diabetes
     reg = ConvexDeepReLURegressor(alpha=1e-2, n_patterns=10, n_hidden=2, random_state=0,
@@ -195,6 +215,7 @@ def test_pickle_and_clone(diabetes):
 @pytest.mark.parametrize("bad, match", [
     (dict(alpha=0.0), "alpha"), (dict(n_patterns=0), "n_patterns"),
     (dict(n_hidden=1.5), "n_hidden"), (dict(tol=-1), "tol"), (dict(loss="hinge"), "loss"),
+    (dict(n_jobs=0), "n_jobs"), (dict(n_jobs=1.5), "n_jobs"),
 ])
 def test_invalid_hyperparameters(bad, match):
     X, y = make_moons(30, random_state=0)

@@ -39,7 +39,8 @@ class SolverOutput:
 
 
 def _solve_with_cvxpy(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
-                      warm_start=None, solver_name="CLARABEL", **solver_options):
+                      warm_start=None, solver_name="CLARABEL", n_jobs=None, **solver_options):
+    # n_jobs: one conic program, nothing to split.
     from .cvxpy_solver import solve_cvxpy
     U, b, lam1, lam2, n_iter, converged = solve_cvxpy(
         op, loss, Y, w, alpha, fit_intercept=fit_intercept, solver=solver_name, tol=tol,
@@ -126,7 +127,7 @@ def prepare_problem(X, y, arrangements, loss, sample_weight):
 
 def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=False,
                  solver=None, tol=1e-6, max_iter=1000, sample_weight=None,
-                 warm_start=None, verbose=False, **solver_options):
+                 warm_start=None, verbose=False, n_jobs=None, **solver_options):
     """Solve the convex program of a tuple set (FORMULATION.md section 4).
 
     minimise over u, b::
@@ -165,6 +166,12 @@ def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=Fal
         ``intercept`` attributes), used by iterative solvers; ignored when
         its shape does not match.
     verbose : bool, default=False
+    n_jobs : int, default=None
+        Parallel joblib workers, for solvers that split the program: the fast
+        solver solves the outputs of a loss that is a sum over outputs
+        (squared, several outputs) as independent programs.  None means 1
+        unless in a :func:`joblib.parallel_config` context; results do not
+        depend on it.  Passed to the solver only when not None.
     **solver_options
         Passed to the solver.
 
@@ -189,6 +196,8 @@ def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=Fal
     # process has (joblib workers get one), so fits are bit-identical under
     # n_jobs > 1; and multi-threaded OpenBLAS on the moderate matrices of the
     # solvers is slower, by orders of magnitude when cores are shared.
+    if n_jobs is not None:
+        extra = dict(extra, n_jobs=n_jobs)
     with threadpool_limits(limits=1, user_api="blas"):
         out = func(op, loss_obj, Y, w, float(alpha), fit_intercept=fit_intercept, tol=tol,
                    max_iter=max_iter, verbose=verbose, warm_start=warm_start,

@@ -126,21 +126,27 @@ def _row_blocks(X, c1, c2, W2, row_chunk, XX=None):
     return blocks.reshape(B, m * d, m * d)
 
 
-def _scaled_factor(H):
-    """``rhs -> H^-1 rhs`` (rhs of shape (k,) or (k, r)); ``H`` is overwritten.
+def _scaled_cholesky(H):
+    """``(dscale, fac)`` with ``H = diag(dscale) U^T U diag(dscale)``; ``H`` is overwritten.
 
     Symmetric diagonal scaling first: the multipliers' weights lam/s span
     twenty orders of magnitude near the end, and unscaled entries underflow
     into subnormals, which slow the factorisation a hundredfold.  The
-    Cholesky factor of the unit-diagonal matrix comes from
-    :func:`_factor_regularised`.
+    Cholesky factor ``fac`` (``cho_factor`` form, upper) of the unit-diagonal
+    matrix comes from :func:`_factor_regularised`.
     """
     dscale = np.sqrt(np.maximum(np.diag(H), 1e-300))
     inv = 1.0 / dscale
     H *= inv[:, None]
     H *= inv[None, :]
     H[(H < 1e-30) & (H > -1e-30)] = 0.0
-    fac = _factor_regularised(H)
+    return dscale, _factor_regularised(H)
+
+
+def _scaled_factor(H):
+    """``rhs -> H^-1 rhs`` (rhs of shape (k,) or (k, r)); ``H`` is overwritten
+    (see :func:`_scaled_cholesky`)."""
+    dscale, fac = _scaled_cholesky(H)
 
     def solve(rhs):
         sc = dscale.reshape((-1,) + (1,) * (rhs.ndim - 1))

@@ -15,12 +15,14 @@ constraint rows and group terms, positive definite), ``Psi`` the ``nC x
 and the intercepts come from the ``C x C`` Schur complement
 ``S = Gb^T Gb - Gb^T G M^-1 G^T Gb``.  A factorisation then costs
 ``B (md)^3 / 3`` for the blocks plus ``(nC)^2 k`` for the capacitance
-matrix ``I + G D^-1 G^T``, instead of ``(k + C)^3 / 3`` for ``H``: the cheaper
-route whenever ``nC`` is below ``k`` (many features, d = 100, few rows).
+matrix ``I + G D^-1 G^T`` (formed as ``I + Z^T Z``, ``Z = U^-T S^-1 G^T``
+from each block's scaled Cholesky factor ``D_b = S U^T U S``), instead of
+``(k + C)^3 / 3`` for ``H``: the cheaper route whenever ``nC`` is below
+``k`` (many features, d = 100, few rows).
 """
 
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve
+from scipy.linalg import cho_factor, cho_solve, solve_triangular
 
 
 def _sqrt_psd(Hl):
@@ -60,7 +62,7 @@ def woodbury_solver(D_blocks, Phi, cols, Hl, fit_intercept, intercept_extra=None
     NoInteriorError
         When a block or the capacitance matrix is numerically singular.
     """
-    from ._barrier import NoInteriorError, _scaled_factor
+    from ._barrier import NoInteriorError, _scaled_cholesky
 
     n, k = Phi.shape
     B, md, _ = D_blocks.shape
@@ -71,20 +73,32 @@ def woodbury_solver(D_blocks, Phi, cols, Hl, fit_intercept, intercept_extra=None
     for o, sl in cols.items():
         G[:, :, sl] = R[:, :, o, None] * Phi[:, None, sl]
     G = G.reshape(n * C, k)
-    # D^-1 blockwise (scaled Cholesky factors of copies: the caller keeps
-    # D for a dense fallback), and D^-1 G^T.
-    block_solves = [_scaled_factor(D_blocks[bi].copy()) for bi in range(B)]
+    # Each block D_b = S U^T U S (scaled Cholesky of a copy: the caller keeps
+    # D for a dense fallback).  With Z = U^-T S^-1 G^T (one triangular solve
+    # per block) the capacitance matrix is I + Z^T Z, a symmetric product:
+    # half the work of forming D^-1 G^T and multiplying it by G.
+    factors = [_scaled_cholesky(D_blocks[bi].copy()) for bi in range(B)]
+    slices = [slice(bi * md, (bi + 1) * md) for bi in range(B)]
 
-    def d_inv(r):
+    def half(r):
+        """``U^-T S^-1 r`` blockwise."""
         out = np.empty_like(r)
-        for bi, solve_block in enumerate(block_solves):
-            sl = slice(bi * md, (bi + 1) * md)
-            out[sl] = solve_block(r[sl])
+        for sl, (sc, fac) in zip(slices, factors):
+            sc = sc.reshape((-1,) + (1,) * (r.ndim - 1))
+            out[sl] = solve_triangular(fac[0], r[sl] / sc, trans="T", lower=False,
+                                       check_finite=False)
         return out
 
-    DinvGt = d_inv(np.ascontiguousarray(G.T))                          # (k, n C)
+    def back(a):
+        """``S^-1 U^-1 a`` blockwise, so that ``back(half(r)) = D^-1 r``."""
+        out = np.empty_like(a)
+        for sl, (sc, fac) in zip(slices, factors):
+            sc = sc.reshape((-1,) + (1,) * (a.ndim - 1))
+            out[sl] = solve_triangular(fac[0], a[sl], lower=False, check_finite=False) / sc
+        return out
 
-    cap = G @ DinvGt
+    Z = half(np.ascontiguousarray(G.T))                                # (k, n C)
+    cap = Z.T @ Z
     cap[np.diag_indices_from(cap)] += 1.0
     try:
         cap_fac = cho_factor(cap, lower=False, check_finite=False)
@@ -92,8 +106,9 @@ def woodbury_solver(D_blocks, Phi, cols, Hl, fit_intercept, intercept_extra=None
         raise NoInteriorError(f"singular capacitance matrix: {exc}") from exc
 
     def m_inv(r):
-        t = d_inv(r)
-        return t - DinvGt @ cho_solve(cap_fac, G @ t, check_finite=False)
+        # M^-1 r = D^-1 r - D^-1 G^T cap^-1 G D^-1 r, and G D^-1 = Z^T U^-T S^-1.
+        a = half(r)
+        return back(a - Z @ cho_solve(cap_fac, Z.T @ a, check_finite=False))
 
     if not fit_intercept:
         return m_inv

@@ -75,7 +75,7 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
                warm_start=None, initial_blocks=None, grow=None, inner_tol=1e-10,
                polish=True, zero_rtol=1e-7, inner="ipm", first_round_tol=1e-3, prune=True,
                prune_rtol=3e-3, cache_multipliers=True, newton="auto", active_set=True,
-               **unused):
+               n_jobs=None, **unused):
     """Working-set solver of the convex program with an exact restricted solve.
 
     Parameters
@@ -148,6 +148,10 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         point instead of restarting an interior point; the interior point
         takes over when it fails.  Each round's history says which solver
         produced it (``inner``: "active_set", "ipm" or "clarabel").
+    n_jobs : int, default=None
+        Joblib workers for the outputs of a loss that is a sum over outputs
+        (squared), which are independent programs; None means 1 unless in a
+        :func:`joblib.parallel_config` context.  Results do not depend on it.
 
     Returns
     -------
@@ -161,7 +165,8 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             verbose=verbose, warm_start=warm_start, initial_blocks=initial_blocks, grow=grow,
             inner_tol=inner_tol, polish=polish, zero_rtol=zero_rtol, inner=inner,
             first_round_tol=first_round_tol, prune=prune, prune_rtol=prune_rtol,
-            cache_multipliers=cache_multipliers, newton=newton, active_set=active_set)
+            cache_multipliers=cache_multipliers, newton=newton, active_set=active_set,
+            n_jobs=n_jobs)
 
     t0 = time.perf_counter()
     n, C, P, m = op.n_samples, op.n_outputs, op.n_patterns, op.n_hidden
@@ -340,7 +345,7 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
     return SolverOutput(U, intercept, lam1, lam2, n_iter, converged, history)
 
 
-def _solve_by_output(op, loss, Y, w, alpha, *, warm_start, verbose, **kwargs):
+def _solve_by_output(op, loss, Y, w, alpha, *, warm_start, verbose, n_jobs=None, **kwargs):
     """One independent program per output, for a loss that is a sum over outputs.
 
     With such a loss (squared), the objective, the penalty and the pattern
@@ -348,15 +353,18 @@ def _solve_by_output(op, loss, Y, w, alpha, *, warm_start, verbose, **kwargs):
     the whole program is the sum of the outputs' gaps, below ``tol`` times
     the sum of their objectives when each one is.  Solving them apart keeps
     every Newton matrix the size of one output's working set instead of all
-    outputs' together (a ``C^2``-fold saving in the factorisations).
+    outputs' together (a ``C^2``-fold saving in the factorisations), and lets
+    ``n_jobs`` joblib workers take the outputs in parallel.
     """
     from types import SimpleNamespace
+
+    from joblib import Parallel, delayed
 
     from . import SolverOutput
 
     n, C = op.n_samples, op.n_outputs
     one = LiftedOperator(op.X, op.arrangements, n_outputs=1)
-    parts = []
+    starts = []
     for o in range(C):
         start = None
         if warm_start is not None:
@@ -366,10 +374,11 @@ def _solve_by_output(op, loss, Y, w, alpha, *, warm_start, verbose, **kwargs):
             for name in ("dual_point", "lam1", "lam2"):
                 value = getattr(warm_start, name, None)
                 setattr(start, name, None if value is None else np.asarray(value)[:, o:o + 1])
-        if verbose:
-            print(f"[fast] output {o + 1} of {C}")
-        parts.append(solve_fast(one, loss, Y[:, o:o + 1], w, alpha, warm_start=start,
-                                verbose=verbose, **kwargs))
+        starts.append(start)
+    jobs = (delayed(_solve_one_output)(one, loss, Y[:, o:o + 1], w, alpha, starts[o],
+                                       f"output {o + 1} of {C}" if verbose else None, kwargs)
+            for o in range(C))
+    parts = Parallel(n_jobs=n_jobs)(jobs)
     shape1 = (n, 1) + op.var_shape[1:-1]
     shape2 = (n, 1) + op.var_shape[1:-2]
     history = []
@@ -381,6 +390,18 @@ def _solve_by_output(op, loss, Y, w, alpha, *, warm_start, verbose, **kwargs):
         np.concatenate([np.zeros(shape1) if p.lam1 is None else p.lam1 for p in parts], axis=1),
         np.concatenate([np.zeros(shape2) if p.lam2 is None else p.lam2 for p in parts], axis=1),
         sum(p.n_iter for p in parts), all(p.converged for p in parts), history)
+
+
+def _solve_one_output(op, loss, Y, w, alpha, warm_start, label, kwargs):
+    """One output's program (a joblib task of :func:`_solve_by_output`)."""
+    from threadpoolctl import threadpool_limits
+
+    if label is not None:
+        print(f"[fast] {label}", flush=True)
+    # One BLAS thread in workers too (see solve_convex): the same bits for any n_jobs.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return solve_fast(op, loss, Y, w, alpha, warm_start=warm_start,
+                          verbose=label is not None, **kwargs)
 
 
 def _add_strong_rule_blocks(op, in_set, warm_start, alpha):
