@@ -310,14 +310,18 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
     # network leave the slacks room and take fewer Newton steps).
     kappa = max(L0, 1e-12) / (alpha * norms.sum())
     const_hessian = loss.name == "squared"
-    if not const_hessian:
-        # A saturating loss has almost no curvature at large outputs: at
-        # small alpha that scale starts the softmax or logistic far out on
-        # its flat tail, where Newton steps crawl.  Cap the network's
-        # outputs at about one.
-        out = np.abs(predict(Zs, np.zeros(C))).max()
-        if out > 0:
-            kappa = min(kappa, 1.0 / out)
+    # Cap the start network's outputs at the scale of what they have to fit:
+    # a saturating loss (softmax, logistic) has almost no curvature at large
+    # outputs, so at small alpha the scale above starts it far out on its
+    # flat tail, where Newton steps crawl (scale one); for the squared loss,
+    # the sum of many generating networks overshoots the targets by orders
+    # of magnitude (a 13-block round on 10000 Fashion-MNIST images started
+    # at objective 36 against an optimum of 0.018 and took 82 steps, 56
+    # with the cap; scale: the largest residual at zero).
+    out = np.abs(predict(Zs, np.zeros(C))).max()
+    scale = float(np.abs(Y - F0).max()) if const_hessian else 1.0
+    if out > 0 and scale > 0:
+        kappa = min(kappa, scale / out)
     U *= kappa
     Zs, s1, s2 = Zs * kappa, s1 * kappa, s2 * kappa
 
