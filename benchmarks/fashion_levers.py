@@ -51,12 +51,10 @@ def main(argv=None):
     from convexrelu.estimators import ConvexDeepReLUClassifier
 
     try:
-        Xtr, ytr, Xte, yte = pdata.load_fashion_mnist()
+        Xtr, ytr, Xte, yte = pdata.fashion_mnist_pixels(args.n_train)
     except pdata.DataUnavailable as exc:
         print(f"[skip] {exc}")
         return
-    Xtr, ytr = pdata.training_subset(Xtr, ytr, args.n_train)
-    Xtr, Xte = Xtr / 255.0, Xte / 255.0
     pca = PCA(args.pca, random_state=0).fit(Xtr)
     scaler = StandardScaler().fit(pca.transform(Xtr))
     A, B = scaler.transform(pca.transform(Xtr)), scaler.transform(pca.transform(Xte))

@@ -79,12 +79,10 @@ def main(argv=None):
                    help="the convex models' patterns: random or from a trained network")
     args = p.parse_args(argv)
     try:
-        Xtr, ytr, Xte, yte = pdata.load_fashion_mnist()
+        Xtr, ytr, Xte, yte = pdata.fashion_mnist_pixels(args.n_train)
     except pdata.DataUnavailable as exc:
         print(f"[skip] {exc}")
         return
-    Xtr, ytr = pdata.training_subset(Xtr, ytr, args.n_train)
-    Xtr, Xte = Xtr / 255.0, Xte / 255.0
     models = make_models(args)
     print(f"Fashion-MNIST: {len(ytr)} training, {len(yte)} test images; "
           f"convex: solver={args.solver}, loss={args.loss}, alpha={args.alpha:g}, "

@@ -99,6 +99,14 @@ def load_fashion_mnist(directory=None):
     return Xtr.reshape(len(Xtr), -1), ytr.astype(int), Xte.reshape(len(Xte), -1), yte.astype(int)
 
 
+def fashion_mnist_pixels(n_train=None):
+    """Fashion-MNIST as the benchmarks use it: ``n_train`` training images
+    (:func:`training_subset`), all test images, pixels / 255."""
+    Xtr, ytr, Xte, yte = load_fashion_mnist()
+    Xtr, ytr = training_subset(Xtr, ytr, n_train)
+    return Xtr / 255.0, ytr, Xte / 255.0, yte
+
+
 def training_subset(X, y, n, seed=0):
     """``n`` rows of ``(X, y)`` drawn without replacement (all of them when n is None
     or not smaller); the same seed gives the same images in every benchmark."""
