@@ -22,6 +22,10 @@ import numpy as np
 from scipy.optimize import lsq_linear, nnls
 
 
+#: most candidate columns one column-generation round of the pricing NNLS adds
+NNLS_STEP_MAX = 128
+
+
 def price_blocks(op, V, blocks, targets=None, rows1=None, rows2=None, alpha=None,
                  ball=None, ball_rounds=0, return_residual=False, weights=None):
     """Multipliers and dual norms of the zero blocks ``blocks``.
@@ -194,7 +198,11 @@ def _nnls_by_columns(M, c, m, d, alpha, max_rounds=50):
         return x
     colnorm = np.maximum(M.norms, 1e-300)
     live = M.norms > 0
-    step = m * d
+    # Columns added per round: enough for a solution (at most m d positives)
+    # on small blocks; on large ones (d = 100: 404) a smaller step keeps the
+    # NNLS problems small, whose cost grows faster than their column count
+    # (n = 500, d = 100 bench problem: 35 s with 101 or 128, 40 s with 404).
+    step = min(m * d, NNLS_STEP_MAX)
     keep = np.zeros(ncol, bool)
     r = c.copy()
     scale = max(float(np.abs(c).max()), 1e-300)
