@@ -298,18 +298,25 @@ def test_interior_point_survives_nearly_collinear_trained_tuples():
     assert obj <= ref.objective * (1 + 1e-6)
 
 
-@pytest.mark.parametrize("seed,m", [(0, 1), (1, 2), (2, 3)])
-def test_pricing_matches_nnls_on_the_explicit_operator(seed, m):
+@pytest.mark.parametrize("seed,m,step_max", [(0, 1, None), (1, 2, None), (2, 3, None),
+                                           (1, 2, 3), (2, 3, 2)])
+def test_pricing_matches_nnls_on_the_explicit_operator(seed, m, step_max, monkeypatch):
     """Column-generation pricing (operator never formed) reaches the NNLS optimum.
 
     The reference writes the multipliers' operator of each block out as a
     dense (m d) x (n m + n) matrix, rows as in FORMULATION.md section 7, and
-    solves the full non-negative least-squares problem with scipy.
+    solves the full non-negative least-squares problem with scipy.  With
+    ``step_max`` the column generation adds only that many candidate
+    columns per round (as it does on large blocks), and must still get there.
     """
     from scipy.optimize import nnls
 
     from convexrelu import LiftedOperator
+    from convexrelu.solvers import _pricing
     from convexrelu.solvers._pricing import price_blocks
+
+    if step_max is not None:
+        monkeypatch.setattr(_pricing, "NNLS_STEP_MAX", step_max)
 
     X, y, arr, _ = _problem(seed, 40, 3, m, "squared")
     op = LiftedOperator(X, arr)
