@@ -388,9 +388,10 @@ _PARAMS_DOC = """
         Parallel joblib workers for the convex solve where it splits: with
         the squared loss and several outputs (multi-output regression, or
         classification with ``loss="squared"``: one output per class) each
-        output is an independent program.  None means 1 unless in a
-        :func:`joblib.parallel_config` context, -1 all processors.  The
-        fitted model does not depend on it.
+        output is an independent program.  None or 1: in this process;
+        -1: all processors (the joblib backend of a
+        :func:`joblib.parallel_config` context applies).  The fitted model
+        does not depend on it.
     warm_start : bool, default=False
         Reuse the sampled patterns (recomputed on the new data) and the
         previous convex solution as the starting point.

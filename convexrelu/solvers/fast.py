@@ -150,8 +150,8 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         produced it (``inner``: "active_set", "ipm" or "clarabel").
     n_jobs : int, default=None
         Joblib workers for the outputs of a loss that is a sum over outputs
-        (squared), which are independent programs; None means 1 unless in a
-        :func:`joblib.parallel_config` context.  Results do not depend on it.
+        (squared), which are independent programs; None or 1 solves them in
+        this process, one after another.  Results do not depend on it.
 
     Returns
     -------
@@ -375,10 +375,14 @@ def _solve_by_output(op, loss, Y, w, alpha, *, warm_start, verbose, n_jobs=None,
                 value = getattr(warm_start, name, None)
                 setattr(start, name, None if value is None else np.asarray(value)[:, o:o + 1])
         starts.append(start)
-    jobs = (delayed(_solve_one_output)(one, loss, Y[:, o:o + 1], w, alpha, starts[o],
-                                       f"output {o + 1} of {C}" if verbose else None, kwargs)
-            for o in range(C))
-    parts = Parallel(n_jobs=n_jobs)(jobs)
+    args = [(one, loss, Y[:, o:o + 1], w, alpha, starts[o],
+             f"output {o + 1} of {C}" if verbose else None, kwargs) for o in range(C)]
+    if n_jobs is None or n_jobs == 1:
+        # In process, also inside a joblib.parallel_config context: a fit that
+        # is itself a task of GridSearchCV or a dask cluster starts no workers.
+        parts = [_solve_one_output(*a) for a in args]
+    else:
+        parts = Parallel(n_jobs=n_jobs)(delayed(_solve_one_output)(*a) for a in args)
     shape1 = (n, 1) + op.var_shape[1:-1]
     shape2 = (n, 1) + op.var_shape[1:-2]
     history = []
