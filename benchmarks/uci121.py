@@ -90,11 +90,13 @@ def main(argv=None):
     print(f"{len(names)} sets; grids of {GRID_SIZE} values by 3-fold inner CV; "
           f"convex: n_patterns={args.n_patterns}, n_hidden={args.n_hidden}, "
           f"patterns={args.patterns}, tol={args.tol}")
-    header = f"{'set':<32}{'n':>6}{'d':>5}{'C':>4}" + "".join(f"{m:>9}" for m in specs)
+    header = (f"{'set':<32}{'n':>6}{'d':>5}{'C':>4}" + "".join(f"{m:>9}" for m in specs)
+              + f"{'wall s':>9}")
     print(header)
     results, times = {}, {m: 0.0 for m in specs}
     t_all = time.perf_counter()
     for ds in names:
+        t_set = time.perf_counter()
         X, y, folds = load_uci121(ds)
         y = np.unique(y, return_inverse=True)[1]
         jobs = [(m, est, grid, tr, te) for m, (est, grid) in specs.items() for tr, te in folds]
@@ -106,7 +108,8 @@ def main(argv=None):
             times[m] += sec
         results[ds] = {m: float(np.mean(a)) for m, a in accs.items()}
         print(f"{ds:<32}{X.shape[0]:>6}{X.shape[1]:>5}{len(np.unique(y)):>4}"
-              + "".join(f"{100 * results[ds][m]:>9.1f}" for m in specs), flush=True)
+              + "".join(f"{100 * results[ds][m]:>9.1f}" for m in specs)
+              + f"{time.perf_counter() - t_set:>9.0f}", flush=True)
     print("-" * len(header))
     means = {m: 100 * np.mean([r[m] for r in results.values()]) for m in specs}
     print(f"{'mean accuracy (%)':<47}" + "".join(f"{means[m]:>9.2f}" for m in specs))
