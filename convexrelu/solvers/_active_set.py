@@ -58,7 +58,8 @@ from ._zero_groups import ZeroGroups
 
 
 def solve_restricted_active_set(op, loss, Y, w, alpha, blocks, U0, b0, *, fit_intercept,
-                                tol=1e-10, max_newton=60, active_rtol=1e-7, verbose=False):
+                                tol=1e-10, max_newton=60, active_rtol=1e-7, lam1=None,
+                                lam2=None, verbose=False):
     """Solve the program restricted to ``blocks`` from the feasible point ``U0``.
 
     Parameters
@@ -83,6 +84,10 @@ def solve_restricted_active_set(op, loss, Y, w, alpha, blocks, U0, b0, *, fit_in
     active_rtol : float, default=1e-7
         Rows with a slack below this times their block's largest ``|X u|``
         are active at the start.
+    lam1 : ndarray of shape (n, B, m), default=None
+    lam2 : ndarray of shape (n, B), default=None
+        Multipliers to try first on the zero blocks (a warm start's); any
+        non-negative ones are complementary to a zero block's constraints.
 
     Returns
     -------
@@ -94,8 +99,14 @@ def solve_restricted_active_set(op, loss, Y, w, alpha, blocks, U0, b0, *, fit_in
         "optimal" or "failed".
     """
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        return _ActiveSet(op, loss, Y, w, alpha, blocks, U0, b0, fit_intercept,
-                          active_rtol).run(tol, max_newton, verbose)
+        state = _ActiveSet(op, loss, Y, w, alpha, blocks, U0, b0, fit_intercept, active_rtol)
+        if lam1 is not None and lam2 is not None:
+            # Zero blocks only: a live block's multipliers come from its face.
+            zero = ~np.any(np.asarray(U0).reshape(len(blocks), -1), axis=1)
+            n, m = state.n, state.m
+            state.mu1.reshape(n, -1, m)[:, zero] = np.maximum(lam1[:, zero], 0.0)
+            state.mu2[:, zero] = np.maximum(lam2[:, zero], 0.0)
+        return state.run(tol, max_newton, verbose)
 
 
 class _ActiveSet(ZeroGroups):

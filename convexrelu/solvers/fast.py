@@ -206,6 +206,14 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
     round_tol = max(ipm_tol, first_round_tol) if warm_start is None else ipm_tol
     lam1 = np.zeros((n, NB, m))
     lam2 = np.zeros((n, NB))
+    held1 = getattr(warm_start, "lam1", None)
+    held2 = getattr(warm_start, "lam2", None)
+    if held1 is not None and held2 is not None and held1.size == lam1.size \
+            and held2.size == lam2.size and held1.shape[0] == n:
+        # The warm start's multipliers (any lam >= 0 suits a zero block):
+        # on a path most zero blocks stay certified by them or near it.
+        lam1[:] = np.maximum(held1.reshape(n, NB, m), 0.0)
+        lam2[:] = np.maximum(held2.reshape(n, NB), 0.0)
     pruned = np.zeros(NB, bool)
     d = op.n_features
     # The active-set method continues from an exact solution (a warm start
@@ -226,7 +234,8 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             # active-set method continues from it on its face.
             Ub, b, l1, l2, status = solve_restricted_active_set(
                 op, loss, Y, w, alpha, blocks, U.reshape(NB, m, d)[blocks], intercept,
-                fit_intercept=fit_intercept, tol=ipm_tol)
+                fit_intercept=fit_intercept, tol=ipm_tol, lam1=lam1[:, blocks],
+                lam2=lam2[:, blocks])
             inner_used = "active_set"
             if status != "optimal":
                 Ub = None
