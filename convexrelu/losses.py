@@ -42,6 +42,15 @@ class Loss:
         """Per-sample Hessians ``d^2 L / dF_i^2``, shape (n, C, C)."""
         raise NotImplementedError
 
+    def hessian_parts(self, F, Y, w):
+        """``(D, R)`` with ``hessian[i] = diag(D[i]) - R[i] R[i]^T``, or None.
+
+        ``D`` has shape (n, C); ``R`` has shape (n, C) (rank one) or is None
+        (diagonal Hessians).  Newton matrices then cost one product per
+        output plus one for ``R``, instead of one per pair of outputs.
+        """
+        return None
+
     def dual_objective(self, V, Y, w):
         """``-L*(-V)``; ``V`` must lie in the conjugate's domain."""
         raise NotImplementedError
@@ -97,6 +106,9 @@ class SquaredLoss(Loss):
     def hessian(self, F, Y, w):
         return w[:, None, None] * np.eye(F.shape[1])[None]
 
+    def hessian_parts(self, F, Y, w):
+        return np.repeat(w[:, None], F.shape[1], axis=1), None
+
     def dual_objective(self, V, Y, w):
         # -L*(-V) = sum_i V_i.Y_i - ||V_i||^2 / (2 w_i); w_i = 0 forces V_i = 0.
         pos = w > 0
@@ -129,6 +141,9 @@ class LogisticLoss(Loss):
     def hessian(self, F, Y, w):
         p = expit(Y * F)
         return (w[:, None] * p * (1 - p))[:, :, None]
+
+    def hessian_parts(self, F, Y, w):
+        return self.hessian(F, Y, w)[:, :, 0], None
 
     def dual_objective(self, V, Y, w):
         # V_i = w_i y_i a_i with a_i in [0, 1]; -L*(-V) = sum_i w_i H(a_i).
@@ -173,6 +188,11 @@ class CrossEntropyLoss(Loss):
         P = np.exp(F - logsumexp(F, axis=1, keepdims=True))
         H = P[:, :, None] * np.eye(F.shape[1])[None] - P[:, :, None] * P[:, None, :]
         return w[:, None, None] * H
+
+    def hessian_parts(self, F, Y, w):
+        # w (diag(p) - p p^T): diagonal minus rank one.
+        P = np.exp(F - logsumexp(F, axis=1, keepdims=True))
+        return w[:, None] * P, np.sqrt(w)[:, None] * P
 
     def dual_objective(self, V, Y, w):
         # V_i = w_i (e_y - q_i) with q_i in the simplex; -L*(-V) = sum_i w_i H(q_i).

@@ -629,3 +629,45 @@ def test_warm_start_multipliers_spare_pricing(monkeypatch):
     assert held.relative_gap <= 1e-8
     # (17 against 18 before the multipliers were reused; 7 against 18 with them)
     assert 2 * counts[0] <= counts[1]
+
+
+@pytest.mark.parametrize("loss, C", [("squared", 1), ("squared", 3), ("logistic", 1),
+                                     ("cross_entropy", 4)])
+def test_hessian_parts_reproduce_the_hessian(loss, C):
+    from convexrelu.losses import get_loss
+
+    rng = np.random.default_rng(3)
+    n = 20
+    F = 3.0 * rng.standard_normal((n, C))
+    Y = np.sign(rng.standard_normal((n, C))) if loss == "logistic" else \
+        np.eye(C)[rng.integers(0, C, n)]
+    w = rng.uniform(0.1, 1.0, n)
+    obj = get_loss(loss)
+    D, R = obj.hessian_parts(F, Y, w)
+    H = D[:, :, None] * np.eye(C)[None]
+    if R is not None:
+        H = H - R[:, :, None] * R[:, None, :]
+    np.testing.assert_allclose(H, obj.hessian(F, Y, w), rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("fit_intercept", [False, True])
+def test_newton_matrices_from_hessian_parts_match_the_pairwise_ones(fit_intercept):
+    """Cross-entropy: the diag-minus-rank-one Newton matrix, against the per-pair one."""
+    from convexrelu.losses import get_loss
+    from convexrelu.solvers import prepare_problem
+    from convexrelu.solvers._barrier import solve_restricted_barrier
+
+    X, y, arr, alpha = _problem(43, 50, 3, 2, "cross_entropy", n_patterns=5,
+                                alpha_frac=0.1)
+    X, Y, w, loss_obj, op = prepare_problem(X, y, arr, "cross_entropy", None)
+
+    class PairwiseOnly(type(get_loss("cross_entropy"))):
+        def hessian_parts(self, F, Y, w):
+            return None
+
+    blocks = np.arange(op.n_outputs * 2 * op.n_patterns)
+    out = [solve_restricted_barrier(op, lo, Y, w, alpha, blocks, fit_intercept=fit_intercept,
+                                    tol=1e-10)
+           for lo in (loss_obj, PairwiseOnly())]
+    assert out[0][4] == out[1][4] == "optimal"
+    np.testing.assert_allclose(out[0][0], out[1][0], rtol=1e-6, atol=1e-9)

@@ -343,24 +343,36 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
     K_loss = None
     H_buf = None
 
+    parts_of = getattr(loss, "hessian_parts", None)
+    # Output of each Newton column (weights of output o fill the slice cols[o]).
+    col_out = np.repeat(out_of_group, d)
+
     def loss_hessian(F):
         Hl = loss.hessian(F, Y, w)                                     # (n, C, C)
+        parts = parts_of(F, Y, w) if parts_of is not None else None
         K = np.zeros((nz, nz))
         for start in range(0, n, chunk):
             sl_n = slice(start, min(n, start + chunk))
             Phi = (mask[sl_n, :, None] * X[sl_n, None, :]).reshape(-1, k)
-            for o, co in cols.items():
-                for o2, co2 in cols.items():
-                    h = Hl[sl_n, o, o2]
-                    if not np.any(h):
-                        continue
-                    K[co, co2] += (Phi[:, co] * h[:, None]).T @ Phi[:, co2]
-                if fit_intercept:
-                    for o2 in range(C):
-                        v = Phi[:, co].T @ Hl[sl_n, o, o2]
-                        K[co, k + o2] += v
-                        K[k + o2, co] += v
+            if parts is not None:
+                # diag(D) - R R^T: a product per output, one for R (softmax).
+                D, R = parts
+                for o, co in cols.items():
+                    K[co, co] += (Phi[:, co] * D[sl_n, o, None]).T @ Phi[:, co]
+                if R is not None:
+                    Q = Phi * R[sl_n][:, col_out]
+                    K[:k, :k] -= Q.T @ Q
+            else:
+                for o, co in cols.items():
+                    for o2, co2 in cols.items():
+                        h = Hl[sl_n, o, o2]
+                        if np.any(h):
+                            K[co, co2] += (Phi[:, co] * h[:, None]).T @ Phi[:, co2]
             if fit_intercept:
+                for o, co in cols.items():
+                    v = Phi[:, co].T @ Hl[sl_n, o, :]                 # (|co|, C)
+                    K[co, k:] += v
+                    K[k:, co] += v.T
                 K[k:, k:] += Hl[sl_n].sum(axis=0)
         return K
 
