@@ -441,6 +441,44 @@ def test_woodbury_newton_solve_equals_the_dense_one(C, fit_intercept):
     np.testing.assert_allclose(solve(r), np.linalg.solve(H, r), rtol=1e-8, atol=1e-10)
 
 
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("n", [5, 40])
+def test_output_block_newton_solve_equals_the_dense_one(n, fit_intercept):
+    """H z = r by output (Woodbury on the softmax's rank-one part) equals the dense solve.
+
+    Same H as above with softmax Hessians ``w (diag(p) - p p^T)``, passed as
+    their parts; fewer and more rows than an output's columns.
+    """
+    from convexrelu.solvers._woodbury import output_block_solver
+
+    rng = np.random.default_rng(n)
+    C, B, md = 3, 6, 4
+    k = B * md
+    blocks = rng.standard_normal((B, md, md))
+    D = np.einsum("bij,bkj->bik", blocks, blocks) + 0.1 * np.eye(md)
+    Phi = rng.standard_normal((n, k))
+    per = k // C
+    cols = {o: slice(o * per, (o + 1) * per) for o in range(C)}
+    p = rng.dirichlet(np.ones(C), n)
+    w = rng.uniform(0.5, 1.5, n) / n
+    Dl, Rl = w[:, None] * p, np.sqrt(w)[:, None] * p
+    Hl = np.einsum("ni,ij->nij", Dl, np.eye(C)) - np.einsum("ni,nj->nij", Rl, Rl)
+    extra = np.trace(Hl.sum(axis=0)) / C ** 2 * np.ones((C, C))
+    Psi = np.zeros((n, C, k + C))
+    for o, sl in cols.items():
+        Psi[:, o, sl] = Phi[:, sl]
+        Psi[:, o, k + o] = 1.0
+    H = np.einsum("noi,nop,npj->ij", Psi, Hl, Psi)
+    for b in range(B):
+        H[b * md:(b + 1) * md, b * md:(b + 1) * md] += D[b]
+    H[k:, k:] += extra
+    size = k + C if fit_intercept else k
+    H = H[:size, :size]
+    r = rng.standard_normal(size)
+    solve = output_block_solver(D, Phi, cols, Dl, Rl, Hl, fit_intercept, extra)
+    np.testing.assert_allclose(solve(r), np.linalg.solve(H, r), rtol=1e-8, atol=1e-10)
+
+
 @pytest.mark.parametrize("loss,fit_intercept", [("squared", True), ("squared", False),
                                                 ("logistic", True), ("cross_entropy", True)])
 def test_woodbury_newton_steps_reach_the_clarabel_optimum(loss, fit_intercept):
@@ -650,9 +688,15 @@ def test_hessian_parts_reproduce_the_hessian(loss, C):
     np.testing.assert_allclose(H, obj.hessian(F, Y, w), rtol=1e-13, atol=1e-15)
 
 
+@pytest.mark.parametrize("newton", ["dense", "outputs"])
 @pytest.mark.parametrize("fit_intercept", [False, True])
-def test_newton_matrices_from_hessian_parts_match_the_pairwise_ones(fit_intercept):
-    """Cross-entropy: the diag-minus-rank-one Newton matrix, against the per-pair one."""
+def test_newton_matrices_from_hessian_parts_match_the_pairwise_ones(fit_intercept, newton):
+    """Cross-entropy: Newton steps from the Hessian's parts, against the per-pair matrix.
+
+    "dense" forms the matrix from one product per output and one for the
+    rank-one part; "outputs" never forms it (Woodbury on the rank-one part,
+    factors by output).  The reference forms it pair of outputs by pair.
+    """
     from convexrelu.losses import get_loss
     from convexrelu.solvers import prepare_problem
     from convexrelu.solvers._barrier import solve_restricted_barrier
@@ -665,9 +709,34 @@ def test_newton_matrices_from_hessian_parts_match_the_pairwise_ones(fit_intercep
         def hessian_parts(self, F, Y, w):
             return None
 
+    from convexrelu.solvers import _barrier
+
+    built = []
+    real = _barrier.output_block_solver
+
+    def counting(*args, **kwargs):
+        solve = real(*args, **kwargs)
+        built.append(1)
+        return solve
+
     blocks = np.arange(op.n_outputs * 2 * op.n_patterns)
-    out = [solve_restricted_barrier(op, lo, Y, w, alpha, blocks, fit_intercept=fit_intercept,
-                                    tol=1e-10)
-           for lo in (loss_obj, PairwiseOnly())]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_barrier, "output_block_solver", counting)
+        out = [solve_restricted_barrier(op, lo, Y, w, alpha, blocks,
+                                        fit_intercept=fit_intercept, tol=1e-10, newton=nw)
+               for lo, nw in ((loss_obj, newton), (PairwiseOnly(), "dense"))]
     assert out[0][4] == out[1][4] == "optimal"
     np.testing.assert_allclose(out[0][0], out[1][0], rtol=1e-6, atol=1e-9)
+    # "outputs" took every step by output (no fallback to dense matrices).
+    assert (len(built) > 10) == (newton == "outputs")
+
+
+def test_newton_by_output_reaches_the_clarabel_optimum():
+    X, y, arr, alpha = _problem(44, 60, 3, 2, "cross_entropy", n_patterns=6,
+                                alpha_frac=0.1)
+    ours = solve_convex(X, y, arr, alpha, loss="cross_entropy", fit_intercept=True, tol=1e-8,
+                        newton="outputs")
+    ref = solve_convex(X, y, arr, alpha, loss="cross_entropy", fit_intercept=True,
+                       solver="cvxpy", tol=1e-9)
+    assert ours.converged and ours.relative_gap <= 1e-8
+    assert ours.objective == pytest.approx(ref.objective, rel=1e-6)

@@ -31,7 +31,7 @@ from a phase-one linear program per block.
 import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
-from ._woodbury import woodbury_solver
+from ._woodbury import output_block_solver, woodbury_solver
 
 
 #: entries of the lifted rows built at once for the loss part of a Newton matrix
@@ -211,12 +211,15 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
         Factor by which ``tau`` grows between centring steps.
     max_newton : int, default=200
         Total Newton steps allowed.
-    newton : {"auto", "dense", "woodbury"}, default="auto"
+    newton : {"auto", "dense", "woodbury", "outputs"}, default="auto"
         Newton systems by one dense Cholesky factorisation, or through the
-        Woodbury identity (:mod:`convexrelu.solvers._woodbury`); "auto" takes
-        the latter when the working set has at least 1500 weights and more
-        than twice ``n C`` (falling back to dense systems if its small
-        matrices turn singular).
+        Woodbury identity (:mod:`convexrelu.solvers._woodbury`): on the loss
+        part ("woodbury"), or, for a softmax, on its rank-one part with the
+        rest factorised by output ("outputs").  "auto" takes "woodbury" when
+        the working set has at least 1500 weights and more than twice
+        ``n C``, else "outputs" when its estimated cost is below half the
+        dense one (falling back to dense systems if their small matrices
+        turn singular).
 
     Returns
     -------
@@ -330,20 +333,33 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
     # The rows' products x_i x_i^T are the same at every Newton step: keep
     # them when they take at most 256 MB, else rebuild them chunk by chunk.
     XX = _pair_products(X) if n * n_pairs * 8 <= PAIR_PRODUCTS_MAX_BYTES else None
+    if newton not in ("auto", "dense", "woodbury", "outputs"):
+        raise ValueError(
+            f"newton must be 'auto', 'dense', 'woodbury' or 'outputs'; got {newton!r}")
+    # A softmax's Hessian is diagonal minus rank one per sample: the Newton
+    # matrix is block diagonal by output minus rank n, solved through the
+    # Woodbury identity when that is well below the dense cost (many classes,
+    # working sets wider than the rows; see output_block_solver).
+    parts_of = getattr(loss, "hessian_parts", None)
+    dense_cost = k ** 3 / 3 + n * k * k * (0.5 + 1.0 / C)
+    by_output_cost = 2 * n * k * k / C + n * n * k + n ** 3 / 3
+    use_outputs = (C > 1 and parts_of is not None and not const_hessian
+                   and (newton == "outputs" or (
+                       newton == "auto" and by_output_cost < 0.5 * dense_cost
+                       and max(n * n, n * k) * 8 <= 2 ** 30)))
     # Dense Newton matrices cost (k + C)^3 / 3; through the Woodbury identity
     # the loss part (rank n C) costs (n C)^2 k: the cheaper one when the
     # working set has more weights than the rows have outputs (d large).
-    if newton not in ("auto", "dense", "woodbury"):
-        raise ValueError(f"newton must be 'auto', 'dense' or 'woodbury'; got {newton!r}")
-    use_woodbury = newton == "woodbury" or (
-        newton == "auto" and 2 * n * C < k and k >= 1500 and n * k * 8 <= 2 ** 30)
-    Phi_ws = ((mask[:, :, None] * X[:, None, :]).reshape(n, k) if use_woodbury else None)
+    # With a softmax the split above is cheaper still (capacitance n, not n C).
+    use_woodbury = not use_outputs and (newton == "woodbury" or (
+        newton == "auto" and 2 * n * C < k and k >= 1500 and n * k * 8 <= 2 ** 30))
+    Phi_ws = ((mask[:, :, None] * X[:, None, :]).reshape(n, k)
+              if use_woodbury or use_outputs else None)
     row_chunk = (n if XX is not None
                  else max(1, int(2 ** 19 // (n_pairs + B * m * (m + 1) // 2 + A))))
     K_loss = None
     H_buf = None
 
-    parts_of = getattr(loss, "hessian_parts", None)
     # Output of each Newton column (weights of output o fill the slice cols[o]).
     col_out = np.repeat(out_of_group, d)
 
@@ -452,7 +468,21 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
                 # An ill-conditioned capacitance or Schur matrix (late steps
                 # of a saturated loss): dense systems from here on.
                 use_woodbury = False
-        if not use_woodbury:
+        if use_outputs:
+            parts = parts_of(F, Y, w)
+            Hl = loss.hessian(F, Y, w)
+            extra = None
+            if fit_intercept and loss.shift_invariant:
+                extra = (np.trace(Hl.sum(axis=0)) / C ** 2) * np.ones((C, C))
+            try:
+                if parts is None or parts[1] is None:
+                    raise NoInteriorError("no rank-one part to split off")
+                Dl, Rl = parts
+                solve = output_block_solver(blocks_H, Phi_ws, cols, Dl, Rl, Hl,
+                                            fit_intercept, extra)
+            except NoInteriorError:
+                use_outputs = False
+        if not (use_woodbury or use_outputs):
             if const_hessian:
                 if K_loss is None:
                     K_loss = loss_hessian(F)

@@ -130,12 +130,14 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         A block counts as zero for pruning when its largest group norm is at
         most ``prune_rtol`` times the largest of the round (the first round
         stops at a 1e-3 gap, so its zero groups are small, not exact zeros).
-    newton : {"auto", "dense", "woodbury"}, default="auto"
+    newton : {"auto", "dense", "woodbury", "outputs"}, default="auto"
         How the interior point solves its Newton systems: one dense Cholesky
-        factorisation of the working set's matrix, or blockwise through the
+        factorisation of the working set's matrix; blockwise through the
         Woodbury identity (cheaper when the working set has more weights
-        than twice the rows times outputs, as with many features); "auto"
-        picks by that rule.
+        than twice the rows times outputs, as with many features); or, for
+        the cross-entropy, by output through the Woodbury identity on its
+        Hessian's rank-one part (cheaper with many classes and working sets
+        wider than the rows).  "auto" picks by those costs.
     cache_multipliers : bool, default=True
         Keep the priced multipliers of blocks outside the working set from
         one round to the next; pricing then runs only on the blocks they no
