@@ -740,3 +740,34 @@ def test_newton_by_output_reaches_the_clarabel_optimum():
                        solver="cvxpy", tol=1e-9)
     assert ours.converged and ours.relative_gap <= 1e-8
     assert ours.objective == pytest.approx(ref.objective, rel=1e-6)
+
+
+@pytest.mark.parametrize("loss", ["logistic", "cross_entropy"])
+def test_stalled_interior_point_is_left_to_the_certificate(loss, monkeypatch):
+    """Rounds whose interior point stalls (gap reached, stationarity not) still
+    end at the Clarabel optimum: the certificate, not the round, decides.
+
+    Stalls are forced by declaring one step without halving the residual a
+    stall; the solve must not fall back to Clarabel for them.
+    """
+    from convexrelu.solvers import _barrier, fast
+
+    X, y, arr, alpha = _problem(47, 60, 3, 2, loss, n_patterns=8, alpha_frac=0.05)
+    monkeypatch.setattr(_barrier, "STALL_STEPS", 1)
+    statuses = []
+    real = fast.solve_restricted_barrier
+
+    def recording(*args, **kwargs):
+        out = real(*args, **kwargs)
+        statuses.append(out[4])
+        return out
+
+    monkeypatch.setattr(fast, "solve_restricted_barrier", recording)
+    ours = solve_convex(X, y, arr, alpha, loss=loss, fit_intercept=True, tol=1e-7,
+                        active_set=False)
+    ref = solve_convex(X, y, arr, alpha, loss=loss, fit_intercept=True, solver="cvxpy",
+                       tol=1e-9)
+    assert "stalled" in statuses
+    assert all(h["inner"] == "ipm" for h in ours.history)
+    assert ours.converged and ours.relative_gap <= 1e-7
+    assert ours.objective == pytest.approx(ref.objective, rel=1e-6)
