@@ -398,6 +398,34 @@ def test_newton_row_blocks_match_the_explicit_sums(m):
         np.testing.assert_allclose(got[b], want, rtol=1e-12, atol=1e-12)
 
 
+def _random_newton_parts(rng, n, C, B, md):
+    """Positive definite blocks ``D`` (B, md, md), lifted columns ``Phi`` and the
+    outputs' column ranges ``cols`` (each output owns ``B md / C`` columns)."""
+    k = B * md
+    blocks = rng.standard_normal((B, md, md))
+    D = np.einsum("bij,bkj->bik", blocks, blocks) + 0.1 * np.eye(md)
+    per = k // C
+    return D, rng.standard_normal((n, k)), {o: slice(o * per, (o + 1) * per) for o in range(C)}
+
+
+def _dense_newton_matrix(Phi, cols, Hl, D, extra):
+    """The Newton matrix over ``(u, b)``, formed entry by entry: ``Psi^T Hl Psi``
+    plus the blocks ``D`` on the diagonal and ``extra`` on the intercepts."""
+    n, k = Phi.shape
+    C = Hl.shape[1]
+    B, md, _ = D.shape
+    Psi = np.zeros((n, C, k + C))
+    for o, sl in cols.items():
+        Psi[:, o, sl] = Phi[:, sl]
+        Psi[:, o, k + o] = 1.0
+    H = np.einsum("noi,nop,npj->ij", Psi, Hl, Psi)
+    for b in range(B):
+        H[b * md:(b + 1) * md, b * md:(b + 1) * md] += D[b]
+    if extra is not None:
+        H[k:, k:] += extra
+    return H
+
+
 @pytest.mark.parametrize("C,fit_intercept", [(1, True), (1, False), (3, True)])
 def test_woodbury_newton_solve_equals_the_dense_one(C, fit_intercept):
     """H z = r through the Woodbury identity equals the dense solve of H.
@@ -411,31 +439,17 @@ def test_woodbury_newton_solve_equals_the_dense_one(C, fit_intercept):
     from convexrelu.solvers._woodbury import woodbury_solver
 
     rng = np.random.default_rng(C)
-    n, B, md = 7, 3 * C, 4
-    k = B * md
-    blocks = rng.standard_normal((B, md, md))
-    D = np.einsum("bij,bkj->bik", blocks, blocks) + 0.1 * np.eye(md)
-    Phi = rng.standard_normal((n, k))
-    per = k // C
-    cols = {o: slice(o * per, (o + 1) * per) for o in range(C)}
+    n = 7
+    D, Phi, cols = _random_newton_parts(rng, n, C, 3 * C, 4)
+    k = Phi.shape[1]
     if C == 1:
         Hl = rng.uniform(0.5, 2.0, (n, 1, 1))
     else:
         p = rng.dirichlet(np.ones(C), n)
         Hl = np.einsum("ni,ij->nij", p, np.eye(C)) - np.einsum("ni,nj->nij", p, p)
     extra = np.trace(Hl.sum(axis=0)) / C ** 2 * np.ones((C, C)) if C > 1 else None
-    # Dense H over (u, b).
-    Psi = np.zeros((n, C, k + C))
-    for o, sl in cols.items():
-        Psi[:, o, sl] = Phi[:, sl]
-        Psi[:, o, k + o] = 1.0
-    H = np.einsum("noi,nop,npj->ij", Psi, Hl, Psi)
-    for b in range(B):
-        H[b * md:(b + 1) * md, b * md:(b + 1) * md] += D[b]
-    if extra is not None:
-        H[k:, k:] += extra
     size = k + C if fit_intercept else k
-    H = H[:size, :size]
+    H = _dense_newton_matrix(Phi, cols, Hl, D, extra)[:size, :size]
     r = rng.standard_normal(size)
     solve = woodbury_solver(D.copy(), Phi, cols, Hl, fit_intercept, extra)
     np.testing.assert_allclose(solve(r), np.linalg.solve(H, r), rtol=1e-8, atol=1e-10)
@@ -452,28 +466,16 @@ def test_output_block_newton_solve_equals_the_dense_one(n, fit_intercept):
     from convexrelu.solvers._woodbury import output_block_solver
 
     rng = np.random.default_rng(n)
-    C, B, md = 3, 6, 4
-    k = B * md
-    blocks = rng.standard_normal((B, md, md))
-    D = np.einsum("bij,bkj->bik", blocks, blocks) + 0.1 * np.eye(md)
-    Phi = rng.standard_normal((n, k))
-    per = k // C
-    cols = {o: slice(o * per, (o + 1) * per) for o in range(C)}
+    C = 3
+    D, Phi, cols = _random_newton_parts(rng, n, C, 6, 4)
+    k = Phi.shape[1]
     p = rng.dirichlet(np.ones(C), n)
     w = rng.uniform(0.5, 1.5, n) / n
     Dl, Rl = w[:, None] * p, np.sqrt(w)[:, None] * p
     Hl = np.einsum("ni,ij->nij", Dl, np.eye(C)) - np.einsum("ni,nj->nij", Rl, Rl)
     extra = np.trace(Hl.sum(axis=0)) / C ** 2 * np.ones((C, C))
-    Psi = np.zeros((n, C, k + C))
-    for o, sl in cols.items():
-        Psi[:, o, sl] = Phi[:, sl]
-        Psi[:, o, k + o] = 1.0
-    H = np.einsum("noi,nop,npj->ij", Psi, Hl, Psi)
-    for b in range(B):
-        H[b * md:(b + 1) * md, b * md:(b + 1) * md] += D[b]
-    H[k:, k:] += extra
     size = k + C if fit_intercept else k
-    H = H[:size, :size]
+    H = _dense_newton_matrix(Phi, cols, Hl, D, extra)[:size, :size]
     r = rng.standard_normal(size)
     solve = output_block_solver(D, Phi, cols, Dl, Rl, Hl, fit_intercept, extra)
     np.testing.assert_allclose(solve(r), np.linalg.solve(H, r), rtol=1e-8, atol=1e-10)

@@ -62,7 +62,7 @@ def woodbury_solver(D_blocks, Phi, cols, Hl, fit_intercept, intercept_extra=None
     NoInteriorError
         When a block or the capacitance matrix is numerically singular.
     """
-    from ._barrier import NoInteriorError, _scaled_cholesky
+    from ._barrier import _scaled_cholesky
 
     n, k = Phi.shape
     B, md, _ = D_blocks.shape
@@ -77,28 +77,52 @@ def woodbury_solver(D_blocks, Phi, cols, Hl, fit_intercept, intercept_extra=None
     # D for a dense fallback).  With Z = U^-T S^-1 G^T (one triangular solve
     # per block) the capacitance matrix is I + Z^T Z, a symmetric product:
     # half the work of forming D^-1 G^T and multiplying it by G.
-    factors = [_scaled_cholesky(D_blocks[bi].copy()) for bi in range(B)]
-    slices = [slice(bi * md, (bi + 1) * md) for bi in range(B)]
+    half, back = _blockwise([(slice(bi * md, (bi + 1) * md),
+                              _scaled_cholesky(D_blocks[bi].copy())) for bi in range(B)])
+    # M^-1 r = D^-1 r - D^-1 G^T cap^-1 G D^-1 r, and G D^-1 = Z^T U^-T S^-1.
+    m_inv = _low_rank_update(half, back, half(np.ascontiguousarray(G.T)), 1.0)
+
+    if not fit_intercept:
+        return m_inv
+
+    Gb = R.reshape(n * C, C)                                           # Hl^(1/2) (1 (x) I_C)
+    return _with_intercepts(m_inv, G.T @ Gb, Gb.T @ Gb, intercept_extra)
+
+
+def _blockwise(factors):
+    """``half`` and ``back`` for ``[(slice, (S, cho_factor of U^T U)), ...]``.
+
+    ``half(r) = U^-T S^-1 r`` and ``back(a) = S^-1 U^-1 a`` block by block,
+    so that ``back(half(r))`` solves with the block-diagonal matrix.
+    """
 
     def half(r):
-        """``U^-T S^-1 r`` blockwise."""
         out = np.empty_like(r)
-        for sl, (sc, fac) in zip(slices, factors):
+        for sl, (sc, fac) in factors:
             sc = sc.reshape((-1,) + (1,) * (r.ndim - 1))
             out[sl] = solve_triangular(fac[0], r[sl] / sc, trans="T", lower=False,
                                        check_finite=False)
         return out
 
     def back(a):
-        """``S^-1 U^-1 a`` blockwise, so that ``back(half(r)) = D^-1 r``."""
         out = np.empty_like(a)
-        for sl, (sc, fac) in zip(slices, factors):
+        for sl, (sc, fac) in factors:
             sc = sc.reshape((-1,) + (1,) * (a.ndim - 1))
             out[sl] = solve_triangular(fac[0], a[sl], lower=False, check_finite=False) / sc
         return out
 
-    Z = half(np.ascontiguousarray(G.T))                                # (k, n C)
-    cap = Z.T @ Z
+    return half, back
+
+
+def _low_rank_update(half, back, Z, sign):
+    """``r -> M^-1 r`` for ``M = K + sign W^T W``, given ``Z = half(W^T)``.
+
+    Woodbury: ``M^-1 = K^-1 - sign K^-1 W^T (I + sign W K^-1 W^T)^-1 W K^-1``,
+    and ``W K^-1 W^T = Z^T Z``.
+    """
+    from ._barrier import NoInteriorError
+
+    cap = sign * (Z.T @ Z)
     cap[np.diag_indices_from(cap)] += 1.0
     try:
         cap_fac = cho_factor(cap, lower=False, check_finite=False)
@@ -106,19 +130,22 @@ def woodbury_solver(D_blocks, Phi, cols, Hl, fit_intercept, intercept_extra=None
         raise NoInteriorError(f"singular capacitance matrix: {exc}") from exc
 
     def m_inv(r):
-        # M^-1 r = D^-1 r - D^-1 G^T cap^-1 G D^-1 r, and G D^-1 = Z^T U^-T S^-1.
         a = half(r)
-        return back(a - Z @ cho_solve(cap_fac, Z.T @ a, check_finite=False))
+        return back(a - sign * (Z @ cho_solve(cap_fac, Z.T @ a, check_finite=False)))
 
-    if not fit_intercept:
-        return m_inv
+    return m_inv
 
-    Gb = R.reshape(n * C, C)                                           # Hl^(1/2) (1 (x) I_C)
-    GtGb = G.T @ Gb                                                    # (k, C)
-    Y = m_inv(GtGb)                                                    # M^-1 G^T Gb
-    S = Gb.T @ Gb - GtGb.T @ Y
-    if intercept_extra is not None:
-        S = S + intercept_extra
+
+def _with_intercepts(m_inv, Hub, Hbb, extra):
+    """Solve over ``(u, b)`` from ``m_inv`` (the weights' block) and the intercepts'
+    ``C x C`` Schur complement ``Hbb - Hub^T M^-1 Hub`` (+ ``extra``)."""
+    from ._barrier import NoInteriorError
+
+    k = Hub.shape[0]
+    Y = m_inv(Hub)
+    S = Hbb - Hub.T @ Y
+    if extra is not None:
+        S = S + extra
     S = 0.5 * (S + S.T)
     try:
         S_fac = cho_factor(S, lower=False, check_finite=False)
@@ -128,7 +155,7 @@ def woodbury_solver(D_blocks, Phi, cols, Hl, fit_intercept, intercept_extra=None
     def solve(rhs):
         ru, rb = rhs[:k], rhs[k:]
         t = m_inv(ru)
-        db = cho_solve(S_fac, rb - GtGb.T @ t, check_finite=False)
+        db = cho_solve(S_fac, rb - Hub.T @ t, check_finite=False)
         return np.concatenate([t - Y @ db, db])
 
     return solve
@@ -177,7 +204,7 @@ def output_block_solver(D_blocks, Phi, cols, Dl, Rl, Hl, fit_intercept, intercep
         When an output's block or the capacitance matrix is numerically
         singular (the caller then forms the dense matrix).
     """
-    from ._barrier import NoInteriorError, _scaled_cholesky
+    from ._barrier import _scaled_cholesky
 
     n, k = Phi.shape
     B, md, _ = D_blocks.shape
@@ -193,35 +220,9 @@ def output_block_solver(D_blocks, Phi, cols, Dl, Rl, Hl, fit_intercept, intercep
             s = slice((bi - first) * md, (bi - first + 1) * md)
             Ko[s, s] += D_blocks[bi]
         factors.append((sl, _scaled_cholesky(Ko)))
-
-    def half(r):
-        """``U^-T S^-1 r`` output by output."""
-        out = np.empty_like(r)
-        for sl, (sc, fac) in factors:
-            sc = sc.reshape((-1,) + (1,) * (r.ndim - 1))
-            out[sl] = solve_triangular(fac[0], r[sl] / sc, trans="T", lower=False,
-                                       check_finite=False)
-        return out
-
-    def back(a):
-        """``S^-1 U^-1 a`` output by output: ``back(half(r)) = K^-1 r``."""
-        out = np.empty_like(a)
-        for sl, (sc, fac) in factors:
-            sc = sc.reshape((-1,) + (1,) * (a.ndim - 1))
-            out[sl] = solve_triangular(fac[0], a[sl], lower=False, check_finite=False) / sc
-        return out
-
-    Z = half(np.ascontiguousarray((Phi * Rl[:, col_out]).T))          # (k, n)
-    cap = -(Z.T @ Z)
-    cap[np.diag_indices_from(cap)] += 1.0
-    try:
-        cap_fac = cho_factor(cap, lower=False, check_finite=False)
-    except np.linalg.LinAlgError as exc:
-        raise NoInteriorError(f"singular capacitance matrix: {exc}") from exc
-
-    def m_inv(r):
-        a = half(r)
-        return back(a + Z @ cho_solve(cap_fac, Z.T @ a, check_finite=False))
+    half, back = _blockwise(factors)
+    m_inv = _low_rank_update(half, back, half(np.ascontiguousarray((Phi * Rl[:, col_out]).T)),
+                             -1.0)
 
     if not fit_intercept:
         return m_inv
@@ -229,20 +230,4 @@ def output_block_solver(D_blocks, Phi, cols, Dl, Rl, Hl, fit_intercept, intercep
     Hub = np.empty((k, C))                                             # weights x intercepts
     for o, sl in cols.items():
         Hub[sl] = Phi[:, sl].T @ Hl[:, o, :]
-    Y = m_inv(Hub)
-    S = Hl.sum(axis=0) - Hub.T @ Y
-    if intercept_extra is not None:
-        S = S + intercept_extra
-    S = 0.5 * (S + S.T)
-    try:
-        S_fac = cho_factor(S, lower=False, check_finite=False)
-    except np.linalg.LinAlgError as exc:
-        raise NoInteriorError(f"singular intercept Schur complement: {exc}") from exc
-
-    def solve(rhs):
-        ru, rb = rhs[:k], rhs[k:]
-        t = m_inv(ru)
-        db = cho_solve(S_fac, rb - Hub.T @ t, check_finite=False)
-        return np.concatenate([t - Y @ db, db])
-
-    return solve
+    return _with_intercepts(m_inv, Hub, Hl.sum(axis=0), intercept_extra)
