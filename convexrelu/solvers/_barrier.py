@@ -129,6 +129,17 @@ def _row_blocks(X, c1, c2, W2, row_chunk, XX=None):
     return blocks.reshape(B, m * d, m * d)
 
 
+def _flat_direction_curvature(Hbb):
+    """Curvature added on the intercepts along the softmax's flat direction.
+
+    A shift-invariant loss ignores a common shift of all ``C`` intercepts;
+    ``trace(Hbb) / C^2`` times the all-ones matrix makes their block
+    definite without changing the step (the gradient is zero along it too).
+    """
+    C = Hbb.shape[0]
+    return (np.trace(Hbb) / C ** 2) * np.ones((C, C))
+
+
 def _scaled_cholesky(H):
     """``(dscale, fac)`` with ``H = diag(dscale) U^T U diag(dscale)``; ``H`` is overwritten.
 
@@ -472,11 +483,11 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
         diag = np.arange(m)
         blocks_H.reshape(B, m, d, m, d)[:, diag, :, diag, :] += (
             grp.reshape(B, m, d, d).transpose(1, 0, 2, 3))
-        if use_woodbury:
+        if use_woodbury or use_outputs:
             Hl = loss.hessian(F, Y, w)
-            extra = None
-            if fit_intercept and loss.shift_invariant:
-                extra = (np.trace(Hl.sum(axis=0)) / C ** 2) * np.ones((C, C))
+            extra = (_flat_direction_curvature(Hl.sum(axis=0))
+                     if fit_intercept and loss.shift_invariant else None)
+        if use_woodbury:
             try:
                 solve = woodbury_solver(blocks_H, Phi_ws, cols, Hl, fit_intercept, extra)
             except NoInteriorError:
@@ -485,18 +496,15 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
                 use_woodbury = False
         if use_outputs:
             parts = parts_of(F, Y, w)
-            Hl = loss.hessian(F, Y, w)
-            extra = None
-            if fit_intercept and loss.shift_invariant:
-                extra = (np.trace(Hl.sum(axis=0)) / C ** 2) * np.ones((C, C))
-            try:
-                if parts is None or parts[1] is None:
-                    raise NoInteriorError("no rank-one part to split off")
-                Dl, Rl = parts
-                solve = output_block_solver(blocks_H, Phi_ws, cols, Dl, Rl, Hl,
-                                            fit_intercept, extra)
-            except NoInteriorError:
-                use_outputs = False
+            # Without a rank-one part (a loss that does not split) or with a
+            # singular small matrix: dense systems from here on.
+            use_outputs = parts is not None and parts[1] is not None
+            if use_outputs:
+                try:
+                    solve = output_block_solver(blocks_H, Phi_ws, cols, parts[0], parts[1], Hl,
+                                                fit_intercept, extra)
+                except NoInteriorError:
+                    use_outputs = False
         if not (use_woodbury or use_outputs):
             if const_hessian:
                 if K_loss is None:
@@ -512,7 +520,7 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
                 # The softmax ignores a common shift of all intercepts: curvature
                 # along that flat direction (where the gradient is zero too)
                 # makes the matrix definite without changing the step.
-                H[k:, k:] += (np.trace(H[k:, k:]) / C ** 2) * np.ones((C, C))
+                H[k:, k:] += _flat_direction_curvature(H[k:, k:])
             for bi in range(B):
                 sl = slice(bi * m * d, (bi + 1) * m * d)
                 H[sl, sl] += blocks_H[bi]

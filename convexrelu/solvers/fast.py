@@ -210,8 +210,9 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
     lam2 = np.zeros((n, NB))
     held1 = getattr(warm_start, "lam1", None)
     held2 = getattr(warm_start, "lam2", None)
-    if held1 is not None and held2 is not None and held1.size == lam1.size \
-            and held2.size == lam2.size and held1.shape[0] == n:
+    if (held1 is not None and held2 is not None
+            and np.shape(held1) == (n,) + op.var_shape[:-1]
+            and np.shape(held2) == (n,) + op.var_shape[:-2]):
         # The warm start's multipliers (any lam >= 0 suits a zero block):
         # on a path most zero blocks stay certified by them or near it.
         lam1[:] = np.maximum(held1.reshape(n, NB, m), 0.0)
