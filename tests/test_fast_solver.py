@@ -455,13 +455,15 @@ def test_woodbury_newton_solve_equals_the_dense_one(C, fit_intercept):
     np.testing.assert_allclose(solve(r), np.linalg.solve(H, r), rtol=1e-8, atol=1e-10)
 
 
+@pytest.mark.parametrize("inner", ["dense", "low_rank"])
 @pytest.mark.parametrize("fit_intercept", [True, False])
 @pytest.mark.parametrize("n", [5, 40])
-def test_output_block_newton_solve_equals_the_dense_one(n, fit_intercept):
+def test_output_block_newton_solve_equals_the_dense_one(n, fit_intercept, inner):
     """H z = r by output (Woodbury on the softmax's rank-one part) equals the dense solve.
 
     Same H as above with softmax Hessians ``w (diag(p) - p p^T)``, passed as
-    their parts; fewer and more rows than an output's columns.
+    their parts; fewer and more rows than an output's columns; each output's
+    block factorised densely or as its constraint blocks plus a rank-n term.
     """
     from convexrelu.solvers._woodbury import output_block_solver
 
@@ -477,7 +479,7 @@ def test_output_block_newton_solve_equals_the_dense_one(n, fit_intercept):
     size = k + C if fit_intercept else k
     H = _dense_newton_matrix(Phi, cols, Hl, D, extra)[:size, :size]
     r = rng.standard_normal(size)
-    solve = output_block_solver(D, Phi, cols, Dl, Rl, Hl, fit_intercept, extra)
+    solve = output_block_solver(D, Phi, cols, Dl, Rl, Hl, fit_intercept, extra, inner)
     np.testing.assert_allclose(solve(r), np.linalg.solve(H, r), rtol=1e-8, atol=1e-10)
 
 
@@ -733,11 +735,24 @@ def test_newton_matrices_from_hessian_parts_match_the_pairwise_ones(fit_intercep
     assert (len(built) > 10) == (newton == "outputs")
 
 
-def test_newton_by_output_reaches_the_clarabel_optimum():
+@pytest.mark.parametrize("inner", ["dense", "low_rank"])
+def test_newton_by_output_reaches_the_clarabel_optimum(inner, monkeypatch):
+    """Both ways of factorising an output's block (formed, or constraint blocks
+    plus a rank-n term) give steps that reach the Clarabel optimum."""
+    from convexrelu.solvers import _woodbury
+
     X, y, arr, alpha = _problem(44, 60, 3, 2, "cross_entropy", n_patterns=6,
                                 alpha_frac=0.1)
+    # Make the chosen way the cheaper estimate; count the low-rank factors.
+    monkeypatch.setattr(_woodbury, "output_costs",
+                        lambda n, width, md: (0.0, 1.0) if inner == "dense" else (1.0, 0.0))
+    made = []
+    real = _woodbury._plus_low_rank_pair
+    monkeypatch.setattr(_woodbury, "_plus_low_rank_pair",
+                        lambda *a: made.append(1) or real(*a))
     ours = solve_convex(X, y, arr, alpha, loss="cross_entropy", fit_intercept=True, tol=1e-8,
                         newton="outputs")
+    assert (len(made) > 10) == (inner == "low_rank")
     ref = solve_convex(X, y, arr, alpha, loss="cross_entropy", fit_intercept=True,
                        solver="cvxpy", tol=1e-9)
     assert ours.converged and ours.relative_gap <= 1e-8

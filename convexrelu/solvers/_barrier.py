@@ -31,7 +31,7 @@ from a phase-one linear program per block.
 import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
-from ._woodbury import output_block_solver, woodbury_solver
+from ._woodbury import output_block_solver, output_costs, woodbury_solver
 
 
 #: entries of the lifted rows built at once for the loss part of a Newton matrix
@@ -357,7 +357,8 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
     # working sets wider than the rows; see output_block_solver).
     parts_of = getattr(loss, "hessian_parts", None)
     dense_cost = k ** 3 / 3 + n * k * k * (0.5 + 1.0 / C)
-    by_output_cost = 2 * n * k * k / C + n * n * k + n ** 3 / 3
+    by_output_cost = n * n * k + n ** 3 / 3 + sum(
+        min(output_costs(n, sl.stop - sl.start, m * d)) for sl in cols.values())
     use_outputs = (C > 1 and parts_of is not None and not const_hessian
                    and (newton == "outputs" or (
                        newton == "auto" and by_output_cost < 0.5 * dense_cost

@@ -62,10 +62,7 @@ def woodbury_solver(D_blocks, Phi, cols, Hl, fit_intercept, intercept_extra=None
     NoInteriorError
         When a block or the capacitance matrix is numerically singular.
     """
-    from ._barrier import _scaled_cholesky
-
     n, k = Phi.shape
-    B, md, _ = D_blocks.shape
     C = Hl.shape[1]
     R = _sqrt_psd(Hl)                                                  # (n, C, C)
     # G = Hl^(1/2) Psi_u, rows (i, o'), as (n C, k).
@@ -77,8 +74,7 @@ def woodbury_solver(D_blocks, Phi, cols, Hl, fit_intercept, intercept_extra=None
     # D for a dense fallback).  With Z = U^-T S^-1 G^T (one triangular solve
     # per block) the capacitance matrix is I + Z^T Z, a symmetric product:
     # half the work of forming D^-1 G^T and multiplying it by G.
-    half, back = _blockwise([(slice(bi * md, (bi + 1) * md),
-                              _scaled_cholesky(D_blocks[bi].copy())) for bi in range(B)])
+    half, back = _cholesky_blocks(D_blocks)
     # M^-1 r = D^-1 r - D^-1 G^T cap^-1 G D^-1 r, and G D^-1 = Z^T U^-T S^-1.
     m_inv = _low_rank_update(half, back, half(np.ascontiguousarray(G.T)), 1.0)
 
@@ -89,29 +85,82 @@ def woodbury_solver(D_blocks, Phi, cols, Hl, fit_intercept, intercept_extra=None
     return _with_intercepts(m_inv, G.T @ Gb, Gb.T @ Gb, intercept_extra)
 
 
-def _blockwise(factors):
-    """``half`` and ``back`` for ``[(slice, (S, cho_factor of U^T U)), ...]``.
+def _cholesky_pair(scaled_factor):
+    """``(half, back)`` of one block ``D = S U^T U S`` (a :func:`_scaled_cholesky`
+    result): ``half(r) = U^-T S^-1 r``, ``back(a) = S^-1 U^-1 a``."""
+    sc, fac = scaled_factor
 
-    ``half(r) = U^-T S^-1 r`` and ``back(a) = S^-1 U^-1 a`` block by block,
-    so that ``back(half(r))`` solves with the block-diagonal matrix.
+    def half(r):
+        s = sc.reshape((-1,) + (1,) * (r.ndim - 1))
+        return solve_triangular(fac[0], r / s, trans="T", lower=False, check_finite=False)
+
+    def back(a):
+        s = sc.reshape((-1,) + (1,) * (a.ndim - 1))
+        return solve_triangular(fac[0], a, lower=False, check_finite=False) / s
+
+    return half, back
+
+
+def _blockwise(pairs):
+    """``half`` and ``back`` of a block-diagonal matrix from ``[(slice, half_b, back_b)]``.
+
+    Each block is ``K_b = L_b^T L_b`` with ``half_b = L_b^-T`` and ``back_b =
+    L_b^-1``, so that ``back(half(r)) = K^-1 r`` and ``half(W^T)^T half(W^T)
+    = W K^-1 W^T``.
     """
 
     def half(r):
         out = np.empty_like(r)
-        for sl, (sc, fac) in factors:
-            sc = sc.reshape((-1,) + (1,) * (r.ndim - 1))
-            out[sl] = solve_triangular(fac[0], r[sl] / sc, trans="T", lower=False,
-                                       check_finite=False)
+        for sl, h, _ in pairs:
+            out[sl] = h(r[sl])
         return out
 
     def back(a):
         out = np.empty_like(a)
-        for sl, (sc, fac) in factors:
-            sc = sc.reshape((-1,) + (1,) * (a.ndim - 1))
-            out[sl] = solve_triangular(fac[0], a[sl], lower=False, check_finite=False) / sc
+        for sl, _, b in pairs:
+            out[sl] = b(a[sl])
         return out
 
     return half, back
+
+
+def _cholesky_blocks(D_blocks):
+    """``(half, back)`` of the block-diagonal matrix with blocks ``D_blocks`` (kept).
+
+    All blocks at once: scaled as in :func:`_scaled_cholesky`, factorised
+    ``D_b = S L L^T S`` by one batched Cholesky, and applied through the
+    explicit inverses of the triangular factors (one batched product per
+    application instead of a triangular solve per block, whose call costs
+    more than its arithmetic at these sizes).  A block that needs a ridge
+    sends all of them through :func:`_scaled_cholesky` one by one.
+    """
+    from ._barrier import _scaled_cholesky
+
+    B, md, _ = D_blocks.shape
+    dscale = np.sqrt(np.maximum(np.einsum("bii->bi", D_blocks), 1e-300))
+    inv = 1.0 / dscale
+    Hs = D_blocks * inv[:, :, None] * inv[:, None, :]
+    Hs[(Hs < 1e-30) & (Hs > -1e-30)] = 0.0
+    try:
+        Linv = np.linalg.inv(np.linalg.cholesky(Hs))
+    except np.linalg.LinAlgError:
+        return _blockwise([(slice(bi * md, (bi + 1) * md),)
+                           + _cholesky_pair(_scaled_cholesky(D_blocks[bi].copy()))
+                           for bi in range(B)])
+    if not np.all(np.isfinite(Linv)):
+        from ._barrier import NoInteriorError
+
+        raise NoInteriorError("singular constraint block")
+    LinvT = np.ascontiguousarray(np.swapaxes(Linv, 1, 2))
+
+    def apply(F, r, before):
+        shape = r.shape
+        R = r.reshape((B, md, -1))
+        sc = dscale[:, :, None]
+        out = np.matmul(F, R / sc) if before else np.matmul(F, R) / sc
+        return out.reshape(shape)
+
+    return (lambda r: apply(Linv, r, True)), (lambda a: apply(LinvT, a, False))
 
 
 def _low_rank_update(half, back, Z, sign):
@@ -161,7 +210,50 @@ def _with_intercepts(m_inv, Hub, Hbb, extra):
     return solve
 
 
-def output_block_solver(D_blocks, Phi, cols, Dl, Rl, Hl, fit_intercept, intercept_extra=None):
+def _plus_low_rank_pair(half_d, back_d, W):
+    """``(half, back)`` of ``K = D + W^T W`` from those of ``D`` (Woodbury, symmetric).
+
+    With ``D = L^T L`` and ``Z = L^-T W^T`` (``k x r``), ``K = L^T (I + Z Z^T) L``.
+    A symmetric root of ``(I + Z Z^T)^-1`` is ``T = I - Z V Z^T`` with ``V =
+    E diag(v) E^T`` from the eigenpairs ``(g, E)`` of the ``r x r`` matrix
+    ``Z^T Z`` and ``v = 1 / (s (1 + s))``, ``s = sqrt(1 + g)`` (then ``T^2 = I -
+    Z (I + Z^T Z)^-1 Z^T``).  So ``half = T L^-T`` and ``back = L^-1 T``: the
+    pair costs ``r^2 k`` and one ``r x r`` eigendecomposition instead of
+    forming and factorising the ``k x k`` matrix, the cheaper one when the
+    rank ``r`` is well below ``k``.
+    """
+    Z = half_d(np.ascontiguousarray(W.T))                              # (k, r)
+    g, E = np.linalg.eigh(Z.T @ Z)
+    s = np.sqrt(1.0 + np.maximum(g, 0.0))
+    v = 1.0 / (s * (1.0 + s))
+    ZE = Z @ E
+
+    def root(a):
+        c = ZE.T @ a
+        c *= v.reshape((-1,) + (1,) * (a.ndim - 1))
+        return a - ZE @ c
+
+    return (lambda r: root(half_d(r))), (lambda a: back_d(root(a)))
+
+
+def output_costs(n, width, md):
+    """Estimated flops of one output's factor in :func:`output_block_solver`:
+    ``(dense, low_rank)`` for an output with ``width`` weight columns.
+
+    Dense: form ``Phi_o^T diag Phi_o`` (``2 n k^2``), factorise (``k^3 / 3``),
+    one triangular solve of the rank-``n`` part (``n k^2``).  Low rank
+    (:func:`_plus_low_rank_pair`): the constraint blocks' solves with ``n``
+    right-hand sides twice (``2 n k md``), ``Z^T Z`` and ``Z E`` and the root
+    applied to the rank-``n`` part (about ``6 n^2 k``), one eigendecomposition
+    (about ``10 n^3``).
+    """
+    dense = 3.0 * n * width ** 2 + width ** 3 / 3.0
+    low_rank = 6.0 * n * n * width + 10.0 * n ** 3 + 2.0 * n * width * md
+    return dense, low_rank
+
+
+def output_block_solver(D_blocks, Phi, cols, Dl, Rl, Hl, fit_intercept, intercept_extra=None,
+                        inner="auto"):
     """``solve(rhs)`` for the Newton matrix of a diagonal-minus-rank-one loss.
 
     For the softmax, ``Hl_i = diag(Dl_i) - Rl_i Rl_i^T``, so the weights'
@@ -175,14 +267,18 @@ def output_block_solver(D_blocks, Phi, cols, Dl, Rl, Hl, fit_intercept, intercep
 
         M^-1 = K^-1 + K^-1 Q^T (I - Q K^-1 Q^T)^-1 Q K^-1,
 
-    with ``I - Q K^-1 Q^T = I - Z^T Z`` (``Z = U^-T S^-1 Q^T`` from each
-    output's scaled Cholesky factor ``K_o = S U^T U S``), positive definite
-    whenever ``M`` is.  A factorisation costs ``C`` factorisations of
-    ``k / C`` columns, ``2 n k^2 / C`` for ``K`` and ``Z`` and ``n^2 k`` for
-    the capacitance matrix, against ``k^3 / 3 + n k^2`` for the dense matrix
-    (``C`` outputs share ``k`` weights): ten classes and a working set wider
-    than the rows make this several times cheaper.  The intercepts come
-    from their ``C x C`` Schur complement, as in :func:`woodbury_solver`.
+    with ``I - Q K^-1 Q^T = I - Z^T Z`` (``Z = L^-T Q^T`` from a symmetric
+    factorisation ``K_o = L_o^T L_o`` of each output's block), positive
+    definite whenever ``M`` is.  Each ``K_o`` is either formed and factorised
+    (Cholesky; ``3 n k_o^2 + k_o^3 / 3`` with the rank-``n`` part) or, when
+    the rows are fewer than its ``k_o`` columns, taken as the constraint
+    blocks plus the rank-``n`` term ``W_o^T W_o``, ``W_o = diag(Dl_o)^(1/2)
+    Phi_o``, through the Woodbury identity again (:func:`_plus_low_rank_pair`;
+    ``6 n^2 k_o + 10 n^3``); ``inner="auto"`` picks the cheaper estimate per
+    output (:func:`output_costs`).  The dense matrix costs ``k^3 / 3 + n
+    k^2`` (``C`` outputs share ``k`` weights): ten classes and a working set
+    wider than the rows make this several times cheaper.  The intercepts
+    come from their ``C x C`` Schur complement, as in :func:`woodbury_solver`.
 
     Parameters
     ----------
@@ -197,6 +293,8 @@ def output_block_solver(D_blocks, Phi, cols, Dl, Rl, Hl, fit_intercept, intercep
         The loss Hessians (for the intercepts).
     fit_intercept : bool
     intercept_extra : ndarray of shape (C, C), default=None
+    inner : {"auto", "dense", "low_rank"}, default="auto"
+        How each output's block is factorised.
 
     Raises
     ------
@@ -206,21 +304,29 @@ def output_block_solver(D_blocks, Phi, cols, Dl, Rl, Hl, fit_intercept, intercep
     """
     from ._barrier import _scaled_cholesky
 
+    if inner not in ("auto", "dense", "low_rank"):
+        raise ValueError(f"inner must be 'auto', 'dense' or 'low_rank'; got {inner!r}")
     n, k = Phi.shape
-    B, md, _ = D_blocks.shape
+    md = D_blocks.shape[1]
     C = Hl.shape[1]
     col_out = np.empty(k, dtype=int)
-    factors = []
+    pairs = []
     for o, sl in cols.items():
         col_out[sl] = o
         Po = Phi[:, sl]
-        Ko = (Po * Dl[:, o, None]).T @ Po
         first = sl.start // md
+        dense, low_rank = output_costs(n, sl.stop - sl.start, md)
+        if inner == "low_rank" or (inner == "auto" and low_rank < dense):
+            half_d, back_d = _cholesky_blocks(D_blocks[first:sl.stop // md])
+            pairs.append((sl,) + _plus_low_rank_pair(half_d, back_d,
+                                                     np.sqrt(Dl[:, o, None]) * Po))
+            continue
+        Ko = (Po * Dl[:, o, None]).T @ Po
         for bi in range(first, sl.stop // md):
             s = slice((bi - first) * md, (bi - first + 1) * md)
             Ko[s, s] += D_blocks[bi]
-        factors.append((sl, _scaled_cholesky(Ko)))
-    half, back = _blockwise(factors)
+        pairs.append((sl,) + _cholesky_pair(_scaled_cholesky(Ko)))
+    half, back = _blockwise(pairs)
     m_inv = _low_rank_update(half, back, half(np.ascontiguousarray((Phi * Rl[:, col_out]).T)),
                              -1.0)
 
