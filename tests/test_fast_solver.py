@@ -549,6 +549,56 @@ def test_active_set_warm_start_matches_clarabel(loss, seed, n, d, m, fit_interce
     assert primal - dual == pytest.approx(warm.dual_gap, rel=1e-6, abs=1e-13)
 
 
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_active_set_newton_by_output_matches_dense(fit_intercept, monkeypatch):
+    """The active-set method's face Newton systems for a softmax, solved output
+    by output (face blocks plus the rank-one parts through Woodbury), give the
+    same warm-started optimum as the dense face matrix, and Clarabel's."""
+    from convexrelu.solvers import _active_set
+
+    X, y, arr, alpha = _problem(14, 70, 3, 2, "cross_entropy", n_patterns=10, alpha_frac=0.15)
+    first = solve_convex(X, y, arr, alpha, loss="cross_entropy", fit_intercept=fit_intercept,
+                         tol=1e-8)
+    calls = []
+    real = _active_set._ActiveSet.by_output
+
+    def checked(self, H, J, cols, out_col, Hl, parts):
+        # Each split solve against numpy's solve of the face matrix formed
+        # sample by sample: curvature blocks + Psi^T Hl Psi (+ flat direction).
+        solve = real(self, H, J, cols, out_col, Hl, parts)
+        n, p_u = J.shape
+        C = Hl.shape[1]
+        Psi = np.zeros((n, C, H.shape[0]))
+        Psi[:, out_col, np.arange(p_u)] = J
+        if fit_intercept:
+            Psi[:, np.arange(C), p_u + np.arange(C)] = 1.0
+        dense = H + np.einsum("noi,nop,npj->ij", Psi, Hl, Psi)
+        if fit_intercept:
+            dense[p_u:, p_u:] += np.trace(Hl.sum(axis=0)) / C ** 2
+        rhs = np.random.default_rng(len(calls)).standard_normal(H.shape[0])
+        np.testing.assert_allclose(solve(rhs), np.linalg.solve(dense, rhs), rtol=1e-6,
+                                   atol=1e-9 * np.abs(np.linalg.solve(dense, rhs)).max())
+        calls.append(1)
+        return solve
+
+    monkeypatch.setattr(_active_set._ActiveSet, "by_output", checked)
+    out = {}
+    for split in (True, False):
+        calls.clear()
+        monkeypatch.setattr(_active_set, "_by_output_pays", lambda n, p, cols: split)
+        out[split] = solve_convex(X, y, arr, 0.8 * alpha, loss="cross_entropy",
+                                  fit_intercept=fit_intercept, tol=1e-8, warm_start=first)
+        assert out[split].history[0]["inner"] == "active_set"
+        assert (len(calls) > 0) == split
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = solve_convex(X, y, arr, 0.8 * alpha, loss="cross_entropy",
+                           fit_intercept=fit_intercept, solver="cvxpy", tol=1e-9)
+    assert out[True].converged and out[True].relative_gap <= 1e-8
+    assert out[True].objective == pytest.approx(out[False].objective, rel=1e-9)
+    assert out[True].objective == pytest.approx(ref.objective, rel=1e-6)
+
+
 def test_active_set_is_skipped_for_large_alpha_steps():
     """From an alpha more than about twice away the interior point takes the round."""
     X, y, arr, alpha = _problem(10, 60, 3, 2, "squared", n_patterns=15, alpha_frac=0.15)

@@ -140,6 +140,31 @@ def _flat_direction_curvature(Hbb):
     return (np.trace(Hbb) / C ** 2) * np.ones((C, C))
 
 
+def _add_loss_gram(K, Phi, cols, col_out, Hl, parts):
+    """Add ``Psi^T Hl Psi`` over the weights to ``K[:k, :k]`` (``k`` columns of ``Phi``).
+
+    ``cols`` maps output ``o`` to the contiguous slice of columns it owns,
+    ``col_out`` is each column's output.  With the loss Hessian's parts
+    ``diag(D) - R R^T`` (:meth:`convexrelu.losses.Loss.hessian_parts`) that
+    is one product per output and one for ``R``; without them one per pair
+    of outputs.
+    """
+    k = Phi.shape[1]
+    if parts is not None:
+        D, R = parts
+        for o, co in cols.items():
+            K[co, co] += (Phi[:, co] * D[:, o, None]).T @ Phi[:, co]
+        if R is not None:
+            Q = Phi * R[:, col_out]
+            K[:k, :k] -= Q.T @ Q
+        return
+    for o, co in cols.items():
+        for o2, co2 in cols.items():
+            h = Hl[:, o, o2]
+            if np.any(h):
+                K[co, co2] += (Phi[:, co] * h[:, None]).T @ Phi[:, co2]
+
+
 def _scaled_cholesky(H):
     """``(dscale, fac)`` with ``H = diag(dscale) U^T U diag(dscale)``; ``H`` is overwritten.
 
@@ -386,20 +411,10 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
         for start in range(0, n, chunk):
             sl_n = slice(start, min(n, start + chunk))
             Phi = (mask[sl_n, :, None] * X[sl_n, None, :]).reshape(-1, k)
-            if parts is not None:
-                # diag(D) - R R^T: a product per output, one for R (softmax).
-                D, R = parts
-                for o, co in cols.items():
-                    K[co, co] += (Phi[:, co] * D[sl_n, o, None]).T @ Phi[:, co]
-                if R is not None:
-                    Q = Phi * R[sl_n][:, col_out]
-                    K[:k, :k] -= Q.T @ Q
-            else:
-                for o, co in cols.items():
-                    for o2, co2 in cols.items():
-                        h = Hl[sl_n, o, o2]
-                        if np.any(h):
-                            K[co, co2] += (Phi[:, co] * h[:, None]).T @ Phi[:, co2]
+            _add_loss_gram(K, Phi, cols, col_out, Hl[sl_n],
+                           None if parts is None else (parts[0][sl_n],
+                                                       None if parts[1] is None
+                                                       else parts[1][sl_n]))
             if fit_intercept:
                 for o, co in cols.items():
                     v = Phi[:, co].T @ Hl[sl_n, o, :]                 # (|co|, C)

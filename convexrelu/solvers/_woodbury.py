@@ -308,7 +308,6 @@ def output_block_solver(D_blocks, Phi, cols, Dl, Rl, Hl, fit_intercept, intercep
         raise ValueError(f"inner must be 'auto', 'dense' or 'low_rank'; got {inner!r}")
     n, k = Phi.shape
     md = D_blocks.shape[1]
-    C = Hl.shape[1]
     col_out = np.empty(k, dtype=int)
     pairs = []
     for o, sl in cols.items():
@@ -326,6 +325,21 @@ def output_block_solver(D_blocks, Phi, cols, Dl, Rl, Hl, fit_intercept, intercep
             s = slice((bi - first) * md, (bi - first + 1) * md)
             Ko[s, s] += D_blocks[bi]
         pairs.append((sl,) + _cholesky_pair(_scaled_cholesky(Ko)))
+    return by_output_solver(pairs, Phi, cols, col_out, Rl, Hl, fit_intercept, intercept_extra)
+
+
+def by_output_solver(pairs, Phi, cols, col_out, Rl, Hl, fit_intercept, intercept_extra=None):
+    """``solve(rhs)`` for ``K - Q^T Q`` (plus intercepts) from the factors of ``K``'s blocks.
+
+    ``pairs``: ``[(slice, half_o, back_o)]``, one per output, with
+    ``back_o(half_o(r)) = K_o^-1 r`` for a symmetric factorisation of output
+    ``o``'s block (its constraint or face blocks plus ``Phi_o^T diag(Dl_o)
+    Phi_o``); ``Q = Rl Psi`` as in :func:`output_block_solver`, whose
+    docstring has the algebra.  Also used by the active-set method, whose
+    face blocks differ in size.
+    """
+    k = Phi.shape[1]
+    C = Hl.shape[1]
     half, back = _blockwise(pairs)
     m_inv = _low_rank_update(half, back, half(np.ascontiguousarray((Phi * Rl[:, col_out]).T)),
                              -1.0)
