@@ -53,7 +53,7 @@ import numpy as np
 from scipy.linalg import LinAlgError
 from scipy.optimize import nnls
 
-from ._barrier import (NoInteriorError, _add_loss_gram, _flat_direction_curvature,
+from ._barrier import (BY_OUTPUT_RATIO, NoInteriorError, _add_loss_gram, _flat_direction_curvature,
                        _scaled_cholesky, _scaled_factor)
 from ._woodbury import _cholesky_pair, by_output_solver, output_costs
 from ._zero_groups import ZeroGroups
@@ -598,12 +598,12 @@ class _ActiveSet(ZeroGroups):
 
 def _by_output_pays(n, p_u, cols):
     """Whether the face's Newton system by output (:meth:`_ActiveSet.by_output`)
-    is estimated at under half the dense one (``p^3 / 3 + n p^2``)."""
+    is estimated at under ``BY_OUTPUT_RATIO`` of the dense one (``p^3 / 3 + n p^2``)."""
     if len(cols) < 2:
         return False
     split = n * n * p_u + n ** 3 / 3 + sum(
         output_costs(n, co.stop - co.start, 1)[0] for co in cols.values())
-    return split < 0.5 * (p_u ** 3 / 3 + n * p_u ** 2)
+    return split < BY_OUTPUT_RATIO * (p_u ** 3 / 3 + n * p_u ** 2)
 
 
 def _null_space(R, q):
