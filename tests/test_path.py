@@ -204,6 +204,25 @@ def test_path_matches_cold_solves(path_problem):
         assert abs(path.objectives[k] - cold.objective) <= 1e-6 * cold.objective
 
 
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_first_step_below_alpha_max_starts_from_zero(loss):
+    """On a fine grid the first point below alpha_max is solved by the
+    active-set method from the zero solution (its blocks enter one by one)
+    and reaches Clarabel's optimum."""
+    X, y, arr, _ = _problem(11, n=60, n_patterns=10, loss=loss)
+    path = convex_path(X, y, arr, loss=loss, n_alphas=20, eps=1e-2, fit_intercept=True,
+                       tol=1e-8)
+    first = path.results[1]
+    assert path.n_subnetworks[0] == 0 and first.n_subnetworks > 0
+    assert first.history[0]["inner"] == "active_set"
+    assert first.converged and first.relative_gap <= 1e-8
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = solve_convex(X, y, arr, path.alphas[1], loss=loss, fit_intercept=True,
+                           solver="cvxpy", tol=1e-9)
+    assert first.objective == pytest.approx(ref.objective, rel=1e-6)
+
+
 def test_path_warm_starts_and_order(monkeypatch):
     X, y, arr, _ = _problem(3, n=40, n_patterns=6)
     seen = []

@@ -223,9 +223,12 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
     # or a tight round); a loose round's point is too far from its face, and
     # so is a warm start from an alpha more than twice this one (its active
     # set changes row by row: measured on diabetes paths, grids with steps
-    # of 0.4 ran slower with it, steps of 0.46 to 0.8 faster).
+    # of 0.4 ran slower with it, steps of 0.46 to 0.8 faster).  A zero warm
+    # start (a path's first step below alpha_max) qualifies: its blocks enter
+    # through their own small solves (one diabetes fold: 18 ms against 132 ms
+    # for two interior-point rounds).
     prev_alpha = getattr(warm_start, "alpha", None)
-    from_exact = (warm_start is not None and bool(np.any(U))
+    from_exact = (warm_start is not None
                   and (prev_alpha is None or alpha >= 0.45 * float(prev_alpha)))
     for n_iter in range(1, max_iter + 1):
         blocks = np.flatnonzero(in_set)
