@@ -3,9 +3,13 @@
 The interior point's Newton matrix for a softmax is block diagonal by output
 minus a rank-n term (``newton="outputs"``, see
 ``convexrelu/solvers/_woodbury.py``); the baseline forms and factorises the
-whole matrix (``newton="dense"``).  Same data, same tuples, same alpha, one
-process, runs alternating; prints each run's seconds, objective, relative
-gap and sub-networks, then the median ratio.
+whole matrix (``newton="dense"``; the active-set method's face systems are
+then dense too).  ``outputs:dense`` and ``outputs:low_rank`` force how each
+output's block is factorised (formed and factorised, or its constraint
+blocks plus a rank-n term; ``outputs`` picks per output by the cost
+estimate).  Same data, same tuples, same alpha, one process, runs
+alternating; prints each run's seconds, objective, relative gap and
+sub-networks, then the median ratios against the first mode.
 
 Data: scikit-learn's digits (standardised, the first ``--n`` rows, 10
 classes), or a UCI-121 set's first training fold (``--uci NAME``, needs
@@ -13,9 +17,12 @@ classes), or a UCI-121 set's first training fold (``--uci NAME``, needs
 
     python benchmarks/bench_newton.py                           # digits, n = 500
     python benchmarks/bench_newton.py --uci libras --n-patterns 5
+    python benchmarks/bench_newton.py --uci flags --n-patterns 40 --alpha 1e-3 --tol 1e-4 \
+        --modes dense,outputs:dense,outputs
 """
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -28,6 +35,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from datasets import load_uci121  # noqa: E402
 
 from convexrelu import sample_arrangements, solve_convex  # noqa: E402
+from convexrelu.solvers import _active_set, _woodbury  # noqa: E402
+
+
+@contextlib.contextmanager
+def route(mode):
+    """``newton`` for ``mode`` ("dense", "outputs", "outputs:dense", ...), with
+    the solver's route choices forced for the duration."""
+    newton, _, inner = mode.partition(":")
+    saved = _woodbury.output_costs, _active_set._by_output_pays
+    if inner:
+        _woodbury.output_costs = (lambda n, width, md:
+                                  (0.0, 1.0) if inner == "dense" else (1.0, 0.0))
+    if newton == "dense":
+        _active_set._by_output_pays = lambda n, p, cols: False
+    try:
+        yield newton
+    finally:
+        _woodbury.output_costs, _active_set._by_output_pays = saved
 
 
 def data(args):
@@ -62,15 +87,16 @@ def main(argv=None):
     modes = args.modes.split(",")
     print(f"{args.uci or 'digits'}: n={X.shape[0]} d={X.shape[1]} classes={Y.shape[1]} "
           f"tuples={arr.n_patterns} m={args.n_hidden} alpha={args.alpha:g} tol={args.tol:g}")
-    print(f"{'newton':<10}{'seconds':>9}{'objective':>20}{'rel. gap':>10}{'K':>5}")
+    print(f"{'newton':<16}{'seconds':>9}{'objective':>20}{'rel. gap':>10}{'K':>5}")
     times = {mo: [] for mo in modes}
     for _ in range(args.repeats):
         for mo in modes:
-            t = time.perf_counter()
-            r = solve_convex(X, Y, arr, args.alpha, loss="cross_entropy", fit_intercept=True,
-                             tol=args.tol, newton=mo)
-            times[mo].append(time.perf_counter() - t)
-            print(f"{mo:<10}{times[mo][-1]:>9.2f}{r.objective:>20.12e}{r.relative_gap:>10.1e}"
+            with route(mo) as newton:
+                t = time.perf_counter()
+                r = solve_convex(X, Y, arr, args.alpha, loss="cross_entropy",
+                                 fit_intercept=True, tol=args.tol, newton=newton)
+                times[mo].append(time.perf_counter() - t)
+            print(f"{mo:<16}{times[mo][-1]:>9.2f}{r.objective:>20.12e}{r.relative_gap:>10.1e}"
                   f"{r.n_subnetworks:>5}", flush=True)
     base = np.median(times[modes[0]])
     for mo in modes[1:]:
