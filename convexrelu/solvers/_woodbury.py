@@ -70,10 +70,10 @@ def woodbury_solver(D_blocks, Phi, cols, Hl, fit_intercept, intercept_extra=None
     for o, sl in cols.items():
         G[:, :, sl] = R[:, :, o, None] * Phi[:, None, sl]
     G = G.reshape(n * C, k)
-    # Each block D_b = S U^T U S (scaled Cholesky of a copy: the caller keeps
-    # D for a dense fallback).  With Z = U^-T S^-1 G^T (one triangular solve
-    # per block) the capacitance matrix is I + Z^T Z, a symmetric product:
-    # half the work of forming D^-1 G^T and multiplying it by G.
+    # Each block D_b = S U^T U S (scaled Cholesky; D is left for a dense
+    # fallback).  With Z = U^-T S^-1 G^T (one batched product over the
+    # blocks) the capacitance matrix is I + Z^T Z, a symmetric product: half
+    # the work of forming D^-1 G^T and multiplying it by G.
     half, back = _cholesky_blocks(D_blocks)
     # M^-1 r = D^-1 r - D^-1 G^T cap^-1 G D^-1 r, and G D^-1 = Z^T U^-T S^-1.
     m_inv = _low_rank_update(half, back, half(np.ascontiguousarray(G.T)), 1.0)
