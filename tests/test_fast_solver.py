@@ -507,7 +507,8 @@ def test_saturating_loss_at_small_alpha_stays_on_the_interior_point():
     At small alpha a start scaled by the penalty puts the softmax far out on
     its flat tail; the start cap and the step safeguard keep the interior
     point converging instead of stalling and handing the round to Clarabel
-    (each history entry says which inner solver produced the round).
+    (each history entry says which inner solver produced the round: the
+    interior point, or the active-set method after a tight round).
     """
     rng = np.random.default_rng(1)
     n = 400
@@ -518,7 +519,7 @@ def test_saturating_loss_at_small_alpha_stays_on_the_interior_point():
     res = solve_convex(Xa, np.eye(3)[lab], arr, 1e-3, loss="cross_entropy", fit_intercept=True,
                        solver="fast", tol=1e-4)
     assert res.converged and res.relative_gap <= 1e-4
-    assert [h["inner"] for h in res.history] == ["ipm"] * len(res.history)
+    assert all(h["inner"] in ("ipm", "active_set") for h in res.history)
 
 
 @pytest.mark.parametrize("loss,seed,n,d,m,fit_intercept", [

@@ -204,7 +204,7 @@ def test_path_matches_cold_solves(path_problem):
         assert abs(path.objectives[k] - cold.objective) <= 1e-6 * cold.objective
 
 
-@pytest.mark.parametrize("loss", ["squared", "logistic"])
+@pytest.mark.parametrize("loss", ["squared", "logistic", "cross_entropy"])
 def test_first_step_below_alpha_max_starts_from_zero(loss):
     """On a fine grid the first point below alpha_max is solved by the
     active-set method from the zero solution (its blocks enter one by one)
@@ -221,6 +221,24 @@ def test_first_step_below_alpha_max_starts_from_zero(loss):
         ref = solve_convex(X, y, arr, path.alphas[1], loss=loss, fit_intercept=True,
                            solver="cvxpy", tol=1e-9)
     assert first.objective == pytest.approx(ref.objective, rel=1e-6)
+
+
+def test_cross_entropy_path_by_active_set():
+    """A softmax path: each point continues from the previous one by the
+    active-set method (its zero blocks tested output by output) and the
+    certified optima equal Clarabel's."""
+    X, y, arr, _ = _problem(12, n=80, n_patterns=8, loss="cross_entropy")
+    path = convex_path(X, y, arr, loss="cross_entropy", n_alphas=12, eps=1e-2,
+                       fit_intercept=True, tol=1e-8)
+    inner = [r.history[0]["inner"] for r in path.results[1:]]
+    assert inner.count("active_set") >= len(inner) - 1
+    assert np.all(path.converged) and np.all(path.relative_gaps <= 1e-8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for k in (3, 11):
+            ref = solve_convex(X, y, arr, path.alphas[k], loss="cross_entropy",
+                               fit_intercept=True, solver="cvxpy", tol=1e-9)
+            assert path.objectives[k] == pytest.approx(ref.objective, rel=1e-6)
 
 
 def test_path_warm_starts_and_order(monkeypatch):

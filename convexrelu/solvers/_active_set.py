@@ -44,9 +44,9 @@ restricted problem are checked:
 When all hold, the stored multipliers are the rows' ``lam1``, ``lam2`` and
 the point is returned as "optimal"; the caller's certificate (the duality gap
 of the full program) still judges it.  Anything else (a step that cannot
-lower ``f``, too many iterations, a singular face, coupled outputs in a block
-solve) returns "failed", and the caller solves the round with the interior
-point instead.
+lower ``f``, too many iterations, a singular face, a failed block solve)
+returns "failed", and the caller solves the round with the interior point
+instead.
 """
 
 import numpy as np

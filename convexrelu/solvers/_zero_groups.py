@@ -151,31 +151,44 @@ class ZeroGroups:
         not certify may be optimal all the same, or may have to grow.  The
         exact answer is the program restricted to those blocks, with the
         other blocks' predictions fixed and the loss replaced by its
-        quadratic model at the current point (a weighted squared loss with
-        targets ``F_b - g / h``), which the interior point solves
-        (:mod:`convexrelu.solvers._barrier`).  If moving towards its solution
-        lowers the objective, the blocks move (their new groups become live);
-        if not, the blocks are optimal and that solution's multipliers are
-        theirs.
+        quadratic model at the current point, which the interior point
+        solves (:mod:`convexrelu.solvers._barrier`).  With several outputs
+        (a softmax) the blocks go output by output: a block feeds one
+        output, so with the others fixed the model is diagonal per sample,
+        ``g_o delta + h_oo delta^2 / 2`` (a weighted squared loss with
+        targets ``F_b - g_o / h_oo``).  If moving towards a solution lowers
+        the objective, those blocks move (their new groups become live); if
+        not, they are optimal and that solution's multipliers are theirs.
 
-        Returns True when the blocks moved, False when they are optimal, None
-        when this cannot be decided (several coupled outputs, a failed solve).
+        Returns True when blocks moved, False when all are optimal, None
+        when this cannot be decided (a failed solve).
         """
+        F = self.predict(self.Zs, self.b)
+        g = self.loss.gradient(F, self.Y, self.w)
+        h = self.loss.hessian(F, self.Y, self.w)
+        outs = self.o_idx[bis]
+        for o in np.unique(outs):
+            moved = self._output_block_step(bis[outs == o], o, g, h[:, o, o])
+            if moved is not False:
+                return moved
+        return False
+
+    def _output_block_step(self, bis, o, g, h):
+        """:meth:`block_step` for blocks ``bis`` of output ``o`` (``g``: the
+        loss gradient (n, C), ``h``: output ``o``'s curvatures (n,))."""
         from ..losses import get_loss
         from ._barrier import NoInteriorError, solve_restricted_barrier
 
-        if self.C != 1:
-            return None
         m, d = self.m, self.d
-        F = self.predict(self.Zs, self.b)
-        g = self.loss.gradient(F, self.Y, self.w)[:, 0]
-        h = self.loss.hessian(F, self.Y, self.w)[:, 0, 0]
         cols = (bis[:, None] * m + np.arange(m)[None, :]).ravel()
         Fb = (self.Zs[:, cols] * self.mask[:, cols]).sum(axis=1)
-        T = np.where(h > 0, Fb - g / np.where(h > 0, h, 1.0), 0.0)
+        # Targets in column o only: the other outputs have no block here, so
+        # their predictions stay zero against zero targets.
+        T = np.zeros((self.n, self.C))
+        T[:, o] = np.where(h > 0, Fb - g[:, o] / np.where(h > 0, h, 1.0), 0.0)
         try:
             Ub, _, l1, l2, status = solve_restricted_barrier(
-                self.op, get_loss("squared"), T[:, None], h, self.alpha, self.blocks[bis],
+                self.op, get_loss("squared"), T, h, self.alpha, self.blocks[bis],
                 fit_intercept=False, tol=1e-10)
         except (NoInteriorError, LinAlgError, FloatingPointError):
             return None
@@ -200,13 +213,13 @@ class ZeroGroups:
         # multipliers: the interior point's own, or a refit of the current
         # point's (active rows only) to the interior point's dual vectors
         # X^T g_j, whichever certifies better.
-        V = -g[:, None]
+        V = -g
         live = self.live().reshape(self.B, m)
         targets, rows1, rows2 = self.fit_inputs(bis, live)
         own = np.empty(len(bis))
         for k, bi in enumerate(bis):
             gs = slice(bi * m, (bi + 1) * m)
-            Gz = (self.mask[:, gs] * V + self.E1[:, gs] * l1[:, k]
+            Gz = (self.mask[:, gs] * V[:, o, None] + self.E1[:, gs] * l1[:, k]
                   + self.W2[:, bi] * l2[:, k, None])
             G = Gz.T @ self.op.X
             gn = np.linalg.norm(G, axis=1)
