@@ -6,16 +6,21 @@ path, one refit) against ``GridSearchCV(ConvexDeepReLURegressor(...))`` over
 the CV estimator's own grid (``alphas_``: a geometric grid from the exact
 ``alpha_max`` of the data), both at ``n_jobs=1``.  Columns: the chosen alpha
 of each (and whether they agree or are one grid step apart), the best mean
-R^2 of each, the largest difference of any fold's score, wall seconds of
+R^2 (accuracy for classifiers) of each, the largest difference of any
+fold's score, wall seconds of
 each and their ratio; then where the CV estimator's seconds went (alpha_max,
 the fold paths, the refit).
 
 Data: scikit-learn's diabetes (442 x 10), and UCI yacht (training rows of
 split 0, 277 x 6) when ``../shared/data`` is present; X and y standardised.
+``--datasets iris,wine`` (scikit-learn's, 3 classes, X standardised) runs
+``ConvexDeepReLUClassifierCV`` against ``GridSearchCV(ConvexDeepReLUClassifier)``
+instead (cross-entropy, accuracy, stratified folds).
 
     python benchmarks/bench_cv.py                     # both data sets, defaults
     python benchmarks/bench_cv.py --datasets diabetes --n-patterns 30 --folds 5
     python benchmarks/bench_cv.py --n-alphas 20 --no-active-set   # both sides without it
+    python benchmarks/bench_cv.py --datasets iris,wine --n-alphas 20   # classifiers
 
 ``--no-active-set`` makes every restricted solve an interior-point one (the
 active-set method of ``convexrelu/solvers/_active_set.py`` reports failure
@@ -29,18 +34,28 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from sklearn.datasets import load_diabetes
+from sklearn.datasets import load_diabetes, load_iris, load_wine
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from datasets import load_uci_regression, uci_regression_names  # noqa: E402
 
-from convexrelu import ConvexDeepReLURegressor, ConvexDeepReLURegressorCV  # noqa: E402
+from convexrelu import (  # noqa: E402
+    ConvexDeepReLUClassifier,
+    ConvexDeepReLUClassifierCV,
+    ConvexDeepReLURegressor,
+    ConvexDeepReLURegressorCV,
+)
+
+CLASSIFICATION = {"iris": load_iris, "wine": load_wine}
 
 
 def load(name):
+    if name in CLASSIFICATION:
+        X, y = CLASSIFICATION[name](return_X_y=True)
+        return StandardScaler().fit_transform(X), y
     if name == "diabetes":
         X, y = load_diabetes(return_X_y=True)
     else:
@@ -53,18 +68,21 @@ def load(name):
 
 
 def run(name, X, y, args):
-    folds = KFold(args.folds, shuffle=True, random_state=0)
+    if name in CLASSIFICATION:
+        folds = StratifiedKFold(args.folds, shuffle=True, random_state=0)
+        Est, EstCV = ConvexDeepReLUClassifier, ConvexDeepReLUClassifierCV
+    else:
+        folds = KFold(args.folds, shuffle=True, random_state=0)
+        Est, EstCV = ConvexDeepReLURegressor, ConvexDeepReLURegressorCV
     common = dict(n_patterns=args.n_patterns, n_hidden=args.n_hidden, tol=args.tol,
                   random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         t = time.perf_counter()
-        cv = ConvexDeepReLURegressorCV(n_alphas=args.n_alphas, eps=args.eps, cv=folds,
-                                       **common).fit(X, y)
+        cv = EstCV(n_alphas=args.n_alphas, eps=args.eps, cv=folds, **common).fit(X, y)
         t_cv = time.perf_counter() - t
         t = time.perf_counter()
-        gs = GridSearchCV(ConvexDeepReLURegressor(**common), {"alpha": list(cv.alphas_)},
-                          cv=folds).fit(X, y)
+        gs = GridSearchCV(Est(**common), {"alpha": list(cv.alphas_)}, cv=folds).fit(X, y)
         t_gs = time.perf_counter() - t
     alphas = list(cv.alphas_)
     i_cv, i_gs = alphas.index(cv.alpha_), alphas.index(gs.best_params_["alpha"])
@@ -113,7 +131,7 @@ def main(argv=None):
         rows.append(run(name, *data, args))
     print()
     print(f"{'data':<9} {'n x d':>8} {'alpha CV':>9} {'alpha GS':>9} {'agree':>6} "
-          f"{'R2 CV':>7} {'R2 GS':>7} {'max|dR2|':>9} {'CV s':>7} {'GS s':>7} {'GS/CV':>6}")
+          f"{'sc. CV':>7} {'sc. GS':>7} {'max|dsc|':>9} {'CV s':>7} {'GS s':>7} {'GS/CV':>6}")
     for r in rows:
         print(f"{r['name']:<9} {r['n']:>4}x{r['d']:<3} {r['alpha_cv']:>9.3g} "
               f"{r['alpha_gs']:>9.3g} {r['agree']:>6} {r['score_cv']:>7.4f} "
