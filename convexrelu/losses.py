@@ -71,6 +71,12 @@ class Loss:
             F = F0 + b
             grad = self.gradient(F, Y, w).sum(axis=0)
             hess = self._intercept_hessian(F, Y, w)
+            if self.shift_invariant:
+                # Curvature along the flat direction (all intercepts shifted
+                # together, where the gradient is zero too): without it the
+                # numerically singular Hessian turns rounding into unit steps
+                # along it, and the step never becomes small.
+                hess = hess + np.trace(hess) / C ** 2
             step = np.linalg.lstsq(hess, grad, rcond=None)[0]
             size = np.max(np.abs(step)) / (1 + np.max(np.abs(b)))
             b_new = b - step
