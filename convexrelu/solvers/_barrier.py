@@ -41,10 +41,10 @@ PAIR_PRODUCTS_MAX_BYTES = 2 ** 28
 #: Newton steps without halving the stationarity residual, once the gap is
 #: reached, after which the interior point reports "stalled"
 STALL_STEPS = 15
-# newton="auto" splits a softmax's Newton systems by output below this
-# fraction of the dense cost estimate.  The estimates track measured times
-# (digits, 10 classes: estimated 0.17 to 0.34, measured 0.27; statlog-vehicle,
-# 4 classes: 0.73 to 0.82, measured 0.74), so the margin is small.
+#: newton="auto" splits a softmax's Newton systems by output below this
+#: fraction of the dense cost estimate.  The estimates track measured times
+#: (digits, 10 classes: estimated 0.17 to 0.34, measured 0.27; statlog-vehicle,
+#: 4 classes: 0.73 to 0.82, measured 0.74), so the margin is small.
 BY_OUTPUT_RATIO = 0.85
 
 
