@@ -455,6 +455,35 @@ def test_woodbury_newton_solve_equals_the_dense_one(C, fit_intercept):
     np.testing.assert_allclose(solve(r), np.linalg.solve(H, r), rtol=1e-8, atol=1e-10)
 
 
+def test_batched_block_factors_solve_each_block():
+    """The constraint blocks' batched factors: ``back(half(r))`` solves with the
+    block-diagonal matrix and ``half(W^T)^T half(W^T) = W D^-1 W^T``; a block
+    that needs a ridge sends all through the one-by-one factorisation, which
+    still solves the definite blocks exactly."""
+    from convexrelu.solvers._woodbury import _cholesky_blocks
+
+    rng = np.random.default_rng(5)
+    B, md = 4, 3
+    D, _, _ = _random_newton_parts(rng, 2, 1, B, md)
+    D *= np.logspace(0, 6, B)[:, None, None]           # blocks of very different scales
+    r = rng.standard_normal((B * md, 2))
+    W = rng.standard_normal((5, B * md))
+    dense = np.zeros((B * md, B * md))
+    for b in range(B):
+        dense[b * md:(b + 1) * md, b * md:(b + 1) * md] = D[b]
+    half, back = _cholesky_blocks(D)
+    np.testing.assert_allclose(back(half(r)), np.linalg.solve(dense, r), rtol=1e-9)
+    Z = half(W.T.copy())
+    np.testing.assert_allclose(Z.T @ Z, W @ np.linalg.solve(dense, W.T), rtol=1e-9)
+    singular = D.copy()
+    v = rng.standard_normal(md)
+    singular[0] = np.outer(v, v)                       # positive semidefinite, rank one
+    half, back = _cholesky_blocks(singular)
+    out = back(half(r))
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(out[md:], np.linalg.solve(dense[md:, md:], r[md:]), rtol=1e-9)
+
+
 @pytest.mark.parametrize("inner", ["dense", "low_rank"])
 @pytest.mark.parametrize("fit_intercept", [True, False])
 @pytest.mark.parametrize("n", [5, 40])
