@@ -840,6 +840,47 @@ def test_newton_by_output_reaches_the_clarabel_optimum(inner, monkeypatch):
 
 
 @pytest.mark.parametrize("loss", ["logistic", "cross_entropy"])
+def test_warm_interior_point_start(loss):
+    """A restricted interior-point solve started from a nearby solution
+    (``start_u``) reaches the cold solve's optimum; an infeasible ``start_u``
+    is ignored (the cold solve, step for step).  (Whether it saves steps
+    depends on the problem: from 3% more to 25% fewer over UCI fits, see
+    ``WARM_THETA``; not asserted here.)"""
+    import contextlib
+    import io
+
+    from convexrelu.solvers import prepare_problem
+    from convexrelu.solvers._barrier import solve_restricted_barrier
+
+    X, y, arr, alpha = _problem(48, 70, 3, 2, loss, n_patterns=6, alpha_frac=0.1)
+    X, Y, w, loss_obj, op = prepare_problem(X, y, arr, loss, None)
+    blocks = np.arange(op.n_outputs * 2 * op.n_patterns)
+
+    def solve(a, start_u=None):
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            out = solve_restricted_barrier(op, loss_obj, Y, w, a, blocks, fit_intercept=True,
+                                           tol=1e-10, verbose=True, start_u=start_u)
+        assert out[4] == "optimal"
+        U, b = out[0], out[1]
+        F = op.predict(U.reshape(op.var_shape)) + b
+        objective = loss_obj.value(F, Y, w) + a * np.linalg.norm(U, axis=2).sum()
+        return objective, buf.getvalue().count("[ipm]")
+
+    # As between working-set rounds: the previous round's solution on fewer
+    # blocks, zero on the blocks added since.
+    fewer = blocks[::2]
+    previous = np.zeros((len(blocks), op.n_hidden, op.n_features))
+    previous[::2] = solve_restricted_barrier(op, loss_obj, Y, w, alpha, fewer,
+                                             fit_intercept=True, tol=1e-10)[0]
+    cold, cold_steps = solve(alpha)
+    warm, _ = solve(alpha, start_u=previous)
+    assert warm == pytest.approx(cold, rel=1e-8)
+    ignored, ignored_steps = solve(alpha, start_u=-10.0 * previous)
+    assert ignored == cold and ignored_steps == cold_steps
+
+
+@pytest.mark.parametrize("loss", ["logistic", "cross_entropy"])
 def test_stalled_interior_point_is_left_to_the_certificate(loss, monkeypatch):
     """Rounds whose interior point stalls (gap reached, stationarity not) still
     end at the Clarabel optimum: the certificate, not the round, decides.

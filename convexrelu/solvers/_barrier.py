@@ -46,6 +46,15 @@ STALL_STEPS = 15
 #: (digits, 10 classes: estimated 0.17 to 0.34, measured 0.27; statlog-vehicle,
 #: 4 classes: 0.73 to 0.82, measured 0.74), so the margin is small.
 BY_OUTPUT_RATIO = 0.85
+#: A warm start (``start_u``) is this fraction of the way from the previous
+#: solution to the interior start, with the barrier parameter set for a gap
+#: of WARM_GAP times the objective.  Over twelve UCI classifier fits (first
+#: training folds): 11 to 25% fewer Newton steps on six, all multiclass
+#: (flags, vowel, vehicle, glass, seeds, dermatology), within 3% on the
+#: other six (3% more on vehicle with trained tuples at alpha 1e-3);
+#: settings from 0.1 / 0.05 to 0.3 / 0.3 within a few percent of each other.
+WARM_THETA = 0.3
+WARM_GAP = 0.3
 
 
 class NoInteriorError(RuntimeError):
@@ -234,7 +243,7 @@ def solve_restricted_barrier(*args, **kwargs):
 
 def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, tol=1e-10,
                              start_intercept=None, mu=20.0, max_newton=200, n_correctors=5,
-                             verbose=False, newton="auto"):
+                             verbose=False, newton="auto", start_u=None):
     """Solve the program restricted to ``blocks`` (all their constraint rows).
 
     Parameters
@@ -264,6 +273,13 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
         of the dense one, else "woodbury" when the working set has at least
         1500 weights and more than twice ``n C`` (falling back to dense
         systems if their small matrices turn singular).
+    start_u : ndarray of shape (B, m, d), default=None
+        A feasible point on these blocks (a previous round's solution, zero
+        on blocks new to the set): the start moves ``WARM_THETA`` of the way
+        from it to the usual interior start, and the barrier parameter
+        assumes a gap of ``WARM_GAP`` times the objective (a cold start
+        assumes all of it).  Ignored when the point so reached is not
+        strictly feasible.
 
     Returns
     -------
@@ -372,6 +388,15 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
         kappa = min(kappa, scale / out)
     U *= kappa
     Zs, s1, s2 = Zs * kappa, s1 * kappa, s2 * kappa
+    warm = start_u is not None and WARM_THETA > 0
+    if warm:
+        # Part of the way from a previous solution (feasible, on its face)
+        # to this interior start: strictly feasible, and much closer.
+        Uw = (1.0 - WARM_THETA) * np.asarray(start_u, float).reshape(A, d) + WARM_THETA * U
+        Zw, s1w, s2w = slacks(Uw)
+        warm = not (np.any(s1w[r1.reshape(n, A)] <= 0) or np.any(s2w[r2] <= 0))
+        if warm:
+            U, Zs, s1, s2 = Uw, Zw, s1w, s2w
 
     chunk = max(1, int(LOSS_CHUNK_ENTRIES // max(k, 1)))
     n_pairs = d * (d + 1) // 2
@@ -442,6 +467,10 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
     F = predict(Zs, b)
     f_obj = loss.value(F, Y, w) + alpha * np.linalg.norm(U, axis=1).sum()
     tau = n_barrier / max(abs(f_obj), 1e-300)
+    if warm:
+        # The barrier's gap estimate n_barrier / tau: a fraction of the
+        # objective from a warm point, all of it from a cold one.
+        tau /= WARM_GAP
     lam1 = r1f / (tau * np.where(r1f > 0, s1, 1.0))
     lam2 = r2f / (tau * np.where(r2, s2, 1.0))
     status = "max_newton"

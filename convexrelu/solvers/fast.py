@@ -250,7 +250,10 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             try:
                 Ub, b, l1, l2, status = solve_restricted_barrier(
                     op, loss, Y, w, alpha, blocks, fit_intercept=fit_intercept,
-                    tol=round_tol, start_intercept=intercept, newton=newton)
+                    tol=round_tol, start_intercept=intercept, newton=newton,
+                    # An exact previous point (a tight round or a warm start)
+                    # warms the interior point's start too.
+                    start_u=(U.reshape(NB, m, d)[blocks] if from_exact and np.any(U) else None))
                 # A stalled interior point reached its gap, not its stationarity:
                 # its point usually passes the certificate (tol is looser than
                 # the interior point's); if not, the tighter round below does.
