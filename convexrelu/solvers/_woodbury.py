@@ -24,6 +24,9 @@ from each block's scaled Cholesky factor ``D_b = S U^T U S``), instead of
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve, solve_triangular
 
+#: widest constraint block (``m d``) factorised with the others in one batch
+BATCHED_BLOCKS_MAX = 128
+
 
 def _sqrt_psd(Hl):
     """Symmetric square roots of the per-sample ``C x C`` Hessians, (n, C, C)."""
@@ -127,16 +130,27 @@ def _blockwise(pairs):
 def _cholesky_blocks(D_blocks):
     """``(half, back)`` of the block-diagonal matrix with blocks ``D_blocks`` (kept).
 
-    All blocks at once: scaled as in :func:`_scaled_cholesky`, factorised
-    ``D_b = S L L^T S`` by one batched Cholesky, and applied through the
-    explicit inverses of the triangular factors (one batched product per
-    application instead of a triangular solve per block, whose call costs
-    more than its arithmetic at these sizes).  A block that needs a ridge
-    sends all of them through :func:`_scaled_cholesky` one by one.
+    Small blocks all at once: scaled as in :func:`_scaled_cholesky`,
+    factorised ``D_b = S L L^T S`` by one batched Cholesky, and applied
+    through the explicit inverses of the triangular factors (one batched
+    product per application instead of a triangular solve per block, whose
+    call costs more than its arithmetic at these sizes).  Blocks wider than
+    ``BATCHED_BLOCKS_MAX`` (a product with an inverse costs twice the
+    triangular solve's flops: with d = 100, m = 4 a solve took 36 s one by
+    one against 50 s batched), or a block that needs a ridge, go through
+    :func:`_scaled_cholesky` one by one.
     """
     from ._barrier import _scaled_cholesky
 
     B, md, _ = D_blocks.shape
+
+    def one_by_one():
+        return _blockwise([(slice(bi * md, (bi + 1) * md),)
+                           + _cholesky_pair(_scaled_cholesky(D_blocks[bi].copy()))
+                           for bi in range(B)])
+
+    if md > BATCHED_BLOCKS_MAX:
+        return one_by_one()
     dscale = np.sqrt(np.maximum(np.einsum("bii->bi", D_blocks), 1e-300))
     inv = 1.0 / dscale
     Hs = D_blocks * inv[:, :, None] * inv[:, None, :]
@@ -144,9 +158,7 @@ def _cholesky_blocks(D_blocks):
     try:
         Linv = np.linalg.inv(np.linalg.cholesky(Hs))
     except np.linalg.LinAlgError:
-        return _blockwise([(slice(bi * md, (bi + 1) * md),)
-                           + _cholesky_pair(_scaled_cholesky(D_blocks[bi].copy()))
-                           for bi in range(B)])
+        return one_by_one()
     if not np.all(np.isfinite(Linv)):
         from ._barrier import NoInteriorError
 
