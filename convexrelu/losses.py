@@ -72,11 +72,10 @@ class Loss:
             grad = self.gradient(F, Y, w).sum(axis=0)
             hess = self._intercept_hessian(F, Y, w)
             if self.shift_invariant:
-                # Curvature along the flat direction (all intercepts shifted
-                # together, where the gradient is zero too): without it the
-                # numerically singular Hessian turns rounding into unit steps
-                # along it, and the step never becomes small.
-                hess = hess + np.trace(hess) / C ** 2
+                # Without curvature along the flat direction the numerically
+                # singular Hessian turns rounding into unit steps along it,
+                # and the step never becomes small.
+                hess = hess + flat_direction_curvature(hess)
             step = np.linalg.lstsq(hess, grad, rcond=None)[0]
             size = np.max(np.abs(step)) / (1 + np.max(np.abs(b)))
             b_new = b - step
@@ -190,17 +189,17 @@ class CrossEntropyLoss(Loss):
         return float(np.sum(w * (_logsumexp(F)[:, 0] - np.sum(Y * F, axis=1))))
 
     def gradient(self, F, Y, w):
-        P = np.exp(F - _logsumexp(F))
+        P = _softmax(F)
         return w[:, None] * (P - Y)
 
     def hessian(self, F, Y, w):
-        P = np.exp(F - _logsumexp(F))
+        P = _softmax(F)
         H = P[:, :, None] * np.eye(F.shape[1])[None] - P[:, :, None] * P[:, None, :]
         return w[:, None, None] * H
 
     def hessian_parts(self, F, Y, w):
         # w (diag(p) - p p^T): diagonal minus rank one.
-        P = np.exp(F - _logsumexp(F))
+        P = _softmax(F)
         return w[:, None] * P, np.sqrt(w)[:, None] * P
 
     def dual_objective(self, V, Y, w):
@@ -221,8 +220,25 @@ class CrossEntropyLoss(Loss):
         return Y
 
     def _intercept_hessian(self, F, Y, w):
-        P = np.exp(F - _logsumexp(F))
+        P = _softmax(F)
         return np.diag(w @ P) - (P * w[:, None]).T @ P
+
+
+def flat_direction_curvature(Hbb):
+    """Curvature to add on the intercepts along a softmax's flat direction.
+
+    A shift-invariant loss ignores a common shift of all ``C`` intercepts;
+    ``trace(Hbb) / C^2`` times the all-ones matrix makes their ``C x C``
+    Hessian block ``Hbb`` definite without changing a Newton step (the
+    gradient is zero along that direction too).
+    """
+    C = Hbb.shape[0]
+    return (np.trace(Hbb) / C ** 2) * np.ones((C, C))
+
+
+def _softmax(F):
+    """Row-wise softmax probabilities of ``F``."""
+    return np.exp(F - _logsumexp(F))
 
 
 def _logsumexp(F):

@@ -53,8 +53,9 @@ import numpy as np
 from scipy.linalg import LinAlgError
 from scipy.optimize import nnls
 
-from ._barrier import (BY_OUTPUT_RATIO, NoInteriorError, _add_loss_gram, _flat_direction_curvature,
-                       _scaled_cholesky, _scaled_factor)
+from ..losses import flat_direction_curvature
+from ._barrier import (BY_OUTPUT_RATIO, NoInteriorError, _add_loss_gram, _scaled_cholesky,
+                       _scaled_factor)
 from ._woodbury import _cholesky_pair, by_output_solver, output_costs
 from ._zero_groups import ZeroGroups
 
@@ -351,7 +352,7 @@ class _ActiveSet(ZeroGroups):
                 H[p_u:, p_u:] += Hl.sum(axis=0)
                 if self.loss.shift_invariant:
                     # Softmax ignores a common shift of the intercepts.
-                    H[p_u:, p_u:] += _flat_direction_curvature(H[p_u:, p_u:])
+                    H[p_u:, p_u:] += flat_direction_curvature(H[p_u:, p_u:])
             solve = _scaled_factor(H)
         step = -solve(grad)
         dec = float(-grad @ step)
@@ -379,7 +380,7 @@ class _ActiveSet(ZeroGroups):
             pairs.append((co,) + _cholesky_pair(_scaled_cholesky(Ko)))
         extra = None
         if self.fit_intercept and self.loss.shift_invariant:
-            extra = _flat_direction_curvature(Hl.sum(axis=0))
+            extra = flat_direction_curvature(Hl.sum(axis=0))
         return by_output_solver(pairs, J, cols, out_col, Rl, Hl, self.fit_intercept, extra)
 
     def theta_to_u(self, theta):

@@ -31,6 +31,7 @@ from a phase-one linear program per block.
 import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
+from ..losses import flat_direction_curvature
 from ._woodbury import output_block_solver, output_costs, woodbury_solver
 
 
@@ -141,17 +142,6 @@ def _row_blocks(X, c1, c2, W2, row_chunk, XX=None):
     for j in range(m):
         blocks[:, j, :, j, :] += first[:, j]
     return blocks.reshape(B, m * d, m * d)
-
-
-def _flat_direction_curvature(Hbb):
-    """Curvature added on the intercepts along the softmax's flat direction.
-
-    A shift-invariant loss ignores a common shift of all ``C`` intercepts;
-    ``trace(Hbb) / C^2`` times the all-ones matrix makes their block
-    definite without changing the step (the gradient is zero along it too).
-    """
-    C = Hbb.shape[0]
-    return (np.trace(Hbb) / C ** 2) * np.ones((C, C))
 
 
 def _add_loss_gram(K, Phi, cols, col_out, Hl, parts):
@@ -442,9 +432,8 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
             sl_n = slice(start, min(n, start + chunk))
             Phi = (mask[sl_n, :, None] * X[sl_n, None, :]).reshape(-1, k)
             _add_loss_gram(K, Phi, cols, col_out, Hl[sl_n],
-                           None if parts is None else (parts[0][sl_n],
-                                                       None if parts[1] is None
-                                                       else parts[1][sl_n]))
+                           None if parts is None
+                           else tuple(None if p is None else p[sl_n] for p in parts))
             if fit_intercept:
                 for o, co in cols.items():
                     v = Phi[:, co].T @ Hl[sl_n, o, :]                 # (|co|, C)
@@ -535,7 +524,7 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
             grp.reshape(B, m, d, d).transpose(1, 0, 2, 3))
         if use_woodbury or use_outputs:
             Hl = loss.hessian(F, Y, w)
-            extra = (_flat_direction_curvature(Hl.sum(axis=0))
+            extra = (flat_direction_curvature(Hl.sum(axis=0))
                      if fit_intercept and loss.shift_invariant else None)
         if use_woodbury:
             try:
@@ -570,7 +559,7 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
                 # The softmax ignores a common shift of all intercepts: curvature
                 # along that flat direction (where the gradient is zero too)
                 # makes the matrix definite without changing the step.
-                H[k:, k:] += _flat_direction_curvature(H[k:, k:])
+                H[k:, k:] += flat_direction_curvature(H[k:, k:])
             for bi in range(B):
                 sl = slice(bi * m * d, (bi + 1) * m * d)
                 H[sl, sl] += blocks_H[bi]
