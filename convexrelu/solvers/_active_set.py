@@ -343,16 +343,10 @@ class _ActiveSet(ZeroGroups):
             except (NoInteriorError, LinAlgError):
                 solve = None
         if solve is None:
-            _add_loss_gram(H, J, cols, out_col, Hl, parts)
-            if ci:
-                for o, co in cols.items():
-                    v = J[:, co].T @ Hl[:, o, :]                       # (|co|, C)
-                    H[co, p_u:] += v
-                    H[p_u:, co] += v.T
-                H[p_u:, p_u:] += Hl.sum(axis=0)
-                if self.loss.shift_invariant:
-                    # Softmax ignores a common shift of the intercepts.
-                    H[p_u:, p_u:] += flat_direction_curvature(H[p_u:, p_u:])
+            _add_loss_gram(H, J, cols, out_col, Hl, parts, self.fit_intercept)
+            if self.fit_intercept and self.loss.shift_invariant:
+                # Softmax ignores a common shift of the intercepts.
+                H[p_u:, p_u:] += flat_direction_curvature(H[p_u:, p_u:])
             solve = _scaled_factor(H)
         step = -solve(grad)
         dec = float(-grad @ step)

@@ -144,14 +144,15 @@ def _row_blocks(X, c1, c2, W2, row_chunk, XX=None):
     return blocks.reshape(B, m * d, m * d)
 
 
-def _add_loss_gram(K, Phi, cols, col_out, Hl, parts):
-    """Add ``Psi^T Hl Psi`` over the weights to ``K[:k, :k]`` (``k`` columns of ``Phi``).
+def _add_loss_gram(K, Phi, cols, col_out, Hl, parts, fit_intercept):
+    """Add ``Psi^T Hl Psi`` to ``K`` (``k`` weight columns of ``Phi``, then the
+    ``C`` intercepts when ``fit_intercept``).
 
     ``cols`` maps output ``o`` to the contiguous slice of columns it owns,
     ``col_out`` is each column's output.  With the loss Hessian's parts
-    ``diag(D) - R R^T`` (:meth:`convexrelu.losses.Loss.hessian_parts`) that
-    is one product per output and one for ``R``; without them one per pair
-    of outputs.
+    ``diag(D) - R R^T`` (:meth:`convexrelu.losses.Loss.hessian_parts`) the
+    weights' block is one product per output and one for ``R``; without
+    them one per pair of outputs.
     """
     k = Phi.shape[1]
     if parts is not None:
@@ -161,12 +162,18 @@ def _add_loss_gram(K, Phi, cols, col_out, Hl, parts):
         if R is not None:
             Q = Phi * R[:, col_out]
             K[:k, :k] -= Q.T @ Q
-        return
-    for o, co in cols.items():
-        for o2, co2 in cols.items():
-            h = Hl[:, o, o2]
-            if np.any(h):
-                K[co, co2] += (Phi[:, co] * h[:, None]).T @ Phi[:, co2]
+    else:
+        for o, co in cols.items():
+            for o2, co2 in cols.items():
+                h = Hl[:, o, o2]
+                if np.any(h):
+                    K[co, co2] += (Phi[:, co] * h[:, None]).T @ Phi[:, co2]
+    if fit_intercept:
+        for o, co in cols.items():
+            v = Phi[:, co].T @ Hl[:, o, :]                             # (|co|, C)
+            K[co, k:] += v
+            K[k:, co] += v.T
+        K[k:, k:] += Hl.sum(axis=0)
 
 
 def _scaled_cholesky(H):
@@ -433,13 +440,8 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
             Phi = (mask[sl_n, :, None] * X[sl_n, None, :]).reshape(-1, k)
             _add_loss_gram(K, Phi, cols, col_out, Hl[sl_n],
                            None if parts is None
-                           else tuple(None if p is None else p[sl_n] for p in parts))
-            if fit_intercept:
-                for o, co in cols.items():
-                    v = Phi[:, co].T @ Hl[sl_n, o, :]                 # (|co|, C)
-                    K[co, k:] += v
-                    K[k:, co] += v.T
-                K[k:, k:] += Hl[sl_n].sum(axis=0)
+                           else tuple(None if p is None else p[sl_n] for p in parts),
+                           fit_intercept)
         return K
 
     def merit(Uc, bc, Zc, s1c, s2c, tau_c):
