@@ -161,6 +161,23 @@ class _BlockProgram:
         return u, lam1, lam2
 
 
+def _block_bound(program, X, c, e1, w2, scale):
+    """One block's cone program: ``(u, bound, lam1, lam2)``, or Nones if it fails.
+
+    ``c`` (m, d) are the block's ``c_j``; ``bound = max_j ||c_j + A_j^T lam||``
+    of the returned multipliers (clipped to ``lam >= 0``), a certified upper
+    bound on ``rho_beta``; ``u`` (d, m) the primal point of the program
+    solved on ``c / scale`` (well-scaled data).
+    """
+    u, l1, l2 = program.solve((c / scale).T, e1, w2)
+    if u is None or l1 is None or l2 is None:
+        return None, None, None, None
+    l1 = np.maximum(np.asarray(l1, float), 0.0) * scale          # (n, m)
+    l2 = np.maximum(np.asarray(l2, float).reshape(-1), 0.0) * scale
+    g = c + (X.T @ (e1 * l1 + w2 * l2[:, None])).T               # (m, d)
+    return u, float(np.sqrt(np.einsum("jd,jd->j", g, g)).max()), l1, l2
+
+
 def _unit_direction(X, U, e1, w2):
     """``U / sum_j ||u_j||`` if ``U`` (m, d) is a direction of the block's cone, else None.
 
@@ -178,12 +195,16 @@ def _unit_direction(X, U, e1, w2):
     return U / size
 
 
-def _alpha_max_details(op, loss, Y, w, fit_intercept, least_squares_bounds=True):
+def _alpha_max_details(op, loss, Y, w, fit_intercept, least_squares_bounds=True, at=None):
     """:class:`AlphaMax` of a prepared problem (see the module docstring).
 
     ``least_squares_bounds=False`` skips the cheap bounds and orders the
     cone programs by the gated bound only (``benchmarks/bench_alpha_max.py``
-    compares the two).
+    compares the two).  With ``at``, only whether zero is optimal at
+    ``alpha = at`` is wanted: the cone programs stop once a lower bound
+    exceeds ``at`` (it is not) or every remaining upper bound is at most
+    ``at`` (it is); ``value`` is then a certified upper bound, not the exact
+    ``alpha_max``.
     """
     X = op.X
     n, d = X.shape
@@ -241,18 +262,15 @@ def _alpha_max_details(op, loss, Y, w, fit_intercept, least_squares_bounds=True)
         # a value already attained cannot raise the maximum.
         if upper[beta] <= best_lower * (1.0 + 1e-12) or upper[beta] <= 1e-300:
             break
+        if at is not None and (best_lower > at or upper[beta] <= at):
+            break
         if program is None:
             program = _BlockProgram(X, m)
         e1, w2 = masks(beta)
-        c = c_all[beta] / scale                                  # well-scaled data
-        u, l1, l2 = program.solve(c.T, e1, w2)
+        u, ub, l1, l2 = _block_bound(program, X, c_all[beta], e1, w2, scale)
         n_solved += 1
-        if u is None or l1 is None or l2 is None:
+        if u is None:
             continue                                             # keep the gated bound
-        l1 = np.maximum(np.asarray(l1, float), 0.0) * scale      # (n, m)
-        l2 = np.maximum(np.asarray(l2, float).reshape(n), 0.0) * scale
-        g = c_all[beta] + (X.T @ (e1 * l1 + w2 * l2[:, None])).T   # (m, d)
-        ub = float(np.sqrt(np.einsum("jd,jd->j", g, g)).max())
         if ub < upper[beta]:
             upper[beta] = ub
             lam1[:, beta] = l1
@@ -469,24 +487,29 @@ def convex_path(X, y, arrangements, *, alphas=None, n_alphas=20, eps=1e-3,
         certificates), ``n_subnetworks`` and the ``results``.
     """
     X, Y, w, loss_obj, op = _prepare(X, y, arrangements, loss, sample_weight)
-    amax = None
+    if errors not in ("raise", "skip"):
+        raise ValueError(f'errors must be "raise" or "skip"; got {errors!r}.')
+    exact_max = None
     if alphas is None:
-        amax = _alpha_max_details(op, loss_obj, Y, w, bool(fit_intercept))
+        amax = exact_max = _alpha_max_details(op, loss_obj, Y, w, bool(fit_intercept))
         alphas = alpha_grid(amax.value, n_alphas=n_alphas, eps=eps)
     else:
         alphas = np.asarray(alphas, dtype=float).ravel()
         if alphas.size == 0 or not np.all(np.isfinite(alphas)) or np.any(alphas <= 0):
             raise ValueError("alphas must be a non-empty array of positive finite numbers.")
         alphas = np.sort(alphas)[::-1]
-    if errors not in ("raise", "skip"):
-        raise ValueError(f'errors must be "raise" or "skip"; got {errors!r}.')
+        # A given grid (a cross-validation fold's, from the full data's
+        # alpha_max) may start where this data's solution is zero: certified
+        # by multipliers instead of solved.  An interior point there returns
+        # 1e-9-sized groups that stall the next alpha's warm start.
+        amax = _alpha_max_details(op, loss_obj, Y, w, bool(fit_intercept), at=alphas[0])
     sw = None if sample_weight is None else w
     results, failures = [], []
     warm = None
     for k, alpha in enumerate(alphas):
         start = time.perf_counter()
         try:
-            if amax is not None and alpha >= amax.value:
+            if alpha >= amax.value:
                 # Zero is optimal here, certified by alpha_max's multipliers.
                 res = _zero_result(op, loss_obj, Y, w, amax, float(alpha), arrangements,
                                    fit_intercept)
@@ -527,7 +550,7 @@ def convex_path(X, y, arrangements, *, alphas=None, n_alphas=20, eps=1e-3,
         converged=field_of("converged", False, bool),
         n_iter=field_of("n_iter", 0, int),
         solve_times=solve_times, results=results,
-        alpha_max=None if amax is None else amax.value,
+        alpha_max=None if exact_max is None else exact_max.value,
         errors=[(k, msg) for k, msg, _ in failures])
 
 

@@ -122,6 +122,87 @@ def test_alpha_max_is_certified_and_tight(seed, loss, fit_intercept, weights):
     assert zero_obj - below.objective > 10 * max(below.dual_gap, 0.0)
 
 
+@pytest.mark.parametrize("seed", [1, 2, 5, 7, 11, 12])
+def test_cold_fit_above_alpha_max_is_exact_zero(seed):
+    """Just above alpha_max the gated test fails for some blocks; the solver
+    certifies zero with priced or cone-program multipliers and returns it
+    without a round (it returned 8 groups of 1e-10 to 1e-8 on these seeds
+    when only the gated test was tried), and just below alpha_max it does not."""
+    X, y, arr, _ = _problem(seed)
+    value, det = alpha_max(X, y, arr, fit_intercept=True, return_details=True)
+    assert det.gated > 1.01 * value                  # the gated test alone fails
+    above = solve_convex(X, y, arr, 1.01 * value, fit_intercept=True, tol=1e-8)
+    assert above.n_iter == 0 and np.all(above.u == 0) and above.n_subnetworks == 0
+    assert above.converged and above.relative_gap <= 1e-12
+    below = solve_convex(X, y, arr, 0.99 * value, fit_intercept=True, tol=1e-8)
+    assert below.n_subnetworks > 0 and below.n_iter > 0
+
+
+def test_alpha_max_at_gives_a_certified_bound():
+    """``_alpha_max_details(at=...)`` answers only whether zero is optimal at
+    ``at``: its value is still a certified upper bound on alpha_max, and at
+    most ``at`` when zero is optimal there."""
+    from convexrelu.path import _alpha_max_details, _prepare
+    for seed in (0, 1, 12):
+        X, y, arr, _ = _problem(seed)
+        exact = alpha_max(X, y, arr, fit_intercept=True)
+        _, Y, w, lo, op = _prepare(X, y, arr, "squared", None)
+        for f in (0.5, 0.99, 1.001, 2.0):
+            det = _alpha_max_details(op, lo, Y, w, True, at=f * exact)
+            assert det.value >= exact * (1 - 1e-9)
+            cert = duality_gap(op, lo, Y, w, op.zeros(), det.value, fit_intercept=True,
+                               intercept=det.intercept, lam1=det.lam1, lam2=det.lam2)
+            assert cert.dual_scale >= 1.0 - 1e-12
+            if f > 1:
+                assert det.value <= f * exact
+
+
+def test_given_grid_above_alpha_max_starts_certified():
+    """A given grid (as a CV fold gets, from the full data) whose first alphas
+    are above this data's alpha_max: those points are zero, certified by
+    multipliers without a solve, and the next one matches Clarabel."""
+    X, y, arr, _ = _problem(7)
+    value = alpha_max(X, y, arr, fit_intercept=True)
+    alphas = np.array([1.3, 1.02, 0.8]) * value
+    path = convex_path(X, y, arr, alphas=alphas, fit_intercept=True, tol=1e-8)
+    for res in path.results[:2]:
+        assert res.solver == "alpha_max" and np.all(res.u == 0)
+        assert res.converged and abs(res.dual_gap) <= 1e-12 * abs(res.objective)
+    assert path.alpha_max is None                 # not computed exactly for a given grid
+    ref = solve_convex(X, y, arr, alphas[2], fit_intercept=True, solver="cvxpy", tol=1e-9)
+    assert path.objectives[2] == pytest.approx(ref.objective, rel=1e-6)
+    assert path.n_subnetworks[2] > 0
+
+
+def test_diabetes_fold_path_stays_on_active_set():
+    """A CV fold's path (diabetes, the setting of benchmarks/bench_cv.py): after
+    its first point every alpha is solved by the active-set method.  Three
+    things used to send points to the interior point: a zero first point
+    solved as 1e-9 groups, a face whose last Newton decrease was below the
+    objective's rounding (the value test halved the step to nothing, 52
+    times), and blocking rows that depend on the held ones (677 such rows in
+    one step against a limit of 50)."""
+    from sklearn.datasets import load_diabetes
+    from sklearn.model_selection import KFold
+    from sklearn.preprocessing import StandardScaler
+
+    from convexrelu.arrangements import Arrangements
+
+    X, y = load_diabetes(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    y = (y - y.mean()) / y.std()
+    Xa = np.hstack([X, np.ones((len(X), 1))])
+    full = sample_arrangements(Xa, 20, 2, random_state=0)
+    grid = alpha_grid(alpha_max(Xa, y, full, fit_intercept=True), n_alphas=20, eps=1e-2)
+    for train, _ in list(KFold(3, shuffle=True, random_state=0).split(X))[:2]:
+        arr = Arrangements.from_weights(Xa[train], full.first_weights, full.second_weights)
+        path = convex_path(Xa[train], y[train], arr, alphas=grid, fit_intercept=True,
+                           tol=1e-6)
+        assert np.all(path.converged)
+        inner = {h["inner"] for r in path.results[1:] for h in r.history}
+        assert inner <= {"active_set"}, inner
+
+
 def test_gated_bound_is_loose_somewhere():
     # The exactness matters: on these problems lam = 0 overestimates alpha_max.
     gaps = []

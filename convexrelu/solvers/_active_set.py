@@ -50,7 +50,7 @@ instead.
 """
 
 import numpy as np
-from scipy.linalg import LinAlgError
+from scipy.linalg import LinAlgError, solve_triangular
 from scipy.optimize import nnls
 
 from ..losses import flat_direction_curvature
@@ -436,7 +436,16 @@ class _ActiveSet(ZeroGroups):
         cur = np.zeros_like(star)
         target = star
         Zcur = self.Zs.copy()
-        A_rows, added = [], []
+        # The held rows' system S nu = A (star - cur), S = A H^-1 A^T, grows a
+        # row and column per blocking row: its Cholesky factor L is extended
+        # instead of refactorised.  A blocking row that depends on the held
+        # ones (a Schur complement at rounding level: the step moves it by
+        # rounding only) is held without changing the step, so the rows of
+        # one pass are walked in the order they block until an independent
+        # one changes the target; ``max_rows`` counts the independent ones.
+        A_rows, W_cols, added = [], [], []
+        L = np.zeros((0, 0))
+        walked = 0
         for _ in range(max_rows):
             dth = target - cur
             dUs, _ = self.theta_to_u(dth)
@@ -447,29 +456,49 @@ class _ActiveSet(ZeroGroups):
             lim2 = rows2 & ~held2 & (ds2 < 0)
             rat1 = np.where(lim1, -s1 / np.where(lim1, ds1, -1.0), np.inf)
             rat2 = np.where(lim2, -s2 / np.where(lim2, ds2, -1.0), np.inf)
-            k1, k2 = np.argmin(rat1), np.argmin(rat2)
-            t1, t2 = rat1.flat[k1], rat2.flat[k2]
-            t_max = max(min(t1, t2), 0.0)
-            if t_max >= 1.0:
+            c1 = np.flatnonzero(rat1 < 1.0)
+            c2 = np.flatnonzero(rat2 < 1.0)
+            rats = np.concatenate([rat1.flat[c1], rat2.flat[c2]])
+            t_stop = 1.0
+            for k in np.argsort(rats, kind="stable"):
+                if k < len(c1):
+                    i, g = np.unravel_index(c1[k], rat1.shape)
+                    held1[i, g] = True
+                    row = (1, i, g)
+                else:
+                    i, bi = np.unravel_index(c2[k - len(c1)], rat2.shape)
+                    held2[i, bi] = True
+                    row = (2, i, bi)
+                added.append(row)
+                walked += 1
+                a = self.row_in_theta(*row)
+                wa = solve(a)
+                s_aa = float(a @ wa)
+                ell = (solve_triangular(L, np.array([r @ wa for r in A_rows]), lower=True)
+                       if A_rows else np.zeros(0))
+                pivot = s_aa - float(ell @ ell)
+                if pivot > 1e-10 * s_aa:
+                    t_stop = max(float(rats[k]), 0.0)
+                    break
+                if walked > 20 * max_rows:
+                    return None
+            if t_stop >= 1.0:
                 cur = target
                 Zcur = Zcur + dZ
                 break
-            cur = cur + t_max * dth
-            Zcur = Zcur + t_max * dZ
-            if t1 <= t2:
-                i, g = np.unravel_index(k1, rat1.shape)
-                held1[i, g] = True
-                added.append((1, i, g))
-            else:
-                i, bi = np.unravel_index(k2, rat2.shape)
-                held2[i, bi] = True
-                added.append((2, i, bi))
-            A_rows.append(self.row_in_theta(*added[-1]))
-            Am = np.array(A_rows)
-            W = solve(Am.T)
-            S = Am @ W
-            nu = np.linalg.lstsq(S, Am @ star - Am @ cur, rcond=None)[0]
-            target = star - W @ nu
+            cur = cur + t_stop * dth
+            Zcur = Zcur + t_stop * dZ
+            n_held = len(A_rows)
+            L2 = np.zeros((n_held + 1, n_held + 1))
+            L2[:n_held, :n_held] = L
+            L2[n_held, :n_held] = ell
+            L2[n_held, n_held] = np.sqrt(pivot)
+            L = L2
+            A_rows.append(a)
+            W_cols.append(wa)
+            rhs = np.array(A_rows) @ (star - cur)
+            nu = solve_triangular(L, solve_triangular(L, rhs, lower=True), lower=True, trans="T")
+            target = star - np.column_stack(W_cols) @ nu
         else:
             return None
         dUt, dbt = self.theta_to_u(cur)
@@ -481,13 +510,18 @@ class _ActiveSet(ZeroGroups):
                 self.act1, self.act2 = held1, held2
                 return True
             return None
+        # A decrease below the objective's rounding cannot be seen by the
+        # value test (it would halve t to nothing and the face would stall
+        # with its stationarity residual just above the tolerance): the full
+        # step is taken if it costs no more than rounding.
+        slack = 1e-13 * abs(self.f) if -gd <= 1e-13 * abs(self.f) else 0.0
         t = 1.0
         while t > 1e-12:
             Ut = self.U + t * dUt
             Zt = self.Zs + t * dZt
             bt = self.b + t * dbt
             ft = self.objective(Ut, bt, Zt)
-            if ft <= self.f + 1e-4 * t * gd:
+            if ft <= self.f + 1e-4 * t * gd + slack:
                 self.U, self.Zs, self.b, self.f = Ut, Zt, bt, ft
                 self.certified.clear()
                 if t == 1.0:

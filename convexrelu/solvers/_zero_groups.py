@@ -192,7 +192,11 @@ class ZeroGroups:
                 fit_intercept=False, tol=1e-10)
         except (NoInteriorError, LinAlgError, FloatingPointError):
             return None
-        if status != "optimal":
+        # A block whose optimum is zero sits at its cone's apex, where every
+        # row is active and the interior point converges slowly: its last
+        # point still serves (a move is tested on f below, and multipliers
+        # that fall short only fail the caller's duality gap).
+        if status not in ("optimal", "stalled", "max_newton") or not np.all(np.isfinite(Ub)):
             return None
         D = np.zeros_like(self.U)
         D[cols] = Ub.reshape(-1, d) - self.U[cols]
