@@ -642,6 +642,37 @@ def test_active_set_is_skipped_for_large_alpha_steps():
     assert near.objective == pytest.approx(off.objective, rel=1e-8)
 
 
+def test_infeasible_warm_start_goes_to_the_interior_point():
+    """A warm start that violates this data's constraints (a CV refit starts
+    from the mean of its folds' solutions, each feasible on its own rows):
+    the active-set method, which moves between faces of the feasible set,
+    refuses it, and the solve reaches Clarabel's optimum, feasible.  (It used
+    to return a 2.5% infeasible "optimal" face, left to the certificate.)"""
+    from convexrelu import LiftedOperator
+    from convexrelu.losses import get_loss
+    from convexrelu.solvers._active_set import solve_restricted_active_set
+
+    X, y, arr, alpha = _problem(22, 80, 3, 2, "squared", n_patterns=12, alpha_frac=0.1)
+    n = X.shape[0]
+    # Feasible on the first 60 rows only.
+    part = solve_convex(X[:60], y[:60], arr.recompute(X[:60]), alpha, fit_intercept=True,
+                        tol=1e-9)
+    op = LiftedOperator(X, arr)
+    assert op.max_violation(part.u) > 1e-3
+    NB, m, d = 2 * arr.n_patterns, arr.n_hidden, X.shape[1]
+    U0 = np.asarray(part.u).reshape(NB, m, d)
+    blocks = np.flatnonzero(np.linalg.norm(U0.reshape(NB, -1), axis=1) > 0)
+    *_, status = solve_restricted_active_set(
+        op, get_loss("squared"), y[:, None], np.full(n, 1.0 / n), alpha, blocks,
+        U0[blocks], np.asarray(part.intercept), fit_intercept=True)
+    assert status == "failed"
+    res = solve_convex(X, y, arr, alpha, fit_intercept=True, tol=1e-8, warm_start=part)
+    assert res.history[0]["inner"] != "active_set"
+    assert res.converged and res.constraint_violation <= 1e-8
+    ref = solve_convex(X, y, arr, alpha, fit_intercept=True, solver="cvxpy", tol=1e-9)
+    assert res.objective == pytest.approx(ref.objective, rel=1e-6)
+
+
 def test_active_set_restricted_solve_certifies_its_working_set():
     """The active-set method alone, on a working set, from a perturbed start.
 

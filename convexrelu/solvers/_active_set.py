@@ -54,6 +54,7 @@ from scipy.linalg import LinAlgError, solve_triangular
 from scipy.optimize import nnls
 
 from ..losses import flat_direction_curvature
+from . import _FEASIBILITY_RTOL
 from ._barrier import (BY_OUTPUT_RATIO, NoInteriorError, _add_loss_gram, _scaled_cholesky,
                        _scaled_factor)
 from ._woodbury import _cholesky_pair, by_output_solver, output_costs
@@ -103,6 +104,10 @@ def solve_restricted_active_set(op, loss, Y, w, alpha, blocks, U0, b0, *, fit_in
     """
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         state = _ActiveSet(op, loss, Y, w, alpha, blocks, U0, b0, fit_intercept, active_rtol)
+        if state.violation() > _FEASIBILITY_RTOL:
+            # The method moves between faces of the feasible set: it cannot
+            # start outside it (an "optimal" face there is not feasible).
+            return state.result("failed")
         if lam1 is not None and lam2 is not None:
             # Zero blocks only: a live block's multipliers come from its face.
             zero = ~np.any(np.asarray(U0).reshape(len(blocks), -1), axis=1)
@@ -178,6 +183,14 @@ class _ActiveSet(ZeroGroups):
         on = np.any((self.W2 != 0) & live[None], axis=2) & self.xnz[:, None]
         return ((s1 <= rtol * gscale[None, :]) & self.xnz[:, None],
                 (s2 <= rtol * terms) & on)
+
+    def violation(self):
+        """Largest row violation of the current point, relative to ``max |X u_g|``
+        (the measure of :meth:`LiftedOperator.max_violation`)."""
+        s1, s2 = self.slacks(self.Zs)
+        worst = max(float(np.where(self.xnz[:, None], -s1, 0.0).max(initial=0.0)),
+                    float(np.where(self.r2, -s2, 0.0).max(initial=0.0)))
+        return worst / max(float(np.abs(self.Zs).max(initial=0.0)), np.finfo(float).tiny)
 
     def block_scale(self, Zs):
         scale = np.abs(Zs).reshape(self.n, self.B, self.m).max(axis=(0, 2))

@@ -231,7 +231,11 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
     # for two interior-point rounds).
     prev_alpha = getattr(warm_start, "alpha", None)
     from_exact = (warm_start is not None
-                  and (prev_alpha is None or alpha >= 0.45 * float(prev_alpha)))
+                  and (prev_alpha is None or alpha >= 0.45 * float(prev_alpha))
+                  # Feasible here (the refit of a CV estimator starts from
+                  # the mean of its folds' solutions, each feasible on its
+                  # own rows only: the interior point takes that round).
+                  and op.max_violation(U) <= _FEASIBILITY_RTOL)
     for n_iter in range(1, max_iter + 1):
         blocks = np.flatnonzero(in_set)
         B = len(blocks)
