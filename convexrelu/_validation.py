@@ -22,12 +22,15 @@ import numpy as np
 from sklearn.utils.validation import validate_data
 
 __all__ = ["DataScaleWarning", "validate_input", "scale_range", "is_badly_scaled",
-           "warn_on_bad_scale", "warn_on_degenerate_patterns", "solver_failure_message"]
+           "warn_on_bad_scale", "warn_on_degenerate_patterns", "warn_on_target_scale",
+           "solver_failure_message"]
 
 #: column scales (root mean square) may differ by at most this factor
 SCALE_RATIO_LIMIT = 1e3
 #: warn when more than this share of first-layer neurons is constant on the data
 CONSTANT_NEURON_LIMIT = 0.6
+#: a regression target's root-mean-square deviation outside this range warns
+TARGET_SCALE_RANGE = (0.1, 10.0)
 #: below this many samples constant neurons are common on any data
 _MIN_SAMPLES_FOR_PATTERN_CHECK = 10
 
@@ -37,7 +40,8 @@ _FIX = ("Standardise X (e.g. StandardScaler in a Pipeline) before fitting: "
 
 
 class DataScaleWarning(UserWarning):
-    """The scale of X makes the sampled activation patterns uninformative."""
+    """The scale of X makes the sampled activation patterns uninformative, or
+    the scale of a regression target makes ``alpha`` act far from its value."""
 
 
 def _is_complex(a):
@@ -172,6 +176,53 @@ def warn_on_bad_scale(X, fit_intercept, stacklevel=4):
         f"{hi:.3g} (ratio above {SCALE_RATIO_LIMIT:g}), so the sampled activation "
         f"patterns ignore the small columns and the convex program is ill-conditioned. "
         + _FIX, DataScaleWarning, stacklevel=stacklevel)
+    return True
+
+
+def warn_on_target_scale(Y, sample_weight, fit_intercept, alpha, stacklevel=4):
+    """Warn when a regression target's scale makes ``alpha`` act far from its value.
+
+    With ``y`` scaled by ``s`` the optimal weights scale by ``s`` (the pattern
+    constraints are cones), the squared loss by ``s^2`` and the penalty by
+    ``s``: the program is the standardised one with ``alpha / s``.  Defaults
+    tuned for standardised targets then barely regularise (``s`` large: the
+    fit interpolates) or zero the network (``s`` small).
+
+    Parameters
+    ----------
+    Y : ndarray of shape (n_samples, n_outputs)
+    sample_weight : ndarray of shape (n_samples,) or None
+    fit_intercept : bool
+        Whether the spread is measured around the (weighted) mean or zero.
+    alpha : float
+    stacklevel : int, default=4
+
+    Returns
+    -------
+    bool
+        Whether a warning was issued.
+    """
+    w = np.ones(len(Y)) if sample_weight is None else np.asarray(sample_weight, float)
+    if w.sum() <= 0:
+        return False
+    w = w / w.sum()
+    centre = w @ Y if fit_intercept else np.zeros(Y.shape[1])
+    rms = np.sqrt(w @ (Y - centre) ** 2)
+    rms = rms[rms > 0]
+    lo, hi = TARGET_SCALE_RANGE
+    if rms.size == 0 or (rms.min() >= lo and rms.max() <= hi):
+        return False
+    s = float(rms.max()) if rms.max() > hi else float(rms.min())
+    around = "its mean" if fit_intercept else "zero"
+    effect = ("barely regularises (the network interpolates)" if s > hi
+              else "may zero the whole network")
+    warnings.warn(
+        f"y has a scale of {s:.3g} (root-mean-square deviation from {around}), outside "
+        f"[{lo:g}, {hi:g}]: alpha is absolute, like Lasso's, and acts as alpha / {s:.3g} "
+        f"= {alpha / s:.3g} does on the standardised target, so alpha={alpha:g} {effect}. "
+        f"Standardise y (TransformedTargetRegressor(regressor=..., "
+        f"transformer=StandardScaler())), or let ConvexDeepReLURegressorCV choose alpha "
+        f"on a grid that follows the data.", DataScaleWarning, stacklevel=stacklevel)
     return True
 
 

@@ -47,6 +47,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from scipy.special import log_expit, log_softmax
 
+from ._validation import DataScaleWarning
 from .arrangements import Arrangements, sample_arrangements
 from .estimators import (ConvexDeepReLUClassifier, ConvexDeepReLURegressor,
                          _check_sample_weight)
@@ -270,7 +271,11 @@ class _BaseConvexDeepReLUCV(BaseEstimator):
         best.first_weights_, best.second_weights_ = W1, w2
         best.convex_weights_ = np.mean([u for u, _ in starts], axis=0)
         best.convex_intercept_ = np.mean([b for _, b in starts], axis=0)
-        best.fit(X, y, sample_weight=sample_weight)
+        with warnings.catch_warnings():
+            # The grid follows the data's alpha_max, whatever the target's scale.
+            warnings.filterwarnings("ignore", message="y has a scale",
+                                    category=DataScaleWarning)
+            best.fit(X, y, sample_weight=sample_weight)
         best.set_params(warm_start=False)
         self.best_estimator_ = best
         for name in _DELEGATED:

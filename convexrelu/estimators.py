@@ -21,7 +21,8 @@ from sklearn.utils.validation import check_is_fitted
 from scipy.special import expit, log_expit, log_softmax
 
 from ._validation import (DataScaleWarning, solver_failure_message, validate_input,
-                          warn_on_bad_scale, warn_on_degenerate_patterns)
+                          warn_on_bad_scale, warn_on_degenerate_patterns,
+                          warn_on_target_scale)
 from .arrangements import Arrangements, sample_arrangements
 from .extraction import extract_network
 from .enumeration import enumerate_arrangements
@@ -172,7 +173,7 @@ class _BaseConvexDeepReLU(BaseEstimator):
             # Zero-weight rows must not shape the tuples either.
             keep = sample_weight > 0
             X, Y, sample_weight = X[keep], Y[keep], sample_weight[keep]
-        warn_on_bad_scale(X, self.fit_intercept, stacklevel=5)
+        warn_on_bad_scale(X, self.fit_intercept, stacklevel=6)
         Xa = self._augment(X)
         warm = None
         reuse = bool(self.warm_start and self.patterns in ("sample", "trained")
@@ -210,7 +211,7 @@ class _BaseConvexDeepReLU(BaseEstimator):
                 random_state=check_random_state(self.random_state))
             if np.ptp(X, axis=0).max(initial=0.0) > 0:
                 # (constant features make every neuron constant; nothing to warn about)
-                warn_on_degenerate_patterns(arrangements, stacklevel=5)
+                warn_on_degenerate_patterns(arrangements, stacklevel=6)
         try:
             result = solve_convex(
                 Xa, Y, arrangements, float(self.alpha), loss=loss,
@@ -536,6 +537,7 @@ class ConvexDeepReLURegressor(RegressorMixin, _BaseConvexDeepReLU):
         self._y_ndim = Y.ndim
         Y = Y.reshape(len(Y), -1)
         self.n_outputs_ = Y.shape[1]
+        warn_on_target_scale(Y, sw, self.fit_intercept, float(self.alpha), stacklevel=5)
         return self._fit(X, Y, sw, "squared")
 
     def predict(self, X):

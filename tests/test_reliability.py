@@ -13,7 +13,8 @@ from sklearn.base import clone
 from sklearn.model_selection import KFold, cross_val_score
 from sklearn.utils import check_random_state
 
-from convexrelu import (ConvexDeepReLUClassifier, ConvexDeepReLURegressor, LiftedOperator,
+from convexrelu import (ConvexDeepReLUClassifier, ConvexDeepReLURegressor,
+                        ConvexDeepReLURegressorCV, LiftedOperator,
                         sample_arrangements)
 from convexrelu._validation import DataScaleWarning
 from convexrelu.memory import (FitMemoryError, estimate_fit_memory, resolve_memory_limit,
@@ -280,6 +281,28 @@ def test_mixed_column_scales_and_offsets_warn():
     # data far from the origin: most random hyperplanes miss it
     with pytest.warns(DataScaleWarning, match="active on all samples or on none"):
         ConvexDeepReLURegressor(alpha=1e-2, **SMALL).fit(X + 50.0, y)
+
+
+@pytest.mark.parametrize("scale, effect", [(100.0, "barely regularises"),
+                                           (1e-3, "may zero the whole network")])
+def test_badly_scaled_target_warns_with_the_effective_alpha(scale, effect):
+    """alpha is absolute: y scaled by s is the standardised program at alpha / s,
+    which the warning names (checked here by refitting at that alpha)."""
+    X, y = _data()
+    y = (y - y.mean()) / y.std()
+    reg = ConvexDeepReLURegressor(alpha=1e-2, **SMALL)
+    with pytest.warns(DataScaleWarning, match=effect) as record:
+        reg.fit(X, y * scale)
+    message = str(record[0].message)
+    assert "TransformedTargetRegressor" in message and record[0].filename == __file__
+    assert f"= {1e-2 / scale:.3g}" in message
+    std = ConvexDeepReLURegressor(alpha=1e-2 / scale, **SMALL).fit(X, y)
+    np.testing.assert_allclose(reg.predict(X), scale * std.predict(X), rtol=1e-4,
+                               atol=1e-6 * scale)
+    # The CV estimator's grid follows the data: no warning from its refit.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataScaleWarning)
+        ConvexDeepReLURegressorCV(n_alphas=3, cv=2, **SMALL).fit(X, y * scale)
 
 
 def test_standardised_data_does_not_warn():
