@@ -940,3 +940,25 @@ def test_stalled_interior_point_is_left_to_the_certificate(loss, monkeypatch):
     assert all(h["inner"] == "ipm" for h in ours.history)
     assert ours.converged and ours.relative_gap <= 1e-7
     assert ours.objective == pytest.approx(ref.objective, rel=1e-6)
+
+
+@pytest.mark.parametrize("seed", [1, 3])
+def test_loose_rounds_while_the_working_set_grows(seed):
+    """A round after which at least ``grow`` blocks violate their dual
+    constraints is followed by another loose one (its set is a guess again);
+    the certified optimum is the same as with every later round tight, and
+    Clarabel's."""
+    X, y, arr, alpha = _problem(seed, 120, 5, 2, "cross_entropy", n_patterns=24,
+                                alpha_frac=0.05)
+    kw = dict(loss="cross_entropy", fit_intercept=True, tol=1e-8)
+    grown = solve_convex(X, y, arr, alpha, **kw)
+    tight = solve_convex(X, y, arr, alpha, loose_while_growing=False, **kw)
+    tols = [h["round_tol"] for h in grown.history]
+    assert tols[0] == tols[1] == 1e-3 and tols[-1] < 1e-8
+    assert [h["round_tol"] for h in tight.history][1:] == [1e-10] * (len(tight.history) - 1)
+    assert grown.converged and tight.converged
+    assert grown.objective == pytest.approx(tight.objective, rel=1e-8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = solve_convex(X, y, arr, alpha, solver="cvxpy", **dict(kw, tol=1e-9))
+    assert grown.objective == pytest.approx(ref.objective, rel=1e-6)

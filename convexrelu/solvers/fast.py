@@ -75,7 +75,7 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
                warm_start=None, initial_blocks=None, grow=None, inner_tol=1e-10,
                polish=True, zero_rtol=1e-7, inner="ipm", first_round_tol=1e-3, prune=True,
                prune_rtol=3e-3, cache_multipliers=True, newton="auto", active_set=True,
-               n_jobs=None, **unused):
+               n_jobs=None, loose_while_growing=True, **unused):
     """Working-set solver of the convex program with an exact restricted solve.
 
     Parameters
@@ -150,6 +150,12 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         point instead of restarting an interior point; the interior point
         takes over when it fails.  Each round's history says which solver
         produced it (``inner``: "active_set", "ipm" or "clarabel").
+    loose_while_growing : bool, default=True
+        Solve a round to ``first_round_tol`` too when the previous one
+        (an interior-point one) left at least ``grow`` violating blocks
+        outside the set: that round's set will change again.  (Digits, 300
+        rows, 10 classes, softmax: 67 s -> 57 s; no change on the squared
+        loss's rounds, which rarely grow that much after the first.)
     n_jobs : int, default=None
         Joblib workers for the outputs of a loss that is a sum over outputs
         (squared), which are independent programs; None or 1 solves them in
@@ -168,7 +174,7 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             inner_tol=inner_tol, polish=polish, zero_rtol=zero_rtol, inner=inner,
             first_round_tol=first_round_tol, prune=prune, prune_rtol=prune_rtol,
             cache_multipliers=cache_multipliers, newton=newton, active_set=active_set,
-            n_jobs=n_jobs)
+            n_jobs=n_jobs, loose_while_growing=loose_while_growing)
 
     t0 = time.perf_counter()
     n, C, P, m = op.n_samples, op.n_outputs, op.n_patterns, op.n_hidden
@@ -324,7 +330,7 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         history.append(dict(iteration=n_iter, objective=cert.primal,
                             relative_gap=cert.relative_gap, active_blocks=active,
                             working_set=B, priced=len(outside), inner=inner_used,
-                            violation=cert.constraint_violation,
+                            round_tol=round_tol, violation=cert.constraint_violation,
                             seconds=time.perf_counter() - t0))
         if verbose:
             print(f"[fast] it {n_iter:3d}  obj {cert.primal:.10e}  gap {cert.relative_gap:.2e}"
@@ -336,6 +342,11 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             break
         loose, round_tol = round_tol > ipm_tol, ipm_tol
         from_exact = not loose
+        if (loose_while_growing and inner_used != "active_set"
+                and np.sum(~in_set & (ratios > 1.0)) >= grow):
+            # At least grow blocks join: the next set is a guess again, solved
+            # as loosely as the first (a tight solve of it is mostly wasted).
+            round_tol = max(ipm_tol, first_round_tol)
         if prune and np.any(~in_set & (ratios > 1.0)):
             # The set changes anyway: blocks the round left (nearly) at zero
             # leave it, once each (a block pruned before stays, so the rounds
