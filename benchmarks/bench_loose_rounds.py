@@ -11,16 +11,51 @@ certified objective and relative gap.
 
     python benchmarks/bench_loose_rounds.py                 # n = 300, 32 tuples
     python benchmarks/bench_loose_rounds.py --n 200 --n-patterns 16
+
+``--grid-fits diabetes`` (or ``yacht``) instead times the cold fits that
+``GridSearchCV`` makes in ``benchmarks/bench_cv.py --n-alphas 20`` (3 folds x
+20 alphas, 20 tuples, m = 2, squared loss), off, on, off, on.
 """
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.preprocessing import StandardScaler
 
-from convexrelu import sample_arrangements, solve_convex
+from convexrelu import alpha_grid, alpha_max, sample_arrangements, solve_convex
+
+
+def grid_fits(name):
+    """Seconds and rounds of bench_cv.py's GridSearchCV fits, off and on (twice)."""
+    from sklearn.model_selection import KFold
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_cv import load
+
+    data = load(name)
+    if data is None:
+        print(f"{name}: data not found")
+        return
+    X, y = data
+    Xa = np.hstack([X, np.ones((len(X), 1))])
+    full = sample_arrangements(Xa, 20, 2, random_state=0)
+    grid = alpha_grid(alpha_max(Xa, y, full, fit_intercept=True), n_alphas=20, eps=1e-2)
+    folds = list(KFold(3, shuffle=True, random_state=0).split(X))
+    for flag in (False, True, False, True):
+        t = time.perf_counter()
+        rounds = 0
+        for train, _ in folds:
+            arr = sample_arrangements(Xa[train], 20, 2, random_state=0)
+            for alpha in grid:
+                res = solve_convex(Xa[train], y[train], arr, alpha, fit_intercept=True,
+                                   tol=1e-6, loose_while_growing=flag)
+                rounds += res.n_iter
+        print(f"{name}: loose_while_growing={flag!s:5}  60 cold fits {time.perf_counter() - t:6.1f} s"
+              f"  rounds {rounds}", flush=True)
 
 
 def main(argv=None):
@@ -29,7 +64,11 @@ def main(argv=None):
     p.add_argument("--n-patterns", type=int, default=32)
     p.add_argument("--alpha", type=float, default=1e-3)
     p.add_argument("--tol", type=float, default=1e-6)
+    p.add_argument("--grid-fits", default=None)
     args = p.parse_args(argv)
+    if args.grid_fits:
+        grid_fits(args.grid_fits)
+        return
     X, y = load_digits(return_X_y=True)
     X = StandardScaler().fit_transform(X[:args.n])
     Xa = np.hstack([X, np.ones((len(X), 1))])

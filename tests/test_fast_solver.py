@@ -962,3 +962,29 @@ def test_loose_rounds_while_the_working_set_grows(seed):
         warnings.simplefilter("ignore", ConvergenceWarning)
         ref = solve_convex(X, y, arr, alpha, solver="cvxpy", **dict(kw, tol=1e-9))
     assert grown.objective == pytest.approx(ref.objective, rel=1e-6)
+
+
+def test_zeroing_tiny_groups_keeps_the_point_feasible():
+    """solve_convex zeroes groups far below the largest when the gap allows;
+    zeroing one of a live block's groups can break that block's second-layer
+    rows, and on this diabetes fit it left a 1.0e-8 violation: a spurious
+    ConvergenceWarning on a solve the solver had certified (gap 9e-9)."""
+    from sklearn.datasets import load_diabetes
+    from sklearn.model_selection import KFold
+    from sklearn.preprocessing import StandardScaler
+
+    from convexrelu import alpha_grid, alpha_max
+
+    X, y = load_diabetes(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    y = (y - y.mean()) / y.std()
+    Xa = np.hstack([X, np.ones((len(X), 1))])
+    full = sample_arrangements(Xa, 20, 2, random_state=0)
+    alpha = alpha_grid(alpha_max(Xa, y, full, fit_intercept=True), n_alphas=20, eps=1e-2)[9]
+    train = list(KFold(3, shuffle=True, random_state=0).split(X))[2][0]
+    arr = sample_arrangements(Xa[train], 20, 2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        res = solve_convex(Xa[train], y[train], arr, alpha, fit_intercept=True, tol=1e-6)
+    assert res.converged and res.constraint_violation <= 1e-8
+    assert res.relative_gap <= 1e-6

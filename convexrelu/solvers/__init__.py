@@ -215,7 +215,12 @@ def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=Fal
         cert_clean = duality_gap(op, loss_obj, Y, w, u_clean, float(alpha),
                                  intercept=cert.intercept, fit_intercept=fit_intercept,
                                  lam1=out.lam1, lam2=out.lam2)
-        if cert_clean.gap <= max(cert.gap, 0.0) + 1e-12 * abs(cert.primal):
+        # Zeroing a tiny group of a live block can break that block's
+        # second-layer rows (they sum over its groups): only a point that
+        # stays as feasible is kept.
+        if (cert_clean.gap <= max(cert.gap, 0.0) + 1e-12 * abs(cert.primal)
+                and cert_clean.constraint_violation
+                <= max(cert.constraint_violation, 0.01 * _FEASIBILITY_RTOL)):
             out.u, cert = u_clean, cert_clean
     # The certificate, not the solver's own status, decides convergence.
     converged = bool(cert.relative_gap <= tol
