@@ -126,8 +126,9 @@ def test_alpha_max_is_certified_and_tight(seed, loss, fit_intercept, weights):
 def test_cold_fit_above_alpha_max_is_exact_zero(seed):
     """Just above alpha_max the gated test fails for some blocks; the solver
     certifies zero with priced or cone-program multipliers and returns it
-    without a round (it returned 8 groups of 1e-10 to 1e-8 on these seeds
-    when only the gated test was tried), and just below alpha_max it does not."""
+    without a round (it returned 4 to 8 sub-networks with weights of 1e-10
+    to 1e-8 on these seeds when only the gated test was tried); just below
+    alpha_max it does not."""
     X, y, arr, _ = _problem(seed)
     value, det = alpha_max(X, y, arr, fit_intercept=True, return_details=True)
     assert det.gated > 1.01 * value                  # the gated test alone fails
