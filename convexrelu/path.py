@@ -161,6 +161,12 @@ class _BlockProgram:
         return u, lam1, lam2
 
 
+def _block_rows(op, beta):
+    """Block ``beta``'s first-layer row signs and second-layer row weights, (n, m) each."""
+    _, _, E1, W2 = op.block_masks([beta])
+    return E1[:, 0], W2[:, 0]
+
+
 def _block_bound(program, X, c, e1, w2, scale):
     """One block's cone program: ``(u, bound, lam1, lam2)``, or Nones if it fails.
 
@@ -237,11 +243,6 @@ def _alpha_max_details(op, loss, Y, w, fit_intercept, least_squares_bounds=True,
             direction[:] = 0.0
             direction[beta] = D
 
-    def masks(beta):
-        """The block's first-layer row signs and second-layer row weights, (n, m)."""
-        _, _, E1, W2 = op.block_masks([beta])
-        return E1[:, 0], W2[:, 0]
-
     # Cheap bounds first: the least-squares multipliers of every block give
     # an upper bound (any multipliers do), and its residual D, a feasible
     # direction of the block's cone (the NNLS conditions) with rate
@@ -255,7 +256,7 @@ def _alpha_max_details(op, loss, Y, w, fit_intercept, least_squares_bounds=True,
         lam1[:, better] = p1[:, better]
         lam2[:, better] = p2[:, better]
         for beta in range(NB):
-            offer(beta, resid[beta], *masks(beta))
+            offer(beta, resid[beta], *_block_rows(op, beta))
     order = np.argsort(-upper, kind="stable")
     for beta in order:
         # rho_beta <= upper[beta]: a block whose upper bound does not exceed
@@ -266,7 +267,7 @@ def _alpha_max_details(op, loss, Y, w, fit_intercept, least_squares_bounds=True,
             break
         if program is None:
             program = _BlockProgram(X, m)
-        e1, w2 = masks(beta)
+        e1, w2 = _block_rows(op, beta)
         u, ub, l1, l2 = _block_bound(program, X, c_all[beta], e1, w2, scale)
         n_solved += 1
         if u is None:

@@ -562,26 +562,29 @@ def _certify_zero(op, V, ratios, alpha, near=1.25, most_exact=3):
     out = np.flatnonzero(ratios > 1.0)
     out = out[np.argsort(-ratios[out], kind="stable")]
     if len(out):
-        _, _, pn = price_blocks(op, V, out[:1], alpha=alpha)
-        if pn.max() > near * alpha:
+        top = price_blocks(op, V, out[:1], alpha=alpha)
+        if top[2].max() > near * alpha:
             return None
-        p1, p2, pn = price_blocks(op, V, out, alpha=alpha)
+        # Blocks are priced one by one: the others join the first one's result.
+        rest = price_blocks(op, V, out[1:], alpha=alpha)
+        p1 = np.concatenate([top[0], rest[0]], axis=1)
+        p2 = np.concatenate([top[1], rest[1]], axis=1)
+        pn = np.concatenate([top[2], rest[2]])
         lam1[:, out] = p1
         lam2[:, out] = p2
         worst = pn.max(axis=1)
-        left = out[worst > alpha]
-        left = left[np.argsort(-worst[worst > alpha], kind="stable")]   # failures first
+        failing = np.flatnonzero(worst > alpha)
+        left = out[failing[np.argsort(-worst[failing], kind="stable")]]  # failures first
         if np.any(worst > near * alpha) or len(left) > most_exact:
             return None
         if len(left):
-            from ..path import _BlockProgram, _block_bound
+            from ..path import _BlockProgram, _block_bound, _block_rows
             program = _BlockProgram(op.X, m)
             c_all = op.adjoint(V).reshape(NB, m, -1)
             scale = float(np.sqrt(np.einsum("bjd,bjd->bj", c_all, c_all)).max())
             for beta in left:
-                _, _, E1, W2 = op.block_masks([beta])
-                u, bound, l1, l2 = _block_bound(program, op.X, c_all[beta], E1[:, 0],
-                                                W2[:, 0], scale)
+                u, bound, l1, l2 = _block_bound(program, op.X, c_all[beta],
+                                                *_block_rows(op, beta), scale)
                 if u is None or bound > alpha:
                     return None
                 lam1[:, beta] = l1
