@@ -343,12 +343,12 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             break
         loose, round_tol = round_tol > ipm_tol, ipm_tol
         from_exact = not loose
-        if (loose_while_growing and inner_used != "active_set"
-                and np.sum(~in_set & (ratios > 1.0)) >= grow):
+        n_violating = int(np.sum(~in_set & (ratios > 1.0)))
+        if loose_while_growing and inner_used != "active_set" and n_violating >= grow:
             # At least grow blocks join: the next set is a guess again, solved
             # as loosely as the first (a tight solve of it is mostly wasted).
             round_tol = max(ipm_tol, first_round_tol)
-        if prune and np.any(~in_set & (ratios > 1.0)):
+        if prune and n_violating:
             # The set changes anyway: blocks the round left (nearly) at zero
             # leave it, once each (a block pruned before stays, so the rounds
             # cannot cycle).  Every zero block costs Newton-matrix size and
