@@ -90,14 +90,14 @@ def duality_gap(op, loss, Y, w, U, alpha, *, intercept=None, fit_intercept=False
     lam2 : ndarray of shape (n, C, 2, P), default=None
         Multipliers of the second-layer constraints (zero when None).
     Z : ndarray, default=None
-        ``X U`` if already computed.
+        ``X U`` if already computed (otherwise only the non-zero blocks of
+        ``U`` are multiplied out).
 
     Returns
     -------
     Certificate
     """
-    Z = op.xu(U) if Z is None else Z
-    F0 = op.predict_from_z(Z)
+    F0 = op.predict(U) if Z is None else op.predict_from_z(Z)
     C = op.n_outputs
     if fit_intercept:
         b = loss.optimal_intercept(F0, Y, w, start=intercept)
@@ -106,10 +106,7 @@ def duality_gap(op, loss, Y, w, U, alpha, *, intercept=None, fit_intercept=False
     F = F0 + b
     primal = loss.value(F, Y, w) + alpha * float(group_norms(U).sum())
     V = -loss.gradient(F, Y, w)
-    Gz = op.residual_to_z(V)
-    if lam1 is not None:
-        Gz = Gz + op.constraint_adjoint_z(lam1, lam2)
-    norms = group_norms(op.x_adjoint(Gz))
+    norms = op.dual_norms(V, lam1, lam2)
     ratio = float(norms.max(initial=0.0)) / alpha if alpha > 0 else np.inf
     scale = 1.0 / max(ratio, 1.0) if np.isfinite(ratio) else 0.0
     dual = loss.dual_objective(scale * V, Y, w)
@@ -128,6 +125,7 @@ def duality_gap(op, loss, Y, w, U, alpha, *, intercept=None, fit_intercept=False
         primal=primal, dual=dual, gap=gap,
         relative_gap=gap / max(abs(primal), np.finfo(float).tiny),
         intercept=b, dual_point=scale * V,
-        lam1=None if lam1 is None else scale * lam1,
-        lam2=None if lam2 is None else scale * lam2,
+        # (unscaled multipliers are passed on as they are, not copied)
+        lam1=None if lam1 is None else (lam1 if scale == 1.0 else scale * lam1),
+        lam2=None if lam2 is None else (lam2 if scale == 1.0 else scale * lam2),
         dual_scale=scale, constraint_violation=op.max_violation(U, Z))

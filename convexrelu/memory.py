@@ -5,8 +5,8 @@ dimension of the problem: with ``n`` samples, ``d`` columns (features, plus
 one for ``fit_intercept``), ``C`` outputs, ``P`` sampled patterns and ``m``
 hidden units per sub-network there are ``G = C * 2 * P * m`` groups, and
 
-* the pattern masks ``D1``, ``E1``, ``S1`` hold ``n P m`` entries each and
-  the full lifted mask ``2 n P m`` (:class:`convexrelu.LiftedOperator`);
+* the pattern masks ``D1``, ``E1``, ``S1`` hold ``n P m`` one-byte entries
+  each and the full lifted mask ``2 n P m`` (:class:`convexrelu.LiftedOperator`);
 * the images ``Z = X U``, the dual-constraint multipliers and the arrays of
   the certificate hold ``n G`` float64 entries each;
 * the reference ``"cvxpy"`` solver builds the (masked, sparse) lifted
@@ -46,9 +46,9 @@ _NG_ARRAYS = 12
 # canonicalisation keeps several sparse copies (value + indices).
 _LIFTED_BYTES = {"cvxpy": 22 * _FLOAT}
 # The default solver never lifts all groups: calibrated on tracemalloc peaks
-# of fits with n = 3000..20000 (8 to 12 float64 arrays per entry, see
-# test_reliability.py and the README's memory notes).
-_FAST_NG_ARRAYS = 8
+# of fits with n = 3000..20000 (see test_reliability.py and the README's
+# memory notes); its certificates go a few patterns at a time.
+_FAST_NG_ARRAYS = 6
 _FAST_SOLVE_ARRAYS = 12
 # the fixed overhead of a fit (CVXPY's problem objects, small arrays)
 _BASE_BYTES = 2 ** 20
@@ -128,8 +128,8 @@ def estimate_fit_memory(n_samples, n_features, n_outputs, n_patterns, n_hidden, 
     npm = n * P * m
     G = C * 2 * P * m
     # sampling: pre-activations (P, n, m) float64 and their relu; masks: D1
-    # (bool), E1, S1 (float64) and the lifted mask (n, 2, P, m)
-    masks = npm * (2 * _FLOAT + 1) + npm * (2 * _FLOAT + 1) + 2 * npm * _FLOAT
+    # (bool), E1, S1 and the lifted mask (n, 2, P, m), int8
+    masks = npm * (2 * _FLOAT + 1) + 3 * npm + 2 * npm
     if key == "cvxpy":
         dense = _NG_ARRAYS * n * G * _FLOAT
         lifted = _LIFTED_BYTES[key] * n * G * d

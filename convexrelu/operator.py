@@ -52,12 +52,16 @@ class LiftedOperator:
         D2 = np.ascontiguousarray(arrangements.second.T)                   # (n, P)
         self.D1 = D1
         self.D2 = D2
-        self.E1 = np.where(D1, 1.0, -1.0)
+        # The masks below are -1 / 0 / +1: stored as int8 (an eighth of
+        # float64, the size of the lifted problem each), converted to floats
+        # a block or a chunk at a time where they are used.
+        self.E1 = np.where(D1, 1, -1).astype(np.int8)
         self.E2 = np.where(D2, 1.0, -1.0)
         # s_tj * D1_tj: the sign-weighted first-layer mask
-        self.S1 = D1 * arrangements.signs[None, :, :]
+        self.S1 = (D1 * arrangements.signs[None, :, :]).astype(np.int8)
         # sig * D2_t * s_tj * D1_tj: the full mask of every lifted feature
-        self.mask = (SIGNS[None, :, None, None] * (D2[:, None, :, None] * self.S1[:, None]))
+        self.mask = (np.array([1, -1], np.int8)[None, :, None, None]
+                     * (D2[:, None, :, None] * self.S1[:, None])).astype(np.int8)
 
     def block_masks(self, blocks):
         """Masks of the blocks ``blocks`` (flat indices into ``(C, 2, P)``).
@@ -70,7 +74,8 @@ class LiftedOperator:
         o_idx, s_idx, t_idx = np.unravel_index(
             np.asarray(blocks, dtype=int), (self.n_outputs, 2, self.n_patterns))
         W2 = self.S1[:, t_idx, :] * self.E2[:, t_idx][:, :, None]
-        return o_idx, self.mask[:, s_idx, t_idx, :], self.E1[:, t_idx, :], W2
+        return (o_idx, self.mask[:, s_idx, t_idx, :].astype(float),
+                self.E1[:, t_idx, :].astype(float), W2)
 
     @property
     def var_shape(self):
@@ -91,11 +96,33 @@ class LiftedOperator:
 
     def predict_from_z(self, Z):
         """Predictions (n, C) from ``Z``."""
-        return np.einsum("nospm,nspm->no", Z, self.mask, optimize=True)
+        return np.einsum("nospm,nspm->no", Z, self.mask.astype(float), optimize=True)
+
+    def nonzero_blocks(self, U):
+        """Flat indices (into ``(C, 2, P)``) of the blocks with a non-zero weight."""
+        Ub = np.asarray(U).reshape(self.n_outputs * 2 * self.n_patterns, -1)
+        return np.flatnonzero(np.any(Ub != 0, axis=1))
+
+    def block_xu(self, U, blocks):
+        """``X u`` of the blocks ``blocks`` only, shape (n, len(blocks), m)."""
+        m, d = self.n_hidden, self.n_features
+        Ub = np.asarray(U).reshape(-1, m, d)[blocks]
+        return (self.X @ Ub.reshape(-1, d).T).reshape(self.n_samples, len(blocks), m)
 
     def predict(self, U):
-        """Predictions (n, C) of the convex model (no intercept)."""
-        return self.predict_from_z(self.xu(U))
+        """Predictions (n, C) of the convex model (no intercept).
+
+        Only the non-zero blocks are multiplied out: a solution has a few,
+        and ``X U`` of all of them is the size of the lifted problem.
+        """
+        blocks = self.nonzero_blocks(U)
+        F = np.zeros((self.n_samples, self.n_outputs))
+        if len(blocks):
+            o_idx, mask, _, _ = self.block_masks(blocks)
+            contrib = np.einsum("nbm,nbm->nb", self.block_xu(U, blocks), mask)
+            for o in np.unique(o_idx):
+                F[:, o] = contrib[:, o_idx == o].sum(axis=1)
+        return F
 
     def x_adjoint(self, Gz):
         """``X^T Gz`` for every group: Gz (n, C, 2, P, m) -> (C, 2, P, m, d)."""
@@ -106,13 +133,25 @@ class LiftedOperator:
         """The per-group sample weights ``mask * R`` of a residual R (n, C)."""
         return R[:, :, None, None, None] * self.mask[:, None]
 
-    def adjoint(self, R):
-        """Gradient of ``sum(R * predict(U))`` w.r.t. U, shape (C, 2, P, m, d)."""
-        return self.x_adjoint(self.residual_to_z(R))
+    def adjoint(self, R, max_entries=2 ** 21):
+        """Gradient of ``sum(R * predict(U))`` w.r.t. U, shape (C, 2, P, m, d).
+
+        Computed a few patterns at a time (``max_entries`` floats of
+        temporaries), never the lifted ``residual_to_z(R)`` at once.
+        """
+        n, C, P, m = self.n_samples, self.n_outputs, self.n_patterns, self.n_hidden
+        R = np.asarray(R, dtype=float).reshape(n, C)
+        out = np.empty(self.var_shape)
+        step = max(1, int(max_entries // max(1, n * C * 2 * m)))
+        for p0 in range(0, P, step):
+            p = slice(p0, min(P, p0 + step))
+            Gz = R[:, :, None, None, None] * self.mask[:, None, :, p]
+            out[:, :, p] = (Gz.reshape(n, -1).T @ self.X).reshape(C, 2, -1, m, self.n_features)
+        return out
 
     def block_sums(self, Z):
         """``sum_j s_j D1_j Z_j`` per block, shape (n, C, 2, P)."""
-        return np.einsum("nospm,npm->nosp", Z, self.S1, optimize=True)
+        return np.einsum("nospm,npm->nosp", Z, self.S1.astype(float), optimize=True)
 
     def constraints(self, Z):
         """``(c1, c2)``: both must be >= 0 for a feasible point."""
@@ -126,12 +165,52 @@ class LiftedOperator:
                 + self.S1[:, None, None] * (self.E2[:, None, None] * lam2)[..., None])
 
     def max_violation(self, U, Z=None):
-        """Largest constraint violation, relative to ``max |X U|`` (0 when feasible)."""
-        Z = self.xu(U) if Z is None else Z
-        c1, c2 = self.constraints(Z)
+        """Largest constraint violation, relative to ``max |X U|`` (0 when feasible).
+
+        Zero blocks satisfy their constraints with equality and add nothing
+        to ``max |X U|``, so only the non-zero blocks are evaluated (``Z``,
+        the full ``X U``, is used instead when given).
+        """
+        if Z is not None:
+            c1, c2 = self.constraints(Z)
+        else:
+            blocks = self.nonzero_blocks(U)
+            if not len(blocks):
+                return 0.0
+            _, _, E1, W2 = self.block_masks(blocks)
+            Z = self.block_xu(U, blocks)
+            c1 = E1 * Z
+            c2 = np.einsum("nbm,nbm->nb", W2, Z)
         scale = max(float(np.max(np.abs(Z), initial=0.0)), np.finfo(float).tiny)
         worst = max(float(np.max(-c1, initial=0.0)), float(np.max(-c2, initial=0.0)))
         return worst / scale
+
+    def dual_norms(self, V, lam1=None, lam2=None, max_entries=2 ** 21):
+        """Group norms ``||X^T g_g||`` of the dual point, shape (C, 2, P, m).
+
+        ``g_g = mask_g V_o + E1_g lam1_g + S1_g E2 lam2`` as in
+        :mod:`convexrelu.duality` (``lam1`` of shape (n, C, 2, P, m),
+        ``lam2`` (n, C, 2, P), zero when None).  The same numbers as
+        ``group_norms(x_adjoint(residual_to_z(V) + constraint_adjoint_z(lam1,
+        lam2)))``, computed a few patterns at a time so that the temporaries
+        hold at most about ``max_entries`` floats instead of several arrays
+        the size of the lifted problem.
+        """
+        n, C, P, m = self.n_samples, self.n_outputs, self.n_patterns, self.n_hidden
+        V = np.asarray(V, dtype=float).reshape(n, C)
+        out = np.empty((C, 2, P, m))
+        step = max(1, int(max_entries // max(1, n * C * 2 * m)))
+        for p0 in range(0, P, step):
+            p = slice(p0, min(P, p0 + step))
+            Gz = V[:, :, None, None, None] * self.mask[:, None, :, p]       # (n, C, 2, pc, m)
+            if lam1 is not None:
+                Gz += self.E1[:, None, None, p] * lam1[:, :, :, p]
+            if lam2 is not None:
+                Gz += (self.S1[:, None, None, p]
+                       * (self.E2[:, None, None, p] * lam2[:, :, :, p])[..., None])
+            G = Gz.reshape(n, -1).T @ self.X                               # (C 2 pc m, d)
+            out[:, :, p] = np.sqrt(np.einsum("gd,gd->g", G, G)).reshape(C, 2, -1, m)
+        return out
 
 
 def group_norms(U):

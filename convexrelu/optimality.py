@@ -58,7 +58,7 @@ from .arrangements import Arrangements, sample_arrangements
 from .enumeration import TooManyPatternsError, canonical_tuples, enumerate_arrangements
 from .extraction import extract_network
 from .losses import get_loss
-from .operator import LiftedOperator, group_norms
+from .operator import LiftedOperator
 
 __all__ = ["OptimalityCertificate", "optimality_certificate"]
 
@@ -136,10 +136,7 @@ def _merge(a, b):
 
 def _block_ratios(op, V, alpha, lam1=None, lam2=None):
     """``max_j ||X^T g|| / alpha`` per block (C, 2, P) for given multipliers."""
-    Gz = op.residual_to_z(V)
-    if lam1 is not None:
-        Gz = Gz + op.constraint_adjoint_z(lam1, lam2)
-    return group_norms(op.x_adjoint(Gz)).max(axis=-1) / alpha
+    return op.dual_norms(V, lam1, lam2).max(axis=-1) / alpha
 
 
 def _block_data(X, arr, V, blocks):

@@ -617,6 +617,8 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
         sigma = min(1.0, max((mu_aff / max(mu_rows, 1e-300)) ** 3, min(0.9, (1.0 - st) ** 2)))
         target = max(sigma * mu_rows, 0.1 * tol * max(abs(f_obj), 1e-300) / n_barrier)
         T1, T2 = target - aff[3] * aff[5], target - aff[4] * aff[6]
+        # Directions are n x (working groups) arrays each: keep at most two.
+        aff = None
         cur = direction(T1, T2)
         # Separate primal and dual steps to the boundary: from a small start
         # the slacks grow by orders of magnitude, which a common step would
@@ -637,7 +639,9 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
             if min(tsp, tsd) < 1.05 * min(sp, sd):
                 break
             cur, sp, sd, T1, T2 = trial, tsp, tsd, T1 + q1, T2 + q2
+        trial = v1 = v2 = q1 = q2 = T1 = T2 = None
         dU, db, dZ, ds1, ds2, dl1, dl2 = cur
+        cur = None
         tau = max(tau, 1.0 / target)
         sp, sd = min(1.0, 0.99 * sp), min(1.0, 0.99 * sd)
         if not const_hessian:
@@ -658,6 +662,7 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
         Zs = Zs + sp * dZ
         s1, s2 = s1 + sp * ds1, s2 + sp * ds2
         lam1, lam2 = lam1 + sd * dl1, lam2 + sd * dl2
+        dU = dZ = ds1 = ds2 = dl1 = dl2 = None
         F = predict(Zs, b)
 
     # Recompute the slacks exactly: the running ones accumulate rounding.

@@ -43,8 +43,8 @@ def solve_cvxpy(op, loss, Y, w, alpha, *, fit_intercept=False, solver="CLARABEL"
     C, P, m = op.n_outputs, op.n_patterns, op.n_hidden
     G, NB = op.n_groups, C * 2 * P
     tile = (n, C * 2 * P * m)
-    E1 = np.broadcast_to(op.E1[:, None, None], (n, C, 2, P, m)).reshape(tile)
-    S1 = np.broadcast_to(op.S1[:, None, None], (n, C, 2, P, m)).reshape(tile)
+    E1 = np.broadcast_to(op.E1[:, None, None], (n, C, 2, P, m)).reshape(tile).astype(float)
+    S1 = np.broadcast_to(op.S1[:, None, None], (n, C, 2, P, m)).reshape(tile).astype(float)
     E2 = np.broadcast_to(op.E2[:, None, None], (n, C, 2, P)).reshape(n, NB)
     sigD2 = (np.array([1.0, -1.0])[None, None, :, None] * op.D2[:, None, None, :])
     sigD2 = np.broadcast_to(sigD2, (n, C, 2, P)).reshape(n, NB)

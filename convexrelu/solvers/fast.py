@@ -56,9 +56,18 @@ __all__ = ["solve_fast"]
 def _ratios(op, V, lam1, lam2, alpha):
     """Largest ``||X^T g_g|| / alpha`` over each block's groups, shape (NB,)."""
     n, NB, m = lam1.shape
-    Gz = op.residual_to_z(V) + op.constraint_adjoint_z(
-        lam1.reshape((n,) + op.var_shape[:-1]), lam2.reshape((n,) + op.var_shape[:-2]))
-    return _block_norms(op.x_adjoint(Gz), NB, m) / alpha
+    norms = op.dual_norms(V, lam1.reshape((n,) + op.var_shape[:-1]),
+                          lam2.reshape((n,) + op.var_shape[:-2]))
+    return norms.reshape(NB, m).max(axis=1) / alpha
+
+
+def _working_ratios(op, V, lam1, lam2, alpha, blocks):
+    """:func:`_ratios` of the blocks ``blocks`` only (``lam1`` (n, len(blocks), m),
+    ``lam2`` (n, len(blocks))): a block's ratio depends on its own multipliers."""
+    o_idx, mask, E1, W2 = op.block_masks(blocks)
+    Gz = mask * V[:, o_idx, None] + E1 * lam1 + W2 * lam2[:, :, None]       # (n, B, m)
+    G = Gz.reshape(op.n_samples, -1).T @ op.X
+    return np.sqrt(np.einsum("gd,gd->g", G, G)).reshape(len(blocks), -1).max(axis=1) / alpha
 
 
 def _block_norms(U, NB, m):
@@ -68,7 +77,7 @@ def _block_norms(U, NB, m):
 
 def _gated_ratios(op, V, alpha):
     """Dual ratios of every block with zero constraint multipliers (the gated test)."""
-    return _block_norms(op.adjoint(V), -1, op.n_hidden) / alpha
+    return op.dual_norms(V).reshape(-1, op.n_hidden).max(axis=1) / alpha
 
 
 def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
@@ -297,8 +306,7 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             lam2[:] = 0.0
         lam1[:, blocks] = l1
         lam2[:, blocks] = l2
-        Z = op.xu(U)
-        F0 = op.predict_from_z(Z)
+        F0 = op.predict(U)
         intercept = (loss.optimal_intercept(F0, Y, w, start=b) if fit_intercept else b)
         V = -loss.gradient(F0 + intercept, Y, w)
         # Zero blocks outside W that fail the gated test get priced multipliers.
@@ -320,11 +328,11 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         # interior point's are only as good as its tolerance.
         if polish and not (inner_used == "active_set"
                            and ratios[blocks].max(initial=0.0) <= 1.0 + 1e-9):
-            _polish_multipliers(op, V, U, Z, alpha, blocks, lam1, lam2)
+            _polish_multipliers(op, V, U, alpha, blocks, lam1, lam2)
         full1 = lam1.reshape((n,) + op.var_shape[:-1])
         full2 = lam2.reshape((n,) + op.var_shape[:-2])
         cert = duality_gap(op, loss, Y, w, U, alpha, intercept=intercept,
-                           fit_intercept=fit_intercept, lam1=full1, lam2=full2, Z=Z)
+                           fit_intercept=fit_intercept, lam1=full1, lam2=full2)
         intercept = cert.intercept
         bn = _block_norms(U, NB, m)
         active = int((bn > 0).sum())
@@ -478,7 +486,7 @@ def _add_strong_rule_blocks(op, in_set, warm_start, alpha):
     in_set |= c >= max(2.0 * alpha - float(prev), 0.6 * float(prev))
 
 
-def _polish_multipliers(op, V, U, Z, alpha, blocks, lam1, lam2, active_rtol=1e-7):
+def _polish_multipliers(op, V, U, alpha, blocks, lam1, lam2, active_rtol=1e-7):
     """Refit the multipliers of the working set to its stationarity conditions.
 
     On a block of the working set, optimality means
@@ -496,19 +504,17 @@ def _polish_multipliers(op, V, U, Z, alpha, blocks, lam1, lam2, active_rtol=1e-7
     nu = np.sqrt(np.einsum("bjd,bjd->bj", Ub, Ub))
     targets = alpha * Ub / np.where(nu > 0, nu, 1.0)[..., None]
     # Constraint values of the working set, relative to the block's scale.
-    c1, c2 = op.constraints(Z)
-    c1 = c1.reshape(n, NB, m)[:, blocks]
-    c2 = c2.reshape(n, NB)[:, blocks]
-    scale = np.abs(Z.reshape(n, NB, m)[:, blocks]).max(axis=(0, 2))
+    _, _, E1, W2 = op.block_masks(blocks)
+    Zb = op.block_xu(U, blocks)                                       # (n, B, m)
+    c1 = E1 * Zb
+    c2 = np.einsum("nbm,nbm->nb", W2, Zb)
+    scale = np.abs(Zb).max(axis=(0, 2))
     scale = np.where(scale > 0, scale, 1.0)
     rows1 = c1 <= active_rtol * scale[None, :, None]
     rows2 = c2 <= active_rtol * scale[None, :]
     p1, p2, pn = price_blocks(op, V, blocks, targets=targets, rows1=rows1, rows2=rows2)
-    old = _ratios(op, V, lam1, lam2, alpha)[blocks]
-    new1, new2 = lam1.copy(), lam2.copy()
-    new1[:, blocks] = p1
-    new2[:, blocks] = p2
-    better = _ratios(op, V, new1, new2, alpha)[blocks] < old
+    old = _working_ratios(op, V, lam1[:, blocks], lam2[:, blocks], alpha, blocks)
+    better = _working_ratios(op, V, p1, p2, alpha, blocks) < old
     if better.any():
         lam1[:, blocks[better]] = p1[:, better]
         lam2[:, blocks[better]] = p2[:, better]
