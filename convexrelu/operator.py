@@ -60,7 +60,7 @@ class LiftedOperator:
         # s_tj * D1_tj: the sign-weighted first-layer mask
         self.S1 = (D1 * arrangements.signs[None, :, :]).astype(np.int8)
         # sig * D2_t * s_tj * D1_tj: the full mask of every lifted feature
-        self.mask = (np.array([1, -1], np.int8)[None, :, None, None]
+        self.mask = (SIGNS.astype(np.int8)[None, :, None, None]
                      * (D2[:, None, :, None] * self.S1[:, None])).astype(np.int8)
 
     def block_masks(self, blocks):
@@ -139,16 +139,10 @@ class LiftedOperator:
         Computed a few patterns at a time (``max_entries`` floats of
         temporaries), never the lifted ``residual_to_z(R)`` at once.
         """
-        n, C, P, m = self.n_samples, self.n_outputs, self.n_patterns, self.n_hidden
-        R = np.asarray(R, dtype=float).reshape(n, C)
         out = np.empty(self.var_shape)
-        step = max(1, int(max_entries // max(1, n * C * 2 * m)))
-        for p0 in range(0, P, step):
-            p = slice(p0, min(P, p0 + step))
-            Gz = R[:, :, None, None, None] * self.mask[:, None, :, p]
-            out[:, :, p] = (Gz.reshape(n, -1).T @ self.X).reshape(C, 2, -1, m, self.n_features)
+        for p, G in self._dual_vectors(R, None, None, max_entries):
+            out[:, :, p] = G
         return out
-
     def block_sums(self, Z):
         """``sum_j s_j D1_j Z_j`` per block, shape (n, C, 2, P)."""
         return np.einsum("nospm,npm->nosp", Z, self.S1.astype(float), optimize=True)
@@ -196,9 +190,16 @@ class LiftedOperator:
         hold at most about ``max_entries`` floats instead of several arrays
         the size of the lifted problem.
         """
+        out = np.empty(self.var_shape[:-1])
+        for p, G in self._dual_vectors(V, lam1, lam2, max_entries):
+            out[:, :, p] = np.sqrt(np.einsum("...d,...d->...", G, G))
+        return out
+
+    def _dual_vectors(self, V, lam1, lam2, max_entries):
+        """Yield ``(patterns, X^T g)`` chunk by chunk, ``X^T g`` of shape
+        (C, 2, chunk, m, d) (see :meth:`dual_norms`)."""
         n, C, P, m = self.n_samples, self.n_outputs, self.n_patterns, self.n_hidden
         V = np.asarray(V, dtype=float).reshape(n, C)
-        out = np.empty((C, 2, P, m))
         step = max(1, int(max_entries // max(1, n * C * 2 * m)))
         for p0 in range(0, P, step):
             p = slice(p0, min(P, p0 + step))
@@ -208,10 +209,7 @@ class LiftedOperator:
             if lam2 is not None:
                 Gz += (self.S1[:, None, None, p]
                        * (self.E2[:, None, None, p] * lam2[:, :, :, p])[..., None])
-            G = Gz.reshape(n, -1).T @ self.X                               # (C 2 pc m, d)
-            out[:, :, p] = np.sqrt(np.einsum("gd,gd->g", G, G)).reshape(C, 2, -1, m)
-        return out
-
+            yield p, (Gz.reshape(n, -1).T @ self.X).reshape(C, 2, -1, m, self.n_features)
 
 def group_norms(U):
     """``||u_g||_2`` of every group, shape (C, 2, P, m)."""
