@@ -63,19 +63,21 @@ class LiftedOperator:
         self.mask = (SIGNS.astype(np.int8)[None, :, None, None]
                      * (D2[:, None, :, None] * self.S1[:, None])).astype(np.int8)
 
-    def block_masks(self, blocks):
+    def block_masks(self, blocks, dtype=float):
         """Masks of the blocks ``blocks`` (flat indices into ``(C, 2, P)``).
 
         Returns ``(o_idx, mask, E1, W2)``: each block's output (B,), and, of
         shape (n, B, m), the lifted features' masks ``sig D2 s D1``, the
         first-layer rows' signs ``2 D1 - 1`` and the second-layer rows'
         weights ``s D1 (2 D2 - 1)``, which the restricted solvers share.
+        All three are -1 / 0 / +1, returned as ``dtype`` (``np.int8`` keeps
+        them at an eighth of the floats' memory).
         """
         o_idx, s_idx, t_idx = np.unravel_index(
             np.asarray(blocks, dtype=int), (self.n_outputs, 2, self.n_patterns))
-        W2 = self.S1[:, t_idx, :] * self.E2[:, t_idx][:, :, None]
-        return (o_idx, self.mask[:, s_idx, t_idx, :].astype(float),
-                self.E1[:, t_idx, :].astype(float), W2)
+        W2 = self.S1[:, t_idx, :] * self.E2[:, t_idx][:, :, None].astype(np.int8)
+        return (o_idx, self.mask[:, s_idx, t_idx, :].astype(dtype),
+                self.E1[:, t_idx, :].astype(dtype), W2.astype(dtype))
 
     @property
     def var_shape(self):

@@ -35,8 +35,11 @@ from ..losses import flat_direction_curvature
 from ._woodbury import output_block_solver, output_costs, woodbury_solver
 
 
-#: entries of the lifted rows built at once for the loss part of a Newton matrix
-LOSS_CHUNK_ENTRIES = 2 * 10 ** 7
+#: entries of the lifted rows built at once for the loss part of a Newton
+#: matrix (32 MiB, and as much again for their weighted copy; at least
+#: LOSS_CHUNK_MIN_ROWS rows, so the products stay matrix products)
+LOSS_CHUNK_ENTRIES = 2 ** 22
+LOSS_CHUNK_MIN_ROWS = 256
 #: largest size of the rows' products x_i x_i^T kept for a whole solve
 PAIR_PRODUCTS_MAX_BYTES = 2 ** 28
 #: Newton steps without halving the stationarity residual, once the gap is
@@ -300,7 +303,9 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
     B = len(blocks)
     A = B * m
     k = A * d
-    o_idx, mask, E1, W2 = op.block_masks(blocks)                      # (n, B, m) each
+    # The masks are -1 / 0 / +1, kept as int8: every float n x (working
+    # groups) array is another 32 MiB per 100000 rows and group.
+    o_idx, mask, E1, W2 = op.block_masks(blocks, dtype=np.int8)       # (n, B, m) each
     mask = mask.reshape(n, A)
     _, _, t_idx = np.unravel_index(blocks, (C, 2, P))
     out_of_group = np.repeat(o_idx, m)                                # (A,)
@@ -309,9 +314,16 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
     xnz = np.any(X != 0, axis=1)
     r1 = np.broadcast_to(xnz[:, None, None], (n, B, m))
     r2 = np.any(W2 != 0, axis=2) & xnz[:, None]
-    r1f = r1.reshape(n, A).astype(float)
+    # A scalar where every first-layer row carries a constraint (always with
+    # an intercept column): multiplying by it is then free of copies.
+    r1f = 1.0 if xnz.all() else r1.reshape(n, A).astype(float)
     r2f = r2.astype(float)
     E1f = E1.reshape(n, A)
+    # The first-layer signs are +-1, so the slacks s1 = E1 X u determine
+    # X u = E1 s1: no separate copy of X u is kept (nor of its steps), and
+    # the predictions and second-layer slacks come from s1 through these.
+    sign_mask = E1f * mask                                             # int8
+    W2E = (W2 * E1).astype(np.int8)                                    # (n, B, m)
     n_rows = int(r1.sum() + r2.sum())
     # Masks of the rows that carry a constraint; None where all do.
     rows1 = r1.reshape(n, A)
@@ -342,28 +354,31 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
             U[bi] = u0
     U = U.reshape(A, d)
 
-    def slacks(Uc):
-        Zs = X @ Uc.T                                                  # (n, A)
-        s1 = E1f * Zs
-        s2 = np.einsum("nbm,nbm->nb", W2, Zs.reshape(n, B, m))
-        return Zs, s1, s2
+    def second(s1c):
+        """Second-layer slacks (or their steps) from the first layer's."""
+        return (W2E * s1c.reshape(n, B, m)).sum(axis=2)
 
-    Zs, s1, s2 = slacks(U)
+    def slacks(Uc):
+        s1 = X @ Uc.T                                                  # (n, A)
+        s1 *= E1f
+        return s1, second(s1)
+
+    s1, s2 = slacks(U)
     if np.any(s1[r1.reshape(n, A)] <= 0) or np.any(s2[r2] <= 0):
         raise NoInteriorError("the generating weights are not strictly feasible")
     b = np.zeros(C) if start_intercept is None else np.asarray(start_intercept, float).copy()
     if not fit_intercept:
         b = np.zeros(C)
 
-    def predict(Zs, b):
-        Fm = Zs * mask
+    def predict(s1c, b):
+        Fm = s1c * sign_mask
         F = np.zeros((n, C))
         for o, sl in cols.items():
             F[:, o] = Fm[:, sl.start // d:sl.stop // d].sum(axis=1)
         return F + b
 
     # Scale the start so that the network is small against the data.
-    F0 = predict(np.zeros_like(Zs), b)
+    F0 = predict(np.zeros((n, A)), b)
     L0 = loss.value(F0, Y, w)
     norms = np.linalg.norm(U, axis=1)
     # The start's scale: a network whose penalty equals the loss at zero
@@ -379,23 +394,24 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
     # of magnitude (a 13-block round on 10000 Fashion-MNIST images started
     # at objective 36 against an optimum of 0.018 and took 82 steps, 56
     # with the cap; scale: the largest residual at zero).
-    out = np.abs(predict(Zs, np.zeros(C))).max()
+    out = np.abs(predict(s1, np.zeros(C))).max()
     scale = float(np.abs(Y - F0).max()) if const_hessian else 1.0
     if out > 0 and scale > 0:
         kappa = min(kappa, scale / out)
     U *= kappa
-    Zs, s1, s2 = Zs * kappa, s1 * kappa, s2 * kappa
+    s1, s2 = s1 * kappa, s2 * kappa
     warm = start_u is not None and WARM_THETA > 0
     if warm:
         # Part of the way from a previous solution (feasible, on its face)
         # to this interior start: strictly feasible, and much closer.
         Uw = (1.0 - WARM_THETA) * np.asarray(start_u, float).reshape(A, d) + WARM_THETA * U
-        Zw, s1w, s2w = slacks(Uw)
+        s1w, s2w = slacks(Uw)
         warm = not (np.any(s1w[r1.reshape(n, A)] <= 0) or np.any(s2w[r2] <= 0))
         if warm:
-            U, Zs, s1, s2 = Uw, Zw, s1w, s2w
+            U, s1, s2 = Uw, s1w, s2w
+        s1w = s2w = None
 
-    chunk = max(1, int(LOSS_CHUNK_ENTRIES // max(k, 1)))
+    chunk = max(LOSS_CHUNK_MIN_ROWS, int(LOSS_CHUNK_ENTRIES // max(k, 1)))
     n_pairs = d * (d + 1) // 2
     # The rows' products x_i x_i^T are the same at every Newton step: keep
     # them when they take at most 256 MB, else rebuild them chunk by chunk.
@@ -444,25 +460,26 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
                            fit_intercept)
         return K
 
-    def merit(Uc, bc, Zc, s1c, s2c, tau_c):
+    def merit(Uc, bc, s1c, s2c, tau_c):
         """The barrier function at ``tau_c``, epigraphs minimised out (inf outside)."""
-        if np.any(s1c[rows1] <= 0) or np.any(s2c[r2] <= 0):
+        s1l = s1c if live1 is None else s1c[live1]
+        if np.any(s1l <= 0) or np.any(s2c[r2] <= 0):
             return np.inf
         beta_c = alpha * tau_c
         rc = np.linalg.norm(Uc, axis=1)
         Sc = np.sqrt(1.0 + (beta_c * rc) ** 2)
         groups = float(np.sum(1.0 + Sc - np.log(2.0 * (1.0 + Sc) / beta_c ** 2)))
-        rows = -float(np.sum(np.log(s1c[rows1]))) - float(np.sum(np.log(s2c[r2])))
-        return tau_c * loss.value(predict(Zc, bc), Y, w) + groups + rows
+        rows = -float(np.sum(np.log(s1l))) - float(np.sum(np.log(s2c[r2])))
+        return tau_c * loss.value(predict(s1c, bc), Y, w) + groups + rows
 
-    F = predict(Zs, b)
+    F = predict(s1, b)
     f_obj = loss.value(F, Y, w) + alpha * np.linalg.norm(U, axis=1).sum()
     tau = n_barrier / max(abs(f_obj), 1e-300)
     if warm:
         # The barrier's gap estimate n_barrier / tau: a fraction of the
         # objective from a warm point, all of it from a cold one.
         tau /= WARM_GAP
-    lam1 = r1f / (tau * np.where(r1f > 0, s1, 1.0))
+    lam1 = r1f / (tau * (s1 if live1 is None else np.where(live1, s1, 1.0)))
     lam2 = r2f / (tau * np.where(r2, s2, 1.0))
     status = "max_newton"
     best_res, best_it = np.inf, 0
@@ -481,8 +498,10 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
         gap_grp = float(np.sum(alpha * r - alpha * cgrp * r * r))
         gap_rows = float(np.sum(lam1 * s1 * r1f) + np.sum(lam2 * s2 * r2f))
         gap_est = gap_rows + gap_grp
-        Glam = E1f * lam1 + (W2 * lam2[:, :, None]).reshape(n, A)
+        Glam = E1f * lam1
+        Glam += (W2 * lam2[:, :, None]).reshape(n, A)
         r_u = g_f + g_h - Glam.T @ X
+        Glam = None
         f_obj = loss.value(F, Y, w) + alpha * r.sum()
         res = float(np.max(np.linalg.norm(r_u, axis=1)))
         if fit_intercept:
@@ -514,7 +533,7 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
         cgrp = beta / (1.0 + S)
         g_h = alpha * cgrp[:, None] * U
         curv = alpha * beta ** 3 / (S * (1.0 + S) ** 2)
-        inv_s1 = r1f / np.where(r1f > 0, s1, 1.0)
+        inv_s1 = r1f / (s1 if live1 is None else np.where(live1, s1, 1.0))
         inv_s2 = r2f / np.where(r2, s2, 1.0)
         c1 = lam1 * inv_s1                                             # (n, A)
         c2 = lam2 * inv_s2                                             # (n, B)
@@ -566,26 +585,30 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
                 sl = slice(bi * m * d, (bi + 1) * m * d)
                 H[sl, sl] += blocks_H[bi]
             solve = _scaled_factor(H)
-        base = -(g_f + g_h) + (E1f * lam1 + (W2 * lam2[:, :, None]).reshape(n, A)).T @ X
+        # The stationarity residual above, at the same tau (g_h unchanged).
+        base = -r_u
 
         def direction(t1, t2):
             """Newton step for the row targets ``lam s = t`` (t1: (n, A), t2: (n, B))."""
             # inv_s and lam vanish on rows without a constraint, so no mask here.
             e1 = t1 * inv_s1 - lam1
             e2 = t2 * inv_s2 - lam2
-            extra = E1f * e1 + (W2 * e2[:, :, None]).reshape(n, A)
+            extra = E1f * e1
+            extra += (W2 * e2[:, :, None]).reshape(n, A)
             rhs_u = base + extra.T @ X
+            extra = None
             rhs = np.concatenate([rhs_u.ravel(),
                                   -gF.sum(axis=0) if fit_intercept else np.zeros(0)])
             step = solve(rhs)
             dU = step[:k].reshape(A, d)
             db = step[k:] if fit_intercept else np.zeros(C)
-            dZ = X @ dU.T
-            ds1 = E1f * dZ
-            ds2 = np.einsum("nbm,nbm->nb", W2, dZ.reshape(n, B, m))
-            dl1 = e1 - c1 * ds1
+            ds1 = X @ dU.T
+            ds1 *= E1f
+            ds2 = second(ds1)
+            dl1 = c1 * ds1
+            np.subtract(e1, dl1, out=dl1)
             dl2 = e2 - c2 * ds2
-            return dU, db, dZ, ds1, ds2, dl1, dl2
+            return dU, db, ds1, ds2, dl1, dl2
 
         def max_steps(ds1, ds2, dl1, dl2):
             sp = sd = 1.0
@@ -608,39 +631,54 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
             return sp, sd
 
         aff = direction(np.zeros_like(s1), np.zeros_like(s2))
-        ap, ad = max_steps(*aff[3:])
-        mu_aff = (float(np.sum((s1 + ap * aff[3]) * (lam1 + ad * aff[5]) * r1f))
-                  + float(np.sum((s2 + ap * aff[4]) * (lam2 + ad * aff[6]) * r2f))
+        ap, ad = max_steps(*aff[2:])
+        mu_aff = (float(np.sum((s1 + ap * aff[2]) * (lam1 + ad * aff[4]) * r1f))
+                  + float(np.sum((s2 + ap * aff[3]) * (lam2 + ad * aff[5]) * r2f))
                   ) / max(n_rows, 1)
         # Mehrotra's centring weight, held near one after short steps (the
         # iterate is then off-centre and a smaller target only shortens them).
         sigma = min(1.0, max((mu_aff / max(mu_rows, 1e-300)) ** 3, min(0.9, (1.0 - st) ** 2)))
         target = max(sigma * mu_rows, 0.1 * tol * max(abs(f_obj), 1e-300) / n_barrier)
-        T1, T2 = target - aff[3] * aff[5], target - aff[4] * aff[6]
+        T1, T2 = aff[2] * aff[4], aff[3] * aff[5]
+        np.subtract(target, T1, out=T1)
+        np.subtract(target, T2, out=T2)
         # Directions are n x (working groups) arrays each: keep at most two.
         aff = None
         cur = direction(T1, T2)
         # Separate primal and dual steps to the boundary: from a small start
         # the slacks grow by orders of magnitude, which a common step would
         # throttle through the multipliers.
-        sp, sd = max_steps(*cur[3:])
+        sp, sd = max_steps(*cur[2:])
         # Gondzio's centrality correctors: push the products lam * s that
         # would leave [0.1, 10] x target (at a longer trial step) back into
         # it; each costs one more solve with the same factorisation.
         for _ in range(n_correctors):
             tp, td = min(1.0, 1.5 * sp + 0.1), min(1.0, 1.5 * sd + 0.1)
-            v1 = (s1 + tp * cur[3]) * (lam1 + td * cur[5])
-            v2 = (s2 + tp * cur[4]) * (lam2 + td * cur[6])
             lo, hi = 0.1 * target, 10.0 * target
-            q1 = np.maximum(np.clip(v1, lo, hi) - v1, -hi) * r1f
+            # q = max(clip(v, lo, hi) - v, -hi) on live rows, built in place
+            # (v = the products lam s at the trial step): the correctors run
+            # at the solver's memory peak.
+            q1 = tp * cur[2]
+            q1 += s1
+            v1 = td * cur[4]
+            v1 += lam1
+            q1 *= v1
+            np.clip(q1, lo, hi, out=v1)
+            np.subtract(v1, q1, out=q1)
+            v1 = None
+            np.maximum(q1, -hi, out=q1)
+            q1 *= r1f
+            q1 += T1
+            v2 = (s2 + tp * cur[3]) * (lam2 + td * cur[5])
             q2 = np.maximum(np.clip(v2, lo, hi) - v2, -hi) * r2f
-            trial = direction(T1 + q1, T2 + q2)
-            tsp, tsd = max_steps(*trial[3:])
+            q2 += T2
+            trial = direction(q1, q2)
+            tsp, tsd = max_steps(*trial[2:])
             if min(tsp, tsd) < 1.05 * min(sp, sd):
                 break
-            cur, sp, sd, T1, T2 = trial, tsp, tsd, T1 + q1, T2 + q2
-        trial = v1 = v2 = q1 = q2 = T1 = T2 = None
-        dU, db, dZ, ds1, ds2, dl1, dl2 = cur
+            cur, sp, sd, T1, T2 = trial, tsp, tsd, q1, q2
+        trial = v2 = q1 = q2 = T1 = T2 = None
+        dU, db, ds1, ds2, dl1, dl2 = cur
         cur = None
         tau = max(tau, 1.0 / target)
         sp, sd = min(1.0, 0.99 * sp), min(1.0, 0.99 * sd)
@@ -650,21 +688,19 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
             # Newton model cannot see that: such steps send the objective
             # to 1e15 within a few iterations.  Halve the primal step until
             # the barrier function at the new tau does not increase.
-            phi0 = merit(U, b, Zs, s1, s2, tau)
+            phi0 = merit(U, b, s1, s2, tau)
             while sp > 1e-12:
-                phi1 = merit(U + sp * dU, b + sp * db, Zs + sp * dZ, s1 + sp * ds1,
-                             s2 + sp * ds2, tau)
+                phi1 = merit(U + sp * dU, b + sp * db, s1 + sp * ds1, s2 + sp * ds2, tau)
                 if phi1 <= phi0 + 1e-12 * abs(phi0):
                     break
                 sp *= 0.5
         st = min(sp, sd)
         U, b = U + sp * dU, b + sp * db
-        Zs = Zs + sp * dZ
         s1, s2 = s1 + sp * ds1, s2 + sp * ds2
         lam1, lam2 = lam1 + sd * dl1, lam2 + sd * dl2
-        dU = dZ = ds1 = ds2 = dl1 = dl2 = None
-        F = predict(Zs, b)
+        dU = ds1 = ds2 = dl1 = dl2 = None
+        F = predict(s1, b)
 
     # Recompute the slacks exactly: the running ones accumulate rounding.
-    Zs, s1, s2 = slacks(U)
+    s1, s2 = slacks(U)
     return U.reshape(B, m, d), b, (lam1 * r1f).reshape(n, B, m), lam2 * r2f, status

@@ -320,9 +320,10 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             ratios[worse] = gated[worse]
         outside = np.flatnonzero(~in_set & (ratios > 1.0))
         if len(outside):
-            p1, p2, pn = price_blocks(op, V, outside, alpha=alpha)
-            lam1[:, outside] = p1
-            lam2[:, outside] = p2
+            # Unpacked straight into place: priced multipliers of every block
+            # outside the set would otherwise stay referenced through the
+            # next round (45 MiB at n = 10000).
+            lam1[:, outside], lam2[:, outside], pn = price_blocks(op, V, outside, alpha=alpha)
             ratios[outside] = pn.max(axis=1) / alpha
         # The active-set method's multipliers are exact on its faces; the
         # interior point's are only as good as its tolerance.
@@ -334,19 +335,23 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         cert = duality_gap(op, loss, Y, w, U, alpha, intercept=intercept,
                            fit_intercept=fit_intercept, lam1=full1, lam2=full2)
         intercept = cert.intercept
+        primal, rel_gap, violation = cert.primal, cert.relative_gap, cert.constraint_violation
+        # The certificate holds a scaled copy of every block's multipliers:
+        # not kept through the next round.
+        cert = None
         bn = _block_norms(U, NB, m)
         active = int((bn > 0).sum())
-        history.append(dict(iteration=n_iter, objective=cert.primal,
-                            relative_gap=cert.relative_gap, active_blocks=active,
+        history.append(dict(iteration=n_iter, objective=primal,
+                            relative_gap=rel_gap, active_blocks=active,
                             working_set=B, priced=len(outside), inner=inner_used,
-                            round_tol=round_tol, violation=cert.constraint_violation,
+                            round_tol=round_tol, violation=violation,
                             seconds=time.perf_counter() - t0))
         if verbose:
-            print(f"[fast] it {n_iter:3d}  obj {cert.primal:.10e}  gap {cert.relative_gap:.2e}"
+            print(f"[fast] it {n_iter:3d}  obj {primal:.10e}  gap {rel_gap:.2e}"
                   f"  active {active:4d}  working {B:4d}  priced {len(outside):4d}"
-                  f"  viol {cert.constraint_violation:.1e}"
+                  f"  viol {violation:.1e}"
                   f"  {time.perf_counter() - t0:7.2f}s  ({status})")
-        if cert.relative_gap <= tol and cert.constraint_violation <= _FEASIBILITY_RTOL:
+        if rel_gap <= tol and violation <= _FEASIBILITY_RTOL:
             converged = True
             break
         loose, round_tol = round_tol > ipm_tol, ipm_tol
