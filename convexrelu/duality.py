@@ -67,7 +67,7 @@ def primal_objective(op, loss, Y, w, U, intercept, alpha):
 
 
 def duality_gap(op, loss, Y, w, U, alpha, *, intercept=None, fit_intercept=False,
-                lam1=None, lam2=None, Z=None):
+                lam1=None, lam2=None, Z=None, return_multipliers=True):
     """Certificate of a primal point.
 
     Parameters
@@ -92,6 +92,10 @@ def duality_gap(op, loss, Y, w, U, alpha, *, intercept=None, fit_intercept=False
     Z : ndarray, default=None
         ``X U`` if already computed (otherwise only the non-zero blocks of
         ``U`` are multiplied out).
+    return_multipliers : bool, default=True
+        Put the scaled multipliers on the certificate (a copy of each unless
+        the scale is one, the size of the lifted problem); False leaves
+        ``lam1`` and ``lam2`` None, for callers that only need the numbers.
 
     Returns
     -------
@@ -126,6 +130,12 @@ def duality_gap(op, loss, Y, w, U, alpha, *, intercept=None, fit_intercept=False
         relative_gap=gap / max(abs(primal), np.finfo(float).tiny),
         intercept=b, dual_point=scale * V,
         # (unscaled multipliers are passed on as they are, not copied)
-        lam1=None if lam1 is None else (lam1 if scale == 1.0 else scale * lam1),
-        lam2=None if lam2 is None else (lam2 if scale == 1.0 else scale * lam2),
+        lam1=_scaled(lam1, scale, return_multipliers),
+        lam2=_scaled(lam2, scale, return_multipliers),
         dual_scale=scale, constraint_violation=op.max_violation(U, Z))
+
+
+def _scaled(lam, scale, wanted):
+    if lam is None or not wanted:
+        return None
+    return lam if scale == 1.0 else scale * lam

@@ -333,12 +333,10 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         full1 = lam1.reshape((n,) + op.var_shape[:-1])
         full2 = lam2.reshape((n,) + op.var_shape[:-2])
         cert = duality_gap(op, loss, Y, w, U, alpha, intercept=intercept,
-                           fit_intercept=fit_intercept, lam1=full1, lam2=full2)
+                           fit_intercept=fit_intercept, lam1=full1, lam2=full2,
+                           return_multipliers=False)
         intercept = cert.intercept
         primal, rel_gap, violation = cert.primal, cert.relative_gap, cert.constraint_violation
-        # The certificate holds a scaled copy of every block's multipliers:
-        # not kept through the next round.
-        cert = None
         bn = _block_norms(U, NB, m)
         active = int((bn > 0).sum())
         history.append(dict(iteration=n_iter, objective=primal,
