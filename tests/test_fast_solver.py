@@ -141,6 +141,29 @@ def test_matches_clarabel(loss, n, d, m, fit_intercept, frac, seed):
     assert primal - dual == pytest.approx(fast.dual_gap, rel=1e-6, abs=1e-13)
 
 
+@pytest.mark.parametrize("loss", LOSSES)
+def test_rows_of_zeros_carry_no_constraint(loss):
+    # x_i = 0 makes every pattern row of sample i vanish identically: the
+    # interior point must leave those rows out of its barrier (they have no
+    # interior) instead of failing over to Clarabel; the optimum is the same.
+    X, y, arr, alpha = _problem(7, 40, 3, 2, loss, n_patterns=6, alpha_frac=0.1)
+    X = X.copy()
+    X[[3, 17, 29]] = 0.0
+    arr = sample_arrangements(X, 6, 2, random_state=7)
+    fast = solve_convex(X, y, arr, alpha, loss=loss, fit_intercept=True, solver="fast",
+                        tol=1e-8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = solve_convex(X, y, arr, alpha, loss=loss, fit_intercept=True, solver="cvxpy",
+                           tol=1e-8)
+    assert fast.converged and fast.constraint_violation <= 1e-8
+    assert all(h["inner"] != "clarabel" for h in fast.history)
+    assert abs(fast.objective - ref.objective) <= 1e-6 * abs(ref.objective)
+    primal, dual, worst = _hand_gap(fast, X, y, alpha)
+    assert worst <= 1 + 1e-9
+    assert primal - dual == pytest.approx(fast.dual_gap, rel=1e-6, abs=1e-13)
+
+
 def test_hand_gap_detects_a_bad_point():
     """The hand-written check is not vacuous: a perturbed point has a large gap."""
     X, y, arr, alpha = _problem(3, 40, 2, 2, "squared")
