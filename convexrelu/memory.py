@@ -48,8 +48,8 @@ _LIFTED_BYTES = {"cvxpy": 22 * _FLOAT}
 # The default solver never lifts all groups: calibrated on tracemalloc peaks
 # of fits with n = 3000..20000 (see test_reliability.py and the README's
 # memory notes); its certificates go a few patterns at a time.
-_FAST_NG_ARRAYS = 6
-_FAST_SOLVE_ARRAYS = 12
+_FAST_NG_ARRAYS = 5
+_FAST_SOLVE_ARRAYS = 9
 # the fixed overhead of a fit (CVXPY's problem objects, small arrays)
 _BASE_BYTES = 2 ** 20
 
