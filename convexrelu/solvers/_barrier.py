@@ -36,8 +36,10 @@ from ._woodbury import output_block_solver, output_costs, woodbury_solver
 
 
 #: entries of the lifted rows built at once for the loss part of a Newton
-#: matrix (32 MiB, and as much again for their weighted copy; at least
-#: LOSS_CHUNK_MIN_ROWS rows, so the products stay matrix products)
+#: matrix (32 MiB, and as much again for their weighted copy), but at least
+#: LOSS_CHUNK_MIN_ROWS rows, so the products stay matrix products, and at
+#: least k / 4 rows for k weights: each chunk's product is a k x k
+#: temporary added into the matrix, the largest array there for large k
 LOSS_CHUNK_ENTRIES = 2 ** 22
 LOSS_CHUNK_MIN_ROWS = 256
 #: largest size of the rows' products x_i x_i^T kept for a whole solve
@@ -411,7 +413,7 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
             U, s1, s2 = Uw, s1w, s2w
         s1w = s2w = None
 
-    chunk = max(LOSS_CHUNK_MIN_ROWS, int(LOSS_CHUNK_ENTRIES // max(k, 1)))
+    chunk = max(LOSS_CHUNK_MIN_ROWS, int(LOSS_CHUNK_ENTRIES // max(k, 1)), k // 4)
     n_pairs = d * (d + 1) // 2
     # The rows' products x_i x_i^T are the same at every Newton step: keep
     # them when they take at most 256 MB, else rebuild them chunk by chunk.
