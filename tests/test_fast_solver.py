@@ -393,6 +393,32 @@ def test_pruning_and_cached_multipliers_keep_the_certified_optimum(frac, n_patte
     assert sum(h["priced"] for h in cached.history) < sum(h["priced"] for h in plain.history)
 
 
+@pytest.mark.parametrize("rank", [60, 12])
+def test_newton_factor_in_place_and_regularised(rank):
+    # The Newton matrix is factorised in place (no copy the size of the
+    # matrix); a failed attempt (rank-deficient matrix) must restore it from
+    # the untouched triangle before the ridge is added.
+    from convexrelu.solvers._barrier import NoInteriorError, _factor_regularised
+
+    rng = np.random.default_rng(rank)
+    A = rng.standard_normal((50, rank))
+    H = A @ A.T
+    s = np.sqrt(np.diag(H))
+    H = H / s[:, None] / s[None, :]
+    H0 = H.copy()
+    c, lower = _factor_regularised(H)
+    assert not lower and np.shares_memory(c, H)
+    R = np.triu(c)
+    err = np.abs(R.T @ R - H0).max()
+    if rank >= 50:
+        assert err <= 1e-12
+    else:
+        # the smallest ridge that makes it definite (1e-12), nothing more
+        assert 1e-13 <= err <= 1e-11
+    with pytest.raises(NoInteriorError):
+        _factor_regularised(-H0)
+
+
 @pytest.mark.parametrize("m", [1, 2, 3])
 def test_newton_row_blocks_match_the_explicit_sums(m):
     """The batched constraint-row blocks of the Newton matrix equal the plain sums.

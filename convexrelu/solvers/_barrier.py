@@ -29,7 +29,8 @@ from a phase-one linear program per block.
 """
 
 import numpy as np
-from scipy.linalg import LinAlgError, cho_factor, cho_solve
+from scipy.linalg import cho_solve
+from scipy.linalg.lapack import dpotrf
 
 from ..losses import flat_direction_curvature
 from ._woodbury import output_block_solver, output_costs, woodbury_solver
@@ -219,17 +220,41 @@ def _factor_regularised(Hs):
     arithmetic.  A ridge of 1e-12..1e-6 on the unit diagonal gives an inexact
     Newton step, which the interior-point iteration tolerates; only a matrix
     that needs more is reported as singular.
+
+    ``Hs`` (symmetric) is factorised in place and overwritten, in the
+    ``cho_factor`` form ``(c, False)``: the transpose of a C-ordered ``Hs``
+    is Fortran-ordered, as LAPACK wants, and (``Hs`` being symmetric) the
+    same matrix, so no copy is made
+    (``cho_factor`` made two, each the size of the Newton matrix: 1 GiB at
+    8000 weights).  A failed attempt leaves the other triangle as it was,
+    which restores the matrix for the next one.
     """
+    F = Hs.T if Hs.flags.c_contiguous else np.asfortranarray(Hs)
+    k = F.shape[0]
+    diag = np.diag(F).copy()
     for ridge in (0.0, 1e-12, 1e-9, 1e-6):
-        try:
-            if ridge:
-                Hs[np.diag_indices_from(Hs)] += ridge
-            return cho_factor(Hs, lower=False, check_finite=False)
-        except (LinAlgError, ValueError) as exc:
-            err = exc
+        if ridge:
+            _restore_upper(F)
+            F[np.diag_indices(k)] = diag + ridge
+        c, info = dpotrf(F, lower=0, clean=0, overwrite_a=1)
+        if info == 0:
+            return c, False
+        if info < 0:
+            raise ValueError(f"illegal argument {-info} to the Cholesky factorisation")
     # A singular Newton matrix means a degenerate restricted problem; the
     # caller falls back to a general conic solver.
-    raise NoInteriorError(f"singular Newton matrix: {err}") from err
+    raise NoInteriorError(f"singular Newton matrix: leading minor {info} not positive")
+
+
+def _restore_upper(F, step=1024):
+    """Copy the strict lower triangle of ``F`` onto its upper one, in blocks of rows."""
+    k = F.shape[0]
+    for start in range(0, k, step):
+        stop = min(k, start + step)
+        F[start:stop, stop:] = F[stop:, start:stop].T
+        blk = F[start:stop, start:stop]
+        iu = np.triu_indices(stop - start, 1)
+        blk[iu] = blk.T[iu]
 
 
 def solve_restricted_barrier(*args, **kwargs):
