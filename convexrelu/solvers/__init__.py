@@ -53,6 +53,16 @@ _ZERO_GROUP_RTOL = 1e-6
 _FEASIBILITY_RTOL = 1e-8
 
 
+def _scaled_in_place(lam, scale):
+    """``scale * lam``, in place where ``lam`` allows it (it is the size of the lifted problem)."""
+    if lam is None or scale == 1.0:
+        return lam
+    if isinstance(lam, np.ndarray) and lam.flags.writeable and lam.dtype == np.float64:
+        lam *= scale
+        return lam
+    return scale * np.asarray(lam, dtype=float)
+
+
 def _solve_fast(op, loss, Y, w, alpha, **kwargs):
     from .fast import solve_fast
     return solve_fast(op, loss, Y, w, alpha, **kwargs)
@@ -203,8 +213,10 @@ def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=Fal
                    max_iter=max_iter, verbose=verbose, warm_start=warm_start,
                    **extra, **solver_options)
     elapsed = time.perf_counter() - start
+    # (the multipliers are the solver's own: scaled in place below, not copied)
     cert = duality_gap(op, loss_obj, Y, w, out.u, float(alpha), intercept=out.intercept,
-                       fit_intercept=fit_intercept, lam1=out.lam1, lam2=out.lam2)
+                       fit_intercept=fit_intercept, lam1=out.lam1, lam2=out.lam2,
+                       return_multipliers=False)
     # Interior-point solvers return 1e-10-sized groups instead of zeros; each
     # would become a useless sub-network.  Keep the zeroed point when its
     # certificate is as good.
@@ -214,7 +226,7 @@ def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=Fal
         u_clean = np.where(tiny[..., None], 0.0, out.u)
         cert_clean = duality_gap(op, loss_obj, Y, w, u_clean, float(alpha),
                                  intercept=cert.intercept, fit_intercept=fit_intercept,
-                                 lam1=out.lam1, lam2=out.lam2)
+                                 lam1=out.lam1, lam2=out.lam2, return_multipliers=False)
         # Zeroing a tiny group of a live block can break that block's
         # second-layer rows (they sum over its groups): only a point that
         # stays as feasible is kept.
@@ -222,6 +234,9 @@ def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=Fal
                 and cert_clean.constraint_violation
                 <= max(cert.constraint_violation, 0.01 * _FEASIBILITY_RTOL)):
             out.u, cert = u_clean, cert_clean
+    # The certificate's dual point is the scaled pair (V, lam).
+    lam1 = _scaled_in_place(out.lam1, cert.dual_scale)
+    lam2 = _scaled_in_place(out.lam2, cert.dual_scale)
     # The certificate, not the solver's own status, decides convergence.
     converged = bool(cert.relative_gap <= tol
                      and cert.constraint_violation <= _FEASIBILITY_RTOL)
@@ -236,7 +251,7 @@ def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=Fal
         u=out.u, intercept=cert.intercept, objective=cert.primal,
         dual_objective=cert.dual, dual_gap=cert.gap, relative_gap=cert.relative_gap,
         constraint_violation=cert.constraint_violation, n_iter=out.n_iter,
-        converged=converged, dual_point=cert.dual_point, lam1=cert.lam1, lam2=cert.lam2,
+        converged=converged, dual_point=cert.dual_point, lam1=lam1, lam2=lam2,
         arrangements=arrangements, alpha=float(alpha), loss=loss_obj.name,
         fit_intercept=bool(fit_intercept), solver=name, solve_time=elapsed,
         history=out.history)
