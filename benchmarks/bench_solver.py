@@ -10,6 +10,7 @@ untraced: tracing slows every allocation).
 
     python benchmarks/bench_solver.py --quick            # n=500, d=10, with Clarabel
     python benchmarks/bench_solver.py --sizes 1000x10,2000x10 --no-clarabel
+    python benchmarks/bench_solver.py --sizes 10000x100 --no-clarabel --no-memory --verbose
 """
 
 import argparse
@@ -40,7 +41,7 @@ def make_problem(n, d, n_patterns=100, m=4, frac=0.1, seed=0):
     return X, y, arr, frac * alpha_max
 
 
-def run(sizes, clarabel, tol, memory=True):
+def run(sizes, clarabel, tol, memory=True, verbose=False):
     print(f"{'n':>6} {'d':>4} {'fast s':>8} {'clarabel s':>10} {'ratio':>7} "
           f"{'rel obj diff':>12} {'rel gap':>9} {'blocks':>6} {'peak MB':>8}")
     for n, d in sizes:
@@ -48,7 +49,8 @@ def run(sizes, clarabel, tol, memory=True):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t = time.perf_counter()
-            res = solve_convex(X, y, arr, alpha, fit_intercept=True, solver="fast", tol=tol)
+            res = solve_convex(X, y, arr, alpha, fit_intercept=True, solver="fast", tol=tol,
+                               verbose=verbose)
             tf = time.perf_counter() - t
             peak = float("nan")
             if memory:
@@ -77,6 +79,8 @@ def main():
     ap.add_argument("--tol", type=float, default=1e-6)
     ap.add_argument("--no-memory", action="store_true",
                     help="skip the second, traced solve that measures peak memory")
+    ap.add_argument("--verbose", action="store_true",
+                    help="print the fast solver's rounds (timed solve only)")
     args = ap.parse_args()
     if args.sizes:
         sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
@@ -84,7 +88,8 @@ def main():
         sizes = [(500, 10)]
     else:
         sizes = ALL_SIZES
-    run(sizes, not args.no_clarabel, args.tol, memory=not args.no_memory)
+    run(sizes, not args.no_clarabel, args.tol, memory=not args.no_memory,
+        verbose=args.verbose)
 
 
 if __name__ == "__main__":
