@@ -345,9 +345,10 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
                             round_tol=round_tol, violation=violation,
                             seconds=time.perf_counter() - t0))
         if verbose:
+            # (violation + 0.0: a violation of -0.0 prints as 0.0)
             print(f"[fast] it {n_iter:3d}  obj {primal:.10e}  gap {rel_gap:.2e}"
                   f"  active {active:4d}  working {B:4d}  priced {len(outside):4d}"
-                  f"  viol {violation:.1e}"
+                  f"  viol {violation + 0.0:.1e}"
                   f"  {time.perf_counter() - t0:7.2f}s  ({status})")
         if rel_gap <= tol and violation <= _FEASIBILITY_RTOL:
             converged = True
