@@ -164,6 +164,29 @@ def test_rows_of_zeros_carry_no_constraint(loss):
     assert primal - dual == pytest.approx(fast.dual_gap, rel=1e-6, abs=1e-13)
 
 
+def test_certificate_without_multipliers_has_the_same_numbers():
+    # duality_gap(return_multipliers=False), as the solver's rounds call it,
+    # skips the scaled copy of the multipliers and nothing else.
+    from convexrelu.duality import duality_gap
+    from convexrelu.solvers import prepare_problem
+
+    X, y, arr, alpha = _problem(5, 40, 3, 2, "logistic", n_patterns=6, alpha_frac=0.1)
+    res = solve_convex(X, y, arr, alpha, loss="logistic", fit_intercept=True)
+    X, Y, w, loss_obj, op = prepare_problem(X, y, arr, "logistic", None)
+    # Multipliers off by a factor: the certificate must scale them.
+    lam1, lam2 = 3.0 * res.lam1, 3.0 * res.lam2
+    full = duality_gap(op, loss_obj, Y, w, res.u, alpha, fit_intercept=True,
+                       lam1=lam1, lam2=lam2)
+    bare = duality_gap(op, loss_obj, Y, w, res.u, alpha, fit_intercept=True,
+                       lam1=lam1, lam2=lam2, return_multipliers=False)
+    assert full.dual_scale < 1.0
+    assert bare.lam1 is None and bare.lam2 is None
+    np.testing.assert_allclose(full.lam1, full.dual_scale * lam1)
+    for name in ("primal", "dual", "gap", "relative_gap", "dual_scale", "constraint_violation"):
+        assert getattr(bare, name) == getattr(full, name)
+    np.testing.assert_array_equal(bare.dual_point, full.dual_point)
+
+
 def test_hand_gap_detects_a_bad_point():
     """The hand-written check is not vacuous: a perturbed point has a large gap."""
     X, y, arr, alpha = _problem(3, 40, 2, 2, "squared")
