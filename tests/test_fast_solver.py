@@ -442,6 +442,20 @@ def test_newton_factor_in_place_and_regularised(rank):
         _factor_regularised(-H0)
 
 
+@pytest.mark.parametrize("step", [1, 7, 50, 1024])
+def test_restore_upper_triangle_in_blocks(step):
+    from convexrelu.solvers._barrier import _restore_upper
+
+    rng = np.random.default_rng(step)
+    A = rng.standard_normal((50, 50))
+    H = A + A.T
+    F = np.asfortranarray(H)
+    F[np.triu_indices(50)] = rng.standard_normal(50 * 51 // 2)   # what a failed potrf leaves
+    F[np.diag_indices(50)] = np.diag(H)
+    _restore_upper(F, step=step)
+    np.testing.assert_array_equal(F, H)
+
+
 @pytest.mark.parametrize("m", [1, 2, 3])
 def test_newton_row_blocks_match_the_explicit_sums(m):
     """The batched constraint-row blocks of the Newton matrix equal the plain sums.
