@@ -111,6 +111,13 @@ class LiftedOperator:
         Ub = np.asarray(U).reshape(-1, m, d)[blocks]
         return (self.X @ Ub.reshape(-1, d).T).reshape(self.n_samples, len(blocks), m)
 
+    def block_constraints(self, U, blocks):
+        """``(Z, c1, c2)`` of the blocks ``blocks`` only: ``Z = X u`` (n, B, m) and
+        the constraint values of :meth:`constraints`, (n, B, m) and (n, B)."""
+        _, _, E1, W2 = self.block_masks(blocks)
+        Z = self.block_xu(U, blocks)
+        return Z, E1 * Z, np.einsum("nbm,nbm->nb", W2, Z)
+
     def predict(self, U):
         """Predictions (n, C) of the convex model (no intercept).
 
@@ -145,6 +152,7 @@ class LiftedOperator:
         for p, G in self._dual_vectors(R, None, None, max_entries):
             out[:, :, p] = G
         return out
+
     def block_sums(self, Z):
         """``sum_j s_j D1_j Z_j`` per block, shape (n, C, 2, P)."""
         return np.einsum("nospm,npm->nosp", Z, self.S1.astype(float), optimize=True)
@@ -173,10 +181,7 @@ class LiftedOperator:
             blocks = self.nonzero_blocks(U)
             if not len(blocks):
                 return 0.0
-            _, _, E1, W2 = self.block_masks(blocks)
-            Z = self.block_xu(U, blocks)
-            c1 = E1 * Z
-            c2 = np.einsum("nbm,nbm->nb", W2, Z)
+            Z, c1, c2 = self.block_constraints(U, blocks)
         scale = max(float(np.max(np.abs(Z), initial=0.0)), np.finfo(float).tiny)
         worst = max(float(np.max(-c1, initial=0.0)), float(np.max(-c2, initial=0.0)))
         return worst / scale
@@ -212,6 +217,7 @@ class LiftedOperator:
                 Gz += (self.S1[:, None, None, p]
                        * (self.E2[:, None, None, p] * lam2[:, :, :, p])[..., None])
             yield p, (Gz.reshape(n, -1).T @ self.X).reshape(C, 2, -1, m, self.n_features)
+
 
 def group_norms(U):
     """``||u_g||_2`` of every group, shape (C, 2, P, m)."""

@@ -350,7 +350,7 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
     # X u = E1 s1: no separate copy of X u is kept (nor of its steps), and
     # the predictions and second-layer slacks come from s1 through these.
     sign_mask = E1f * mask                                             # int8
-    W2E = (W2 * E1).astype(np.int8)                                    # (n, B, m)
+    W2E = W2 * E1                                                      # int8, (n, B, m)
     n_rows = int(r1.sum() + r2.sum())
     # Masks of the rows that carry a constraint; None where all do.
     rows1 = r1.reshape(n, A)

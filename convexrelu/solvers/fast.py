@@ -336,21 +336,20 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
                            fit_intercept=fit_intercept, lam1=full1, lam2=full2,
                            return_multipliers=False)
         intercept = cert.intercept
-        primal, rel_gap, violation = cert.primal, cert.relative_gap, cert.constraint_violation
         bn = _block_norms(U, NB, m)
         active = int((bn > 0).sum())
-        history.append(dict(iteration=n_iter, objective=primal,
-                            relative_gap=rel_gap, active_blocks=active,
+        history.append(dict(iteration=n_iter, objective=cert.primal,
+                            relative_gap=cert.relative_gap, active_blocks=active,
                             working_set=B, priced=len(outside), inner=inner_used,
-                            round_tol=round_tol, violation=violation,
+                            round_tol=round_tol, violation=cert.constraint_violation,
                             seconds=time.perf_counter() - t0))
         if verbose:
-            # (violation + 0.0: a violation of -0.0 prints as 0.0)
-            print(f"[fast] it {n_iter:3d}  obj {primal:.10e}  gap {rel_gap:.2e}"
+            # (+ 0.0: a violation of -0.0 prints as 0.0)
+            print(f"[fast] it {n_iter:3d}  obj {cert.primal:.10e}  gap {cert.relative_gap:.2e}"
                   f"  active {active:4d}  working {B:4d}  priced {len(outside):4d}"
-                  f"  viol {violation + 0.0:.1e}"
+                  f"  viol {cert.constraint_violation + 0.0:.1e}"
                   f"  {time.perf_counter() - t0:7.2f}s  ({status})")
-        if rel_gap <= tol and violation <= _FEASIBILITY_RTOL:
+        if cert.relative_gap <= tol and cert.constraint_violation <= _FEASIBILITY_RTOL:
             converged = True
             break
         loose, round_tol = round_tol > ipm_tol, ipm_tol
@@ -508,10 +507,7 @@ def _polish_multipliers(op, V, U, alpha, blocks, lam1, lam2, active_rtol=1e-7):
     nu = np.sqrt(np.einsum("bjd,bjd->bj", Ub, Ub))
     targets = alpha * Ub / np.where(nu > 0, nu, 1.0)[..., None]
     # Constraint values of the working set, relative to the block's scale.
-    _, _, E1, W2 = op.block_masks(blocks)
-    Zb = op.block_xu(U, blocks)                                       # (n, B, m)
-    c1 = E1 * Zb
-    c2 = np.einsum("nbm,nbm->nb", W2, Zb)
+    Zb, c1, c2 = op.block_constraints(U, blocks)                      # (n, B, m), (n, B)
     scale = np.abs(Zb).max(axis=(0, 2))
     scale = np.where(scale > 0, scale, 1.0)
     rows1 = c1 <= active_rtol * scale[None, :, None]
