@@ -30,6 +30,7 @@ from a phase-one linear program per block.
 
 import numpy as np
 from scipy.linalg import cho_solve
+from scipy.linalg.blas import dsyrk
 from scipy.linalg.lapack import dpotrf
 
 from ..losses import flat_direction_curvature
@@ -164,10 +165,9 @@ def _add_loss_gram(K, Phi, cols, col_out, Hl, parts, fit_intercept):
     if parts is not None:
         D, R = parts
         for o, co in cols.items():
-            K[co, co] += (Phi[:, co] * D[:, o, None]).T @ Phi[:, co]
+            _add_gram(K, co, Phi[:, co] * np.sqrt(np.maximum(D[:, o, None], 0.0)))
         if R is not None:
-            Q = Phi * R[:, col_out]
-            K[:k, :k] -= Q.T @ Q
+            _add_gram(K, slice(0, k), Phi * R[:, col_out], -1.0)
     else:
         for o, co in cols.items():
             for o2, co2 in cols.items():
@@ -180,6 +180,24 @@ def _add_loss_gram(K, Phi, cols, col_out, Hl, parts, fit_intercept):
             K[co, k:] += v
             K[k:, co] += v.T
         K[k:, k:] += Hl.sum(axis=0)
+
+
+def _add_gram(K, sl, A, scale=1.0):
+    """``K[sl, sl] += scale * A^T A`` through BLAS ``syrk``.
+
+    ``syrk`` computes one triangle, half the flops of the general product
+    (the Newton matrix's loss part is the solver's largest product when the
+    working set is wide); the other triangle is its transpose.
+    """
+    if A.shape[0] == 0:
+        return
+    # A.T of a C-ordered A is Fortran-ordered: no copy on the way to BLAS.
+    G = dsyrk(scale, np.ascontiguousarray(A).T, lower=0)   # upper triangle, zeros below
+    blk = K[sl, sl]
+    blk += G
+    blk += G.T
+    idx = np.arange(G.shape[0])
+    blk[idx, idx] -= G[idx, idx]
 
 
 def _scaled_cholesky(H):
