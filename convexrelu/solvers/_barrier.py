@@ -44,6 +44,10 @@ from ._woodbury import output_block_solver, output_costs, woodbury_solver
 #: temporary added into the matrix, the largest array there for large k
 LOSS_CHUNK_ENTRIES = 2 ** 22
 LOSS_CHUNK_MIN_ROWS = 256
+#: the loss part of a Newton matrix comes from the rows' pair products
+#: (:func:`_pair_loss_gram`, half the flops of ``syrk``) from this many
+#: features on; below it the products' coefficients cost more than they save
+PAIR_GRAM_MIN_FEATURES = 24
 #: largest size of the rows' products x_i x_i^T kept for a whole solve
 PAIR_PRODUCTS_MAX_BYTES = 2 ** 28
 #: Newton steps without halving the stationarity residual, once the gap is
@@ -151,7 +155,59 @@ def _row_blocks(X, c1, c2, W2, row_chunk, XX=None):
     return blocks.reshape(B, m * d, m * d)
 
 
-def _add_loss_gram(K, Phi, cols, col_out, Hl, parts, fit_intercept):
+def _pair_loss_gram(K, X, XX, mask, out_of_group, parts, row_chunk):
+    """Add the weights' block of ``Psi^T Hl Psi`` to ``K[:k, :k]`` from the rows' pair products.
+
+    Group ``g``'s lifted column block is ``mask[:, g] x_i``, so the block of
+    the pair ``(g, g')`` is ``sum_i c_i x_i x_i^T`` with
+
+        c_i = mask_ig mask_ig' (delta_{o o'} D_io - R_io R_io'),
+
+    ``o``, ``o'`` the groups' outputs (``Hl_i = diag(D_i) - R_i R_i^T``).
+    With the products ``x_i x_i^T`` (upper triangles, :func:`_pair_products`)
+    all pairs come out of one matrix product of ``n x pairs`` coefficients
+    with ``n x d(d+1)/2`` products: ``n k^2 / 2`` flops, half of ``syrk``'s
+    ``n k^2``, the difference that matters when ``d`` is large and the loss
+    part is built over many rows.
+    """
+    n, d = X.shape
+    A = mask.shape[1]
+    k = A * d
+    D, R = parts
+    pg, pg2 = np.triu_indices(A)
+    same = out_of_group[pg] == out_of_group[pg2]
+    acc = np.zeros((len(pg), d * (d + 1) // 2))
+    for start in range(0, n, row_chunk):
+        sl = slice(start, min(n, start + row_chunk))
+        mk = mask[sl].astype(float)
+        coef = mk[:, pg] * mk[:, pg2]
+        mk = None
+        lin = np.where(same, D[sl][:, out_of_group[pg]], 0.0)
+        if R is not None:
+            Rg = R[sl][:, out_of_group]
+            lin -= Rg[:, pg] * Rg[:, pg2]
+            Rg = None
+        coef *= lin
+        lin = None
+        XXc = _pair_products(X[sl]) if XX is None else XX[sl]
+        acc += coef.T @ XXc
+        coef = XXc = None
+    iu, ju = np.triu_indices(d)
+    pos = 0
+    for g in range(A):
+        cnt = A - g
+        blk = np.empty((cnt, d, d))
+        blk[:, iu, ju] = acc[pos:pos + cnt]
+        blk[:, ju, iu] = acc[pos:pos + cnt]
+        pos += cnt
+        lo = g * d
+        # Row band of g (its pairs with g' >= g), then the column band below
+        # the diagonal block; each d x d block is symmetric.
+        K[lo:lo + d, lo:k] += blk.transpose(1, 0, 2).reshape(d, cnt * d)
+        K[lo + d:k, lo:lo + d] += blk[1:].reshape((cnt - 1) * d, d)
+
+
+def _add_loss_gram(K, Phi, cols, col_out, Hl, parts, fit_intercept, weights=True):
     """Add ``Psi^T Hl Psi`` to ``K`` (``k`` weight columns of ``Phi``, then the
     ``C`` intercepts when ``fit_intercept``).
 
@@ -159,16 +215,18 @@ def _add_loss_gram(K, Phi, cols, col_out, Hl, parts, fit_intercept):
     ``col_out`` is each column's output.  With the loss Hessian's parts
     ``diag(D) - R R^T`` (:meth:`convexrelu.losses.Loss.hessian_parts`) the
     weights' block is one product per output and one for ``R``; without
-    them one per pair of outputs.
+    them one per pair of outputs.  ``weights=False`` adds the intercepts'
+    rows and columns only (the weights' block then comes from
+    :func:`_pair_loss_gram`).
     """
     k = Phi.shape[1]
-    if parts is not None:
+    if weights and parts is not None:
         D, R = parts
         for o, co in cols.items():
             _add_gram(K, co, Phi[:, co] * np.sqrt(np.maximum(D[:, o, None], 0.0)))
         if R is not None:
             _add_gram(K, slice(0, k), Phi * R[:, col_out], -1.0)
-    else:
+    elif weights:
         for o, co in cols.items():
             for o2, co2 in cols.items():
                 h = Hl[:, o, o2]
@@ -486,6 +544,7 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
               if use_woodbury or use_outputs else None)
     row_chunk = (n if XX is not None
                  else max(1, int(2 ** 19 // (n_pairs + B * m * (m + 1) // 2 + A))))
+    pair_chunk = max(1, int(LOSS_CHUNK_ENTRIES // max(A * (A + 1) // 2, n_pairs)))
     K_loss = None
     H_buf = None
 
@@ -496,13 +555,18 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
         Hl = loss.hessian(F, Y, w)                                     # (n, C, C)
         parts = parts_of(F, Y, w) if parts_of is not None else None
         K = np.zeros((nz, nz))
+        by_pairs = parts is not None and d >= PAIR_GRAM_MIN_FEATURES
+        if by_pairs:
+            _pair_loss_gram(K, X, XX, mask, out_of_group, parts, pair_chunk)
+            if not fit_intercept:
+                return K
         for start in range(0, n, chunk):
             sl_n = slice(start, min(n, start + chunk))
             Phi = (mask[sl_n, :, None] * X[sl_n, None, :]).reshape(-1, k)
             _add_loss_gram(K, Phi, cols, col_out, Hl[sl_n],
                            None if parts is None
                            else tuple(None if p is None else p[sl_n] for p in parts),
-                           fit_intercept)
+                           fit_intercept, weights=not by_pairs)
         return K
 
     def merit(Uc, bc, s1c, s2c, tau_c):
