@@ -1151,3 +1151,40 @@ def test_newton_steps_with_pair_gram_match_syrk_and_clarabel(loss, monkeypatch):
                        tol=1e-8)
     assert fast.converged
     assert abs(fast.objective - ref.objective) <= 1e-6 * abs(ref.objective)
+
+
+def test_interior_point_stops_after_short_steps_at_the_gap(monkeypatch, capsys):
+    """Once the gap is reached, STALL_SHORT_STEPS steps shorter than SHORT_STEP
+    without halving the stationarity residual end the solve ("stalled").
+
+    Every step is declared short here; the solve must stop that many steps
+    after the residual's last halving, and the certificate (not the round)
+    still takes the fit to Clarabel's optimum.
+    """
+    from convexrelu.solvers import _barrier, prepare_problem
+
+    X, y, arr, alpha = _problem(7, 70, 4, 2, "cross_entropy", n_patterns=5, alpha_frac=0.1)
+    _, Y, w, loss_obj, op = prepare_problem(X, y, arr, "cross_entropy", None)
+    blocks = np.arange(op.n_outputs * 2 * op.n_patterns)
+    tol = 1e-10
+    monkeypatch.setattr(_barrier, "SHORT_STEP", 1.01)
+    monkeypatch.setattr(_barrier, "STALL_SHORT_STEPS", 2)
+    *_, status = _barrier.solve_restricted_barrier(op, loss_obj, Y, w, alpha, blocks,
+                                                   fit_intercept=True, tol=tol, verbose=True,
+                                                   newton="dense")
+    # "[ipm] it N obj F gap G res R step S tau T"
+    trace = [tuple(float(ln.split()[j]) for j in (4, 6, 8))
+             for ln in capsys.readouterr().out.splitlines() if "[ipm]" in ln]
+    reached = next(i for i, (f, g, _) in enumerate(trace) if g <= tol * abs(f))
+    best, last = np.inf, reached
+    for i in range(reached, len(trace)):
+        if trace[i][2] < 0.5 * best:
+            best, last = trace[i][2], i
+    assert status == "stalled"
+    assert len(trace) - 1 - last == 2
+    ours = solve_convex(X, y, arr, alpha, loss="cross_entropy", fit_intercept=True, tol=1e-7,
+                        active_set=False)
+    ref = solve_convex(X, y, arr, alpha, loss="cross_entropy", fit_intercept=True,
+                       solver="cvxpy", tol=1e-9)
+    assert ours.converged and ours.relative_gap <= 1e-7
+    assert ours.objective == pytest.approx(ref.objective, rel=1e-6)

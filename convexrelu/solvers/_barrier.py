@@ -53,6 +53,13 @@ PAIR_PRODUCTS_MAX_BYTES = 2 ** 28
 #: Newton steps without halving the stationarity residual, once the gap is
 #: reached, after which the interior point reports "stalled"
 STALL_STEPS = 15
+#: ... or after this many steps shorter than SHORT_STEP since it last
+#: halved: the barrier function then rises along almost every Newton
+#: direction and the steps change nothing (a loose round of a yeast fit,
+#: 10 classes: 17 steps of 0 to 0.25 after the last halving; stopped after
+#: 53 steps instead of 63, 14.8 s instead of 17.1 s)
+STALL_SHORT_STEPS = 4
+SHORT_STEP = 0.05
 #: newton="auto" splits a softmax's Newton systems by output below this
 #: fraction of the dense cost estimate.  The estimates track measured times
 #: (digits, 10 classes: estimated 0.17 to 0.34, measured 0.27; statlog-vehicle,
@@ -392,7 +399,9 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
     lam2 : ndarray of shape (n, B)
     status : str
         "optimal", "stalled" (the gap reached ``tol`` but the stationarity
-        residual stopped halving for ``STALL_STEPS`` steps) or "max_newton".
+        residual stopped halving for ``STALL_STEPS`` steps, or for
+        ``STALL_SHORT_STEPS`` steps shorter than ``SHORT_STEP``) or
+        "max_newton".
 
     Raises
     ------
@@ -591,7 +600,7 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
     lam1 = r1f / (tau * (s1 if live1 is None else np.where(live1, s1, 1.0)))
     lam2 = r2f / (tau * np.where(r2, s2, 1.0))
     status = "max_newton"
-    best_res, best_it = np.inf, 0
+    best_res, best_it, n_short = np.inf, 0, 0
     I_d = np.eye(d)
     st = 0.0
     for it in range(1, max_newton + 1):
@@ -631,8 +640,8 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
             # for hundreds of iterations, seen with the cross-entropy at
             # small alpha).  Stop and let the caller's certificate judge.
             if res < 0.5 * best_res:
-                best_res, best_it = res, it
-            elif it - best_it >= STALL_STEPS:
+                best_res, best_it, n_short = res, it, 0
+            elif it - best_it >= STALL_STEPS or n_short >= STALL_SHORT_STEPS:
                 status = "stalled"
                 break
         # Predictor-corrector (Mehrotra): one factorisation, two solves.
@@ -804,6 +813,7 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
                     break
                 sp *= 0.5
         st = min(sp, sd)
+        n_short += st < SHORT_STEP
         U, b = U + sp * dU, b + sp * db
         s1, s2 = s1 + sp * ds1, s2 + sp * ds2
         lam1, lam2 = lam1 + sd * dl1, lam2 + sd * dl2
