@@ -1091,7 +1091,8 @@ def _lifted_loss_gram(X, mask, out_of_group, D, R):
 
 
 @pytest.mark.parametrize("C,with_r,keep_products,row_chunk", [
-    (1, False, True, 1000), (1, False, False, 7), (3, True, True, 13), (3, True, False, 1)])
+    (1, False, True, 1000), (1, False, False, 7), (3, True, True, 13), (3, True, False, 1),
+    (3, False, True, 5)])
 def test_pair_loss_gram_matches_the_lifted_product(C, with_r, keep_products, row_chunk):
     from convexrelu.solvers._barrier import _pair_loss_gram, _pair_products
 

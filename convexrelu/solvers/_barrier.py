@@ -183,19 +183,24 @@ def _pair_loss_gram(K, X, XX, mask, out_of_group, parts, row_chunk):
     D, R = parts
     pg, pg2 = np.triu_indices(A)
     same = out_of_group[pg] == out_of_group[pg2]
+    one_output = R is None and bool(np.all(same))
     acc = np.zeros((len(pg), d * (d + 1) // 2))
     for start in range(0, n, row_chunk):
         sl = slice(start, min(n, start + row_chunk))
         mk = mask[sl].astype(float)
         coef = mk[:, pg] * mk[:, pg2]
         mk = None
-        lin = np.where(same, D[sl][:, out_of_group[pg]], 0.0)
-        if R is not None:
-            Rg = R[sl][:, out_of_group]
-            lin -= Rg[:, pg] * Rg[:, pg2]
-            Rg = None
-        coef *= lin
-        lin = None
+        if one_output:
+            # (squared or logistic loss: one weight per row, no n x pairs copy)
+            coef *= D[sl, out_of_group[0], None]
+        else:
+            lin = np.where(same, D[sl][:, out_of_group[pg]], 0.0)
+            if R is not None:
+                Rg = R[sl][:, out_of_group]
+                lin -= Rg[:, pg] * Rg[:, pg2]
+                Rg = None
+            coef *= lin
+            lin = None
         XXc = _pair_products(X[sl]) if XX is None else XX[sl]
         acc += coef.T @ XXc
         coef = XXc = None
