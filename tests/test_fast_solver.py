@@ -1189,3 +1189,24 @@ def test_interior_point_stops_after_short_steps_at_the_gap(monkeypatch, capsys):
                        solver="cvxpy", tol=1e-9)
     assert ours.converged and ours.relative_gap <= 1e-7
     assert ours.objective == pytest.approx(ref.objective, rel=1e-6)
+
+
+def test_first_working_set_is_capped_where_newton_matrices_are_formed(monkeypatch):
+    """With rows outnumbering the weights, the default first working set and
+    growth hold at most DENSE_SET_WEIGHTS weights per output (here made small
+    enough to bind): more rounds, the same certified optimum."""
+    from convexrelu.solvers import fast
+
+    X, y, arr, alpha = _problem(5, 120, 3, 2, "squared", n_patterns=60, alpha_frac=0.05)
+    plain = solve_convex(X, y, arr, alpha, fit_intercept=True, tol=1e-8)
+    per_block = 2 * X.shape[1]
+    monkeypatch.setattr(fast, "DENSE_SET_WEIGHTS", 5 * per_block)
+    capped = solve_convex(X, y, arr, alpha, fit_intercept=True, tol=1e-8)
+    assert plain.history[0]["working_set"] == 12          # max(8, 120 // 10)
+    assert capped.history[0]["working_set"] == 5
+    assert all(b["working_set"] - a["working_set"] <= 5
+               for a, b in zip(capped.history, capped.history[1:]))
+    assert capped.converged and plain.converged
+    assert capped.objective == pytest.approx(plain.objective, rel=1e-7)
+    ref = solve_convex(X, y, arr, alpha, fit_intercept=True, solver="cvxpy", tol=1e-9)
+    assert capped.objective == pytest.approx(ref.objective, rel=1e-6)
