@@ -41,23 +41,25 @@ def make_problem(n, d, n_patterns=100, m=4, frac=0.1, seed=0):
     return X, y, arr, frac * alpha_max
 
 
-def run(sizes, clarabel, tol, memory=True, verbose=False):
+def run(sizes, clarabel, tol, memory=True, verbose=False, frac=0.1, options=None):
     print(f"{'n':>6} {'d':>4} {'fast s':>8} {'clarabel s':>10} {'ratio':>7} "
           f"{'rel obj diff':>12} {'rel gap':>9} {'blocks':>6} {'peak MB':>8}")
     for n, d in sizes:
-        X, y, arr, alpha = make_problem(n, d)
+        X, y, arr, alpha = make_problem(n, d, frac=frac)
+        options = options or {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t = time.perf_counter()
             res = solve_convex(X, y, arr, alpha, fit_intercept=True, solver="fast", tol=tol,
-                               verbose=verbose)
+                               verbose=verbose, **options)
             tf = time.perf_counter() - t
             peak = float("nan")
             if memory:
                 # A second, traced solve: tracemalloc slows allocations, so
                 # the timed solve above runs untraced.
                 tracemalloc.start()
-                solve_convex(X, y, arr, alpha, fit_intercept=True, solver="fast", tol=tol)
+                solve_convex(X, y, arr, alpha, fit_intercept=True, solver="fast", tol=tol,
+                             **options)
                 peak = tracemalloc.get_traced_memory()[1] / 2 ** 20
                 tracemalloc.stop()
         tc = ratio = diff = float("nan")
@@ -81,7 +83,14 @@ def main():
                     help="skip the second, traced solve that measures peak memory")
     ap.add_argument("--verbose", action="store_true",
                     help="print the fast solver's rounds (timed solve only)")
+    ap.add_argument("--frac", type=float, default=0.1,
+                    help="alpha as a fraction of the gated bound (default 0.1)")
+    ap.add_argument("--initial-blocks", type=int,
+                    help="the fast solver's first working set (default: its own)")
+    ap.add_argument("--grow", type=int, help="blocks added per round (default: its own)")
     args = ap.parse_args()
+    options = {k: v for k, v in (("initial_blocks", args.initial_blocks),
+                                 ("grow", args.grow)) if v is not None}
     if args.sizes:
         sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     elif args.quick:
@@ -89,7 +98,7 @@ def main():
     else:
         sizes = ALL_SIZES
     run(sizes, not args.no_clarabel, args.tol, memory=not args.no_memory,
-        verbose=args.verbose)
+        verbose=args.verbose, frac=args.frac, options=options)
 
 
 if __name__ == "__main__":
