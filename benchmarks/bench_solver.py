@@ -3,12 +3,14 @@
 Problems: Gaussian X (n x d) plus a bias column, a two-ReLU target with
 noise, 100 sampled tuples with m = 4, squared loss, intercept fitted,
 alpha = 0.1 * alpha_max (alpha_max bounded by the largest gated dual norm
-at u = 0).  Columns: seconds of each solver, their ratio, the relative
-objective difference, the fast solver's certified relative gap, and peak
-Python memory (tracemalloc) of a second, traced fast solve (the timed one is
-untraced: tracing slows every allocation).
+at u = 0).  Columns: seconds of each solver (median of ``--repeats``),
+their ratio, the relative objective difference, the fast solver's
+certified relative gap, and peak Python memory (tracemalloc) of a second,
+traced fast solve (the timed ones are untraced: tracing slows every
+allocation).
 
     python benchmarks/bench_solver.py --quick            # n=500, d=10, with Clarabel
+    python benchmarks/bench_solver.py --quick --repeats 3   # medians of 3 solves each
     python benchmarks/bench_solver.py --sizes 1000x10,2000x10 --no-clarabel
     python benchmarks/bench_solver.py --sizes 10000x100 --no-clarabel --no-memory --verbose
 """
@@ -41,7 +43,7 @@ def make_problem(n, d, n_patterns=100, m=4, frac=0.1, seed=0):
     return X, y, arr, frac * alpha_max
 
 
-def run(sizes, clarabel, tol, memory=True, verbose=False, frac=0.1, options=None):
+def run(sizes, clarabel, tol, memory=True, verbose=False, frac=0.1, options=None, repeats=1):
     print(f"{'n':>6} {'d':>4} {'fast s':>8} {'clarabel s':>10} {'ratio':>7} "
           f"{'rel obj diff':>12} {'rel gap':>9} {'blocks':>6} {'peak MB':>8}")
     for n, d in sizes:
@@ -49,10 +51,13 @@ def run(sizes, clarabel, tol, memory=True, verbose=False, frac=0.1, options=None
         options = options or {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            t = time.perf_counter()
-            res = solve_convex(X, y, arr, alpha, fit_intercept=True, solver="fast", tol=tol,
-                               verbose=verbose, **options)
-            tf = time.perf_counter() - t
+            times = []
+            for r in range(repeats):
+                t = time.perf_counter()
+                res = solve_convex(X, y, arr, alpha, fit_intercept=True, solver="fast",
+                                   tol=tol, verbose=verbose and r == 0, **options)
+                times.append(time.perf_counter() - t)
+            tf = float(np.median(times))
             peak = float("nan")
             if memory:
                 # A second, traced solve: tracemalloc slows allocations, so
@@ -64,9 +69,13 @@ def run(sizes, clarabel, tol, memory=True, verbose=False, frac=0.1, options=None
                 tracemalloc.stop()
         tc = ratio = diff = float("nan")
         if clarabel and (n, d) <= CLARABEL_MAX:
-            t = time.perf_counter()
-            ref = solve_convex(X, y, arr, alpha, fit_intercept=True, solver="cvxpy", tol=1e-8)
-            tc = time.perf_counter() - t
+            times = []
+            for _ in range(repeats):
+                t = time.perf_counter()
+                ref = solve_convex(X, y, arr, alpha, fit_intercept=True, solver="cvxpy",
+                                   tol=1e-8)
+                times.append(time.perf_counter() - t)
+            tc = float(np.median(times))
             ratio = tc / tf
             diff = (res.objective - ref.objective) / abs(ref.objective)
         print(f"{n:6d} {d:4d} {tf:8.2f} {tc:10.2f} {ratio:7.1f} {diff:12.2e} "
@@ -88,6 +97,8 @@ def main():
     ap.add_argument("--initial-blocks", type=int,
                     help="the fast solver's first working set (default: its own)")
     ap.add_argument("--grow", type=int, help="blocks added per round (default: its own)")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="timed solves per solver and size; the median is printed")
     args = ap.parse_args()
     options = {k: v for k, v in (("initial_blocks", args.initial_blocks),
                                  ("grow", args.grow)) if v is not None}
@@ -98,7 +109,7 @@ def main():
     else:
         sizes = ALL_SIZES
     run(sizes, not args.no_clarabel, args.tol, memory=not args.no_memory,
-        verbose=args.verbose, frac=args.frac, options=options)
+        verbose=args.verbose, frac=args.frac, options=options, repeats=args.repeats)
 
 
 if __name__ == "__main__":
