@@ -119,8 +119,8 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
     initial_blocks : int, default=None
         Size of the first working set beyond the warm start's blocks
         (default ``max(8, 2 C P // 10)``, capped at ``DENSE_SET_WEIGHTS``
-        weights per output, at least ``MIN_SET_BLOCKS`` blocks, when the
-        rows outnumber the weights: see ``DENSE_SET_WEIGHTS``).
+        weights per output, at least ``MIN_SET_BLOCKS`` blocks, where the
+        Newton matrices are formed: see ``DENSE_SET_WEIGHTS``).
     grow : int, default=None
         Most blocks added per round (the same default).
     inner_tol : float, default=1e-10
@@ -203,9 +203,10 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
     default = max(8, NB // 10)
     per_block = m * op.n_features
     if 2 * n * C >= default * per_block and default * per_block // C > DENSE_SET_WEIGHTS:
-        # Rows outnumber the weights: the interior point forms its Newton
-        # matrices, one k x k factorisation per step (k^3 / 3), so a small
-        # first set and growth pay for the extra rounds (d = 100).
+        # At least half as many rows (times outputs) as weights: the
+        # interior point forms its Newton matrices (its Woodbury form is for
+        # fewer rows), one k x k factorisation per step (k^3 / 3), so a
+        # small first set and growth pay for the extra rounds (d = 100).
         default = max(MIN_SET_BLOCKS, C * DENSE_SET_WEIGHTS // per_block)
     initial_blocks = default if initial_blocks is None else int(initial_blocks)
     grow = default if grow is None else int(grow)
