@@ -1135,12 +1135,23 @@ def test_newton_steps_with_pair_gram_match_syrk_and_clarabel(loss, monkeypatch):
     X, y, arr, alpha = _problem(7, 70, 4, 2, loss, n_patterns=5, alpha_frac=0.1)
     Xp, Y, w, loss_obj, op = prepare_problem(X, y, arr, loss, None)
     blocks = np.arange(op.n_outputs * 2 * op.n_patterns)
-    out = []
+    real = _barrier._pair_loss_gram
+    calls = []
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_barrier, "_pair_loss_gram", counting)
+    out, used = [], []
     for threshold in (1, 10 ** 6):
         monkeypatch.setattr(_barrier, "PAIR_GRAM_MIN_FEATURES", threshold)
+        calls.clear()
         out.append(_barrier.solve_restricted_barrier(op, get_loss(loss), Y, w, alpha, blocks,
                                                      fit_intercept=True, tol=1e-10,
                                                      newton="dense"))
+        used.append(len(calls))
+    assert used[0] > 0 and used[1] == 0
     # (The cross-entropy's solve stalls at the gap, both ways, short of 1e-10
     # stationarity; the two points agree to 4e-8.)
     assert {out[0][4], out[1][4]} <= {"optimal", "stalled"}
