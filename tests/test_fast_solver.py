@@ -60,6 +60,22 @@ def _cases():
     return cases
 
 
+def _count_calls(monkeypatch, owner, name):
+    """Replace ``owner.name`` by a wrapper that counts its returns (calls that
+    raise are not counted); the list (one entry each) is returned and may be
+    cleared between runs."""
+    real = getattr(owner, name)
+    calls = []
+
+    def counting(*args, **kwargs):
+        out = real(*args, **kwargs)
+        calls.append(1)
+        return out
+
+    monkeypatch.setattr(owner, name, counting)
+    return calls
+
+
 def _hand_gap(result, X, y, alpha):
     """Primal minus dual of the stored point, recomputed from scratch."""
     arr = result.arrangements
@@ -847,14 +863,7 @@ def test_warm_start_multipliers_spare_pricing(monkeypatch):
     X, y, arr, alpha = _problem(12, 60, 3, 2, "squared", n_patterns=12, alpha_frac=0.3)
     first = solve_convex(X, y, arr, alpha, fit_intercept=True, tol=1e-8)
     bare = dataclasses.replace(first, lam1=None, lam2=None)
-    real = _pricing._nnls_by_columns
-    calls = []
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(_pricing, "_nnls_by_columns", counting)
+    calls = _count_calls(monkeypatch, _pricing, "_nnls_by_columns")
     counts, results = [], []
     for warm in (first, bare):
         calls.clear()
@@ -912,17 +921,9 @@ def test_newton_matrices_from_hessian_parts_match_the_pairwise_ones(fit_intercep
 
     from convexrelu.solvers import _barrier
 
-    built = []
-    real = _barrier.output_block_solver
-
-    def counting(*args, **kwargs):
-        solve = real(*args, **kwargs)
-        built.append(1)
-        return solve
-
     blocks = np.arange(op.n_outputs * 2 * op.n_patterns)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_barrier, "output_block_solver", counting)
+        built = _count_calls(mp, _barrier, "output_block_solver")
         out = [solve_restricted_barrier(op, lo, Y, w, alpha, blocks,
                                         fit_intercept=fit_intercept, tol=1e-10, newton=nw)
                for lo, nw in ((loss_obj, newton), (PairwiseOnly(), "dense"))]
@@ -1135,14 +1136,7 @@ def test_newton_steps_with_pair_gram_match_syrk_and_clarabel(loss, monkeypatch):
     X, y, arr, alpha = _problem(7, 70, 4, 2, loss, n_patterns=5, alpha_frac=0.1)
     Xp, Y, w, loss_obj, op = prepare_problem(X, y, arr, loss, None)
     blocks = np.arange(op.n_outputs * 2 * op.n_patterns)
-    real = _barrier._pair_loss_gram
-    calls = []
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(_barrier, "_pair_loss_gram", counting)
+    calls = _count_calls(monkeypatch, _barrier, "_pair_loss_gram")
     out, used = [], []
     for threshold in (1, 10 ** 6):
         monkeypatch.setattr(_barrier, "PAIR_GRAM_MIN_FEATURES", threshold)
