@@ -28,6 +28,8 @@ tuples (the generating network is strictly inside its own pattern cone), or
 from a phase-one linear program per block.
 """
 
+import warnings
+
 import numpy as np
 from scipy.linalg import cho_solve
 from scipy.linalg.blas import dsyrk
@@ -53,6 +55,8 @@ PAIR_PRODUCTS_MAX_BYTES = 2 ** 28
 #: Newton steps without halving the stationarity residual, once the gap is
 #: reached, after which the interior point reports "stalled"
 STALL_STEPS = 15
+#: ... "halving": falling below this fraction of the best residual so far
+STALL_FACTOR = 0.5
 #: ... or after this many steps shorter than SHORT_STEP since it last
 #: halved: the barrier function then rises along almost every Newton
 #: direction and the steps change nothing (a loose round of a yeast fit,
@@ -74,6 +78,57 @@ BY_OUTPUT_RATIO = 0.85
 #: settings from 0.1 / 0.05 to 0.3 / 0.3 within a few percent of each other.
 WARM_THETA = 0.3
 WARM_GAP = 0.3
+#: A strictly feasible start from generating weights raises every group
+#: below this fraction of its block's largest (as far as the second-layer
+#: rows allow, :func:`_balancing_scales`), and its multipliers treat slacks
+#: below START_SLACK_FLOOR times their group's median as that floor.  Over
+#: eleven UCI classifier fits (first training folds, trained and sampled
+#: tuples, 2 to 18 classes) and a regression, 11% fewer Newton steps
+#: (1600 -> 1420) and 12% less time; audiology-std (18 classes, a tuple with
+#: a second-layer weight of 1e-14) 246 -> 203 steps.  Raising groups all the
+#: way to equal norms helped that set more (177) and statlog-vehicle less.
+START_GROUP_RATIO = 1e-2
+START_SLACK_FLOOR = 0.1
+
+
+def _nan_median(S):
+    """Median of each column of ``S`` over its non-NaN entries (0 where none)."""
+    if not np.isnan(S).any():
+        return np.median(S, axis=0)
+    with warnings.catch_warnings():
+        # All-NaN columns (blocks without a live row) warn; they get 0.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        med = np.nanmedian(S, axis=0)
+    return np.where(np.isnan(med), 0.0, med)
+
+
+def _balancing_scales(U, Z, W2, r2):
+    """Per-group factors ``c > 0`` (B, m) that even out a start's group norms.
+
+    A trained tuple's generating network can have a neuron whose second-layer
+    weight has shrunk to ~1e-14: its group of ``u = w |v|`` is that small, so
+    are its slacks, and the barrier's first multipliers ``1 / (tau s)`` are
+    ~1e13, a stationarity residual that the interior point then removes a
+    fraction per step (audiology-std, 18 classes: 60 to 70 steps a round).
+    Scaling a group keeps its first-layer rows' signs; the second-layer
+    slacks ``sum_j W2_ij c_j Z_ij`` (``Z = X u``) are linear in ``c``, so
+    every ``c`` on the segment from ones to the equalising factors
+    ``max_j |u_j| / |u_j|`` is feasible up to a ratio test's bound: take the
+    whole segment when it stays feasible, else half of the bound.
+    """
+    norms = np.linalg.norm(U, axis=2)                                  # (B, m)
+    top = norms.max(axis=1, keepdims=True)
+    safe = np.where(norms > 0, norms, 1.0)
+    eq = np.where(norms > 0, np.maximum(norms, START_GROUP_RATIO * top) / safe, 1.0)
+    term = W2 * Z                                                      # (n, B, m)
+    s_now = term.sum(axis=2)                                           # (n, B)
+    s_eq = np.einsum("nbm,bm->nb", term, eq)
+    falls = r2 & (s_eq < 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bound = np.where(falls, s_now / (s_now - s_eq), np.inf)
+    theta = np.minimum(1.0, 0.5 * bound.min(axis=0, initial=np.inf))   # (B,)
+    theta = np.where(np.isfinite(theta), np.maximum(theta, 0.0), 1.0)
+    return 1.0 + theta[:, None] * (eq - 1.0)
 
 
 class NoInteriorError(RuntimeError):
@@ -459,7 +514,8 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
 
     # ---- strictly feasible start ------------------------------------------
     arr = op.arrangements
-    if arr.first_weights is not None and arr.first_weights.shape[1] == d:
+    generated = arr.first_weights is not None and arr.first_weights.shape[1] == d
+    if generated:
         U = (np.transpose(arr.first_weights[t_idx], (0, 2, 1))
              * np.abs(arr.second_weights[t_idx])[:, :, None])          # (B, m, d)
     else:
@@ -483,6 +539,11 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
     s1, s2 = slacks(U)
     if np.any(s1[r1.reshape(n, A)] <= 0) or np.any(s2[r2] <= 0):
         raise NoInteriorError("the generating weights are not strictly feasible")
+    if generated:
+        c = _balancing_scales(U.reshape(B, m, d), s1.reshape(n, B, m) * E1, W2, r2)
+        U *= c.reshape(A, 1)
+        s1 *= c.reshape(1, A)
+        s2 = second(s1)
     b = np.zeros(C) if start_intercept is None else np.asarray(start_intercept, float).copy()
     if not fit_intercept:
         b = np.zeros(C)
@@ -602,8 +663,18 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
         # The barrier's gap estimate n_barrier / tau: a fraction of the
         # objective from a warm point, all of it from a cold one.
         tau /= WARM_GAP
-    lam1 = r1f / (tau * (s1 if live1 is None else np.where(live1, s1, 1.0)))
-    lam2 = r2f / (tau * np.where(r2, s2, 1.0))
+    # Centred multipliers lam s = 1 / tau, except that a slack far below its
+    # group's typical one (a row nearly on its hyperplane) counts as
+    # START_SLACK_FLOOR times the median: its multiplier would otherwise be
+    # orders of magnitude above the rest and so would the stationarity
+    # residual, which the steps then remove a fraction at a time.
+    live_s1 = s1 if live1 is None else np.where(live1, s1, np.nan)
+    floor1 = START_SLACK_FLOOR * _nan_median(live_s1)
+    lam1 = r1f / (tau * np.fmax(np.where(np.isnan(live_s1), 1.0, live_s1), floor1))
+    live_s2 = np.where(r2, s2, np.nan)
+    floor2 = START_SLACK_FLOOR * _nan_median(live_s2)
+    lam2 = r2f / (tau * np.fmax(np.where(r2, s2, 1.0), floor2))
+    live_s1 = live_s2 = None
     status = "max_newton"
     best_res, best_it, n_short = np.inf, 0, 0
     I_d = np.eye(d)
@@ -644,7 +715,7 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
             # can be too ill-conditioned to halve the residual (steps of 0.01
             # for hundreds of iterations, seen with the cross-entropy at
             # small alpha).  Stop and let the caller's certificate judge.
-            if res < 0.5 * best_res:
+            if res < STALL_FACTOR * best_res:
                 best_res, best_it, n_short = res, it, 0
             elif it - best_it >= STALL_STEPS or n_short >= STALL_SHORT_STEPS:
                 status = "stalled"
