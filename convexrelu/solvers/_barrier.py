@@ -81,12 +81,12 @@ WARM_GAP = 0.3
 #: A strictly feasible start from generating weights raises every group
 #: below this fraction of its block's largest (as far as the second-layer
 #: rows allow, :func:`_balancing_scales`), and its multipliers treat slacks
-#: below START_SLACK_FLOOR times their group's median as that floor.  Over
-#: eleven UCI classifier fits (first training folds, trained and sampled
-#: tuples, 2 to 18 classes) and a regression, 11% fewer Newton steps
-#: (1600 -> 1420) and 12% less time; audiology-std (18 classes, a tuple with
-#: a second-layer weight of 1e-14) 246 -> 203 steps.  Raising groups all the
-#: way to equal norms helped that set more (177) and statlog-vehicle less.
+#: below START_SLACK_FLOOR times their group's median as that floor.
+#: ``benchmarks/bench_ipm_start.py`` (18 fits, 15 of them UCI classifiers):
+#: 2623 -> 2161 Newton steps, 250 -> 208 s; audiology-std (18 classes, tuples
+#: with second-layer weights of 1e-14) 242 -> 189 steps; one fit slower
+#: (statlog-vehicle at alpha 1e-3, 153 -> 177).  Raising groups all the way
+#: to equal norms helped audiology-std more (177) and that fit less (188).
 START_GROUP_RATIO = 1e-2
 START_SLACK_FLOOR = 0.1
 
