@@ -1307,3 +1307,22 @@ def test_dead_neuron_start_takes_fewer_newton_steps(monkeypatch, capsys):
                            solver="cvxpy", tol=1e-9)
         assert fast.converged
         assert fast.objective == pytest.approx(ref.objective, rel=1e-6)
+
+
+def test_softmax_default_working_set_is_a_twentieth_of_the_blocks():
+    """The default first working set is a tenth of the blocks with one output
+    and a twentieth with a softmax over several (at least 8 either way); the
+    softmax fit still reaches Clarabel's optimum."""
+    from convexrelu.solvers import fast
+
+    X, y, arr, alpha = _problem(5, 60, 3, 2, "cross_entropy", n_patterns=40, alpha_frac=0.1)
+    ours = solve_convex(X, y, arr, alpha, loss="cross_entropy", fit_intercept=True, tol=1e-7)
+    n_blocks = 3 * 2 * 40
+    assert ours.history[0]["working_set"] == max(8, n_blocks // fast.COUPLED_SET_FRACTION) == 12
+    ref = solve_convex(X, y, arr, alpha, loss="cross_entropy", fit_intercept=True,
+                       solver="cvxpy", tol=1e-8)
+    assert ours.converged
+    assert ours.objective == pytest.approx(ref.objective, rel=1e-6)
+    Xs, ys, arrs, alphas = _problem(5, 60, 3, 2, "squared", n_patterns=60, alpha_frac=0.05)
+    one = solve_convex(Xs, ys, arrs, alphas, fit_intercept=True, tol=1e-7)
+    assert one.history[0]["working_set"] == max(8, 2 * 60 // fast.SET_FRACTION) == 12
