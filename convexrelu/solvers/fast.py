@@ -65,10 +65,10 @@ MIN_SET_BLOCKS = 4
 #: its Newton matrices couple every output's weights (k = C x blocks per
 #: output x m d, k^3 / 3 a step), and most blocks a round adds end at zero
 #: (audiology-std, 18 classes: 144 of 144 in the first round, 53 of 1440
-#: active at the optimum).  Twenty-one UCI classifier fits (first training
-#: folds, 40 tuples, alpha 1e-3 / 1e-2 / 1e-1, 3 to 18 classes): 606 s
-#: against 483 s, one more round on most; slower on dermatology and flags
-#: (d = 34 and 28; 0.70x to 0.96x), faster on audiology-std 1.46x to 1.57x.
+#: active at the optimum).  ``benchmarks/bench_set_fraction.py`` (14 UCI
+#: classifier fits, 6 to 18 classes, alpha 1e-2 and 1e-3): 500.5 s against
+#: 401.6 s, one or two more rounds each; slower on dermatology (0.73x,
+#: 0.77x) and flags and ecoli at one alpha each, audiology-std 1.47x.
 SET_FRACTION = 10
 COUPLED_SET_FRACTION = 20
 
