@@ -55,7 +55,8 @@ PAIR_PRODUCTS_MAX_BYTES = 2 ** 28
 #: Newton steps without halving the stationarity residual, once the gap is
 #: reached, after which the interior point reports "stalled"
 STALL_STEPS = 15
-#: ... "halving": falling below this fraction of the best residual so far
+#: what counts as halving there: a residual below this fraction of the
+#: best one so far
 STALL_FACTOR = 0.5
 #: ... or after this many steps shorter than SHORT_STEP since it last
 #: halved: the barrier function then rises along almost every Newton
