@@ -83,7 +83,7 @@ WARM_GAP = 0.3
 #: below this fraction of its block's largest (as far as the second-layer
 #: rows allow, :func:`_balancing_scales`), and its multipliers treat slacks
 #: below START_SLACK_FLOOR times their group's median as that floor.
-#: ``benchmarks/bench_ipm_start.py`` (18 fits, 15 of them UCI classifiers):
+#: ``benchmarks/bench_ipm_start.py`` at ab9a4c0 (18 fits, 15 UCI classifiers):
 #: 2623 -> 2161 Newton steps, 250 -> 208 s; audiology-std (18 classes, tuples
 #: with second-layer weights of 1e-14) 242 -> 189 steps; one fit slower
 #: (statlog-vehicle at alpha 1e-3, 153 -> 177).  Raising groups all the way
@@ -92,15 +92,24 @@ START_GROUP_RATIO = 1e-2
 START_SLACK_FLOOR = 0.1
 
 
-def _nan_median(S):
-    """Median of each column of ``S`` over its non-NaN entries (0 where none)."""
-    if not np.isnan(S).any():
-        return np.median(S, axis=0)
+def _start_multipliers(s, live, weight, tau):
+    """Centred first multipliers ``weight / (tau s)``, slacks floored per column.
+
+    A slack far below its column's typical one (a row nearly on its
+    hyperplane) counts as START_SLACK_FLOOR times the column's median over
+    its live rows (``live``: bool mask, or None where all rows are): its
+    multiplier would otherwise be orders of magnitude above the rest and so
+    would the stationarity residual, which the steps then remove a fraction
+    at a time.  ``weight`` (1 or a 0 / 1 float mask) zeroes the dead rows.
+    """
+    if live is None:
+        return weight / (tau * np.maximum(s, START_SLACK_FLOOR * np.median(s, axis=0)))
     with warnings.catch_warnings():
-        # All-NaN columns (blocks without a live row) warn; they get 0.
+        # Columns without a live row warn; they get no floor.
         warnings.simplefilter("ignore", RuntimeWarning)
-        med = np.nanmedian(S, axis=0)
-    return np.where(np.isnan(med), 0.0, med)
+        med = np.nanmedian(np.where(live, s, np.nan), axis=0)
+    floor = START_SLACK_FLOOR * np.where(np.isnan(med), 0.0, med)
+    return weight / (tau * np.maximum(np.where(live, s, 1.0), floor))
 
 
 def _balancing_scales(U, Z, W2, r2):
@@ -664,18 +673,8 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
         # The barrier's gap estimate n_barrier / tau: a fraction of the
         # objective from a warm point, all of it from a cold one.
         tau /= WARM_GAP
-    # Centred multipliers lam s = 1 / tau, except that a slack far below its
-    # group's typical one (a row nearly on its hyperplane) counts as
-    # START_SLACK_FLOOR times the median: its multiplier would otherwise be
-    # orders of magnitude above the rest and so would the stationarity
-    # residual, which the steps then remove a fraction at a time.
-    live_s1 = s1 if live1 is None else np.where(live1, s1, np.nan)
-    floor1 = START_SLACK_FLOOR * _nan_median(live_s1)
-    lam1 = r1f / (tau * np.fmax(np.where(np.isnan(live_s1), 1.0, live_s1), floor1))
-    live_s2 = np.where(r2, s2, np.nan)
-    floor2 = START_SLACK_FLOOR * _nan_median(live_s2)
-    lam2 = r2f / (tau * np.fmax(np.where(r2, s2, 1.0), floor2))
-    live_s1 = live_s2 = None
+    lam1 = _start_multipliers(s1, live1, r1f, tau)
+    lam2 = _start_multipliers(s2, live2, r2f, tau)
     status = "max_newton"
     best_res, best_it, n_short = np.inf, 0, 0
     I_d = np.eye(d)

@@ -65,10 +65,11 @@ MIN_SET_BLOCKS = 4
 #: its Newton matrices couple every output's weights (k = C x blocks per
 #: output x m d, k^3 / 3 a step), and most blocks a round adds end at zero
 #: (audiology-std, 18 classes: 119 of the first round's 144 below 1e-4 of
-#: the largest, 53 of the 1440 blocks active at the optimum).  ``benchmarks/bench_set_fraction.py`` (14 UCI
-#: classifier fits, 6 to 18 classes, alpha 1e-2 and 1e-3): 500.5 s against
-#: 401.6 s, one or two more rounds each; slower on dermatology (0.73x,
-#: 0.77x) and flags and ecoli at one alpha each, audiology-std 1.47x.
+#: the largest, 53 of the 1440 blocks active at the optimum).
+#: ``benchmarks/bench_set_fraction.py`` (14 UCI classifier fits, 6 to 18
+#: classes, alpha 1e-2 and 1e-3): 500.5 s against 401.6 s, one or two more
+#: rounds each; slower on dermatology (0.73x, 0.77x) and flags and ecoli at
+#: one alpha each, audiology-std 1.47x.
 SET_FRACTION = 10
 COUPLED_SET_FRACTION = 20
 
