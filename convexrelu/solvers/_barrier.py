@@ -324,7 +324,9 @@ def _add_gram(K, sl, A, scale=1.0):
     (the Newton matrix's loss part is the solver's largest product when the
     working set is wide); the other triangle is its transpose.
     """
-    if A.shape[0] == 0:
+    if A.shape[0] == 0 or A.shape[1] == 0:
+        # (LAPACK's error handler would print "illegal value" for an empty
+        # A: an all-zero face of a softmax path has intercepts only.)
         return
     # A.T of a C-ordered A is Fortran-ordered: no copy on the way to BLAS.
     G = dsyrk(scale, np.ascontiguousarray(A).T, lower=0)   # upper triangle, zeros below

@@ -27,7 +27,7 @@ NNLS_STEP_MAX = 128
 
 
 def price_blocks(op, V, blocks, targets=None, rows1=None, rows2=None, alpha=None,
-                 ball=None, ball_rounds=0, return_residual=False, weights=None):
+                 ball=None, ball_rounds=0, return_residual=False, weights=None, start=None):
     """Multipliers and dual norms of the zero blocks ``blocks``.
 
     Parameters
@@ -68,6 +68,13 @@ def price_blocks(op, V, blocks, targets=None, rows1=None, rows2=None, alpha=None
         weight on a block's non-zero groups keeps their stationarity nearly
         exact and leaves the zero groups' norms as small as that allows (the
         unweighted fit trades the two off).
+    start : tuple of ndarray, default=None
+        ``(lam1, lam2)`` of shapes (n, len(blocks), m) and (n, len(blocks)):
+        earlier multipliers of these blocks (a previous face's or round's),
+        whose positive entries are the first candidate columns of the
+        least-squares fits.  The dual point moves little between faces, so
+        their support is usually most of the new one: the column generation
+        then starts where it would otherwise end after several rounds.
     return_residual : bool, default=False
         Also return the last fit's residuals ``X^T g_j - target_j``, shape
         (len(blocks), m, d): a direction that keeps every fitted row
@@ -118,8 +125,19 @@ def price_blocks(op, V, blocks, targets=None, rows1=None, rows2=None, alpha=None
         om = np.ones(m) if weights is None else np.asarray(weights[k], float)
         cols = _BlockColumns(X, xnorm, e1 * om, w2 * om)
         stop = alpha if targets is None and weights is None else None
+        seed = None
+        if start is not None:
+            # At most m d of them (an interior point's are all positive): the
+            # largest, as many as a basic least-squares solution has.
+            prev = np.concatenate([start[0][:, k, :].ravel(), start[1][:, k]])
+            seed = np.flatnonzero(prev > 0)
+            if len(seed) > m * d:
+                seed = seed[np.argsort(-prev[seed], kind="stable")[:m * d]]
         for rnd in range(ball_rounds + 1):
-            x = _nnls_by_columns(cols, ((c0 - tgt) * om[:, None]).ravel(), m, d, stop)
+            x = _nnls_by_columns(cols, ((c0 - tgt) * om[:, None]).ravel(), m, d, stop,
+                                 start=seed)
+            # The next ball round's target moves a little: start from this support.
+            seed = np.flatnonzero(x > 0)
             r = (c0 - tgt).ravel() + (cols.matvec(x).reshape(m, d) / om[:, None]).ravel()
             g = r.reshape(m, d) + tgt
             gn = np.sqrt(np.einsum("jd,jd->j", g, g))
@@ -180,7 +198,7 @@ class _BlockColumns:
         return out
 
 
-def _nnls_by_columns(M, c, m, d, alpha, max_rounds=50):
+def _nnls_by_columns(M, c, m, d, alpha, max_rounds=50, start=None):
     """``argmin_{x >= 0} ||c + M x||`` by column generation, or a certifying x.
 
     The solution has at most ``m d`` non-zeros among thousands of columns,
@@ -190,7 +208,8 @@ def _nnls_by_columns(M, c, m, d, alpha, max_rounds=50):
     result is the full NNLS solution) or, when ``alpha`` is given, until every
     group's residual norm is at most ``alpha`` (the block is certified).
     ``M`` is a :class:`_BlockColumns` (or anything with its ``shape``,
-    ``norms``, ``rmatvec``, ``matvec`` and ``columns``).
+    ``norms``, ``rmatvec``, ``matvec`` and ``columns``).  ``start`` (column
+    indices) is a first candidate set, fitted before any column is added.
     """
     ncol = M.shape[1]
     x = np.zeros(ncol)
@@ -206,6 +225,18 @@ def _nnls_by_columns(M, c, m, d, alpha, max_rounds=50):
     keep = np.zeros(ncol, bool)
     r = c.copy()
     scale = max(float(np.abs(c).max()), 1e-300)
+    if start is not None and len(start):
+        keep[np.asarray(start)[live[start]]] = True
+        idx = np.flatnonzero(keep)
+        if len(idx):
+            Mi = M.columns(idx)
+            xs, _ = nnls(Mi, -c, maxiter=50 * len(idx))
+            x[idx] = xs
+            r = c + Mi @ xs
+            if alpha is not None and np.sqrt(
+                    np.einsum("jd,jd->j", r.reshape(m, d), r.reshape(m, d))).max() <= alpha:
+                return x
+            keep[idx[xs <= 0]] = False
     for _ in range(max_rounds):
         grad = M.rmatvec(r) / colnorm
         grad[keep | ~live] = 0.0

@@ -50,7 +50,8 @@ class ZeroGroups:
         # that the fit cannot trade it for smaller zero-group norms.
         p1, p2, pn = price_blocks(self.op, V, self.blocks[cand], targets=targets, rows1=rows1,
                                   rows2=rows2, alpha=alpha, ball=~lb[cand],
-                                  ball_rounds=ball_rounds, weights=np.where(lb[cand], 1e3, 1.0))
+                                  ball_rounds=ball_rounds, weights=np.where(lb[cand], 1e3, 1.0),
+                                  start=self.held(cand))
         ok = np.all(lb[cand] | (pn <= alpha * (1.0 + 1e-9)), axis=1)
         for k in np.flatnonzero(ok):
             self.set_block_multipliers(cand[k], p1[:, k], p2[:, k])
@@ -104,7 +105,7 @@ class ZeroGroups:
         if to_price.any():
             zb = cand[to_price]
             p1, p2, pn, res = price_blocks(self.op, V, self.blocks[zb], alpha=alpha,
-                                           return_residual=True)
+                                           return_residual=True, start=self.held(zb))
             ok = np.all(pn <= alpha * (1.0 + 1e-9), axis=1)
             for k in np.flatnonzero(ok):
                 self.set_block_multipliers(zb[k], p1[:, k], p2[:, k])
@@ -277,6 +278,10 @@ class ZeroGroups:
              + self.W2[:, bis, :].reshape(n, -1)
              * np.repeat(np.maximum(self.mu2[:, bis], 0.0), m, axis=1))
         return np.linalg.norm(a.T @ self.op.X, axis=1).reshape(-1, m).max(axis=1) / self.alpha
+
+    def held(self, bis):
+        """The held multipliers of blocks ``bis``: ``(lam1 (n, len, m), lam2 (n, len))``."""
+        return (self.mu1.reshape(self.n, self.B, self.m)[:, bis], self.mu2[:, bis])
 
     def set_block_multipliers(self, bi, l1, l2):
         m = self.m

@@ -354,7 +354,8 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             # Unpacked straight into place: priced multipliers of every block
             # outside the set would otherwise stay referenced through the
             # next round (45 MiB at n = 10000).
-            lam1[:, outside], lam2[:, outside], pn = price_blocks(op, V, outside, alpha=alpha)
+            lam1[:, outside], lam2[:, outside], pn = price_blocks(
+                op, V, outside, alpha=alpha, start=(lam1[:, outside], lam2[:, outside]))
             ratios[outside] = pn.max(axis=1) / alpha
         # The active-set method's multipliers are exact on its faces; the
         # interior point's are only as good as its tolerance.
@@ -480,12 +481,12 @@ def _solve_by_output(op, loss, Y, w, alpha, *, warm_start, verbose, n_jobs=None,
 
 def _solve_one_output(op, loss, Y, w, alpha, warm_start, label, kwargs):
     """One output's program (a joblib task of :func:`_solve_by_output`)."""
-    from threadpoolctl import threadpool_limits
+    from . import one_blas_thread
 
     if label is not None:
         print(f"[fast] {label}", flush=True)
     # One BLAS thread in workers too (see solve_convex): the same bits for any n_jobs.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         return solve_fast(op, loss, Y, w, alpha, warm_start=warm_start,
                           verbose=label is not None, **kwargs)
 
@@ -543,7 +544,8 @@ def _polish_multipliers(op, V, U, alpha, blocks, lam1, lam2, active_rtol=1e-7):
     scale = np.where(scale > 0, scale, 1.0)
     rows1 = c1 <= active_rtol * scale[None, :, None]
     rows2 = c2 <= active_rtol * scale[None, :]
-    p1, p2, pn = price_blocks(op, V, blocks, targets=targets, rows1=rows1, rows2=rows2)
+    p1, p2, pn = price_blocks(op, V, blocks, targets=targets, rows1=rows1, rows2=rows2,
+                              start=(lam1[:, blocks], lam2[:, blocks]))
     old = _working_ratios(op, V, lam1[:, blocks], lam2[:, blocks], alpha, blocks)
     better = _working_ratios(op, V, p1, p2, alpha, blocks) < old
     if better.any():
