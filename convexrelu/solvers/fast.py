@@ -601,21 +601,25 @@ def _certify_zero(op, V, ratios, alpha, near=1.25, most_exact=3):
     out = np.flatnonzero(ratios > 1.0)
     out = out[np.argsort(-ratios[out], kind="stable")]
     if len(out):
-        top = price_blocks(op, V, out[:1], alpha=alpha)
-        if top[2].max() > near * alpha:
-            return None
-        # Blocks are priced one by one: the others join the first one's result.
-        rest = price_blocks(op, V, out[1:], alpha=alpha)
-        p1 = np.concatenate([top[0], rest[0]], axis=1)
-        p2 = np.concatenate([top[1], rest[1]], axis=1)
-        pn = np.concatenate([top[2], rest[2]])
-        lam1[:, out] = p1
-        lam2[:, out] = p2
-        worst = pn.max(axis=1)
+        # In growing batches, most violated first, stopping at the first
+        # batch that settles it: below alpha_max some block soon prices above
+        # ``near`` (10000 x 10 benchmark problem at 0.1 x the gated bound:
+        # the first block priced within it, and pricing all 190 violators
+        # before giving up took 5 of the solve's 36 s).
+        worst = np.zeros(len(out))
+        lo, size = 0, 1
+        while lo < len(out):
+            part = out[lo:lo + size]
+            p1, p2, pn = price_blocks(op, V, part, alpha=alpha)
+            lam1[:, part] = p1
+            lam2[:, part] = p2
+            worst[lo:lo + size] = pn.max(axis=1)
+            lo, size = lo + size, 4 * size
+            if (np.any(worst[:lo] > near * alpha)
+                    or np.count_nonzero(worst[:lo] > alpha) > most_exact):
+                return None
         failing = np.flatnonzero(worst > alpha)
         left = out[failing[np.argsort(-worst[failing], kind="stable")]]  # failures first
-        if np.any(worst > near * alpha) or len(left) > most_exact:
-            return None
         if len(left):
             from ..path import _BlockProgram, _block_bound, _block_rows
             program = _BlockProgram(op.X, m)
