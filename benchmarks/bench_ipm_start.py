@@ -17,8 +17,13 @@ whose tuples each have a neuron with second-layer weight 1e-14; ``bench500``
 is ``bench_solver.py``'s n = 500, d = 10 problem; ``wine`` scikit-learn's
 wine (standardised, sampled tuples, alpha 1e-3).
 
+``benchN`` (e.g. ``bench10000``) is the benchmark problem with N rows.
+``--other RATIO,FLOOR`` replaces the plain start by another setting of the
+two constants (the column is still headed "plain").
+
     python benchmarks/bench_ipm_start.py
     python benchmarks/bench_ipm_start.py --problems audiology-std:1e-2:trained yeast:1e-2:trained
+    python benchmarks/bench_ipm_start.py --other 0.01,0.003 --problems bench2000 bench10000
 """
 
 import argparse
@@ -80,8 +85,8 @@ def fit(problem):
         X, Y, arr = _dead()
         return solve_convex(X, Y, arr, 1e-2, loss="cross_entropy", fit_intercept=True,
                             tol=1e-6).objective
-    if problem == "bench500":
-        X, y, arr, alpha = make_problem(500, 10)
+    if problem.startswith("bench"):
+        X, y, arr, alpha = make_problem(int(problem[5:]), 10)
         return solve_convex(X, y, arr, alpha, fit_intercept=True, tol=1e-6).objective
     if problem == "wine":
         X, y = load_wine(return_X_y=True)
@@ -100,11 +105,13 @@ def fit(problem):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--problems", nargs="*", default=DEFAULT)
+    parser.add_argument("--other", default="0,0",
+                        help="START_GROUP_RATIO,START_SLACK_FLOOR of the 'plain' column")
     args = parser.parse_args(argv)
     fast.solve_restricted_barrier = _counting
     zero_groups.solve_restricted_barrier = _counting
     settings = {"balanced": (barrier.START_GROUP_RATIO, barrier.START_SLACK_FLOOR),
-                "plain": (0.0, 0.0)}
+                "plain": tuple(float(v) for v in args.other.split(","))}
     have_data = uci121_root().exists()
     warnings.simplefilter("ignore")
     print(f"{'problem':40s} {'steps plain':>11s} {'balanced':>9s} {'ratio':>6s} "

@@ -7,8 +7,11 @@ default) from alpha_max down to 1e-2 alpha_max: the warm-started path
 side: wall seconds (median of 3), restricted interior-point solves and their
 Newton steps (counted from the interior point's verbose lines), working-set
 rounds finished by the active-set method (which continues from the previous
-solution, see ``convexrelu/solvers/_active_set.py``), and working-set rounds
-per alpha.
+solution, see ``convexrelu/solvers/_active_set.py``) and its Newton steps,
+and working-set rounds per alpha.  The row "path, late check" is the path
+with the active-set method's early face check off (``EARLY_CHECK_RTOL``:
+every face solved to the end before its rows are checked); the three runs
+alternate, so load on the machine falls on all of them.
 
     python benchmarks/path_vs_cold_steps.py
     python benchmarks/path_vs_cold_steps.py --n-alphas 20
@@ -24,12 +27,20 @@ import numpy as np
 from sklearn.datasets import load_diabetes
 from sklearn.preprocessing import StandardScaler
 
+import convexrelu.solvers._active_set as active_set
 import convexrelu.solvers._barrier as barrier
 import convexrelu.solvers.fast as fast
 from convexrelu import convex_path, sample_arrangements, solve_convex
 
-COUNT = {"solves": 0, "steps": 0}
+COUNT = {"solves": 0, "steps": 0, "as_steps": 0}
 _original = barrier.solve_restricted_barrier
+_newton_step = active_set._ActiveSet.newton_step
+EARLY = active_set.EARLY_CHECK_RTOL
+
+
+def _counting_newton_step(self, *args, **kwargs):
+    COUNT["as_steps"] += 1
+    return _newton_step(self, *args, **kwargs)
 
 
 def _counting(*args, **kwargs):
@@ -50,6 +61,7 @@ def main(argv=None):
     # solves (which import it from the module) are counted.
     fast.solve_restricted_barrier = _counting
     barrier.solve_restricted_barrier = _counting
+    active_set._ActiveSet.newton_step = _counting_newton_step
     X, y = load_diabetes(return_X_y=True)
     X = StandardScaler().fit_transform(X)[:295]
     y = ((y - y.mean()) / y.std())[:295]
@@ -57,25 +69,32 @@ def main(argv=None):
     arr = sample_arrangements(Xa, 20, 2, random_state=0)
     warnings.simplefilter("ignore")
     alphas = convex_path(Xa, y, arr, n_alphas=args.n_alphas, eps=1e-2, fit_intercept=True).alphas
-    runs = {
-        "path": lambda: convex_path(Xa, y, arr, alphas=alphas, fit_intercept=True,
-                                    tol=1e-6).results,
-        "cold": lambda: [solve_convex(Xa, y, arr, a, fit_intercept=True, tol=1e-6)
-                         for a in alphas],
-    }
-    print(f"{'':6}{'seconds':>9}{'ipm solves':>11}{'steps':>7}{'active-set':>11}  "
-          "rounds per alpha")
-    for name, run in runs.items():
-        times = []
-        for _ in range(3):
-            COUNT.update(solves=0, steps=0)
+    def path(early):
+        active_set.EARLY_CHECK_RTOL = early
+        return convex_path(Xa, y, arr, alphas=alphas, fit_intercept=True, tol=1e-6).results
+
+    def cold():
+        active_set.EARLY_CHECK_RTOL = EARLY
+        return [solve_convex(Xa, y, arr, a, fit_intercept=True, tol=1e-6) for a in alphas]
+
+    runs = {"path": lambda: path(EARLY), "path, late check": lambda: path(-1.0), "cold": cold}
+    times = {name: [] for name in runs}
+    info = {}
+    for _ in range(3):
+        for name, run in runs.items():
+            COUNT.update(solves=0, steps=0, as_steps=0)
             t = time.perf_counter()
             results = run()
-            times.append(time.perf_counter() - t)
+            times[name].append(time.perf_counter() - t)
+            info[name] = (dict(COUNT), results)
+    print(f"{'':17}{'seconds':>9}{'ipm solves':>11}{'steps':>7}{'active-set':>11}"
+          f"{'its steps':>10}  rounds per alpha")
+    for name in runs:
+        count, results = info[name]
         rounds = [len(r.history) for r in results]
         n_as = sum(h.get("inner") == "active_set" for r in results for h in r.history)
-        print(f"{name:6}{np.median(times):9.2f}{COUNT['solves']:11d}{COUNT['steps']:7d}"
-              f"{n_as:11d}  {rounds}")
+        print(f"{name:17}{np.median(times[name]):9.2f}{count['solves']:11d}{count['steps']:7d}"
+              f"{n_as:11d}{count['as_steps']:10d}  {rounds}")
 
 
 if __name__ == "__main__":

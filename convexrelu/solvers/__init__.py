@@ -69,7 +69,7 @@ def one_blas_thread():
     """A context manager limiting BLAS to one thread (see :func:`solve_convex`).
 
     The loaded BLAS libraries are found once per process: threadpoolctl's
-    ``threadpool_limits`` scans them at every call, 3 to 4 ms, which a path
+    ``threadpool_limits`` scans them at every call (1.6 ms here), which a path
     of twenty small solves paid twenty times.
     """
     global _BLAS_CONTROLLER

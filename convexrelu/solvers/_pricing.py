@@ -230,18 +230,25 @@ def _nnls_by_columns(M, c, m, d, alpha, max_rounds=50, start=None):
     keep = np.zeros(ncol, bool)
     r = c.copy()
     scale = max(float(np.abs(c).max()), 1e-300)
+
+    def fit():
+        """NNLS on the kept columns: x and the residual; True when certified."""
+        nonlocal r
+        idx = np.flatnonzero(keep)
+        Mi = M.columns(idx)
+        xs, _ = nnls(Mi, -c, maxiter=50 * len(idx))
+        x[:] = 0.0
+        x[idx] = xs
+        r = c + Mi @ xs
+        # Columns NNLS left at zero stay candidates only through the gradient test.
+        keep[idx[xs <= 0]] = False
+        return alpha is not None and np.sqrt(
+            np.einsum("jd,jd->j", r.reshape(m, d), r.reshape(m, d))).max() <= alpha
+
     if start is not None and len(start):
         keep[np.asarray(start)[live[start]]] = True
-        idx = np.flatnonzero(keep)
-        if len(idx):
-            Mi = M.columns(idx)
-            xs, _ = nnls(Mi, -c, maxiter=50 * len(idx))
-            x[idx] = xs
-            r = c + Mi @ xs
-            if alpha is not None and np.sqrt(
-                    np.einsum("jd,jd->j", r.reshape(m, d), r.reshape(m, d))).max() <= alpha:
-                return x
-            keep[idx[xs <= 0]] = False
+        if keep.any() and fit():
+            return x
     for _ in range(max_rounds):
         grad = M.rmatvec(r) / colnorm
         grad[keep | ~live] = 0.0
@@ -253,17 +260,8 @@ def _nnls_by_columns(M, c, m, d, alpha, max_rounds=50, start=None):
             # took 10 ms a round at n = 50000, most of a pricing round there).
             cand = cand[np.argpartition(grad[cand], step - 1)[:step]]
         keep[cand] = True
-        idx = np.flatnonzero(keep)
-        Mi = M.columns(idx)
-        xs, _ = nnls(Mi, -c, maxiter=50 * len(idx))
-        x[:] = 0.0
-        x[idx] = xs
-        r = c + Mi @ xs
-        if alpha is not None and np.sqrt(
-                np.einsum("jd,jd->j", r.reshape(m, d), r.reshape(m, d))).max() <= alpha:
+        if fit():
             break
-        # Columns NNLS left at zero stay candidates only through the gradient test.
-        keep[idx[xs <= 0]] = False
     return x
 
 
