@@ -245,6 +245,9 @@ def _nnls_by_columns(M, c, m, d, alpha, max_rounds=50, start=None):
         return alpha is not None and np.sqrt(
             np.einsum("jd,jd->j", r.reshape(m, d), r.reshape(m, d))).max() <= alpha
 
+    if alpha is not None and np.sqrt(
+            np.einsum("jd,jd->j", c.reshape(m, d), c.reshape(m, d))).max() <= alpha:
+        return x                        # certified without multipliers
     if start is not None and len(start):
         keep[np.asarray(start)[live[start]]] = True
         if keep.any() and fit():
