@@ -8,9 +8,19 @@ the mean over sets, wins/ties/losses of the convex model against each
 baseline (ties: within 0.5 percentage points), and total time per model.
 
     python benchmarks/uci121.py --max-n 1000 --n-jobs 2
+
+``--record FILE`` appends every (set, model, fold) result to a CSV file as
+soon as it is known, and skips those already there with the same settings
+(tuples, n_patterns, n_hidden, tol): a run stopped part-way (a set can take
+hours) keeps its finished folds, and the same command later goes on from
+them.  The table then counts the recorded folds too.
+
+    python benchmarks/uci121.py --patterns trained --sets audiology-std \
+        --record benchmarks/results/uci121_folds.csv
 """
 
 import argparse
+import csv
 import sys
 import time
 import warnings
@@ -70,6 +80,49 @@ def run_fold(name, model, grid, X, y, train, test):
     return name, acc, time.perf_counter() - t0
 
 
+RECORD_FIELDS = ["set", "model", "fold", "accuracy", "seconds", "patterns", "n_patterns",
+                 "n_hidden", "tol"]
+
+
+def _settings(args):
+    """The settings a recorded fold must share to be reused (as CSV strings)."""
+    return {"patterns": args.patterns, "n_patterns": str(args.n_patterns),
+            "n_hidden": str(args.n_hidden), "tol": repr(float(args.tol))}
+
+
+def read_record(path, args):
+    """``{(set, model, fold): (accuracy, seconds)}`` recorded with these settings."""
+    done = {}
+    if path is None or not Path(path).exists():
+        return done
+    want = _settings(args)
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            if all(row.get(k) == v for k, v in want.items()):
+                done[(row["set"], row["model"], int(row["fold"]))] = (
+                    float(row["accuracy"]), float(row["seconds"]))
+    return done
+
+
+def append_record(path, args, ds, model, fold, acc, sec):
+    """One finished fold, written and flushed at once."""
+    path = Path(path)
+    new = not path.exists()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=RECORD_FIELDS)
+        if new:
+            writer.writeheader()
+        writer.writerow(dict(set=ds, model=model, fold=fold, accuracy=repr(acc),
+                             seconds=f"{sec:.1f}", **_settings(args)))
+
+
+def _run_job(name, model, grid, X, y, k, train, test):
+    """:func:`run_fold` with the fold's index passed through."""
+    name, acc, sec = run_fold(name, model, grid, X, y, train, test)
+    return name, k, acc, sec
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-n", type=int, default=1000,
@@ -81,7 +134,10 @@ def main(argv=None):
     parser.add_argument("--patterns", default="sample", choices=["sample", "trained"],
                         help="where the convex model's tuples come from")
     parser.add_argument("--n-jobs", type=int, default=1)
+    parser.add_argument("--record", help="CSV file of finished folds: appended, and "
+                        "the folds in it (same settings) are not run again")
     args = parser.parse_args(argv)
+    done = read_record(args.record, args)
     names = args.sets or uci121_names(args.max_n)
     if not names:
         print("no UCI-121 data found under ../shared/data; nothing to do")
@@ -99,13 +155,25 @@ def main(argv=None):
         t_set = time.perf_counter()
         X, y, folds = load_uci121(ds)
         y = np.unique(y, return_inverse=True)[1]
-        jobs = [(m, est, grid, tr, te) for m, (est, grid) in specs.items() for tr, te in folds]
-        out = Parallel(n_jobs=args.n_jobs)(
-            delayed(run_fold)(m, est, grid, X, y, tr, te) for m, est, grid, tr, te in jobs)
+        jobs = [(m, est, grid, k, tr, te) for m, (est, grid) in specs.items()
+                for k, (tr, te) in enumerate(folds) if (ds, m, k) not in done]
+        if args.n_jobs == 1:
+            # One by one: each fold is recorded as soon as it is done.
+            out = (_run_job(m, est, grid, X, y, k, tr, te) for m, est, grid, k, tr, te in jobs)
+        else:
+            out = Parallel(n_jobs=args.n_jobs)(
+                delayed(_run_job)(m, est, grid, X, y, k, tr, te)
+                for m, est, grid, k, tr, te in jobs)
+        for m, k, acc, sec in out:
+            done[(ds, m, k)] = (acc, sec)
+            if args.record:
+                append_record(args.record, args, ds, m, k, acc, sec)
         accs = {m: [] for m in specs}
-        for m, acc, sec in out:
-            accs[m].append(acc)
-            times[m] += sec
+        for m in specs:
+            for k in range(len(folds)):
+                acc, sec = done[(ds, m, k)]
+                accs[m].append(acc)
+                times[m] += sec
         results[ds] = {m: float(np.mean(a)) for m, a in accs.items()}
         print(f"{ds:<32}{X.shape[0]:>6}{X.shape[1]:>5}{len(np.unique(y)):>4}"
               # Two decimals: a run stopped before the summary lines can

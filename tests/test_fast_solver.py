@@ -586,6 +586,80 @@ def test_batched_block_factors_solve_each_block():
     np.testing.assert_allclose(out[md:], np.linalg.solve(dense[md:, md:], r[md:]), rtol=1e-9)
 
 
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_woodbury_pieces_nudge_a_numerically_singular_matrix(sign):
+    """The intercepts' Schur complement (and the capacitance matrix) can come
+    out numerically indefinite when the true matrix is only near singular (a
+    class with one training row has almost no intercept curvature left).
+    Both are factorised like the dense Newton matrices, with a ridge of at
+    most 1e-6 on the unit diagonal: a finite step, not NoInteriorError (which
+    sent the whole solve to dense matrices, 15000 weights on audiology-std)."""
+    from convexrelu.solvers._woodbury import _low_rank_update, _with_intercepts
+
+    rng = np.random.default_rng(4)
+    k, C = 7, 4
+    Hub = rng.standard_normal((k, C))
+    Q, _ = np.linalg.qr(rng.standard_normal((C, C)))
+    # S = Hbb - Hub^T Hub with eigenvalues 1, 1, 1 and -1e-17 (rounding's sign).
+    Hbb = Hub.T @ Hub + Q @ np.diag([1.0, 1.0, 1.0, -1e-17]) @ Q.T
+    solve = _with_intercepts(lambda r: r, Hub, Hbb, None)
+    ru, c = rng.standard_normal(k), rng.standard_normal(3)
+    # A right-hand side away from the near-null direction Q[:, 3]: along the
+    # other eigenvectors (eigenvalues one) the step is the exact one; along
+    # Q[:, 3] it is rounding over the ridge, finite.
+    step = solve(np.concatenate([ru, Hub.T @ ru + Q[:, :3] @ c]))
+    assert np.all(np.isfinite(step))
+    np.testing.assert_allclose(Q[:, :3].T @ step[k:], c, rtol=1e-6, atol=1e-6)
+    assert np.all(np.isfinite(solve(rng.standard_normal(k + C))))
+    # Capacitance I + sign Z^T Z; with sign -1 and Z^T Z's largest
+    # eigenvalue one (to rounding), near singular.
+    Z = rng.standard_normal((k, 3))
+    if sign < 0:
+        Z /= np.linalg.norm(Z, 2)
+    m_inv = _low_rank_update(lambda r: r, lambda a: a, Z, sign)
+    assert np.all(np.isfinite(m_inv(rng.standard_normal(k))))
+
+
+@pytest.mark.slow
+def test_many_classes_with_rare_ones_stay_on_the_output_split():
+    """audiology-std (UCI-121, 18 classes, some with one row): the second
+    outer fold's first inner training split at alpha 1e-3 with trained tuples
+    (a fit of benchmarks/uci121.py) ran its Newton systems by output until
+    the intercepts' Schur complement came out numerically singular, then on
+    dense matrices for hours.  Now by output throughout, certified."""
+    from pathlib import Path
+
+    from sklearn.model_selection import StratifiedKFold
+
+    from convexrelu import ConvexDeepReLUClassifier
+    from convexrelu.solvers import _barrier
+
+    folder = Path(__file__).resolve().parents[2] / "shared" / "data" / "uci121" / "audiology-std"
+    if not folder.exists():
+        pytest.skip("../shared/data absent")
+    data = np.loadtxt(folder / "audiology-std_train_R.dat", skiprows=1)
+    X, y = data[:, 1:-1], np.unique(data[:, -1].astype(int), return_inverse=True)[1]
+    lines = (folder / "conxuntos_kfold.dat").read_text().split("\n")
+    train = np.array(lines[2].split(), dtype=int)
+    inner = StratifiedKFold(2, shuffle=True, random_state=0)
+    rows = train[next(inner.split(X[train], y[train]))[0]]
+    dense = []
+    real = _barrier._scaled_factor
+
+    def watching(H):
+        dense.append(H.shape[0])
+        return real(H)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_barrier, "_scaled_factor", watching)
+        clf = ConvexDeepReLUClassifier(n_patterns=40, n_hidden=2, patterns="trained",
+                                       alpha=1e-3, tol=1e-4, random_state=0)
+        clf.fit(X[rows], y[rows])
+    assert clf.converged_
+    # Only the small matrices (intercepts, capacitances, one-block solves).
+    assert max(dense) < 2000
+
+
 @pytest.mark.parametrize("inner", ["dense", "low_rank"])
 @pytest.mark.parametrize("fit_intercept", [True, False])
 @pytest.mark.parametrize("n", [5, 40])
