@@ -23,6 +23,7 @@ from each block's scaled Cholesky factor ``D_b = S U^T U S``), instead of
 
 import numpy as np
 from scipy.linalg import solve_triangular
+from scipy.linalg.lapack import dtrtri
 
 #: widest constraint block (``m d``) factorised with the others in one batch
 BATCHED_BLOCKS_MAX = 128
@@ -156,9 +157,17 @@ def _cholesky_blocks(D_blocks):
     Hs = D_blocks * inv[:, :, None] * inv[:, None, :]
     Hs[(Hs < 1e-30) & (Hs > -1e-30)] = 0.0
     try:
-        Linv = np.linalg.inv(np.linalg.cholesky(Hs))
+        L = np.linalg.cholesky(Hs)
     except np.linalg.LinAlgError:
         return one_by_one()
+    # Inverted as triangles (LAPACK's trtri, md^3 / 3 flops each): the
+    # general batched inverse took six to thirteen times as long and was a
+    # fifth of a many-class fit (audiology-std, 18 classes: 20 of 90 s).
+    Linv = np.empty_like(L)
+    for bi in range(B):
+        Linv[bi], info = dtrtri(L[bi], lower=1)
+        if info != 0:
+            return one_by_one()
     if not np.all(np.isfinite(Linv)):
         from ._barrier import NoInteriorError
 
