@@ -15,11 +15,18 @@ alternate, so load on the machine falls on all of them.
 
     python benchmarks/path_vs_cold_steps.py
     python benchmarks/path_vs_cold_steps.py --n-alphas 20
+    python benchmarks/path_vs_cold_steps.py --n-alphas 20 --profile 25
+
+``--profile N`` prints, instead of the table, the ``N`` functions with the
+largest cumulative time of one warm-started path (cProfile, after one
+unprofiled run), to show where a path point's time goes.
 """
 
 import argparse
 import contextlib
+import cProfile
 import io
+import pstats
 import time
 import warnings
 
@@ -56,6 +63,8 @@ def _counting(*args, **kwargs):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-alphas", type=int, default=6)
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="print the N costliest functions of one path instead")
     args = parser.parse_args(argv)
     # Both the working-set loop's solves and the active-set method's block
     # solves (which import it from the module) are counted.
@@ -77,6 +86,14 @@ def main(argv=None):
         active_set.EARLY_CHECK_RTOL = EARLY
         return [solve_convex(Xa, y, arr, a, fit_intercept=True, tol=1e-6) for a in alphas]
 
+    if args.profile:
+        path(EARLY)
+        prof = cProfile.Profile()
+        t = time.perf_counter()
+        prof.runcall(path, EARLY)
+        print(f"one path of {len(alphas)} alphas, {time.perf_counter() - t:.2f} s (profiled)")
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(args.profile)
+        return
     runs = {"path": lambda: path(EARLY), "path, late check": lambda: path(-1.0), "cold": cold}
     times = {name: [] for name in runs}
     info = {}
