@@ -12,6 +12,8 @@ and the constraints are ``c1 = (2 D1 - 1) * Z >= 0`` (shape of ``Z``) and
 The lifted n x (2 P m d) matrix is never formed.
 """
 
+import functools
+
 import numpy as np
 
 __all__ = ["LiftedOperator", "SIGNS"]
@@ -78,6 +80,21 @@ class LiftedOperator:
         W2 = self.S1[:, t_idx, :] * self.E2[:, t_idx][:, :, None].astype(np.int8)
         return (o_idx, self.mask[:, s_idx, t_idx, :].astype(dtype),
                 self.E1[:, t_idx, :].astype(dtype), W2.astype(dtype))
+
+    @functools.cached_property
+    def flat_directions(self):
+        """Whether some weights ``u != 0`` give ``X u = 0`` (numerically).
+
+        True with fewer rows than features, or collinear features (a
+        singular value of ``X`` below 1e-8 of the largest).  The loss and
+        the constraints then do not change along such directions, only the
+        group norms do.
+        """
+        n, d = self.X.shape
+        if n < d:
+            return True
+        s = np.linalg.svd(self.X, compute_uv=False)
+        return bool(s[-1] <= 1e-8 * s[0])
 
     @property
     def var_shape(self):

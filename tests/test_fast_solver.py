@@ -1509,3 +1509,42 @@ def test_softmax_default_working_set_is_a_twentieth_of_the_blocks():
     Xs, ys, arrs, alphas = _problem(5, 60, 3, 2, "squared", n_patterns=60, alpha_frac=0.05)
     one = solve_convex(Xs, ys, arrs, alphas, fit_intercept=True, tol=1e-7)
     assert one.history[0]["working_set"] == max(8, 2 * 60 // fast.SET_FRACTION) == 12
+
+
+@pytest.mark.parametrize("shape", ["wide", "collinear"])
+def test_squared_loss_with_a_null_space_of_x_stays_on_the_interior_point(shape):
+    """Fewer rows than features, or duplicated features: ``X u = 0`` for some ``u``.
+
+    Along such directions the squared loss and the rows do not change and
+    the Newton matrix is singular but for the group norms' curvature; the
+    interior point's steps are checked against its barrier function, as for
+    the saturating losses (unchecked, a 20 x 41 fit's objective grew by
+    orders of magnitude and the round fell back to Clarabel).
+    """
+    rng = np.random.default_rng(3)
+    if shape == "wide":
+        X = rng.standard_normal((20, 40))
+    else:
+        X0 = rng.standard_normal((60, 5))
+        X = np.hstack([X0, X0[:, :3]])
+    y = X[:, 0] - np.maximum(X[:, 1], 0) + 0.1 * rng.standard_normal(len(X))
+    Xa = np.hstack([X, np.ones((len(X), 1))])
+    arr = sample_arrangements(Xa, 16, 2, random_state=0)
+    fast = solve_convex(Xa, y, arr, 1e-3, fit_intercept=True, solver="fast", tol=1e-7)
+    ref = solve_convex(Xa, y, arr, 1e-3, fit_intercept=True, solver="cvxpy", tol=1e-8)
+    assert fast.converged and fast.relative_gap <= 1e-7
+    assert all(h["inner"] in ("ipm", "active_set") for h in fast.history)
+    assert fast.objective == pytest.approx(ref.objective, rel=1e-6)
+
+
+def test_flat_directions_of_the_operator():
+    from convexrelu import LiftedOperator
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 4))
+    arr = sample_arrangements(X, 3, 2, random_state=0)
+    assert not LiftedOperator(X, arr).flat_directions
+    Xc = np.hstack([X, X[:, :1] - 2.0 * X[:, 1:2]])
+    assert LiftedOperator(Xc, sample_arrangements(Xc, 3, 2, random_state=0)).flat_directions
+    Xw = rng.standard_normal((5, 8))
+    assert LiftedOperator(Xw, sample_arrangements(Xw, 3, 2, random_state=0)).flat_directions
