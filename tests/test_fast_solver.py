@@ -242,9 +242,26 @@ def test_warm_start_along_a_path():
 
 def test_convergence_warning_when_max_iter_tiny():
     X, y, arr, alpha = _problem(13, 60, 3, 2, "squared", n_patterns=12, alpha_frac=0.02)
-    with pytest.warns(ConvergenceWarning, match="max_iter=1"):
+    with pytest.warns(ConvergenceWarning, match=r"max_iter=1\)\. Increase max_iter"):
         res = solve_convex(X, y, arr, alpha, max_iter=1, tol=1e-10, initial_blocks=1)
     assert not res.converged
+
+
+def test_convergence_warning_before_max_iter_says_what_helps():
+    """A solver that gives up before max_iter gets no "increase max_iter" advice.
+
+    Clarabel stops at its own accuracy (about 1e-11 here) far below
+    max_iter; the warning names the gap reached as the tol to ask for and
+    the other solver, which reaches 1e-14 on the same problem.
+    """
+    X, y, arr, alpha = _problem(3, 40, 3, 2, "squared", n_patterns=6)
+    with pytest.warns(ConvergenceWarning, match="before max_iter") as record:
+        res = solve_convex(X, y, arr, alpha, solver="cvxpy", tol=1e-14)
+    message = str(record[0].message)
+    assert res.n_iter < 1000 and "Increase max_iter" not in message
+    assert f"{res.relative_gap:.0e}" in message and "solver='fast'" in message
+    fast = solve_convex(X, y, arr, alpha, solver="fast", tol=1e-14)
+    assert fast.converged and fast.relative_gap <= 1e-14
 
 
 def test_verbose_prints_progress(capsys):

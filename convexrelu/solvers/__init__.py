@@ -259,11 +259,19 @@ def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=Fal
     converged = bool(cert.relative_gap <= tol
                      and cert.constraint_violation <= _FEASIBILITY_RTOL)
     if not converged:
+        if out.n_iter >= max_iter:
+            advice = "Increase max_iter, loosen tol, or increase alpha."
+        else:
+            # More iterations would not help: the solver gave up on its own.
+            other = "cvxpy" if name == "fast" else "fast"
+            advice = (f"It stopped before max_iter, at the limit of its numerical "
+                      f"accuracy: loosen tol to at least {cert.relative_gap:.0e}, or try "
+                      f"solver={other!r}.")
         warnings.warn(
             f"The {name} solver stopped with relative duality gap "
             f"{cert.relative_gap:.3e} (tol={tol:g}) and relative constraint violation "
             f"{cert.constraint_violation:.1e} after {out.n_iter} iterations "
-            f"(max_iter={max_iter}). Increase max_iter, loosen tol, or increase alpha.",
+            f"(max_iter={max_iter}). {advice}",
             ConvergenceWarning, stacklevel=2)
     return ConvexResult(
         u=out.u, intercept=cert.intercept, objective=cert.primal,
