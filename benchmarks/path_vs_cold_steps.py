@@ -19,10 +19,14 @@ alternate, so load on the machine falls on all of them.
 
 ``--profile N`` prints, instead of the table, the ``N`` functions with the
 largest cumulative time of one warm-started path (cProfile, after one
-unprofiled run), to show where a path point's time goes.
+unprofiled run), to show where a path point's time goes; with it, a last
+line counts the one-block interior-point solves of entering sub-networks
+(``ZeroGroups.block_step``) by outcome: the block moved, or stayed at zero
+(certified by that solve's multipliers), and how often one block came back.
 """
 
 import argparse
+import collections
 import contextlib
 import cProfile
 import io
@@ -36,6 +40,7 @@ from sklearn.preprocessing import StandardScaler
 
 import convexrelu.solvers._active_set as active_set
 import convexrelu.solvers._barrier as barrier
+import convexrelu.solvers._zero_groups as zero_groups
 import convexrelu.solvers.fast as fast
 from convexrelu import convex_path, sample_arrangements, solve_convex
 
@@ -88,11 +93,24 @@ def main(argv=None):
 
     if args.profile:
         path(EARLY)
+        outcomes = []
+        block_step = zero_groups.ZeroGroups._output_block_step
+
+        def recording(self, bis, *rest):
+            moved = block_step(self, bis, *rest)
+            outcomes.append((tuple(int(b) for b in bis), moved))
+            return moved
+
+        zero_groups.ZeroGroups._output_block_step = recording
         prof = cProfile.Profile()
         t = time.perf_counter()
         prof.runcall(path, EARLY)
         print(f"one path of {len(alphas)} alphas, {time.perf_counter() - t:.2f} s (profiled)")
         pstats.Stats(prof).sort_stats("cumulative").print_stats(args.profile)
+        stayed = collections.Counter(b for b, moved in outcomes if moved is False)
+        print(f"one-block solves: {len(outcomes)}, moved {sum(m is True for _, m in outcomes)}, "
+              f"stayed at zero {sum(stayed.values())} (most repeated: "
+              f"{stayed.most_common(3)})")
         return
     runs = {"path": lambda: path(EARLY), "path, late check": lambda: path(-1.0), "cold": cold}
     times = {name: [] for name in runs}
