@@ -27,8 +27,6 @@ two constants (the column is still headed "plain").
 """
 
 import argparse
-import contextlib
-import io
 import sys
 import time
 import warnings
@@ -41,6 +39,7 @@ from sklearn.preprocessing import StandardScaler
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_solver import make_problem  # noqa: E402
 from datasets import load_uci121, uci121_root  # noqa: E402
+from ipm_steps import COUNT, counting_solve  # noqa: E402
 
 import convexrelu.solvers._barrier as barrier  # noqa: E402
 import convexrelu.solvers._zero_groups as zero_groups  # noqa: E402
@@ -55,17 +54,6 @@ DEFAULT = ["dead", "bench500", "wine",
            "primary-tumor:1e-2:trained", "pima:1e-2:trained", "yeast:1e-2:trained",
            "statlog-vehicle:1e-3:trained", "audiology-std:1e-2:trained"]
 
-STEPS = [0]
-_solve = barrier.solve_restricted_barrier
-
-
-def _counting(*args, **kwargs):
-    kwargs["verbose"] = True
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        out = _solve(*args, **kwargs)
-    STEPS[0] += buf.getvalue().count("[ipm]")
-    return out
 
 
 def _dead(seed=0, n=300, d=8, m=2, n_patterns=20):
@@ -108,8 +96,8 @@ def main(argv=None):
     parser.add_argument("--other", default="0,0",
                         help="START_GROUP_RATIO,START_SLACK_FLOOR of the 'plain' column")
     args = parser.parse_args(argv)
-    fast.solve_restricted_barrier = _counting
-    zero_groups.solve_restricted_barrier = _counting
+    fast.solve_restricted_barrier = counting_solve
+    zero_groups.solve_restricted_barrier = counting_solve
     settings = {"balanced": (barrier.START_GROUP_RATIO, barrier.START_SLACK_FLOOR),
                 "plain": tuple(float(v) for v in args.other.split(","))}
     have_data = uci121_root().exists()
@@ -125,10 +113,10 @@ def main(argv=None):
         order = ["plain", "balanced"] if i % 2 == 0 else ["balanced", "plain"]
         for name in order:
             barrier.START_GROUP_RATIO, barrier.START_SLACK_FLOOR = settings[name]
-            STEPS[0] = 0
+            COUNT["steps"] = 0
             t = time.perf_counter()
             obj = fit(problem)
-            res[name] = (STEPS[0], time.perf_counter() - t, obj)
+            res[name] = (COUNT["steps"], time.perf_counter() - t, obj)
             tot[name][0] += res[name][0]
             tot[name][1] += res[name][1]
         p, b = res["plain"], res["balanced"]

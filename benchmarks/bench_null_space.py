@@ -25,8 +25,6 @@ objective and the duality gap:
 """
 
 import argparse
-import contextlib
-import io
 import time
 import warnings
 from pathlib import Path
@@ -38,19 +36,7 @@ from sklearn.preprocessing import StandardScaler
 import convexrelu.solvers._barrier as barrier
 import convexrelu.solvers.fast as fast
 from convexrelu import LiftedOperator, sample_arrangements, solve_convex
-
-STEPS = [0]
-_original = barrier.solve_restricted_barrier
-
-
-def _counting(*args, **kwargs):
-    kwargs["verbose"] = True
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        out = _original(*args, **kwargs)
-    STEPS[0] += buf.getvalue().count("[ipm]")
-    return out
-
+from ipm_steps import COUNT, counting_solve
 
 def problems():
     rng = np.random.default_rng(0)
@@ -123,8 +109,8 @@ def main(argv=None):
     if args.pipeline:
         run_pipeline([float(a) for a in args.alphas.split(",")])
         return
-    fast.solve_restricted_barrier = _counting
-    barrier.solve_restricted_barrier = _counting
+    fast.solve_restricted_barrier = counting_solve
+    barrier.solve_restricted_barrier = counting_solve
     checked = LiftedOperator.flat_directions
     unchecked = property(lambda self: False)
     print(f"{'problem':18} {'alpha':>6} {'null space':>10}   {'checked: s':>10} {'steps':>5} "
@@ -139,11 +125,11 @@ def main(argv=None):
         for _ in range(args.repeats):
             for check in (True, False):
                 LiftedOperator.flat_directions = checked if check else unchecked
-                STEPS[0] = 0
+                COUNT["steps"] = 0
                 t = time.process_time()
                 res = solve_convex(Xa, y, arr, alpha, fit_intercept=True, tol=1e-6)
                 times[check].append(time.process_time() - t)
-                info[check] = (STEPS[0], "".join(h["inner"][0] for h in res.history),
+                info[check] = (COUNT["steps"], "".join(h["inner"][0] for h in res.history),
                                res.objective)
         LiftedOperator.flat_directions = checked
         flat = LiftedOperator(Xa, arr).flat_directions

@@ -27,9 +27,7 @@ line counts the one-block interior-point solves of entering sub-networks
 
 import argparse
 import collections
-import contextlib
 import cProfile
-import io
 import pstats
 import time
 import warnings
@@ -43,9 +41,9 @@ import convexrelu.solvers._barrier as barrier
 import convexrelu.solvers._zero_groups as zero_groups
 import convexrelu.solvers.fast as fast
 from convexrelu import convex_path, sample_arrangements, solve_convex
+from ipm_steps import COUNT, counting_solve
 
-COUNT = {"solves": 0, "steps": 0, "as_steps": 0}
-_original = barrier.solve_restricted_barrier
+COUNT["as_steps"] = 0
 _newton_step = active_set._ActiveSet.newton_step
 EARLY = active_set.EARLY_CHECK_RTOL
 
@@ -53,16 +51,6 @@ EARLY = active_set.EARLY_CHECK_RTOL
 def _counting_newton_step(self, *args, **kwargs):
     COUNT["as_steps"] += 1
     return _newton_step(self, *args, **kwargs)
-
-
-def _counting(*args, **kwargs):
-    kwargs["verbose"] = True
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        out = _original(*args, **kwargs)
-    COUNT["solves"] += 1
-    COUNT["steps"] += buf.getvalue().count("[ipm]")
-    return out
 
 
 def main(argv=None):
@@ -73,8 +61,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     # Both the working-set loop's solves and the active-set method's block
     # solves (which import it from the module) are counted.
-    fast.solve_restricted_barrier = _counting
-    barrier.solve_restricted_barrier = _counting
+    fast.solve_restricted_barrier = counting_solve
+    barrier.solve_restricted_barrier = counting_solve
     active_set._ActiveSet.newton_step = _counting_newton_step
     X, y = load_diabetes(return_X_y=True)
     X = StandardScaler().fit_transform(X)[:295]
