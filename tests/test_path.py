@@ -240,6 +240,47 @@ def test_early_face_check_saves_newton_steps(monkeypatch):
     assert early < late
 
 
+def test_exact_block_test_spares_one_block_solves(monkeypatch):
+    """Zero blocks the least-squares pricing cannot certify get the exact test
+    (``_block_certificate.certify_zero_block``) before their own restricted
+    solve: on the diabetes fold path no such solve ends with its block still
+    at zero (the interior point's slowest case, at the cone's apex), while
+    without the test several do; the certified objectives agree."""
+    from sklearn.datasets import load_diabetes
+    from sklearn.preprocessing import StandardScaler
+
+    from convexrelu.solvers import _zero_groups
+
+    X, y = load_diabetes(return_X_y=True)
+    X = StandardScaler().fit_transform(X)[:295]
+    y = ((y - y.mean()) / y.std())[:295]
+    Xa = np.hstack([X, np.ones((len(X), 1))])
+    arr = sample_arrangements(Xa, 20, 2, random_state=0)
+    grid = alpha_grid(alpha_max(Xa, y, arr, fit_intercept=True), n_alphas=30, eps=1e-2)
+    outcomes = []
+    real = _zero_groups.ZeroGroups._output_block_step
+
+    def recording(self, *args, **kwargs):
+        moved = real(self, *args, **kwargs)
+        outcomes.append(moved)
+        return moved
+
+    monkeypatch.setattr(_zero_groups.ZeroGroups, "_output_block_step", recording)
+    runs = {}
+    for exact in (True, False):
+        if not exact:
+            monkeypatch.setattr(_zero_groups.ZeroGroups, "certify_exactly",
+                                lambda self, V, bis, *a: (np.zeros(len(bis), bool), {}))
+        outcomes.clear()
+        path = convex_path(Xa, y, arr, alphas=grid, fit_intercept=True, tol=1e-6)
+        assert np.all(path.converged)
+        runs[exact] = (sum(o is False for o in outcomes), path.objectives)
+    (stayed_exact, obj_exact), (stayed_without, obj_without) = runs.values()
+    np.testing.assert_allclose(obj_exact, obj_without, rtol=1e-7)
+    assert stayed_exact == 0
+    assert stayed_without >= 3
+
+
 def test_gated_bound_is_loose_somewhere():
     # The exactness matters: on these problems lam = 0 overestimates alpha_max.
     gaps = []

@@ -11,6 +11,7 @@ its block's own restricted solve.
 import numpy as np
 from scipy.linalg import LinAlgError
 
+from ._block_certificate import certify_zero_block
 from ._pricing import _BlockColumns, _nnls_by_columns, price_blocks
 
 
@@ -56,9 +57,40 @@ class ZeroGroups:
         for k in np.flatnonzero(ok):
             self.set_block_multipliers(cand[k], p1[:, k], p2[:, k])
         todo = cand[~ok]
+        done, directions = self.certify_exactly(V, todo, lb, p1[:, ~ok], p2[:, ~ok])
+        todo = todo[~done]
         if not len(todo):
             return False
+        if directions and self.enter_along(directions):
+            return True
         return self.block_step(todo)
+
+    def certify_exactly(self, V, bis, lb, lam1, lam2):
+        """The exact test of the zero blocks among ``bis``; a bool per block.
+
+        :func:`certify_zero_block` decides ``min_lam max_j |X^T g_j| <=
+        alpha`` on the block's own ``m d`` weights (the steepest feasible
+        rate of descent), away from the cone's apex where the restricted
+        interior point of :meth:`block_step` is slowest; its first rows are
+        the support of the pricing's multipliers ``lam1`` (n, len(bis), m)
+        and ``lam2`` (n, len(bis)).  Blocks it refutes or cannot decide go
+        on to that step (which also finds how far they move).  Returns a
+        bool per block (certified) and the refuted blocks' steepest feasible
+        directions ``{block: (m, d)}``, along which they can enter at once.
+        """
+        done = np.zeros(len(bis), bool)
+        directions = {}
+        for k in np.flatnonzero(~lb[bis].any(axis=1)):
+            status, l1, l2, _, _, u = certify_zero_block(
+                self.op, V, self.blocks[bis[k]], self.alpha,
+                seed_rows=(lam1[:, k] > 0, lam2[:, k] > 0))
+            if status == "certified":
+                self.set_block_multipliers(bis[k], l1, l2)
+                self.certified.add(int(bis[k]))
+                done[k] = True
+            elif status == "refuted":
+                directions[int(bis[k])] = u
+        return done, directions
 
     def enter_along(self, directions):
         """Zero blocks enter along feasible descent directions ``{block: (m, d)}``."""

@@ -47,6 +47,7 @@ from ..operator import LiftedOperator, group_norms
 from . import _FEASIBILITY_RTOL
 from ._active_set import solve_restricted_active_set
 from ._barrier import NoInteriorError, solve_restricted_barrier
+from ._block_certificate import certify_zero_block
 from ._pricing import price_blocks, restore_feasibility
 from ._restricted import solve_restricted
 
@@ -592,8 +593,10 @@ def _certify_zero(op, V, ratios, alpha, near=1.25, most_exact=3):
     least-squares ratio usually exceeds ``near`` and the test ends there);
     then every violator; up to ``most_exact`` blocks that pricing leaves
     within ``near`` (least squares overestimate the exact ratio by up to
-    16% on the random problems of the tests) get their exact cone program (see
-    :func:`convexrelu.alpha_max`), whose multipliers certify them or not.
+    16% on the random problems of the tests) get their exact test
+    (:func:`._block_certificate.certify_zero_block`, the cone program of
+    :func:`convexrelu.alpha_max` solved on a few rows at a time), whose
+    multipliers certify them or not.
     """
     n, NB, m = op.n_samples, ratios.shape[0], op.n_hidden
     lam1 = np.zeros((n, NB, m))
@@ -620,18 +623,12 @@ def _certify_zero(op, V, ratios, alpha, near=1.25, most_exact=3):
                 return None
         failing = np.flatnonzero(worst > alpha)
         left = out[failing[np.argsort(-worst[failing], kind="stable")]]  # failures first
-        if len(left):
-            from ..path import _BlockProgram, _block_bound, _block_rows
-            program = _BlockProgram(op.X, m)
-            c_all = op.adjoint(V).reshape(NB, m, -1)
-            scale = float(np.sqrt(np.einsum("bjd,bjd->bj", c_all, c_all)).max())
-            for beta in left:
-                u, bound, l1, l2 = _block_bound(program, op.X, c_all[beta],
-                                                *_block_rows(op, beta), scale)
-                if u is None or bound > alpha:
-                    return None
-                lam1[:, beta] = l1
-                lam2[:, beta] = l2
+        for beta in left:
+            status, l1, l2, *_ = certify_zero_block(op, V, beta, alpha)
+            if status != "certified":
+                return None
+            lam1[:, beta] = l1
+            lam2[:, beta] = l2
     return (lam1.reshape((n,) + op.var_shape[:-1]), lam2.reshape((n,) + op.var_shape[:-2]))
 
 
