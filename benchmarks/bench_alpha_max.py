@@ -2,11 +2,11 @@
 
 Diabetes (scikit-learn's, standardised, a ones column), sampled tuples
 (20 x m=2, 40 x m=3, 100 x m=4), intercept fitted.  ``alpha_max`` solves a
-small cone program (CVXPY/Clarabel) per block whose upper bound exceeds the
+small cone program (Clarabel, by row generation) per block whose upper bound exceeds the
 best certified lower bound; the least-squares bounds (multipliers from above,
 their residual direction from below) leave few such blocks.  The baseline,
-in the same run, orders the blocks by the gated bound only.  CVXPY is
-imported and the block program compiled before timing.
+in the same run, orders the blocks by the gated bound only.  One untimed
+call first (imports, warm caches).
 
     python benchmarks/bench_alpha_max.py
 """
@@ -34,7 +34,7 @@ def main():
     for P, m in ((20, 2), (40, 3), (100, 4)):
         arr = sample_arrangements(Xa, P, m, random_state=0)
         _, Y, w, loss, op = prepare_problem(Xa, y, arr, "squared", None)
-        _alpha_max_details(op, loss, Y, w, True)          # imports CVXPY, warms up
+        _alpha_max_details(op, loss, Y, w, True)          # imports, warms up
         out = {}
         for cheap in (True, False):
             t = time.perf_counter()

@@ -36,7 +36,10 @@ compact and the l1/l2 norm's dual is the max of l2 norms):
 direction of the block).  Dropping the multipliers gives the gated-relaxation
 bound ``rho_beta <= max_j ||c_j||``, which is used only to skip blocks that
 cannot attain the maximum.  :func:`alpha_max` solves the cone program per
-remaining block (CVXPY, Clarabel), and reports the *upper* bound
+remaining block (Clarabel, on a few of the block's rows at a time, rows
+its point violates added until none is:
+:func:`convexrelu.solvers._block_certificate.block_dual_norm`), and
+reports the *upper* bound
 ``max_j ||c_j + A_j^T lam||`` of the returned multipliers (clipped to
 ``lam >= 0``): zero is then certified optimal at the returned value by those
 multipliers, and the primal point of the cone program shows the value is
@@ -51,7 +54,6 @@ solve warm-started from the previous solution (like
 
 import numbers
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,6 +61,7 @@ import numpy as np
 from .duality import duality_gap
 from .operator import group_norms
 from .solvers import ConvexResult, prepare_problem, solve_convex
+from .solvers._block_certificate import block_dual_norm
 from .solvers._pricing import price_blocks
 
 __all__ = ["alpha_max", "alpha_grid", "convex_path", "ConvexPath", "AlphaMax"]
@@ -119,69 +122,10 @@ class AlphaMax:
     n_solved: int
 
 
-class _BlockProgram:
-    """``max sum_j c_j.u_j  s.t.  sum_j ||u_j|| <= 1,  A u >= 0`` for one block.
-
-    Compiled once (CVXPY, DPP parameters for the block's masks and ``c``) and
-    re-solved for every block of a tuple set.
-    """
-
-    def __init__(self, X, m):
-        import cvxpy as cp
-        n, d = X.shape
-        self.u = cp.Variable((d, m))
-        self.c = cp.Parameter((d, m))
-        self.e1 = cp.Parameter((n, m))          # E1_j as columns
-        self.w2 = cp.Parameter((n, m))          # s_j D1_j E2
-        Z = X @ self.u                           # (n, m)
-        self.con1 = cp.multiply(self.e1, Z) >= 0
-        self.con2 = cp.sum(cp.multiply(self.w2, Z), axis=1) >= 0
-        self.prob = cp.Problem(cp.Maximize(cp.sum(cp.multiply(self.c, self.u))),
-                               [cp.sum(cp.norm(self.u, 2, axis=0)) <= 1,
-                                self.con1, self.con2])
-
-    def solve(self, c, e1, w2):
-        import cvxpy as cp
-        self.c.value = c
-        self.e1.value = e1
-        self.w2.value = w2
-        # Tight tolerances; the caller certifies both bounds itself, so an
-        # "inaccurate" status only costs tightness, never correctness.
-        opts = dict(tol_gap_abs=1e-11, tol_gap_rel=1e-11, tol_feas=1e-11,
-                    tol_ktratio=1e-9, max_iter=200)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                self.prob.solve(solver=cp.CLARABEL, **opts)
-        except cp.error.SolverError:
-            return None, None, None
-        u = self.u.value
-        lam1 = self.con1.dual_value
-        lam2 = self.con2.dual_value
-        return u, lam1, lam2
-
-
 def _block_rows(op, beta):
     """Block ``beta``'s first-layer row signs and second-layer row weights, (n, m) each."""
     _, _, E1, W2 = op.block_masks([beta])
     return E1[:, 0], W2[:, 0]
-
-
-def _block_bound(program, X, c, e1, w2, scale):
-    """One block's cone program: ``(u, bound, lam1, lam2)``, or Nones if it fails.
-
-    ``c`` (m, d) are the block's ``c_j``; ``bound = max_j ||c_j + A_j^T lam||``
-    of the returned multipliers (clipped to ``lam >= 0``), a certified upper
-    bound on ``rho_beta``; ``u`` (d, m) the primal point of the program
-    solved on ``c / scale`` (well-scaled data).
-    """
-    u, l1, l2 = program.solve((c / scale).T, e1, w2)
-    if u is None or l1 is None or l2 is None:
-        return None, None, None, None
-    l1 = np.maximum(np.asarray(l1, float), 0.0) * scale          # (n, m)
-    l2 = np.maximum(np.asarray(l2, float).reshape(-1), 0.0) * scale
-    g = c + (X.T @ (e1 * l1 + w2 * l2[:, None])).T               # (m, d)
-    return u, float(np.sqrt(np.einsum("jd,jd->j", g, g)).max()), l1, l2
 
 
 def _unit_direction(X, U, e1, w2):
@@ -225,11 +169,9 @@ def _alpha_max_details(op, loss, Y, w, fit_intercept, least_squares_bounds=True,
     lower = np.zeros(NB)
     lam1 = np.zeros((n, NB, m))
     lam2 = np.zeros((n, NB))
-    program = None
     best_lower = 0.0
     direction = np.zeros((NB, m, d))
     n_solved = 0
-    scale = float(gated.max(initial=0.0))
 
     def offer(beta, U, e1, w2):
         """A candidate direction of block ``beta``: raise its lower bound (and the best)."""
@@ -265,20 +207,20 @@ def _alpha_max_details(op, loss, Y, w, fit_intercept, least_squares_bounds=True,
             break
         if at is not None and (best_lower > at or upper[beta] <= at):
             break
-        if program is None:
-            program = _BlockProgram(X, m)
-        e1, w2 = _block_rows(op, beta)
-        u, ub, l1, l2 = _block_bound(program, X, c_all[beta], e1, w2, scale)
+        # The least-squares multipliers' support holds most of the rows
+        # active at the block's optimum: the row generation starts there.
+        u, ub, l1, l2 = block_dual_norm(op, V, beta,
+                                        seed_rows=(lam1[:, beta] > 0, lam2[:, beta] > 0))
         n_solved += 1
         if u is None:
-            continue                                             # keep the gated bound
+            continue                                             # keep the bound it had
         if ub < upper[beta]:
             upper[beta] = ub
             lam1[:, beta] = l1
             lam2[:, beta] = l2
         # The primal point, when feasible to rounding, is a unit-penalty
         # direction of the block: its rate is a certified lower bound.
-        offer(beta, np.asarray(u, float).T, e1, w2)               # u: (d, m)
+        offer(beta, u, *_block_rows(op, beta))
     value = float(upper.max(initial=0.0))
     return AlphaMax(
         value=value, lower=float(best_lower), block_values=upper.reshape(C, 2, P),
@@ -303,7 +245,8 @@ def alpha_max(X, y, arrangements, *, loss="squared", fit_intercept=False,
     the smallest achievable ``max_j ||X^T g_j||`` over multipliers
     ``lam >= 0`` (FORMULATION.md section 7).  ``U = 0`` is optimal exactly
     when ``alpha >= alpha_max``.  One small second-order cone program is
-    solved per block (``m d`` variables, CVXPY with Clarabel); blocks whose
+    solved per block (``m d`` variables, Clarabel, its rows added as its
+    point violates them); blocks whose
     gated bound ``max_j ||c_j||`` cannot exceed a value already attained are
     skipped.
 

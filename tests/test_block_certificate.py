@@ -14,7 +14,7 @@ import pytest
 
 from convexrelu import sample_arrangements
 from convexrelu.operator import LiftedOperator
-from convexrelu.solvers._block_certificate import certify_zero_block
+from convexrelu.solvers._block_certificate import block_dual_norm, certify_zero_block
 from convexrelu.solvers._pricing import price_blocks
 
 
@@ -136,3 +136,22 @@ def test_seed_rows_and_zero_data_rows():
             assert status == "certified"
             status, *_ = certify_zero_block(op0, V, block, rho * (1 - 1e-4), seed_rows=seed_rows)
             assert status == "refuted"
+
+
+def test_block_dual_norm_is_rho_from_both_sides():
+    # alpha_max's per-block value: the multipliers' bound from above, the
+    # returned direction's rate from below, both within 1e-8 of CVXPY's rho.
+    for seed, block, rho in CASES:
+        op, V = _problem(seed)
+        u, upper, lam1, lam2 = block_dual_norm(op, V, block)
+        assert lam1.min() >= 0 and lam2.min() >= 0
+        norms = _dual_norms(op, V, block, lam1, lam2)
+        assert norms.max() == pytest.approx(upper, rel=1e-12)
+        assert upper == pytest.approx(rho, rel=1e-8)
+        a, E1, W2 = _parts(op, V, block)
+        Z = op.X @ u.T
+        scale = np.abs(Z).max()
+        assert (E1 * Z).min() >= -1e-8 * scale
+        assert (W2 * Z).sum(axis=1).min() >= -1e-8 * scale
+        rate = float(np.sum((a.T @ op.X) * u)) / np.linalg.norm(u, axis=1).sum()
+        assert rate == pytest.approx(rho, rel=1e-7)

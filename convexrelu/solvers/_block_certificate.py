@@ -76,8 +76,11 @@ class _Rows:
         return A
 
 
-def _solve_rows(A, c, m, d):
+def _solve_rows(A, c, m, d, tight=False):
     """``(u, lam, value)`` of the program on the rows ``A``, or None on failure.
+
+    ``tight`` asks Clarabel for gaps and residuals of 1e-11 instead of its
+    default 1e-8 (for :func:`block_dual_norm`, whose value is alpha_max).
 
     Clarabel's form ``min q.x  s.t.  G x + s = h, s in K`` with
     ``x = (u, r)``: ``A u >= 0`` and ``sum_j r_j <= 1`` (non-negative cone),
@@ -87,6 +90,14 @@ def _solve_rows(A, c, m, d):
     import scipy.sparse as sp
 
     N, p = A.shape
+    if N == 0:
+        # Only the ball: all of it on the group with the largest |c_j|.
+        cn = np.sqrt(np.einsum("jd,jd->j", c.reshape(m, d), c.reshape(m, d)))
+        j = int(np.argmax(cn))
+        u = np.zeros((m, d))
+        if cn[j] > 0:
+            u[j] = c.reshape(m, d)[j] / cn[j]
+        return u.ravel(), np.zeros(0), float(cn[j])
     q = np.concatenate([-c, np.zeros(m)])
     G = np.zeros((N + 1 + m * (d + 1), p + m))
     G[:N, :p] = -A
@@ -100,13 +111,20 @@ def _solve_rows(A, c, m, d):
     cones = [clarabel.NonnegativeConeT(N + 1)] + [clarabel.SecondOrderConeT(d + 1)] * m
     settings = clarabel.DefaultSettings()
     settings.verbose = False
+    if tight:
+        settings.tol_gap_abs = settings.tol_gap_rel = settings.tol_feas = 1e-11
+        settings.tol_ktratio = 1e-9
+        settings.max_iter = 200
     try:
         sol = clarabel.DefaultSolver(sp.csc_matrix((p + m, p + m)), q, sp.csc_matrix(G), h,
                                      cones, settings).solve()
     except Exception:          # a failed factorisation: the caller falls back
         return None
     if str(sol.status) not in ("Solved", "AlmostSolved"):
-        return None
+        # Tight tolerances can end in a numerical error on an easy program
+        # (seen with no pattern rows at all); the default ones then serve,
+        # since the callers check the multipliers' bound themselves.
+        return _solve_rows(A, c, m, d) if tight else None
     return (np.asarray(sol.x)[:p], np.maximum(np.asarray(sol.z)[:N], 0.0),
             -float(sol.obj_val))
 
@@ -154,18 +172,88 @@ def certify_zero_block(op, V, block, alpha, *, seed_rows=None, max_rounds=20,
         zeroed: a feasible direction along which the objective falls
         (``<c, u> > alpha sum_j ||u_j||``); zeros otherwise.
     """
-    X = op.X
-    n, d = X.shape
-    C, P, m = op.n_outputs, op.n_patterns, op.n_hidden
+    n, d = op.X.shape
+    m = op.n_hidden
+    c = _block_c(op, V, block) / alpha                   # scaled: the test is rho <= 1
+    found = _row_generation(op, block, c, stop=1.0 + rtol, seed_rows=seed_rows,
+                            max_rounds=max_rounds)
+    status, u, lam, bound, rho, n_rows = found
+    lam1, lam2 = alpha * lam[:n * m].reshape(n, m), alpha * lam[n * m:]
+    U = np.zeros((m, d))
+    if status == "exact":
+        if bound <= 1.0 + rtol:
+            return "certified", lam1, lam2, rho, n_rows, U
+        if rho > 1.0 + 1e-6:
+            U = u.reshape(m, d).copy()
+            un = np.linalg.norm(U, axis=1)
+            U[un < 1e-6 * un.max()] = 0.0
+            return "refuted", np.zeros((n, m)), np.zeros(n), rho, n_rows, U
+        status = "undecided"
+    if status == "certified":
+        return "certified", lam1, lam2, rho, n_rows, U
+    return "undecided", np.zeros((n, m)), np.zeros(n), rho, n_rows, U
+
+
+def block_dual_norm(op, V, block, *, seed_rows=None, max_rounds=50):
+    """``rho`` of block ``block`` itself: its value, multipliers and direction.
+
+    The program of the module docstring solved to the end (all rows
+    satisfied), with Clarabel's tolerances at 1e-11: what
+    :func:`convexrelu.alpha_max` needs of every block it cannot skip.
+
+    Returns
+    -------
+    u : ndarray of shape (m, d) or None
+        The last round's primal point (a unit-penalty direction of the
+        block's cone, to rounding); None when a solve failed.
+    upper : float
+        ``max_j ||c_j + (A^T lam)_j||`` of the returned multipliers: a
+        certified upper bound on ``rho`` whatever the rounds did.
+    lam1 : ndarray of shape (n, m)
+    lam2 : ndarray of shape (n,)
+    """
+    n, d = op.X.shape
+    m = op.n_hidden
+    c = _block_c(op, V, block)
+    scale = float(np.sqrt(np.einsum("jd,jd->j", c.reshape(m, d), c.reshape(m, d))).max())
+    if scale <= 0:
+        return np.zeros((m, d)), 0.0, np.zeros((n, m)), np.zeros(n)
+    status, u, lam, bound, _, _ = _row_generation(op, block, c / scale, stop=None,
+                                                  seed_rows=seed_rows,
+                                                  max_rounds=max_rounds, tight=True)
+    if u is None:
+        return None, None, None, None
+    lam = lam * scale
+    return (u.reshape(m, d), bound * scale, lam[:n * m].reshape(n, m), lam[n * m:])
+
+
+def _block_c(op, V, block):
+    """The block's ``c_j = X^T (mask_bj V_o)``, flattened to (m d,)."""
+    C, P = op.n_outputs, op.n_patterns
     o, s, t = np.unravel_index(int(block), (C, 2, P))
     sig = 1.0 if s == 0 else -1.0
-    lam1 = np.zeros((n, m))
-    lam2 = np.zeros(n)
     a = (sig * op.D2[:, t])[:, None] * op.S1[:, t, :] * V[:, o, None]     # (n, m)
-    c = (X.T @ a).T.ravel() / alpha                       # scaled: the test is rho <= 1
+    return (op.X.T @ a).T.ravel()
+
+
+def _row_generation(op, block, c, *, stop, seed_rows, max_rounds, tight=False):
+    """The block's program on growing row sets.
+
+    Stops when a round's multipliers bring every norm to at most ``stop``
+    (``"certified"``; never when ``stop`` is None), when its ``u`` satisfies
+    every row (``"exact"``: its value is the program's), or after
+    ``max_rounds`` or a failed solve (``"undecided"``).  Returns the status,
+    the last ``u`` (m d,) or None, the multipliers of all rows (n m + n,),
+    their largest norm, the last value and the number of rows kept.
+    """
+    n, d = op.X.shape
+    C, P, m = op.n_outputs, op.n_patterns, op.n_hidden
+    t = np.unravel_index(int(block), (C, 2, P))[2]
     p = m * d
-    if np.sqrt(np.einsum("jd,jd->j", c.reshape(m, d), c.reshape(m, d))).max() <= 1 + rtol:
-        return "certified", lam1, lam2, 0.0, 0, np.zeros((m, d))
+    full = np.zeros(n * m + n)
+    norms = np.sqrt(np.einsum("jd,jd->j", c.reshape(m, d), c.reshape(m, d)))
+    if stop is not None and norms.max() <= stop:
+        return "certified", np.zeros(p), full, float(norms.max()), 0.0, 0
     rows = _Rows(op, t)
     keep = np.zeros(n * m + n, bool)
     if seed_rows is not None:
@@ -174,33 +262,29 @@ def certify_zero_block(op, V, block, alpha, *, seed_rows=None, max_rounds=20,
         keep[n * m:] = np.asarray(r2, bool)
         keep &= rows.valid
     step = max(p, 8)
-    rho = np.nan
+    best, best_lam, u, rho = float(norms.max()), full.copy(), None, np.nan
     for _ in range(max_rounds):
         idx = np.flatnonzero(keep)
         A = rows.matrix(idx)
-        found = _solve_rows(A, c, m, d)
+        found = _solve_rows(A, c, m, d, tight=tight)
         if found is None:
-            return "undecided", lam1, lam2, rho, len(idx), np.zeros((m, d))
+            return "undecided", u, best_lam, best, rho, len(idx)
         u, lam, rho = found
         G = (c + A.T @ lam).reshape(m, d)
-        if np.sqrt(np.einsum("jd,jd->j", G, G)).max() <= 1.0 + rtol:
-            full = np.zeros(n * m + n)
-            full[idx] = lam
-            lam1[:] = alpha * full[:n * m].reshape(n, m)
-            lam2[:] = alpha * full[n * m:]
-            return "certified", lam1, lam2, rho, len(idx), np.zeros((m, d))
+        bound = float(np.sqrt(np.einsum("jd,jd->j", G, G)).max())
+        if bound < best:
+            best = bound
+            best_lam = np.zeros(n * m + n)
+            best_lam[idx] = lam
+        if stop is not None and best <= stop:
+            return "certified", u, best_lam, best, rho, len(idx)
         # Rows this u violates, most violated (relative to the row) first.
         slack = rows.slacks(u) / rows.norms
         slack[keep | ~rows.valid] = np.inf
         bad = np.flatnonzero(slack < -1e-9 * max(np.linalg.norm(u), 1e-300))
         if not len(bad):
-            if rho <= 1.0 + 1e-6:
-                return "undecided", lam1, lam2, rho, len(idx), np.zeros((m, d))
-            U = u.reshape(m, d).copy()
-            un = np.linalg.norm(U, axis=1)
-            U[un < 1e-6 * un.max()] = 0.0
-            return "refuted", lam1, lam2, rho, len(idx), U
+            return "exact", u, best_lam, best, rho, len(idx)
         if len(bad) > step:
             bad = bad[np.argpartition(slack[bad], step - 1)[:step]]
         keep[bad] = True
-    return "undecided", lam1, lam2, rho, int(keep.sum()), np.zeros((m, d))
+    return "undecided", u, best_lam, best, rho, int(keep.sum())
