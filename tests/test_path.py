@@ -204,22 +204,30 @@ def test_diabetes_fold_path_stays_on_active_set():
         assert inner <= {"active_set"}, inner
 
 
-def test_early_face_check_saves_newton_steps(monkeypatch):
-    """The active-set method checks a nearly solved face's rows before solving
-    it (``EARLY_CHECK_RTOL``): on the diabetes fold path of the test above the
-    same certified objectives come with fewer Newton steps than when every
-    face is solved to the end before its rows are checked."""
+def _diabetes_fold_grid(n_alphas):
+    """``benchmarks/path_vs_cold_steps.py``'s fold: the first 295 diabetes rows
+    (standardised, a ones column), 20 sampled tuples with m = 2, and a grid
+    of ``n_alphas`` from alpha_max down to 1e-2 alpha_max."""
     from sklearn.datasets import load_diabetes
     from sklearn.preprocessing import StandardScaler
-
-    from convexrelu.solvers import _active_set
 
     X, y = load_diabetes(return_X_y=True)
     X = StandardScaler().fit_transform(X)[:295]
     y = ((y - y.mean()) / y.std())[:295]
     Xa = np.hstack([X, np.ones((len(X), 1))])
     arr = sample_arrangements(Xa, 20, 2, random_state=0)
-    grid = alpha_grid(alpha_max(Xa, y, arr, fit_intercept=True), n_alphas=12, eps=1e-2)
+    grid = alpha_grid(alpha_max(Xa, y, arr, fit_intercept=True), n_alphas=n_alphas, eps=1e-2)
+    return Xa, y, arr, grid
+
+
+def test_early_face_check_saves_newton_steps(monkeypatch):
+    """The active-set method checks a nearly solved face's rows before solving
+    it (``EARLY_CHECK_RTOL``): on the diabetes fold path of the test above the
+    same certified objectives come with fewer Newton steps than when every
+    face is solved to the end before its rows are checked."""
+    from convexrelu.solvers import _active_set
+
+    Xa, y, arr, grid = _diabetes_fold_grid(12)
     steps = {"n": 0}
     real = _active_set._ActiveSet.newton_step
 
@@ -246,17 +254,9 @@ def test_exact_block_test_spares_one_block_solves(monkeypatch):
     solve: on the diabetes fold path no such solve ends with its block still
     at zero (the interior point's slowest case, at the cone's apex), while
     without the test several do; the certified objectives agree."""
-    from sklearn.datasets import load_diabetes
-    from sklearn.preprocessing import StandardScaler
-
     from convexrelu.solvers import _zero_groups
 
-    X, y = load_diabetes(return_X_y=True)
-    X = StandardScaler().fit_transform(X)[:295]
-    y = ((y - y.mean()) / y.std())[:295]
-    Xa = np.hstack([X, np.ones((len(X), 1))])
-    arr = sample_arrangements(Xa, 20, 2, random_state=0)
-    grid = alpha_grid(alpha_max(Xa, y, arr, fit_intercept=True), n_alphas=30, eps=1e-2)
+    Xa, y, arr, grid = _diabetes_fold_grid(30)
     outcomes = []
     real = _zero_groups.ZeroGroups._output_block_step
 
