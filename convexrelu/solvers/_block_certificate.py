@@ -32,48 +32,7 @@ added.  Two facts make every round useful:
 
 import numpy as np
 
-
-class _Rows:
-    """The pattern rows of tuple ``t``, built only where asked for.
-
-    Row ``i m + j`` is sample ``i``'s first-layer row of group ``j``
-    (``e1_ij x_i`` in group ``j``'s coordinates), row ``n m + i`` its
-    second-layer row (``w2_ij x_i`` in every group).  Samples with
-    ``x_i = 0``, and second-layer rows with no active neuron, carry no
-    constraint and are never offered.  Slacks of all rows cost one ``X U^T``.
-    """
-
-    def __init__(self, op, t):
-        X = op.X
-        n, d = X.shape
-        m = op.n_hidden
-        self.X, self.n, self.m, self.d = X, n, m, d
-        self.e1 = op.E1[:, t, :].astype(float)                           # (n, m)
-        self.w2 = (op.S1[:, t, :] * op.E2[:, t, None]).astype(float)     # (n, m)
-        xn = np.linalg.norm(X, axis=1)
-        self.valid = np.concatenate([np.repeat(xn > 0, m),
-                                     (xn > 0) & np.any(self.w2 != 0, axis=1)])
-        self.norms = np.maximum(np.concatenate(
-            [np.repeat(xn, m), xn * np.linalg.norm(self.w2, axis=1)]), 1e-300)
-
-    def slacks(self, u):
-        """``A u`` of every row, shape (n m + n,)."""
-        Z = self.X @ u.reshape(self.m, self.d).T                          # (n, m)
-        return np.concatenate([(self.e1 * Z).ravel(), np.einsum("nm,nm->n", self.w2, Z)])
-
-    def matrix(self, idx):
-        """The rows ``idx`` as a dense (len(idx), m d) matrix."""
-        n, m, d = self.n, self.m, self.d
-        A = np.zeros((len(idx), m * d))
-        first = idx < n * m
-        i1, j1 = np.divmod(idx[first], m)
-        pos = np.flatnonzero(first)
-        for j in range(m):
-            sel = j1 == j
-            A[pos[sel], j * d:(j + 1) * d] = self.e1[i1[sel], j, None] * self.X[i1[sel]]
-        i2 = idx[~first] - n * m
-        A[~first] = (self.w2[i2, :, None] * self.X[i2, None, :]).reshape(len(i2), m * d)
-        return A
+from ._pricing import _BlockColumns
 
 
 def _solve_rows(A, c, m, d, tight=False):
@@ -177,20 +136,17 @@ def certify_zero_block(op, V, block, alpha, *, seed_rows=None, max_rounds=20,
     c = _block_c(op, V, block) / alpha                   # scaled: the test is rho <= 1
     found = _row_generation(op, block, c, stop=1.0 + rtol, seed_rows=seed_rows,
                             max_rounds=max_rounds)
-    status, u, lam, bound, rho, n_rows = found
+    status, u, lam, _, rho, n_rows = found
     lam1, lam2 = alpha * lam[:n * m].reshape(n, m), alpha * lam[n * m:]
     U = np.zeros((m, d))
-    if status == "exact":
-        if bound <= 1.0 + rtol:
-            return "certified", lam1, lam2, rho, n_rows, U
-        if rho > 1.0 + 1e-6:
-            U = u.reshape(m, d).copy()
-            un = np.linalg.norm(U, axis=1)
-            U[un < 1e-6 * un.max()] = 0.0
-            return "refuted", np.zeros((n, m)), np.zeros(n), rho, n_rows, U
-        status = "undecided"
     if status == "certified":
         return "certified", lam1, lam2, rho, n_rows, U
+    # ("exact" comes only after the round's bound was above 1 + rtol.)
+    if status == "exact" and rho > 1.0 + 1e-6:
+        U = u.reshape(m, d).copy()
+        un = np.linalg.norm(U, axis=1)
+        U[un < 1e-6 * un.max()] = 0.0
+        return "refuted", np.zeros((n, m)), np.zeros(n), rho, n_rows, U
     return "undecided", np.zeros((n, m)), np.zeros(n), rho, n_rows, U
 
 
@@ -254,18 +210,25 @@ def _row_generation(op, block, c, *, stop, seed_rows, max_rounds, tight=False):
     norms = np.sqrt(np.einsum("jd,jd->j", c.reshape(m, d), c.reshape(m, d)))
     if stop is not None and norms.max() <= stop:
         return "certified", np.zeros(p), full, float(norms.max()), 0.0, 0
-    rows = _Rows(op, t)
+    # The pricing's column operator holds exactly these rows (its columns are
+    # the rows of A, indexed i m + j, then n m + i); rows of norm zero (a
+    # sample x_i = 0, a second-layer row with no active neuron) carry no
+    # constraint and are never offered.
+    rows = _BlockColumns(op.X, np.linalg.norm(op.X, axis=1), op.E1[:, t, :].astype(float),
+                         (op.S1[:, t, :] * op.E2[:, t, None]).astype(float))
+    valid = rows.norms > 0
+    rownorm = np.where(valid, rows.norms, 1.0)
     keep = np.zeros(n * m + n, bool)
     if seed_rows is not None:
         r1, r2 = seed_rows
         keep[:n * m] = np.asarray(r1, bool).ravel()
         keep[n * m:] = np.asarray(r2, bool)
-        keep &= rows.valid
+        keep &= valid
     step = max(p, 8)
     best, best_lam, u, rho = float(norms.max()), full.copy(), None, np.nan
     for _ in range(max_rounds):
         idx = np.flatnonzero(keep)
-        A = rows.matrix(idx)
+        A = rows.columns(idx).T
         found = _solve_rows(A, c, m, d, tight=tight)
         if found is None:
             return "undecided", u, best_lam, best, rho, len(idx)
@@ -279,8 +242,8 @@ def _row_generation(op, block, c, *, stop, seed_rows, max_rounds, tight=False):
         if stop is not None and best <= stop:
             return "certified", u, best_lam, best, rho, len(idx)
         # Rows this u violates, most violated (relative to the row) first.
-        slack = rows.slacks(u) / rows.norms
-        slack[keep | ~rows.valid] = np.inf
+        slack = rows.rmatvec(u) / rownorm
+        slack[keep | ~valid] = np.inf
         bad = np.flatnonzero(slack < -1e-9 * max(np.linalg.norm(u), 1e-300))
         if not len(bad):
             return "exact", u, best_lam, best, rho, len(idx)
