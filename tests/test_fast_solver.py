@@ -705,6 +705,54 @@ def test_output_block_newton_solve_equals_the_dense_one(n, fit_intercept, inner)
     np.testing.assert_allclose(solve(r), np.linalg.solve(H, r), rtol=1e-8, atol=1e-10)
 
 
+@pytest.mark.parametrize("n", [5, 40])
+def test_output_block_newton_solve_mixes_formed_and_low_rank_outputs(n, monkeypatch):
+    """Outputs of one solve factorised both ways (formed, and constraint blocks
+    plus a rank-n term): the capacitance matrix adds the low-rank outputs'
+    ``(I + W D^-1 W^T)^-1`` to the formed outputs' products, and the solve
+    still equals the dense one; an output with no columns in the working set
+    contributes nothing."""
+    from convexrelu.solvers import _woodbury
+
+    rng = np.random.default_rng(10 + n)
+    C = 4
+    D, Phi, cols = _random_newton_parts(rng, n, C, 8, 4)
+    del cols[2]                                  # output 2 has no working blocks
+    keep = np.concatenate([np.arange(sl.start, sl.stop) for sl in cols.values()])
+    blocks = sorted({i // 4 for i in keep})
+    D, Phi = D[blocks], Phi[:, keep]
+    cols = {0: slice(0, 8), 1: slice(8, 16), 3: slice(16, 24)}
+    choices = iter([(0.0, 1.0), (1.0, 0.0), (0.0, 1.0)])    # formed, low rank, formed
+    monkeypatch.setattr(_woodbury, "output_costs", lambda n, width, md: next(choices))
+    made = []
+    real = _woodbury.LowRankOutput
+    monkeypatch.setattr(_woodbury, "LowRankOutput", lambda *a: made.append(1) or real(*a))
+    p = rng.dirichlet(np.ones(C), n)
+    w = rng.uniform(0.5, 1.5, n) / n
+    Dl, Rl = w[:, None] * p, np.sqrt(w)[:, None] * p
+    Hl = np.einsum("ni,ij->nij", Dl, np.eye(C)) - np.einsum("ni,nj->nij", Rl, Rl)
+    extra = np.trace(Hl.sum(axis=0)) / C ** 2 * np.ones((C, C))
+    # Every output keeps its intercept (an empty column range in the reference).
+    H = _dense_newton_matrix(Phi, {**cols, 2: slice(16, 16)}, Hl, D, extra)
+    r = rng.standard_normal(H.shape[0])
+    solve = _woodbury.output_block_solver(D, Phi, cols, Dl, Rl, Hl, True, extra)
+    assert len(made) == 1
+    np.testing.assert_allclose(solve(r), np.linalg.solve(H, r), rtol=1e-8, atol=1e-10)
+
+
+def test_softmax_weights_refuse_a_rank_one_part_outside_the_diagonal():
+    """``Q = Lam W`` needs ``Rl = 0`` wherever ``Dl = 0``; otherwise the split
+    cannot represent the matrix and the caller must form it."""
+    from convexrelu.solvers._barrier import NoInteriorError
+    from convexrelu.solvers._woodbury import softmax_weights
+
+    Dl = np.array([[0.5, 0.0], [0.2, 0.3]])
+    lam = softmax_weights(Dl, np.array([[0.5, 0.0], [0.2, 0.3]]))
+    np.testing.assert_allclose(lam, [[0.5 ** 0.5, 0.0], [0.2 ** 0.5, 0.3 ** 0.5]])
+    with pytest.raises(NoInteriorError):
+        softmax_weights(Dl, np.array([[0.5, 1e-3], [0.2, 0.3]]))
+
+
 @pytest.mark.parametrize("loss,fit_intercept", [("squared", True), ("squared", False),
                                                 ("logistic", True), ("cross_entropy", True)])
 def test_woodbury_newton_steps_reach_the_clarabel_optimum(loss, fit_intercept):
@@ -1036,8 +1084,8 @@ def test_newton_by_output_reaches_the_clarabel_optimum(inner, monkeypatch):
     monkeypatch.setattr(_woodbury, "output_costs",
                         lambda n, width, md: (0.0, 1.0) if inner == "dense" else (1.0, 0.0))
     made = []
-    real = _woodbury._plus_low_rank_pair
-    monkeypatch.setattr(_woodbury, "_plus_low_rank_pair",
+    real = _woodbury.LowRankOutput
+    monkeypatch.setattr(_woodbury, "LowRankOutput",
                         lambda *a: made.append(1) or real(*a))
     ours = solve_convex(X, y, arr, alpha, loss="cross_entropy", fit_intercept=True, tol=1e-8,
                         newton="outputs")

@@ -57,7 +57,7 @@ from ..losses import flat_direction_curvature
 from . import _FEASIBILITY_RTOL
 from ._barrier import (BY_OUTPUT_RATIO, NoInteriorError, _add_loss_gram, _scaled_cholesky,
                        _scaled_factor)
-from ._woodbury import _cholesky_pair, by_output_solver, output_costs
+from ._woodbury import DenseOutput, by_output_solver, output_costs, softmax_weights
 from ._zero_groups import ZeroGroups
 
 #: A face whose Newton decrement is below this (relative to the objective)
@@ -403,14 +403,15 @@ class _ActiveSet(ZeroGroups):
         :func:`by_output_solver`.
         """
         Dl, Rl = parts
-        pairs = []
+        lam = softmax_weights(Dl, Rl)
+        outputs = {}
         for o, co in cols.items():
-            Ko = H[co, co] + (J[:, co] * Dl[:, o, None]).T @ J[:, co]
-            pairs.append((co,) + _cholesky_pair(_scaled_cholesky(Ko)))
+            W = np.sqrt(Dl[:, o, None]) * J[:, co]
+            outputs[o] = DenseOutput(_scaled_cholesky(H[co, co] + W.T @ W), W, lam[:, o])
         extra = None
         if self.fit_intercept and self.loss.shift_invariant:
             extra = flat_direction_curvature(Hl.sum(axis=0))
-        return by_output_solver(pairs, J, cols, out_col, Rl, Hl, self.fit_intercept, extra)
+        return by_output_solver(outputs, J, cols, lam, Hl, self.fit_intercept, extra)
 
     def theta_to_u(self, theta):
         """A displacement in the face coordinates of :attr:`model` as ``(dU, db)``."""

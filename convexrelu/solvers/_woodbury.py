@@ -22,8 +22,8 @@ from each block's scaled Cholesky factor ``D_b = S U^T U S``), instead of
 """
 
 import numpy as np
-from scipy.linalg import solve_triangular
-from scipy.linalg.lapack import dtrtri
+from scipy.linalg import cho_solve, solve_triangular
+from scipy.linalg.lapack import dpotrf, dpotri, dtrtri
 
 #: widest constraint block (``m d``) factorised with the others in one batch
 #: (with the triangles inverted by ``trtri``, 10 blocks of 184 applied to 180
@@ -236,45 +236,116 @@ def _with_intercepts(m_inv, Hub, Hbb, extra):
     return solve
 
 
-def _plus_low_rank_pair(half_d, back_d, W):
-    """``(half, back)`` of ``K = D + W^T W`` from those of ``D`` (Woodbury, symmetric).
+class DenseOutput:
+    """One output's block ``K_o = D_o + W^T W`` formed and factorised.
 
-    With ``D = L^T L`` and ``Z = L^-T W^T`` (``k x r``), ``K = L^T (I + Z Z^T) L``.
-    A symmetric root of ``(I + Z Z^T)^-1`` is ``T = I - Z V Z^T`` with ``V =
-    E diag(v) E^T`` from the eigenpairs ``(g, E)`` of the ``r x r`` matrix
-    ``Z^T Z`` and ``v = 1 / (s (1 + s))``, ``s = sqrt(1 + g)`` (then ``T^2 = I -
-    Z (I + Z^T Z)^-1 Z^T``).  So ``half = T L^-T`` and ``back = L^-1 T``: the
-    pair costs ``r^2 k`` and one ``r x r`` eigendecomposition instead of
-    forming and factorising the ``k x k`` matrix, the cheaper one when the
-    rank ``r`` is well below ``k``.
+    ``factor``: a :func:`_scaled_cholesky` result of ``K_o`` (``K_o = S U^T U
+    S``); ``W``: the ``n x k_o`` matrix ``diag(Dl_o)^(1/2) Phi_o``; ``lam``:
+    the ``n`` weights ``Rl_o / Dl_o^(1/2)`` of :func:`by_output_solver`.  With
+    ``half = U^-T S^-1`` and ``Z = half W^T diag(lam)`` (``k_o x n``: ``n
+    k_o^2`` for the triangular solve), ``Lam W K_o^-1 r = Z^T half r`` and
+    ``K_o^-1 W^T Lam v = half^T Z v``: one triangular solve each way per
+    right-hand side, and the output's part of the capacitance matrix is
+    ``Lam^2 - Z^T Z``, whose products :func:`by_output_solver` makes in one.
     """
-    Z = half_d(np.ascontiguousarray(W.T))                              # (k, r)
-    g, E = np.linalg.eigh(Z.T @ Z)
-    s = np.sqrt(1.0 + np.maximum(g, 0.0))
-    v = 1.0 / (s * (1.0 + s))
-    ZE = Z @ E
 
-    def root(a):
-        c = ZE.T @ a
-        c *= v.reshape((-1,) + (1,) * (a.ndim - 1))
-        return a - ZE @ c
+    def __init__(self, factor, W, lam):
+        self.half, self.back = _cholesky_pair(factor)
+        self.Z = self.half(np.ascontiguousarray(W.T)) * lam[None, :]
 
-    return (lambda r: root(half_d(r))), (lambda a: back_d(root(a)))
+    def forward(self, r):
+        """``(state, Lam W K_o^-1 r)``."""
+        a = self.half(r)
+        return a, self.Z.T @ a
+
+    def backward(self, a, v):
+        """``K_o^-1 (r + W^T Lam v)`` from ``forward(r)``'s state."""
+        return self.back(a + self.Z @ v)
+
+
+class LowRankOutput:
+    """One output's block ``K_o = D_o + W^T W`` through ``I + W D_o^-1 W^T``.
+
+    With ``D_o = L^T L`` (its constraint blocks, block diagonal: cheap) and
+    ``V = L^-T W^T`` (``k_o x n``), ``P = V^T V = W D_o^-1 W^T`` and
+
+        K_o^-1 = D_o^-1 - D_o^-1 W^T (I + P)^-1 W D_o^-1,
+        I - W K_o^-1 W^T = (I + P)^-1,
+
+    so a solve costs two block-diagonal applications and an ``n x n``
+    Cholesky solve, and the output's part of the capacitance matrix,
+    ``Lam (I + P)^-1 Lam``, needs no ``k_o x n`` solve at all: ``2 n k_o md``
+    for ``V``, ``n^2 k_o`` for ``P``, ``n^3`` for its factor and inverse.
+    ``I + P`` has eigenvalues at least one: a plain Cholesky.
+    """
+
+    def __init__(self, half_d, back_d, W, lam):
+        self.half_d, self.back_d = half_d, back_d
+        self.W, self.lam = W, lam
+        self.V = half_d(np.ascontiguousarray(W.T))                    # (k_o, n)
+        P = self.V.T @ self.V
+        P[np.diag_indices_from(P)] += 1.0
+        L, info = dpotrf(P, lower=1)
+        if info != 0:
+            from ._barrier import NoInteriorError
+
+            raise NoInteriorError("capacitance of an output's block is not definite")
+        self.L = L
+
+    def solve(self, r):
+        """``K_o^-1 r``."""
+        h = self.half_d(r)
+        c = cho_solve((self.L, True), self.V.T @ h, check_finite=False)
+        return self.back_d(h - self.V @ c)
+
+    def capacitance_part(self):
+        """``Lam (I + P)^-1 Lam`` from the Cholesky factor (LAPACK ``potri``)."""
+        inv, info = dpotri(self.L, lower=1)
+        if info != 0:
+            from ._barrier import NoInteriorError
+
+            raise NoInteriorError("capacitance of an output's block is singular")
+        inv = np.tril(inv) + np.tril(inv, -1).T
+        return inv * self.lam[:, None] * self.lam[None, :]
+
+    def forward(self, r):
+        """``(state, Lam W K_o^-1 r)``."""
+        t = self.solve(r)
+        return t, _rows(self.lam, self.W @ t)
+
+    def backward(self, t, v):
+        """``K_o^-1 (r + W^T Lam v)`` from ``forward(r)``'s state."""
+        return t + self.solve(self.W.T @ _rows(self.lam, v))
+
+
+def softmax_weights(Dl, Rl):
+    """``Rl / Dl^(1/2)`` (zero where ``Dl`` is), the weights ``lam`` with ``Q = Lam W``
+    output by output (see :func:`by_output_solver`); for the softmax
+    ``sum_o lam_o^2 = 1``."""
+    ok = Dl > 0
+    if np.any(~ok & (Rl != 0)):
+        from ._barrier import NoInteriorError
+
+        raise NoInteriorError("rank-one part outside the diagonal part's range")
+    return np.where(ok, Rl / np.sqrt(np.where(ok, Dl, 1.0)), 0.0)
 
 
 def output_costs(n, width, md):
     """Estimated flops of one output's factor in :func:`output_block_solver`:
     ``(dense, low_rank)`` for an output with ``width`` weight columns.
 
-    Dense: form ``Phi_o^T diag Phi_o`` (``2 n k^2``), factorise (``k^3 / 3``),
-    one triangular solve of the rank-``n`` part (``n k^2``).  Low rank
-    (:func:`_plus_low_rank_pair`): the constraint blocks' solves with ``n``
-    right-hand sides twice (``2 n k md``), ``Z^T Z`` and ``Z E`` and the root
-    applied to the rank-``n`` part (about ``6 n^2 k``), one eigendecomposition
-    (about ``10 n^3``).
+    Dense (:class:`DenseOutput`): form ``Phi_o^T diag Phi_o`` and the
+    complement's triangular solve (``3 n k^2`` together), factorise (``k^3 /
+    3``).  Low rank (:class:`LowRankOutput`): the constraint blocks' solves
+    with ``n`` right-hand sides (``2 n k md``), ``P`` and its factor and
+    inverse.  The low-rank estimate is deliberately high (``6 n^2 k + 10
+    n^3``, about twice its flops): its solves go through ``D_o^-1``, whose
+    blocks grow ill-conditioned late in an interior point (the group terms
+    lose their curvature along the weights), and the formed matrix is the
+    stable choice unless the low-rank one is clearly cheaper.
     """
     dense = 3.0 * n * width ** 2 + width ** 3 / 3.0
-    low_rank = 6.0 * n * n * width + 10.0 * n ** 3 + 2.0 * n * width * md
+    low_rank = 6.0 * n * n * width + 10.0 * float(n) ** 3 + 2.0 * n * width * md
     return dense, low_rank
 
 
@@ -289,22 +360,17 @@ def output_block_solver(D_blocks, Phi, cols, Dl, Rl, Hl, fit_intercept, intercep
 
     ``K`` block diagonal by output (``D_o``: the constraint and group blocks
     of output ``o``'s working blocks) and ``Q = Rl Psi`` of rank ``n``
-    (row ``i``: ``Rl[i, o] Phi[i, c]`` on output ``o``'s columns).  Then
-
-        M^-1 = K^-1 + K^-1 Q^T (I - Q K^-1 Q^T)^-1 Q K^-1,
-
-    with ``I - Q K^-1 Q^T = I - Z^T Z`` (``Z = L^-T Q^T`` from a symmetric
-    factorisation ``K_o = L_o^T L_o`` of each output's block), positive
-    definite whenever ``M`` is.  Each ``K_o`` is either formed and factorised
-    (Cholesky; ``3 n k_o^2 + k_o^3 / 3`` with the rank-``n`` part) or, when
+    (row ``i``: ``Rl[i, o] Phi[i, c]`` on output ``o``'s columns), solved
+    through the Woodbury identity by :func:`by_output_solver`.  Each
+    ``K_o`` is either formed and factorised (:class:`DenseOutput`) or, when
     the rows are fewer than its ``k_o`` columns, taken as the constraint
     blocks plus the rank-``n`` term ``W_o^T W_o``, ``W_o = diag(Dl_o)^(1/2)
-    Phi_o``, through the Woodbury identity again (:func:`_plus_low_rank_pair`;
-    ``6 n^2 k_o + 10 n^3``); ``inner="auto"`` picks the cheaper estimate per
-    output (:func:`output_costs`).  The dense matrix costs ``k^3 / 3 + n
-    k^2`` (``C`` outputs share ``k`` weights): ten classes and a working set
-    wider than the rows make this several times cheaper.  The intercepts
-    come from their ``C x C`` Schur complement, as in :func:`woodbury_solver`.
+    Phi_o`` (:class:`LowRankOutput`); ``inner="auto"`` picks the cheaper
+    estimate per output (:func:`output_costs`).  The dense matrix costs
+    ``k^3 / 3 + n k^2`` (``C`` outputs share ``k`` weights): ten classes and
+    a working set wider than the rows make this several times cheaper.  The
+    intercepts come from their ``C x C`` Schur complement, as in
+    :func:`woodbury_solver`.
 
     Parameters
     ----------
@@ -332,43 +398,76 @@ def output_block_solver(D_blocks, Phi, cols, Dl, Rl, Hl, fit_intercept, intercep
 
     if inner not in ("auto", "dense", "low_rank"):
         raise ValueError(f"inner must be 'auto', 'dense' or 'low_rank'; got {inner!r}")
-    n, k = Phi.shape
     md = D_blocks.shape[1]
-    col_out = np.empty(k, dtype=int)
-    pairs = []
+    n = Phi.shape[0]
+    lam = softmax_weights(Dl, Rl)
+    outputs = {}
     for o, sl in cols.items():
-        col_out[sl] = o
-        Po = Phi[:, sl]
+        W = np.sqrt(Dl[:, o, None]) * Phi[:, sl]
         first = sl.start // md
         dense, low_rank = output_costs(n, sl.stop - sl.start, md)
         if inner == "low_rank" or (inner == "auto" and low_rank < dense):
-            half_d, back_d = _cholesky_blocks(D_blocks[first:sl.stop // md])
-            pairs.append((sl,) + _plus_low_rank_pair(half_d, back_d,
-                                                     np.sqrt(Dl[:, o, None]) * Po))
+            outputs[o] = LowRankOutput(*_cholesky_blocks(D_blocks[first:sl.stop // md]), W,
+                                       lam[:, o])
             continue
-        Ko = (Po * Dl[:, o, None]).T @ Po
+        Ko = W.T @ W
         for bi in range(first, sl.stop // md):
             s = slice((bi - first) * md, (bi - first + 1) * md)
             Ko[s, s] += D_blocks[bi]
-        pairs.append((sl,) + _cholesky_pair(_scaled_cholesky(Ko)))
-    return by_output_solver(pairs, Phi, cols, col_out, Rl, Hl, fit_intercept, intercept_extra)
+        outputs[o] = DenseOutput(_scaled_cholesky(Ko), W, lam[:, o])
+    return by_output_solver(outputs, Phi, cols, lam, Hl, fit_intercept, intercept_extra)
 
 
-def by_output_solver(pairs, Phi, cols, col_out, Rl, Hl, fit_intercept, intercept_extra=None):
+def by_output_solver(outputs, Phi, cols, lam, Hl, fit_intercept, intercept_extra=None):
     """``solve(rhs)`` for ``K - Q^T Q`` (plus intercepts) from the factors of ``K``'s blocks.
 
-    ``pairs``: ``[(slice, half_o, back_o)]``, one per output, with
-    ``back_o(half_o(r)) = K_o^-1 r`` for a symmetric factorisation of output
-    ``o``'s block (its constraint or face blocks plus ``Phi_o^T diag(Dl_o)
-    Phi_o``); ``Q = Rl Psi`` as in :func:`output_block_solver`, whose
-    docstring has the algebra.  Also used by the active-set method, whose
-    face blocks differ in size.
+    ``outputs``: output ``o`` -> its factor (:class:`DenseOutput` or
+    :class:`LowRankOutput`) of ``K_o``, output ``o``'s block (its constraint
+    or face blocks plus ``W_o^T W_o``, ``W_o = diag(Dl_o)^(1/2) Phi_o``);
+    ``Q = Rl Psi`` as in :func:`output_block_solver`, which is ``Lam_o W_o``
+    on output ``o``'s columns (``lam``: :func:`softmax_weights`).  Then
+
+        M^-1 = K^-1 + K^-1 Q^T cap^-1 Q K^-1,
+        cap = I - Q K^-1 Q^T = I - sum_o Lam_o^2 + sum_o Lam_o (I - W_o K_o^-1 W_o^T) Lam_o,
+
+    and ``I - W_o K_o^-1 W_o^T = (I + W_o D_o^-1 W_o^T)^-1``, which a
+    low-rank output has at hand (an ``n x n`` inverse, no ``k_o x n``
+    solve); the dense outputs' products ``Lam W K^-1 W^T Lam`` are one
+    symmetric product over all of them.  Also used by the active-set
+    method, whose face blocks differ in size.
     """
     k = Phi.shape[1]
     C = Hl.shape[1]
-    half, back = _blockwise(pairs)
-    m_inv = _low_rank_update(half, back, half(np.ascontiguousarray((Phi * Rl[:, col_out]).T)),
-                             -1.0)
+    n = Phi.shape[0]
+    dense = [out for out in outputs.values() if isinstance(out, DenseOutput)]
+    diag = np.ones(n)
+    cap = np.zeros((n, n))
+    if dense:
+        Z = np.concatenate([out.Z for out in dense]) if len(dense) > 1 else dense[0].Z
+        cap -= Z.T @ Z
+    for o, out in outputs.items():
+        if not isinstance(out, DenseOutput):
+            diag -= lam[:, o] ** 2
+            cap += out.capacitance_part()
+    cap[np.diag_indices_from(cap)] += diag
+    from ._barrier import _scaled_factor
+
+    # Scaled and nudged as the dense Newton matrices are (cap is near singular
+    # wherever M is); NoInteriorError beyond that.
+    cap_solve = _scaled_factor(cap)
+    items = [(cols[o], out) for o, out in outputs.items()]
+
+    def m_inv(r):
+        states, y = [], 0.0
+        for sl, out in items:
+            st, c = out.forward(r[sl])
+            states.append(st)
+            y = y + c
+        w = cap_solve(y)
+        res = np.empty_like(r)
+        for (sl, out), st in zip(items, states):
+            res[sl] = out.backward(st, w)
+        return res
 
     if not fit_intercept:
         return m_inv
@@ -377,3 +476,8 @@ def by_output_solver(pairs, Phi, cols, col_out, Rl, Hl, fit_intercept, intercept
     for o, sl in cols.items():
         Hub[sl] = Phi[:, sl].T @ Hl[:, o, :]
     return _with_intercepts(m_inv, Hub, Hl.sum(axis=0), intercept_extra)
+
+
+def _rows(v, a):
+    """``diag(v) a`` for ``a`` of shape (n,) or (n, j)."""
+    return v * a if a.ndim == 1 else v[:, None] * a
