@@ -12,6 +12,8 @@ Problems (``--problems``):
 * ``digits:N``: a softmax fit on the first ``N`` rows of scikit-learn's
   digits (standardised, 10 classes), 32 sampled tuples, m = 2, alpha 1e-3,
   tol 1e-6 (``bench_loose_rounds.py``'s problem);
+* ``solver:NxD``: ``bench_solver.py``'s problem of that size (100 sampled
+  patterns, m = 4, squared loss, tol 1e-6), the fast solver's solve;
 * ``NAME:ALPHA:PATTERNS``: ``ConvexDeepReLUClassifier(alpha, n_patterns=40,
   n_hidden=2, patterns=PATTERNS, tol=1e-4, random_state=0)`` fit on the
   first training fold of the UCI-121 set ``NAME`` (skipped without
@@ -54,6 +56,15 @@ def run_one(spec):
         return dict(cpu=time.process_time() - t, objective=res.objective,
                     rel_gap=res.relative_gap, rounds=res.n_iter, tol=1e-6)
     sys.path.insert(0, str(HERE))
+    if spec.startswith("solver:"):
+        from bench_solver import make_problem
+
+        n, d = (int(v) for v in spec.split(":")[1].split("x"))
+        X, y, arr, alpha = make_problem(n, d)
+        t = time.process_time()
+        res = solve_convex(X, y, arr, alpha, fit_intercept=True, solver="fast", tol=1e-6)
+        return dict(cpu=time.process_time() - t, objective=res.objective,
+                    rel_gap=res.relative_gap, rounds=res.n_iter, tol=1e-6)
     from datasets import load_uci121
 
     name, alpha, patterns = spec.split(":")
