@@ -17,7 +17,12 @@ Problems (``--problems``):
 * ``NAME:ALPHA:PATTERNS``: ``ConvexDeepReLUClassifier(alpha, n_patterns=40,
   n_hidden=2, patterns=PATTERNS, tol=1e-4, random_state=0)`` fit on the
   first training fold of the UCI-121 set ``NAME`` (skipped without
-  ``../shared/data``), as ``uci121.py`` fits it.
+  ``../shared/data``), as ``uci121.py`` fits it; ``NAME:ALPHA:PATTERNS:ROWS``
+  keeps ``ROWS`` of the fold's rows, drawn at random (seed 0; the size of
+  an inner-CV fit);
+* ``wide:NxD``: a regression on ``N`` standard normal rows of ``D`` features
+  and a ones column (``D`` > ``N``: wide data), 16 sampled tuples, m = 2,
+  alpha 1e-2, tol 1e-6.
 
     git worktree add /tmp/base HEAD~1
     python benchmarks/bench_versions.py /tmp/base . --problems digits:300 \\
@@ -56,6 +61,16 @@ def run_one(spec):
         return dict(cpu=time.process_time() - t, objective=res.objective,
                     rel_gap=res.relative_gap, rounds=res.n_iter, tol=1e-6)
     sys.path.insert(0, str(HERE))
+    if spec.startswith("wide:"):
+        n, d = (int(v) for v in spec.split(":")[1].split("x"))
+        rng = np.random.default_rng(0)
+        X = np.hstack([rng.standard_normal((n, d)), np.ones((n, 1))])
+        y = np.maximum(X[:, :5].sum(axis=1) / 5 ** 0.5, 0) + 0.1 * rng.standard_normal(n)
+        arr = sample_arrangements(X, 16, 2, random_state=0)
+        t = time.process_time()
+        res = solve_convex(X, y, arr, 1e-2, fit_intercept=True, tol=1e-6)
+        return dict(cpu=time.process_time() - t, objective=res.objective,
+                    rel_gap=res.relative_gap, rounds=res.n_iter, tol=1e-6)
     if spec.startswith("solver:"):
         from bench_solver import make_problem
 
@@ -67,12 +82,14 @@ def run_one(spec):
                     rel_gap=res.relative_gap, rounds=res.n_iter, tol=1e-6)
     from datasets import load_uci121
 
-    name, alpha, patterns = spec.split(":")
+    name, alpha, patterns, *rows = spec.split(":")
     try:
         X, y, folds = load_uci121(name)
     except FileNotFoundError:
         return None
     train = folds[0][0]
+    if rows:
+        train = np.random.default_rng(0).permutation(train)[:int(rows[0])]
     clf = ConvexDeepReLUClassifier(alpha=float(alpha), n_patterns=40, n_hidden=2,
                                    patterns=patterns, tol=1e-4, random_state=0)
     t = time.process_time()

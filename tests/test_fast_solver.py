@@ -1613,3 +1613,56 @@ def test_flat_directions_of_the_operator():
     assert LiftedOperator(Xc, sample_arrangements(Xc, 3, 2, random_state=0)).flat_directions
     Xw = rng.standard_normal((5, 8))
     assert LiftedOperator(Xw, sample_arrangements(Xw, 3, 2, random_state=0)).flat_directions
+
+
+def test_row_space_basis():
+    """An orthonormal basis of X's row space when X lacks full column rank
+    (fewer rows than columns, or collinear columns), None otherwise; ``X V
+    V^T`` reproduces ``X``."""
+    from convexrelu.solvers import row_space_basis
+
+    rng = np.random.default_rng(0)
+    assert row_space_basis(rng.standard_normal((40, 6))) is None
+    for X, r in [(rng.standard_normal((5, 9)), 5),
+                 (np.column_stack([rng.standard_normal((30, 3)), np.zeros(30)]), 3)]:
+        V = row_space_basis(X)
+        assert V.shape == (X.shape[1], r)
+        np.testing.assert_allclose(V.T @ V, np.eye(r), atol=1e-12)
+        np.testing.assert_allclose(X @ V @ V.T, X, atol=1e-12)
+    # One-hot categories and a ones column: each category set sums to it.
+    cats = np.eye(3)[rng.integers(0, 3, 50)]
+    X = np.column_stack([rng.standard_normal((50, 2)), cats, np.ones(50)])
+    assert row_space_basis(X).shape == (6, 5)
+
+
+@pytest.mark.parametrize("n,d,loss", [(12, 20, "squared"), (15, 30, "cross_entropy"),
+                                      (60, 6, "logistic")])
+def test_fast_solver_works_in_the_row_space_of_x(n, d, loss, monkeypatch):
+    """Wide or collinear X: the fast solver solves the program on ``X V`` (r
+    columns) and the result, lifted back, is the CVXPY optimum of the
+    program as written, feasible, with a certificate computed on X; a warm
+    start from a neighbouring alpha (lifted weights) is mapped in too."""
+    from convexrelu.solvers import _SOLVERS
+
+    X, y, arr, alpha = _problem(n + d, n, d, 2, loss, n_patterns=5, alpha_frac=0.1)
+    if n > d:
+        X[:, 2] = X[:, 0] - X[:, 1]          # collinear columns: rank d
+        arr = sample_arrangements(X, 5, 2, random_state=0)
+    rank = np.linalg.matrix_rank(X)
+    seen = []
+    real = _SOLVERS["fast"]
+    monkeypatch.setitem(_SOLVERS, "fast",
+                        lambda op, *a, **k: seen.append(op.n_features) or real(op, *a, **k))
+    ours = solve_convex(X, y, arr, alpha, loss=loss, fit_intercept=True, tol=1e-8)
+    assert seen == [rank] and rank < X.shape[1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = solve_convex(X, y, arr, alpha, loss=loss, fit_intercept=True, solver="cvxpy",
+                           tol=1e-9)
+    assert ours.converged and ours.constraint_violation <= 1e-8
+    assert ours.objective == pytest.approx(ref.objective, rel=1e-6)
+    assert ours.u.shape == ref.u.shape
+    warm = solve_convex(X, y, arr, 0.7 * alpha, loss=loss, fit_intercept=True, tol=1e-8,
+                        warm_start=ours)
+    cold = solve_convex(X, y, arr, 0.7 * alpha, loss=loss, fit_intercept=True, tol=1e-8)
+    assert warm.converged and warm.objective == pytest.approx(cold.objective, rel=1e-7)

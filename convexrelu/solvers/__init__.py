@@ -21,7 +21,7 @@ from ..operator import LiftedOperator, group_norms
 from ._result import ConvexResult
 
 __all__ = ["solve_convex", "ConvexResult", "SolverOutput", "register_solver",
-           "available_solvers"]
+           "available_solvers", "row_space_basis"]
 
 
 @dataclass
@@ -153,6 +153,50 @@ def prepare_problem(X, y, arrangements, loss, sample_weight):
     return X, Y, w, loss_obj, op
 
 
+def row_space_basis(X):
+    """An orthonormal basis ``V`` (d, r) of the row space of ``X``, or None
+    when ``X`` has full column rank.
+
+    The program depends on the weights only through ``X u`` (loss and
+    pattern constraints) and ``||u||`` (penalty), and the part of ``u``
+    orthogonal to the rows only adds to the norms: every solution lies in
+    the row space.  So ``u = z V^T`` with ``z`` solving the same program on
+    ``X V`` (``r`` columns instead of ``d``; dual norms ``||X^T g|| = ||(X
+    V)^T g||`` too), which is exact, and smaller where the rows are fewer
+    than the features or features are collinear (one-hot categories with an
+    intercept column).  The rank cut is numpy's (``s_max max(n, d) eps``),
+    so ``X V V^T`` equals ``X`` to rounding.
+    """
+    n, d = X.shape
+    if n >= d:
+        # The Gram matrix's eigenvalues settle full-rank data cheaply (they
+        # square the condition number: only a clear margin counts).
+        e = np.linalg.eigvalsh(X.T @ X)
+        if e[0] > 1e-10 * e[-1]:
+            return None
+    _, s, Vt = np.linalg.svd(X, full_matrices=False)
+    r = int(np.sum(s > s[0] * max(n, d) * np.finfo(float).eps)) if s.size and s[0] > 0 else 0
+    if r >= d or r == 0:
+        return None
+    return Vt[:r].T.copy()
+
+
+def _in_row_space(op, warm_start):
+    """``(op, warm_start, V)`` of the program on ``X V`` (see
+    :func:`row_space_basis`), or the arguments unchanged and None."""
+    from types import SimpleNamespace
+
+    V = row_space_basis(op.X)
+    if V is None:
+        return op, warm_start, None
+    op_r = LiftedOperator(op.X @ V, op.arrangements, n_outputs=op.n_outputs)
+    if warm_start is not None:
+        names = ("intercept", "alpha", "dual_point", "lam1", "lam2")
+        warm_start = SimpleNamespace(u=np.asarray(warm_start.u, float) @ V,
+                                     **{k: getattr(warm_start, k, None) for k in names})
+    return op_r, warm_start, V
+
+
 def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=False,
                  solver=None, tol=1e-6, max_iter=1000, sample_weight=None,
                  warm_start=None, verbose=False, n_jobs=None, **solver_options):
@@ -227,9 +271,15 @@ def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=Fal
     if n_jobs is not None:
         extra = dict(extra, n_jobs=n_jobs)
     with one_blas_thread():
-        out = func(op, loss_obj, Y, w, float(alpha), fit_intercept=fit_intercept, tol=tol,
-                   max_iter=max_iter, verbose=verbose, warm_start=warm_start,
+        # The fast solver works in the row space of X (exact; see
+        # row_space_basis); the CVXPY reference keeps the program as written.
+        op_s, warm_s, basis = (_in_row_space(op, warm_start) if name == "fast"
+                               else (op, warm_start, None))
+        out = func(op_s, loss_obj, Y, w, float(alpha), fit_intercept=fit_intercept, tol=tol,
+                   max_iter=max_iter, verbose=verbose, warm_start=warm_s,
                    **extra, **solver_options)
+        if basis is not None:
+            out.u = out.u @ basis.T
     elapsed = time.perf_counter() - start
     # (the multipliers are the solver's own: scaled in place below, not copied)
     cert = duality_gap(op, loss_obj, Y, w, out.u, float(alpha), intercept=out.intercept,
