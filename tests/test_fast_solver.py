@@ -1653,8 +1653,16 @@ def test_fast_solver_works_in_the_row_space_of_x(n, d, loss, monkeypatch):
     real = _SOLVERS["fast"]
     monkeypatch.setitem(_SOLVERS, "fast",
                         lambda op, *a, **k: seen.append(op.n_features) or real(op, *a, **k))
+    # The generators, projected, still start the interior point: no block
+    # needs a phase-one linear program.
+    from convexrelu.solvers import _barrier
+
+    lps = []
+    real_lp = _barrier._phase_one
+    monkeypatch.setattr(_barrier, "_phase_one", lambda *a: lps.append(1) or real_lp(*a))
     ours = solve_convex(X, y, arr, alpha, loss=loss, fit_intercept=True, tol=1e-8)
     assert seen == [rank] and rank < X.shape[1]
+    assert lps == []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         ref = solve_convex(X, y, arr, alpha, loss=loss, fit_intercept=True, solver="cvxpy",

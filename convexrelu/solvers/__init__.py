@@ -189,7 +189,20 @@ def _in_row_space(op, warm_start):
     V = row_space_basis(op.X)
     if V is None:
         return op, warm_start, None
-    op_r = LiftedOperator(op.X @ V, op.arrangements, n_outputs=op.n_outputs)
+    arr = op.arrangements
+    if arr.first_weights is not None and arr.first_weights.shape[1] == V.shape[0]:
+        # The generators start the interior point (strictly inside their own
+        # pattern cones): X V V^T w = X w, so their projections are too.
+        # Without them every block would need a phase-one linear program.
+        arr = Arrangements(arr.first, arr.signs, arr.second,
+                           first_weights=np.einsum("dr,pdm->prm", V, arr.first_weights),
+                           second_weights=arr.second_weights)
+    op_r = LiftedOperator(op.X @ V, arr, n_outputs=op.n_outputs)
+    # X had a null space, so the interior point keeps its step checks: the
+    # lifted problem still has directions the loss ignores (r = n rows of
+    # weights per group and many groups), and unchecked steps along them
+    # diverged on a 12 x 21 problem.
+    op_r.flat_directions = True
     if warm_start is not None:
         names = ("intercept", "alpha", "dual_point", "lam1", "lam2")
         warm_start = SimpleNamespace(u=np.asarray(warm_start.u, float) @ V,
