@@ -156,6 +156,17 @@ def _alpha_max_details(op, loss, Y, w, fit_intercept, least_squares_bounds=True,
     ``at`` (it is); ``value`` is then a certified upper bound, not the exact
     ``alpha_max``.
     """
+    from .solvers import _in_row_space
+
+    # Wide or collinear data: the blocks' cone programs in the row space of
+    # X (exact, as for the solver; dual norms are the same there), the
+    # direction lifted back.
+    op_r, _, basis = _in_row_space(op, None)
+    if basis is not None:
+        details = _alpha_max_details(op_r, loss, Y, w, fit_intercept,
+                                     least_squares_bounds=least_squares_bounds, at=at)
+        details.direction = details.direction @ basis.T
+        return details
     X = op.X
     n, d = X.shape
     C, P, m = op.n_outputs, op.n_patterns, op.n_hidden

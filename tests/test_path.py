@@ -55,18 +55,22 @@ def _zero_objective(X, y, loss, fit_intercept, sw):
 
 
 CASES = [
-    (0, "squared", True, False),
-    (1, "squared", False, False),
-    (2, "squared", True, True),
-    (3, "logistic", True, False),
-    (4, "cross_entropy", True, False),
-    (5, "squared", True, False),
+    (0, "squared", True, False, (60, 3)),
+    (1, "squared", False, False, (60, 3)),
+    (2, "squared", True, True, (60, 3)),
+    (3, "logistic", True, False, (60, 3)),
+    (4, "cross_entropy", True, False, (60, 3)),
+    (5, "squared", True, False, (60, 3)),
+    # Wide data: the cone programs run in the row space of X, the direction
+    # is lifted back (and checked below in the original coordinates).
+    (6, "squared", True, False, (12, 20)),
+    (7, "cross_entropy", True, False, (15, 25)),
 ]
 
 
-@pytest.mark.parametrize("seed, loss, fit_intercept, weights", CASES)
-def test_alpha_max_is_certified_and_tight(seed, loss, fit_intercept, weights):
-    X, y, arr, sw = _problem(seed, loss, weights=weights)
+@pytest.mark.parametrize("seed, loss, fit_intercept, weights, shape", CASES)
+def test_alpha_max_is_certified_and_tight(seed, loss, fit_intercept, weights, shape):
+    X, y, arr, sw = _problem(seed, loss, n=shape[0], d=shape[1], weights=weights)
     value, det = alpha_max(X, y, arr, loss=loss, fit_intercept=fit_intercept,
                            sample_weight=sw, return_details=True)
     assert value == alpha_max(X, y, arr, loss=loss, fit_intercept=fit_intercept,
