@@ -186,7 +186,10 @@ def _in_row_space(op, warm_start):
     :func:`row_space_basis`), or the arguments unchanged and None."""
     from types import SimpleNamespace
 
-    V = row_space_basis(op.X)
+    # Full column rank is what the operator's flat_directions already
+    # rules out (cached on op, which the solver asks again): no second
+    # eigendecomposition of X^T X for well-conditioned data.
+    V = row_space_basis(op.X) if op.flat_directions else None
     if V is None:
         return op, warm_start, None
     arr = op.arrangements

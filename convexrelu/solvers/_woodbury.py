@@ -338,8 +338,9 @@ def output_costs(n, width, md):
     complement's triangular solve (``3 n k^2`` together), factorise (``k^3 /
     3``).  Low rank (:class:`LowRankOutput`): the constraint blocks' solves
     with ``n`` right-hand sides (``2 n k md``), ``P`` and its factor and
-    inverse.  The low-rank estimate is deliberately high (``6 n^2 k + 10
-    n^3``, about twice its flops): its solves go through ``D_o^-1``, whose
+    inverse (``2 n k md + n^2 k + n^3`` in all).  The low-rank estimate is
+    deliberately high (``6 n^2 k + 10 n^3 + 2 n k md``, several times those
+    flops): its solves go through ``D_o^-1``, whose
     blocks grow ill-conditioned late in an interior point (the group terms
     lose their curvature along the weights), and the formed matrix is the
     stable choice unless the low-rank one is clearly cheaper.
