@@ -67,7 +67,7 @@ def primal_objective(op, loss, Y, w, U, intercept, alpha):
 
 
 def duality_gap(op, loss, Y, w, U, alpha, *, intercept=None, fit_intercept=False,
-                lam1=None, lam2=None, Z=None, return_multipliers=True):
+                lam1=None, lam2=None, Z=None, return_multipliers=True, dual_ratio=None):
     """Certificate of a primal point.
 
     Parameters
@@ -96,6 +96,12 @@ def duality_gap(op, loss, Y, w, U, alpha, *, intercept=None, fit_intercept=False
         Put the scaled multipliers on the certificate (a copy of each unless
         the scale is one, the size of the lifted problem); False leaves
         ``lam1`` and ``lam2`` None, for callers that only need the numbers.
+    dual_ratio : float, default=None
+        The largest ``||X^T g_g|| / alpha`` of ``V = -grad L`` at this point
+        with the caller's multipliers, when the caller holds them in another
+        form than dense arrays (the fast solver's
+        :class:`~convexrelu.solvers._multipliers.BlockMultipliers`); then
+        ``lam1`` and ``lam2`` are not used for it.
 
     Returns
     -------
@@ -110,8 +116,11 @@ def duality_gap(op, loss, Y, w, U, alpha, *, intercept=None, fit_intercept=False
     F = F0 + b
     primal = loss.value(F, Y, w) + alpha * float(group_norms(U).sum())
     V = -loss.gradient(F, Y, w)
-    norms = op.dual_norms(V, lam1, lam2)
-    ratio = float(norms.max(initial=0.0)) / alpha if alpha > 0 else np.inf
+    if dual_ratio is not None:
+        ratio = float(dual_ratio) if alpha > 0 else np.inf
+    else:
+        norms = op.dual_norms(V, lam1, lam2)
+        ratio = float(norms.max(initial=0.0)) / alpha if alpha > 0 else np.inf
     scale = 1.0 / max(ratio, 1.0) if np.isfinite(ratio) else 0.0
     dual = loss.dual_objective(scale * V, Y, w)
     if loss.name == "squared" and scale > 0:

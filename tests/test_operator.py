@@ -81,3 +81,84 @@ def test_predict_and_violation_skip_zero_blocks_exactly(seed):
     assert op.max_violation(U, op.xu(U)) == pytest.approx(worst / scale, rel=1e-12)
     assert op.max_violation(np.zeros(op.var_shape)) == 0.0
     np.testing.assert_array_equal(op.predict(np.zeros(op.var_shape)), 0.0)
+
+
+def _sparse_multipliers(rng, n, NB, m, held_blocks, rows_per_block):
+    """Dense multipliers that are zero except on a few rows of a few blocks."""
+    lam1 = np.zeros((n, NB, m))
+    lam2 = np.zeros((n, NB))
+    for b in held_blocks:
+        rows = rng.choice(n, rows_per_block, replace=False)
+        lam1[rows, b] = np.abs(rng.standard_normal((rows_per_block, m)))
+        lam2[rows[::2], b] = np.abs(rng.standard_normal(len(rows[::2])))
+    return lam1, lam2
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_block_multipliers_store_and_dual_ratios_match_dense(seed):
+    # The fast solver holds every block's multipliers by their non-zero rows:
+    # what it reads back, and the dual ratios it certifies with, must be the
+    # dense arrays' (ratios recomputed here by the chunked dense dual_norms).
+    from convexrelu.solvers._multipliers import BlockMultipliers
+
+    rng, X, arr, op = _problem(seed, n=40)
+    n, C, P, m = op.n_samples, op.n_outputs, op.n_patterns, op.n_hidden
+    NB = C * 2 * P
+    held = rng.choice(NB, 6, replace=False)
+    lam1, lam2 = _sparse_multipliers(rng, n, NB, m, held[:4], rows_per_block=3)
+    lam1[:, held[4]] = np.abs(rng.standard_normal((n, m)))          # a dense block
+    lam2[:, held[5]] = np.abs(rng.standard_normal(n))               # lam2 only
+    lam1[0, held[0], 0] = -1.0                                      # clipped at zero
+    store = BlockMultipliers.from_dense(lam1, lam2)
+    want1, want2 = np.maximum(lam1, 0.0), lam2
+    got1, got2 = store.dense()
+    np.testing.assert_array_equal(got1, want1)
+    np.testing.assert_array_equal(got2, want2)
+    assert sorted(store.blocks) == sorted(held)
+    assert store.nbytes < 0.5 * (lam1.nbytes + lam2.nbytes)
+
+    V = rng.standard_normal((n, C))
+    alpha = 0.7
+    gated = op.dual_norms(V).reshape(NB, m).max(axis=1) / alpha
+    dense = op.dual_norms(V, want1.reshape((n,) + op.var_shape[:-1]),
+                          want2.reshape((n,) + op.var_shape[:-2]))
+    np.testing.assert_allclose(store.ratios(op, V, alpha, gated),
+                               dense.reshape(NB, m).max(axis=1) / alpha, rtol=1e-12)
+
+    # Reading some blocks, overwriting, clearing.
+    sub = np.array([held[0], held[4], (held[0] + 1) % NB])
+    g1, g2 = store.get(sub)
+    np.testing.assert_array_equal(g1, want1[:, sub])
+    np.testing.assert_array_equal(g2, want2[:, sub])
+    store.set(sub[:1], np.zeros((n, 1, m)), np.zeros((n, 1)))
+    store.clear(sub[1:2])
+    assert held[0] not in store.blocks and held[4] not in store.blocks
+    assert len(store) == 4
+    store.clear()
+    assert len(store) == 0 and not store.dense()[0].any()
+
+
+def test_duality_gap_with_a_given_dual_ratio_is_the_dense_one():
+    from convexrelu.duality import duality_gap
+    from convexrelu.losses import SquaredLoss
+
+    rng, X, arr, op = _problem(3, C=1)
+    n, P, m = op.n_samples, op.n_patterns, op.n_hidden
+    U = np.zeros(op.var_shape)
+    U[0, 0, 1] = rng.standard_normal((m, X.shape[1]))
+    Y = rng.standard_normal((n, 1))
+    w = np.full(n, 1.0 / n)
+    lam1, lam2 = _sparse_multipliers(rng, n, 2 * P, m, [0, 3], rows_per_block=4)
+    lam1 = lam1.reshape((n,) + op.var_shape[:-1])
+    lam2 = lam2.reshape((n,) + op.var_shape[:-2])
+    loss, alpha = SquaredLoss(), 0.05
+    ref = duality_gap(op, loss, Y, w, U, alpha, fit_intercept=True, lam1=lam1, lam2=lam2)
+    V = -loss.gradient(op.predict(U) + ref.intercept, Y, w)
+    ratio = float(op.dual_norms(V, lam1, lam2).max()) / alpha
+    assert ratio > 1.0          # the scaling matters
+    got = duality_gap(op, loss, Y, w, U, alpha, fit_intercept=True, dual_ratio=ratio)
+    assert got.gap == pytest.approx(ref.gap, rel=1e-12)
+    assert got.dual_scale == pytest.approx(ref.dual_scale, rel=1e-12)
+    # ... and a wrong ratio gives a different certificate.
+    assert duality_gap(op, loss, Y, w, U, alpha, fit_intercept=True,
+                       dual_ratio=2 * ratio).gap > ref.gap

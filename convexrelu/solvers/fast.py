@@ -48,6 +48,7 @@ from . import _FEASIBILITY_RTOL
 from ._active_set import solve_restricted_active_set
 from ._barrier import NoInteriorError, solve_restricted_barrier
 from ._block_certificate import certify_zero_block
+from ._multipliers import BlockMultipliers, block_ratios
 from ._pricing import price_blocks, restore_feasibility
 from ._restricted import solve_restricted
 
@@ -72,6 +73,8 @@ MIN_SET_BLOCKS = 4
 #: rounds each; slower on dermatology (0.73x, 0.77x) and flags and ecoli at
 #: one alpha each, audiology-std 1.47x.
 SET_FRACTION = 10
+#: dense multipliers a pricing batch holds at once, in floats
+_MULTIPLIER_ENTRIES = 2 ** 21
 COUPLED_SET_FRACTION = 20
 
 
@@ -81,15 +84,6 @@ def _ratios(op, V, lam1, lam2, alpha):
     norms = op.dual_norms(V, lam1.reshape((n,) + op.var_shape[:-1]),
                           lam2.reshape((n,) + op.var_shape[:-2]))
     return norms.reshape(NB, m).max(axis=1) / alpha
-
-
-def _working_ratios(op, V, lam1, lam2, alpha, blocks):
-    """:func:`_ratios` of the blocks ``blocks`` only (``lam1`` (n, len(blocks), m),
-    ``lam2`` (n, len(blocks))): a block's ratio depends on its own multipliers."""
-    o_idx, mask, E1, W2 = op.block_masks(blocks)
-    Gz = mask * V[:, o_idx, None] + E1 * lam1 + W2 * lam2[:, :, None]       # (n, B, m)
-    G = Gz.reshape(op.n_samples, -1).T @ op.X
-    return np.sqrt(np.einsum("gd,gd->g", G, G)).reshape(len(blocks), -1).max(axis=1) / alpha
 
 
 def _block_norms(U, NB, m):
@@ -256,8 +250,9 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
     # A cold working set is a guess that pricing usually grows: its first
     # restricted solve only needs to be accurate enough to price by.
     round_tol = max(ipm_tol, first_round_tol) if warm_start is None else ipm_tol
-    lam1 = np.zeros((n, NB, m))
-    lam2 = np.zeros((n, NB))
+    # Every block's multipliers, by their non-zero rows (dense, they would be
+    # the size of the lifted problem; see _multipliers).
+    lams = BlockMultipliers(n, NB, m)
     held1 = getattr(warm_start, "lam1", None)
     held2 = getattr(warm_start, "lam2", None)
     if (held1 is not None and held2 is not None
@@ -265,8 +260,8 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             and np.shape(held2) == (n,) + op.var_shape[:-2]):
         # The warm start's multipliers (any lam >= 0 suits a zero block):
         # on a path most zero blocks stay certified by them or near it.
-        lam1[:] = np.maximum(held1.reshape(n, NB, m), 0.0)
-        lam2[:] = np.maximum(held2.reshape(n, NB), 0.0)
+        lams = BlockMultipliers.from_dense(np.reshape(held1, (n, NB, m)),
+                                           np.reshape(held2, (n, NB)))
     pruned = np.zeros(NB, bool)
     d = op.n_features
     # The active-set method continues from an exact solution (a warm start
@@ -292,10 +287,11 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         if inner == "ipm" and active_set and from_exact:
             # A feasible point of the last round or of the warm start: the
             # active-set method continues from it on its face.
+            held_1, held_2 = lams.get(blocks)
             Ub, b, l1, l2, status = solve_restricted_active_set(
                 op, loss, Y, w, alpha, blocks, U.reshape(NB, m, d)[blocks], intercept,
-                fit_intercept=fit_intercept, tol=ipm_tol, lam1=lam1[:, blocks],
-                lam2=lam2[:, blocks])
+                fit_intercept=fit_intercept, tol=ipm_tol, lam1=held_1, lam2=held_2)
+            del held_1, held_2
             inner_used = "active_set"
             if status != "optimal":
                 Ub = None
@@ -334,39 +330,36 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         # the dual point moves little between rounds, so most of them still
         # certify their block and skip pricing (the ratios below decide).
         if not cache_multipliers:
-            lam1[:] = 0.0
-            lam2[:] = 0.0
-        lam1[:, blocks] = l1
-        lam2[:, blocks] = l2
+            lams.clear()
+        lams.set(blocks, l1, l2)
+        del l1, l2
         F0 = op.predict(U)
         intercept = (loss.optimal_intercept(F0, Y, w, start=b) if fit_intercept else b)
         V = -loss.gradient(F0 + intercept, Y, w)
         # Zero blocks outside W that fail the gated test get priced multipliers.
-        ratios = _ratios(op, V, lam1, lam2, alpha)
+        gated = _gated_ratios(op, V, alpha)
+        ratios = lams.ratios(op, V, alpha, gated)
         if cache_multipliers:
             # Stale multipliers can certify worse than none at all.
-            gated = _gated_ratios(op, V, alpha)
             worse = np.flatnonzero(~in_set & (gated < ratios))
-            lam1[:, worse] = 0.0
-            lam2[:, worse] = 0.0
+            lams.clear(worse)
             ratios[worse] = gated[worse]
         outside = np.flatnonzero(~in_set & (ratios > 1.0))
         if len(outside):
-            # Unpacked straight into place: priced multipliers of every block
-            # outside the set would otherwise stay referenced through the
-            # next round (45 MiB at n = 10000).
-            lam1[:, outside], lam2[:, outside], pn = price_blocks(
-                op, V, outside, alpha=alpha, start=(lam1[:, outside], lam2[:, outside]))
-            ratios[outside] = pn.max(axis=1) / alpha
+            ratios[outside] = _price_into(op, V, outside, alpha, lams) / alpha
         # The active-set method's multipliers are exact on its faces; the
         # interior point's are only as good as its tolerance.
         if polish and not (inner_used == "active_set"
                            and ratios[blocks].max(initial=0.0) <= 1.0 + 1e-9):
-            _polish_multipliers(op, V, U, alpha, blocks, lam1, lam2)
-        full1 = lam1.reshape((n,) + op.var_shape[:-1])
-        full2 = lam2.reshape((n,) + op.var_shape[:-2])
+            _polish_multipliers(op, V, U, alpha, blocks, lams)
+        # The dual point's feasibility: outside the set, ``ratios`` is every
+        # block's ratio with the multipliers it holds now (pricing's norms for
+        # the priced ones); the polish changed only the set's.
+        if B:
+            ratios[blocks] = block_ratios(op, V, *lams.get(blocks), alpha, blocks)
+        dual_ratio = float(ratios.max(initial=0.0))
         cert = duality_gap(op, loss, Y, w, U, alpha, intercept=intercept,
-                           fit_intercept=fit_intercept, lam1=full1, lam2=full2,
+                           fit_intercept=fit_intercept, dual_ratio=dual_ratio,
                            return_multipliers=False)
         intercept = cert.intercept
         bn = _block_norms(U, NB, m)
@@ -423,6 +416,8 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
                 ipm_tol = ipm_tol * 1e-2
                 continue
             break
+    lam1, lam2 = lams.dense()
+    del lams
     lam1 = lam1.reshape((n,) + op.var_shape[:-1])
     lam2 = lam2.reshape((n,) + op.var_shape[:-2])
 
@@ -522,7 +517,7 @@ def _add_strong_rule_blocks(op, in_set, warm_start, alpha):
     in_set |= c >= max(2.0 * alpha - float(prev), 0.6 * float(prev))
 
 
-def _polish_multipliers(op, V, U, alpha, blocks, lam1, lam2, active_rtol=1e-7):
+def _polish_multipliers(op, V, U, alpha, blocks, lams, active_rtol=1e-7):
     """Refit the multipliers of the working set to its stationarity conditions.
 
     On a block of the working set, optimality means
@@ -531,11 +526,10 @@ def _polish_multipliers(op, V, U, alpha, blocks, lam1, lam2, active_rtol=1e-7):
     active constraints (``c = 0``).  Non-negative least squares over the
     multipliers of the (numerically) active rows gives them to the accuracy
     of ``V`` itself; an interior-point solver's own multipliers are accurate
-    to its tolerance only.  Updates ``lam1``, ``lam2`` (shape (n, NB, m) and
-    (n, NB)) in place where that lowers the worst dual ratio of a block.
+    to its tolerance only.  Updates the blocks' multipliers in ``lams`` (a
+    :class:`BlockMultipliers`) where that lowers the worst dual ratio of a block.
     """
-    n, NB, m = lam1.shape
-    d = op.n_features
+    NB, m, d = lams.n_blocks, lams.m, op.n_features
     Ub = U.reshape(NB, m, d)[blocks]
     nu = np.sqrt(np.einsum("bjd,bjd->bj", Ub, Ub))
     targets = alpha * Ub / np.where(nu > 0, nu, 1.0)[..., None]
@@ -545,13 +539,13 @@ def _polish_multipliers(op, V, U, alpha, blocks, lam1, lam2, active_rtol=1e-7):
     scale = np.where(scale > 0, scale, 1.0)
     rows1 = c1 <= active_rtol * scale[None, :, None]
     rows2 = c2 <= active_rtol * scale[None, :]
+    held1, held2 = lams.get(blocks)
     p1, p2, pn = price_blocks(op, V, blocks, targets=targets, rows1=rows1, rows2=rows2,
-                              start=(lam1[:, blocks], lam2[:, blocks]))
-    old = _working_ratios(op, V, lam1[:, blocks], lam2[:, blocks], alpha, blocks)
-    better = _working_ratios(op, V, p1, p2, alpha, blocks) < old
+                              start=(held1, held2))
+    old = block_ratios(op, V, held1, held2, alpha, blocks)
+    better = block_ratios(op, V, p1, p2, alpha, blocks) < old
     if better.any():
-        lam1[:, blocks[better]] = p1[:, better]
-        lam2[:, blocks[better]] = p2[:, better]
+        lams.set(blocks[better], p1[:, better], p2[:, better])
 
 
 def _zero_tiny_groups(op, Ub, blocks, zero_rtol):
@@ -579,6 +573,24 @@ def _zero_tiny_groups(op, Ub, blocks, zero_rtol):
     return Ub
 
 
+def _price_into(op, V, blocks, alpha, lams):
+    """Price the zero blocks ``blocks`` from the multipliers ``lams`` holds, store
+    the new ones there, and return each block's largest dual norm.
+
+    A few blocks at a time (about ``2^21`` floats of dense multipliers): all
+    of them at once are the size of the lifted problem.  Blocks are priced
+    independently, so the batches do not change the result.
+    """
+    step = max(1, _MULTIPLIER_ENTRIES // max(1, op.n_samples * op.n_hidden))
+    worst = np.empty(len(blocks))
+    for lo in range(0, len(blocks), step):
+        part = blocks[lo:lo + step]
+        p1, p2, pn = price_blocks(op, V, part, alpha=alpha, start=lams.get(part))
+        lams.set(part, p1, p2)
+        worst[lo:lo + len(part)] = pn.max(axis=1)
+    return worst
+
+
 def _certify_zero(op, V, ratios, alpha, near=1.25, most_exact=3):
     """Multipliers ``(lam1, lam2)`` certifying ``U = 0`` at ``alpha``, or None.
 
@@ -599,8 +611,8 @@ def _certify_zero(op, V, ratios, alpha, near=1.25, most_exact=3):
     multipliers certify them or not.
     """
     n, NB, m = op.n_samples, ratios.shape[0], op.n_hidden
-    lam1 = np.zeros((n, NB, m))
-    lam2 = np.zeros((n, NB))
+    # Dense only once zero is certified: below alpha_max the test ends early.
+    lams = BlockMultipliers(n, NB, m)
     out = np.flatnonzero(ratios > 1.0)
     out = out[np.argsort(-ratios[out], kind="stable")]
     if len(out):
@@ -614,8 +626,8 @@ def _certify_zero(op, V, ratios, alpha, near=1.25, most_exact=3):
         while lo < len(out):
             part = out[lo:lo + size]
             p1, p2, pn = price_blocks(op, V, part, alpha=alpha)
-            lam1[:, part] = p1
-            lam2[:, part] = p2
+            lams.set(part, p1, p2)
+            del p1, p2
             worst[lo:lo + size] = pn.max(axis=1)
             lo, size = lo + size, 4 * size
             if (np.any(worst[:lo] > near * alpha)
@@ -627,8 +639,8 @@ def _certify_zero(op, V, ratios, alpha, near=1.25, most_exact=3):
             status, l1, l2, *_ = certify_zero_block(op, V, beta, alpha)
             if status != "certified":
                 return None
-            lam1[:, beta] = l1
-            lam2[:, beta] = l2
+            lams.set([beta], np.reshape(l1, (n, 1, m)), np.reshape(l2, (n, 1)))
+    lam1, lam2 = lams.dense()
     return (lam1.reshape((n,) + op.var_shape[:-1]), lam2.reshape((n,) + op.var_shape[:-2]))
 
 
