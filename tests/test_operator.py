@@ -94,8 +94,8 @@ def _sparse_multipliers(rng, n, NB, m, held_blocks, rows_per_block):
     return lam1, lam2
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_block_multipliers_store_and_dual_ratios_match_dense(seed):
+@pytest.mark.parametrize("seed, n_held", [(0, 6), (1, 6), (2, 20)])
+def test_block_multipliers_store_and_dual_ratios_match_dense(seed, n_held):
     # The fast solver holds every block's multipliers by their non-zero rows:
     # what it reads back, and the dual ratios it certifies with, must be the
     # dense arrays' (ratios recomputed here by the chunked dense dual_norms).
@@ -104,8 +104,9 @@ def test_block_multipliers_store_and_dual_ratios_match_dense(seed):
     rng, X, arr, op = _problem(seed, n=40)
     n, C, P, m = op.n_samples, op.n_outputs, op.n_patterns, op.n_hidden
     NB = C * 2 * P
-    held = rng.choice(NB, 6, replace=False)
-    lam1, lam2 = _sparse_multipliers(rng, n, NB, m, held[:4], rows_per_block=3)
+    # (6 of 28 blocks: ratios block by block; 20: the dense pass of small problems)
+    held = rng.choice(NB, n_held, replace=False)
+    lam1, lam2 = _sparse_multipliers(rng, n, NB, m, np.r_[held[:4], held[6:]], rows_per_block=3)
     lam1[:, held[4]] = np.abs(rng.standard_normal((n, m)))          # a dense block
     lam2[:, held[5]] = np.abs(rng.standard_normal(n))               # lam2 only
     lam1[0, held[0], 0] = -1.0                                      # clipped at zero
@@ -133,7 +134,7 @@ def test_block_multipliers_store_and_dual_ratios_match_dense(seed):
     store.set(sub[:1], np.zeros((n, 1, m)), np.zeros((n, 1)))
     store.clear(sub[1:2])
     assert held[0] not in store.blocks and held[4] not in store.blocks
-    assert len(store) == 4
+    assert len(store) == n_held - 2
     store.clear()
     assert len(store) == 0 and not store.dense()[0].any()
 
