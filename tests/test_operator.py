@@ -95,16 +95,16 @@ def _sparse_multipliers(rng, n, NB, m, held_blocks, rows_per_block):
 
 
 @pytest.mark.parametrize("seed, n_held", [(0, 6), (1, 6), (2, 20)])
-def test_block_multipliers_store_and_dual_ratios_match_dense(seed, n_held):
+def test_block_multipliers_store_and_dual_ratios_match_dense(seed, n_held, monkeypatch):
     # The fast solver holds every block's multipliers by their non-zero rows:
     # what it reads back, and the dual ratios it certifies with, must be the
     # dense arrays' (ratios recomputed here by the chunked dense dual_norms).
+    from convexrelu.solvers import _multipliers
     from convexrelu.solvers._multipliers import BlockMultipliers
 
     rng, X, arr, op = _problem(seed, n=40)
     n, C, P, m = op.n_samples, op.n_outputs, op.n_patterns, op.n_hidden
     NB = C * 2 * P
-    # (6 of 28 blocks: ratios block by block; 20: the dense pass of small problems)
     held = rng.choice(NB, n_held, replace=False)
     lam1, lam2 = _sparse_multipliers(rng, n, NB, m, np.r_[held[:4], held[6:]], rows_per_block=3)
     lam1[:, held[4]] = np.abs(rng.standard_normal((n, m)))          # a dense block
@@ -123,8 +123,11 @@ def test_block_multipliers_store_and_dual_ratios_match_dense(seed, n_held):
     gated = op.dual_norms(V).reshape(NB, m).max(axis=1) / alpha
     dense = op.dual_norms(V, want1.reshape((n,) + op.var_shape[:-1]),
                           want2.reshape((n,) + op.var_shape[:-2]))
-    np.testing.assert_allclose(store.ratios(op, V, alpha, gated),
-                               dense.reshape(NB, m).max(axis=1) / alpha, rtol=1e-12)
+    want = dense.reshape(NB, m).max(axis=1) / alpha
+    # The dense pass of small problems, and block by block (as for large ones).
+    np.testing.assert_allclose(store.ratios(op, V, alpha, gated), want, rtol=1e-12)
+    monkeypatch.setattr(_multipliers, "_MAX_ENTRIES", 2 * n * m)
+    np.testing.assert_allclose(store.ratios(op, V, alpha, gated), want, rtol=1e-12)
 
     # Reading some blocks, overwriting, clearing.
     sub = np.array([held[0], held[4], (held[0] + 1) % NB])

@@ -111,9 +111,9 @@ class BlockMultipliers:
         a few at a time (at most about ``2^21`` floats of temporaries).
         """
         n, NB, m = self.n, self.n_blocks, self.m
-        if n * NB * m <= _MAX_ENTRIES and 4 * len(self._rows) >= NB:
-            # Small and mostly held: the operator's pattern-chunked pass over
-            # dense copies is faster than gathering the blocks' masks.
+        if n * NB * m <= _MAX_ENTRIES and self._rows:
+            # Small: the operator's pattern-chunked pass over dense copies is
+            # faster than gathering the held blocks' masks.
             l1, l2 = self.dense()
             norms = op.dual_norms(V, l1.reshape((n,) + op.var_shape[:-1]),
                                   l2.reshape((n,) + op.var_shape[:-2]))
