@@ -17,7 +17,8 @@ import numpy as np
 
 __all__ = ["BlockMultipliers"]
 
-#: temporaries of :meth:`BlockMultipliers.ratios`, in floats
+#: temporaries of :meth:`BlockMultipliers.ratios` (and of the fast solver's
+#: pricing batches), in floats
 _MAX_ENTRIES = 2 ** 21
 
 
@@ -84,9 +85,7 @@ class BlockMultipliers:
                 self._rows.pop(int(b), None)
                 continue
             rows = np.flatnonzero(nonzero[:, k])
-            if len(rows) == 0:
-                self._rows.pop(int(b), None)
-            elif 2 * len(rows) >= self.n:
+            if 2 * len(rows) >= self.n:
                 self._rows[int(b)] = (None, np.array(r1), np.array(r2))
             else:
                 self._rows[int(b)] = (rows.astype(np.int32), r1[rows], r2[rows])

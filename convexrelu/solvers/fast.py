@@ -48,7 +48,7 @@ from . import _FEASIBILITY_RTOL
 from ._active_set import solve_restricted_active_set
 from ._barrier import NoInteriorError, solve_restricted_barrier
 from ._block_certificate import certify_zero_block
-from ._multipliers import BlockMultipliers, block_ratios
+from ._multipliers import _MAX_ENTRIES, BlockMultipliers, block_ratios
 from ._pricing import price_blocks, restore_feasibility
 from ._restricted import solve_restricted
 
@@ -73,8 +73,6 @@ MIN_SET_BLOCKS = 4
 #: rounds each; slower on dermatology (0.73x, 0.77x) and flags and ecoli at
 #: one alpha each, audiology-std 1.47x.
 SET_FRACTION = 10
-#: dense multipliers a pricing batch holds at once, in floats
-_MULTIPLIER_ENTRIES = 2 ** 21
 COUPLED_SET_FRACTION = 20
 
 
@@ -581,7 +579,7 @@ def _price_into(op, V, blocks, alpha, lams):
     of them at once are the size of the lifted problem.  Blocks are priced
     independently, so the batches do not change the result.
     """
-    step = max(1, _MULTIPLIER_ENTRIES // max(1, op.n_samples * op.n_hidden))
+    step = max(1, _MAX_ENTRIES // max(1, op.n_samples * op.n_hidden))
     worst = np.empty(len(blocks))
     for lo in range(0, len(blocks), step):
         part = blocks[lo:lo + step]
