@@ -7,7 +7,7 @@ units, loss) fit the estimator once with ``memory_limit=None`` under
 estimators refuse a fit whose estimate exceeds ``memory_limit``, half the
 available memory by default, so the ratio should be a little above one).
 
-    python benchmarks/bench_memory.py            # four shapes, ~4 minutes
+    python benchmarks/bench_memory.py            # eight shapes, ~10 minutes
 """
 
 import time
@@ -19,7 +19,10 @@ from convexrelu import ConvexDeepReLUClassifier, ConvexDeepReLURegressor
 from convexrelu.memory import estimate_fit_memory, traced_peak
 
 SHAPES = [(5000, 30, 10, 16, 2, "squared"), (5000, 10, 1, 50, 4, "squared"),
-          (10000, 10, 1, 50, 4, "squared"), (3000, 10, 4, 20, 2, "log_loss")]
+          (10000, 10, 1, 50, 4, "squared"), (3000, 10, 4, 20, 2, "log_loss"),
+          # wide data and many classes: the working set's Newton systems dominate
+          (1000, 100, 1, 32, 2, "squared"), (400, 30, 5, 20, 2, "log_loss"),
+          (150, 200, 6, 16, 2, "log_loss"), (200, 120, 10, 16, 2, "log_loss")]
 
 
 def main():

@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from datasets import load_uci121, uci121_names  # noqa: E402
 
 from convexrelu import ConvexDeepReLUClassifier  # noqa: E402
+from convexrelu.memory import FitMemoryError, check_fit_memory  # noqa: E402
 
 GRID_SIZE = 3
 
@@ -46,7 +47,7 @@ def models(args):
     return {
         "convex": (ConvexDeepReLUClassifier(n_patterns=args.n_patterns, n_hidden=args.n_hidden,
                                             patterns=args.patterns, tol=args.tol,
-                                            random_state=0),
+                                            memory_limit=args.memory_limit, random_state=0),
                    {"alpha": [1e-3, 1e-2, 1e-1]}),
         "mlp": (MLPClassifier(hidden_layer_sizes=(100,), max_iter=500, random_state=0),
                 {"alpha": [1e-4, 1e-2, 1.0]}),
@@ -134,9 +135,14 @@ def main(argv=None):
     parser.add_argument("--patterns", default="sample", choices=["sample", "trained"],
                         help="where the convex model's tuples come from")
     parser.add_argument("--n-jobs", type=int, default=1)
+    parser.add_argument("--memory-limit", default="auto",
+                        help="the convex model's memory_limit ('auto', '8GiB', 'none'); a set "
+                             "whose largest fit is estimated above it is skipped")
     parser.add_argument("--record", help="CSV file of finished folds: appended, and "
                         "the folds in it (same settings) are not run again")
     args = parser.parse_args(argv)
+    if args.memory_limit.lower() == "none":
+        args.memory_limit = None
     done = read_record(args.record, args)
     names = args.sets or uci121_names(args.max_n)
     if not names:
@@ -155,6 +161,18 @@ def main(argv=None):
         t_set = time.perf_counter()
         X, y, folds = load_uci121(ds)
         y = np.unique(y, return_inverse=True)[1]
+        n_classes = len(np.unique(y))
+        try:
+            # The largest convex fit of the set (a fold's refit), refused
+            # up front rather than after hours of inner fits.
+            check_fit_memory(max(len(tr) for tr, _ in folds), X.shape[1] + 1,
+                             1 if n_classes == 2 else n_classes, args.n_patterns,
+                             args.n_hidden, loss="logistic" if n_classes == 2
+                             else "cross_entropy", memory_limit=args.memory_limit)
+        except FitMemoryError as exc:
+            print(f"{ds:<32}{X.shape[0]:>6}{X.shape[1]:>5}{n_classes:>4}  skipped: "
+                  f"{str(exc).split(' (')[0]} above --memory-limit", flush=True)
+            continue
         jobs = [(m, est, grid, k, tr, te) for m, (est, grid) in specs.items()
                 for k, (tr, te) in enumerate(folds) if (ds, m, k) not in done]
         if args.n_jobs == 1:

@@ -12,10 +12,20 @@ hidden units per sub-network there are ``G = C * 2 * P * m`` groups, and
 * the reference ``"cvxpy"`` solver builds the (masked, sparse) lifted
   columns ``D2 D1 X`` of every group: ``n G d`` non-zeros, several copies of
   them during CVXPY's canonicalisation;
-* the default ``"fast"`` solver never does: besides a few ``n G`` arrays it
-  holds arrays over one solve's groups (one output's with a squared loss),
-  its interior point's chunk of lifted rows (at most ``2e7`` entries) and
-  the rows' products ``x_i x_i^T`` (at most 256 MB).
+* the default ``"fast"`` solver never does.  It holds a few ``n G`` arrays
+  for its certificates, and, in a different phase, the interior point of
+  its working set: ``Bw`` blocks of one solve (one output's with a squared
+  loss), ``gw = Bw m`` groups, ``k = gw d'`` weights (``d' = min(d, n)``:
+  wide data is solved in the row space of X).  Those are a dozen ``n gw``
+  arrays, the Newton systems (``k x k`` matrices when the rows outnumber
+  the weights; else arrays of ``n x k`` through the Woodbury identity, and
+  for a softmax one ``k/C x k/C`` matrix per class), a chunk of lifted rows
+  and the rows' products ``x_i x_i^T`` (at most 256 MB).  The working set's
+  size is not known before the fit: it is taken as a third of the blocks,
+  at least 32 (the working sets of the calibration fits held from a fifth
+  to half of the blocks).  With many features or many classes the Newton
+  systems are the largest term (a 226-row fit with 262 features and 13
+  classes: 1.5 GB resident).
 
 :func:`estimate_fit_memory` adds these terms up; the estimators compare it
 with their ``memory_limit`` before sampling a single pattern.  The constants
@@ -45,11 +55,17 @@ _NG_ARRAYS = 12
 # bytes per lifted non-zero n*G*d of the reference solver: CVXPY's
 # canonicalisation keeps several sparse copies (value + indices).
 _LIFTED_BYTES = {"cvxpy": 22 * _FLOAT}
-# The default solver never lifts all groups: calibrated on tracemalloc peaks
-# of fits with n = 3000..20000 (see test_reliability.py and the README's
-# memory notes); its certificates go a few patterns at a time.
-_FAST_NG_ARRAYS = 5
-_FAST_SOLVE_ARRAYS = 9
+# The default solver: float64 arrays over all groups in its certificate
+# phase (the result's multipliers and the dual ratios' work), and over the
+# working set's groups in its interior point (slacks, multipliers, their
+# steps, scalings); calibrated on tracemalloc peaks of fits
+# (benchmarks/bench_memory.py, tests/test_reliability.py).
+_FAST_NG_ARRAYS = 2
+_IPM_ARRAYS = 12
+# Working-set blocks assumed by the estimate: a third of one solve's blocks,
+# at least this many (or all of them).
+_WORKING_FRACTION = 3
+_WORKING_MIN_BLOCKS = 32
 # the fixed overhead of a fit (CVXPY's problem objects, small arrays)
 _BASE_BYTES = 2 ** 20
 
@@ -77,9 +93,12 @@ def estimate_fit_memory(n_samples, n_features, n_outputs, n_patterns, n_hidden, 
     The estimate counts the lifted arrays of the program (see the module
     docstring): ``O(n P m)`` pattern masks, about a dozen float64 arrays of
     ``n G`` entries (``G = 2 C P m`` groups) and the solver's sparse lifted
-    columns, ``O(n G d)``.  It is meant to be right within a factor of about
-    two to three; the estimators use it to refuse fits above their
-    ``memory_limit`` before allocating anything.
+    columns, ``O(n G d)``; for the default solver, the larger of its
+    certificate's arrays and its interior point on an assumed working set
+    (see the module docstring).  It is meant to be right within a factor
+    of about three (0.5 to 3 times the traced peaks of the calibration
+    fits in ``benchmarks/bench_memory.py``); the estimators use it to
+    refuse fits above their ``memory_limit`` before allocating anything.
 
     Parameters
     ----------
@@ -134,17 +153,37 @@ def estimate_fit_memory(n_samples, n_features, n_outputs, n_patterns, n_hidden, 
         dense = _NG_ARRAYS * n * G * _FLOAT
         lifted = _LIFTED_BYTES[key] * n * G * d
         return int(_BASE_BYTES + masks + dense + lifted)
-    # The default solver: arrays over all groups for the certificate, arrays
-    # over one solve's groups (one output's with a squared loss) for the
-    # working set and pricing, and the interior point's chunk of lifted
-    # rows and rows' products x_i x_i^T, as bounded there.
-    from .solvers._barrier import LOSS_CHUNK_ENTRIES, PAIR_PRODUCTS_MAX_BYTES
+    # The default solver: the larger of its two phases, the certificate over
+    # all groups and the interior point over the working set.
+    certificate = _FAST_NG_ARRAYS * n * G * _FLOAT
+    return int(_BASE_BYTES + masks + max(certificate,
+                                         _working_set_bytes(n, d, C, P, m, loss)))
 
-    G_solve = G // C if loss == "squared" else G
-    dense = _FAST_NG_ARRAYS * n * G * _FLOAT + _FAST_SOLVE_ARRAYS * n * G_solve * _FLOAT
-    chunk = min(n * G_solve * d, LOSS_CHUNK_ENTRIES) * _FLOAT
+
+def _working_set_bytes(n, d, C, P, m, loss):
+    """Bytes of the fast solver's interior point on its assumed working set."""
+    from .solvers._barrier import (LOSS_CHUNK_ENTRIES, PAIR_PRODUCTS_MAX_BYTES,
+                                   WOODBURY_MIN_WEIGHTS)
+
+    # A squared loss is solved output by output; other losses couple them.
+    C_solve = 1 if loss == "squared" else C
+    blocks = C_solve * 2 * P
+    Bw = min(blocks, max(_WORKING_MIN_BLOCKS, blocks // _WORKING_FRACTION))
+    gw = Bw * m
+    k = gw * min(d, n)
+    # Formed Newton matrices: k x k twice (the matrix and its scaled copy).
+    newton = 2 * k * k
+    if C_solve == 1:
+        if k >= WOODBURY_MIN_WEIGHTS and 2 * n < k:
+            # n x k arrays (the lifted columns, their scaled images, the
+            # Woodbury factor), and a k x k matrix still (measured).
+            newton = max(k * k, 4 * n * k)
+    else:
+        # Softmax: one k/C-wide block per class, plus n x k arrays.
+        newton = min(newton, k * (k // C_solve + 2 * n))
+    ipm = _IPM_ARRAYS * n * gw + newton + min(n * k, LOSS_CHUNK_ENTRIES)
     pairs = min(n * d * (d + 1) // 2 * _FLOAT, PAIR_PRODUCTS_MAX_BYTES)
-    return int(_BASE_BYTES + masks + dense + chunk + pairs)
+    return ipm * _FLOAT + pairs
 
 
 def available_memory():

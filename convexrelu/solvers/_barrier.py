@@ -54,6 +54,9 @@ LOSS_CHUNK_MIN_ROWS = 256
 PAIR_GRAM_MIN_FEATURES = 24
 #: largest size of the rows' products x_i x_i^T kept for a whole solve
 PAIR_PRODUCTS_MAX_BYTES = 2 ** 28
+#: the loss part goes through the Woodbury identity only for working sets
+#: of at least this many weights (and more than twice the rows' outputs)
+WOODBURY_MIN_WEIGHTS = 1500
 #: Newton steps without halving the stationarity residual, once the gap is
 #: reached, after which the interior point reports "stalled"
 STALL_STEPS = 15
@@ -660,7 +663,8 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
     # working set has more weights than the rows have outputs (d large).
     # With a softmax the split above is cheaper still (capacitance n, not n C).
     use_woodbury = not use_outputs and (newton == "woodbury" or (
-        newton == "auto" and 2 * n * C < k and k >= 1500 and n * k * 8 <= 2 ** 30))
+        newton == "auto" and 2 * n * C < k and k >= WOODBURY_MIN_WEIGHTS
+        and n * k * 8 <= 2 ** 30))
     Phi_ws = ((mask[:, :, None] * X[:, None, :]).reshape(n, k)
               if use_woodbury or use_outputs else None)
     row_chunk = (n if XX is not None
