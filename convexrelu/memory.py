@@ -96,8 +96,8 @@ def estimate_fit_memory(n_samples, n_features, n_outputs, n_patterns, n_hidden, 
     columns, ``O(n G d)``; for the default solver, the larger of its
     certificate's arrays and its interior point on an assumed working set
     (see the module docstring).  It is meant to be right within a factor
-    of about three (0.5 to 3 times the traced peaks of the calibration
-    fits in ``benchmarks/bench_memory.py``); the estimators use it to
+    of about three (0.4 to 3.4 times the traced peaks of the eight fits of
+    ``benchmarks/bench_memory.py``); the estimators use it to
     refuse fits above their ``memory_limit`` before allocating anything.
 
     Parameters
