@@ -406,9 +406,11 @@ def test_memory_estimate_matches_tracemalloc(solver, shape):
         _, peak = traced_peak(est.fit, X, y)
     estimate = estimate_fit_memory(n, d + 1, C, P, m, solver=solver)
     print(f"estimate {estimate / 2**20:.2f} MiB, traced peak {peak / 2**20:.2f} MiB")
-    # Within a factor of 3 either way, up to 3.5 above on the smallest fits
-    # (a few MiB), where the assumed working set (32 blocks) is every block.
-    assert 0.3 * peak <= estimate <= 3.5 * peak, (estimate, peak)
+    # At least half the peak (the estimate before the working set's Newton
+    # systems were counted gave 0.12 to 0.44 of it on the three wide shapes),
+    # and up to 3.5 times on the smallest fits (a few MiB), where the assumed
+    # working set (32 blocks) is every block.
+    assert 0.5 * peak <= estimate <= 3.5 * peak, (estimate, peak)
 
 
 def test_memory_guard_fires_and_keeps_previous_model(fitted_pair):
