@@ -753,6 +753,61 @@ def test_softmax_weights_refuse_a_rank_one_part_outside_the_diagonal():
         softmax_weights(Dl, np.array([[0.5, 1e-3], [0.2, 0.3]]))
 
 
+def test_softmax_weights_accept_an_underflowed_diagonal():
+    """``Dl = w p`` underflows to zero before ``Rl = sqrt(w) p`` does: a subnormal
+    ``Rl`` whose square is zero gets weight zero, as the matrix it stands for."""
+    from convexrelu.losses import get_loss
+    from convexrelu.solvers._barrier import NoInteriorError
+    from convexrelu.solvers._woodbury import softmax_weights
+
+    # A saturated softmax: the third class's probability is about e^-741.
+    F = np.array([[0.0, 1.0, -740.0]])
+    Dl, Rl = get_loss("cross_entropy").hessian_parts(F, np.eye(3)[[0]], np.array([1 / 226]))
+    assert Dl[0, 2] == 0.0 and Rl[0, 2] > 0.0 and Rl[0, 2] ** 2 == 0.0
+    lam = softmax_weights(Dl, Rl)
+    assert lam[0, 2] == 0.0
+    np.testing.assert_allclose(lam[0, :2], np.sqrt(Rl[0, :2] ** 2 / Dl[0, :2]))
+    # A rank-one part that does not vanish in floating point still refuses.
+    with pytest.raises(NoInteriorError):
+        softmax_weights(Dl, Rl + np.array([[0.0, 0.0, 1e-150]]))
+
+
+def test_failed_split_newton_does_not_form_a_dense_matrix_above_the_cap(monkeypatch):
+    """When the by-output Newton systems fail, the dense matrix takes over only
+    up to ``DENSE_FALLBACK_MAX_BYTES``; above it the interior point reports
+    ``NoInteriorError`` and the fast solver's conic fallback still reaches the
+    Clarabel optimum with its certificate."""
+    from convexrelu.solvers import _barrier, prepare_problem
+    from convexrelu.solvers._barrier import NoInteriorError, solve_restricted_barrier
+
+    X, y, arr, alpha = _problem(45, 40, 3, 2, "cross_entropy", n_patterns=4, alpha_frac=0.1)
+
+    def fail(*args, **kwargs):
+        raise NoInteriorError("forced")
+
+    monkeypatch.setattr(_barrier, "output_block_solver", fail)
+    _, Y, w, loss_obj, op = prepare_problem(X, y, arr, "cross_entropy", None)
+    blocks = np.arange(op.n_outputs * 2 * op.n_patterns)
+    # Under the cap: dense steps from the failure on, the same optimum.
+    dense = solve_restricted_barrier(op, loss_obj, Y, w, alpha, blocks, fit_intercept=True,
+                                     tol=1e-10, newton="dense")
+    fallback = solve_restricted_barrier(op, loss_obj, Y, w, alpha, blocks, fit_intercept=True,
+                                        tol=1e-10, newton="outputs")
+    assert fallback[4] == dense[4] == "optimal"
+    np.testing.assert_allclose(fallback[0], dense[0], rtol=1e-6, atol=1e-9)
+    # Above it: refused, naming the size.
+    monkeypatch.setattr(_barrier, "DENSE_FALLBACK_MAX_BYTES", 1)
+    with pytest.raises(NoInteriorError, match="too large"):
+        solve_restricted_barrier(op, loss_obj, Y, w, alpha, blocks, fit_intercept=True,
+                                 tol=1e-10, newton="outputs")
+    ours = solve_convex(X, y, arr, alpha, loss="cross_entropy", fit_intercept=True, tol=1e-7,
+                        newton="outputs")
+    ref = solve_convex(X, y, arr, alpha, loss="cross_entropy", fit_intercept=True,
+                       solver="cvxpy", tol=1e-9)
+    assert ours.converged and ours.relative_gap <= 1e-7
+    assert ours.objective == pytest.approx(ref.objective, rel=1e-6)
+
+
 @pytest.mark.parametrize("loss,fit_intercept", [("squared", True), ("squared", False),
                                                 ("logistic", True), ("cross_entropy", True)])
 def test_woodbury_newton_steps_reach_the_clarabel_optimum(loss, fit_intercept):

@@ -57,6 +57,11 @@ PAIR_PRODUCTS_MAX_BYTES = 2 ** 28
 #: the loss part goes through the Woodbury identity only for working sets
 #: of at least this many weights (and more than twice the rows' outputs)
 WOODBURY_MIN_WEIGHTS = 1500
+#: when a split Newton solve (Woodbury, by output) fails, the dense Newton
+#: matrix takes over only up to this size; larger ones (a 9 GiB matrix on a
+#: 226-row fit, where the split systems held about 1 GB) raise
+#: NoInteriorError, on which the caller falls back to a conic solver
+DENSE_FALLBACK_MAX_BYTES = 2 ** 31
 #: Newton steps without halving the stationarity residual, once the gap is
 #: reached, after which the interior point reports "stalled"
 STALL_STEPS = 15
@@ -665,8 +670,8 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
     use_woodbury = not use_outputs and (newton == "woodbury" or (
         newton == "auto" and 2 * n * C < k and k >= WOODBURY_MIN_WEIGHTS
         and n * k * 8 <= 2 ** 30))
-    Phi_ws = ((mask[:, :, None] * X[:, None, :]).reshape(n, k)
-              if use_woodbury or use_outputs else None)
+    split = use_woodbury or use_outputs
+    Phi_ws = ((mask[:, :, None] * X[:, None, :]).reshape(n, k) if split else None)
     row_chunk = (n if XX is not None
                  else max(1, int(2 ** 19 // (n_pairs + B * m * (m + 1) // 2 + A))))
     pair_chunk = max(1, int(LOSS_CHUNK_ENTRIES // max(A * (A + 1) // 2, n_pairs)))
@@ -805,6 +810,10 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
                 except NoInteriorError:
                     use_outputs = False
         if not (use_woodbury or use_outputs):
+            if split and nz * nz * 8 > DENSE_FALLBACK_MAX_BYTES:
+                raise NoInteriorError(
+                    f"the split Newton systems failed and the dense Newton matrix "
+                    f"({nz} x {nz}, {nz * nz * 8 / 2 ** 30:.1f} GiB) is too large")
             if const_hessian:
                 if K_loss is None:
                     K_loss = loss_hessian(F)

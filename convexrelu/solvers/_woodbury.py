@@ -321,9 +321,15 @@ class LowRankOutput:
 def softmax_weights(Dl, Rl):
     """``Rl / Dl^(1/2)`` (zero where ``Dl`` is), the weights ``lam`` with ``Q = Lam W``
     output by output (see :func:`by_output_solver`); for the softmax
-    ``sum_o lam_o^2 = 1``."""
+    ``sum_o lam_o^2 = 1``.
+
+    Where ``Dl`` underflowed to zero (a probability below ~1e-321 times the
+    sample weight) ``Rl`` may still be a subnormal number; its rank-one term
+    ``Rl^2`` is zero in floating point, so its weight is zero too.  (These
+    raised the error below in a 226-row, 13-class fit's third round, which
+    then formed a 9 GiB dense Newton matrix instead.)"""
     ok = Dl > 0
-    if np.any(~ok & (Rl != 0)):
+    if np.any(~ok & (Rl * Rl != 0)):
         from ._barrier import NoInteriorError
 
         raise NoInteriorError("rank-one part outside the diagonal part's range")
