@@ -19,7 +19,8 @@ hidden units per sub-network there are ``G = C * 2 * P * m`` groups, and
   wide data is solved in the row space of X).  Those are a dozen ``n gw``
   arrays, the Newton systems (``k x k`` matrices when the rows outnumber
   the weights; else arrays of ``n x k`` through the Woodbury identity, and
-  for a softmax one ``k/C x k/C`` matrix per class), a chunk of lifted rows
+  for a softmax one ``k/C x k/C`` matrix per class, or ``k/C x n`` factors
+  when a class has more weights than rows), a chunk of lifted rows
   and the rows' products ``x_i x_i^T`` (at most 256 MB).  The working set's
   size is not known before the fit: it is taken as a third of the blocks,
   at least 32 (the working sets of the calibration fits held from a fifth
@@ -164,6 +165,7 @@ def _working_set_bytes(n, d, C, P, m, loss):
     """Bytes of the fast solver's interior point on its assumed working set."""
     from .solvers._barrier import (LOSS_CHUNK_ENTRIES, PAIR_PRODUCTS_MAX_BYTES,
                                    WOODBURY_MIN_WEIGHTS)
+    from .solvers._woodbury import BATCHED_BLOCKS_MAX, output_costs
 
     # A squared loss is solved output by output; other losses couple them.
     C_solve = 1 if loss == "squared" else C
@@ -171,17 +173,27 @@ def _working_set_bytes(n, d, C, P, m, loss):
     Bw = min(blocks, max(_WORKING_MIN_BLOCKS, blocks // _WORKING_FRACTION))
     gw = Bw * m
     k = gw * min(d, n)
+    md = m * min(d, n)
     # Formed Newton matrices: k x k twice (the matrix and its scaled copy).
     newton = 2 * k * k
     if C_solve == 1:
         if k >= WOODBURY_MIN_WEIGHTS and 2 * n < k:
             # n x k arrays (the lifted columns, their scaled images, the
-            # Woodbury factor), and a k x k matrix still (measured).
+            # Woodbury factor), and the active-set method's face matrix
+            # (measured near k x k here).
             newton = max(k * k, 4 * n * k)
     else:
-        # Softmax: one k/C-wide block per class, plus n x k arrays.
-        newton = min(newton, k * (k // C_solve + 2 * n))
-    ipm = _IPM_ARRAYS * n * gw + newton + min(n * k, LOSS_CHUNK_ENTRIES)
+        # Softmax, by class: a formed k/C-wide block, or k/C x n factors and
+        # an n x n capacitance when the solver's cost model prefers them
+        # (many more weights than rows); plus n x k arrays.
+        k_c = k // C_solve
+        dense_flops, low_rank_flops = output_costs(n, k_c, md)
+        per_class = k_c * n + n * n if low_rank_flops < dense_flops else k_c * k_c
+        newton = min(newton, C_solve * per_class + 2 * n * k)
+    # Each working block's md x md constraint block; the split solves keep
+    # three more copies of the narrow ones (scaled, factor, inverse factor).
+    blocks_H = Bw * md * md * (4 if md <= BATCHED_BLOCKS_MAX else 1)
+    ipm = _IPM_ARRAYS * n * gw + newton + blocks_H + min(n * k, LOSS_CHUNK_ENTRIES)
     pairs = min(n * d * (d + 1) // 2 * _FLOAT, PAIR_PRODUCTS_MAX_BYTES)
     return ipm * _FLOAT + pairs
 

@@ -772,6 +772,34 @@ def test_softmax_weights_accept_an_underflowed_diagonal():
         softmax_weights(Dl, Rl + np.array([[0.0, 0.0, 1e-150]]))
 
 
+def test_active_set_declines_a_face_above_the_dense_cap(monkeypatch):
+    """A face whose Newton matrix would exceed ``DENSE_FALLBACK_MAX_BYTES`` is
+    declined (status "failed") before anything is allocated; the interior
+    point then takes the round and the optimum is Clarabel's."""
+    from convexrelu.solvers import _active_set, fast
+
+    X, y, arr, alpha = _problem(46, 60, 3, 1, "squared", n_patterns=6, alpha_frac=0.1)
+    statuses = []
+    real = fast.solve_restricted_active_set
+
+    def spy(*args, **kwargs):
+        out = real(*args, **kwargs)
+        statuses.append(out[4])
+        return out
+
+    monkeypatch.setattr(fast, "solve_restricted_active_set", spy)
+    ref = solve_convex(X, y, arr, alpha, fit_intercept=True, solver="cvxpy", tol=1e-9)
+    warm = solve_convex(X, y, arr, 1.5 * alpha, fit_intercept=True, tol=1e-8)
+    solve_convex(X, y, arr, alpha, fit_intercept=True, tol=1e-8, warm_start=warm)
+    assert "optimal" in statuses                      # the method runs under the cap
+    statuses.clear()
+    monkeypatch.setattr(_active_set, "DENSE_FALLBACK_MAX_BYTES", 1)
+    ours = solve_convex(X, y, arr, alpha, fit_intercept=True, tol=1e-8, warm_start=warm)
+    assert statuses and set(statuses) == {"failed"}
+    assert ours.converged and ours.relative_gap <= 1e-8
+    assert ours.objective == pytest.approx(ref.objective, rel=1e-6)
+
+
 def test_failed_split_newton_does_not_form_a_dense_matrix_above_the_cap(monkeypatch):
     """When the by-output Newton systems fail, the dense matrix takes over only
     up to ``DENSE_FALLBACK_MAX_BYTES``; above it the interior point reports

@@ -55,8 +55,8 @@ from scipy.optimize import nnls
 
 from ..losses import flat_direction_curvature
 from . import _FEASIBILITY_RTOL
-from ._barrier import (BY_OUTPUT_RATIO, NoInteriorError, _add_loss_gram, _scaled_cholesky,
-                       _scaled_factor)
+from ._barrier import (BY_OUTPUT_RATIO, DENSE_FALLBACK_MAX_BYTES, NoInteriorError,
+                       _add_loss_gram, _scaled_cholesky, _scaled_factor)
 from ._woodbury import DenseOutput, by_output_solver, output_costs, softmax_weights
 from ._zero_groups import ZeroGroups
 
@@ -334,6 +334,11 @@ class _ActiveSet(ZeroGroups):
         p_u = int(offs[-1])
         ci = C if self.fit_intercept else 0
         p = p_u + ci
+        if p * p * 8 > DENSE_FALLBACK_MAX_BYTES:
+            # The face's matrix is formed whatever the loss: too large, the
+            # interior point (split Newton systems) takes this round.
+            raise RuntimeError(f"face of {p} weights: its Newton matrix would need "
+                               f"{p * p * 8 / 2 ** 30:.1f} GiB")
         J = np.empty((n, p_u))
         out_col = np.empty(p_u, dtype=int)
         grad = np.zeros(p)

@@ -60,8 +60,9 @@ WOODBURY_MIN_WEIGHTS = 1500
 #: when a split Newton solve (Woodbury, by output) fails, the dense Newton
 #: matrix takes over only up to this size; larger ones (a 9 GiB matrix on a
 #: 226-row fit, where the split systems held about 1 GB) raise
-#: NoInteriorError, on which the caller falls back to a conic solver
-DENSE_FALLBACK_MAX_BYTES = 2 ** 31
+#: NoInteriorError, on which the caller falls back to a conic solver.  The
+#: active-set method's face matrices have the same bound.
+DENSE_FALLBACK_MAX_BYTES = 2 ** 32
 #: Newton steps without halving the stationarity residual, once the gap is
 #: reached, after which the interior point reports "stalled"
 STALL_STEPS = 15
