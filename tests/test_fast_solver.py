@@ -800,6 +800,32 @@ def test_active_set_declines_a_face_above_the_dense_cap(monkeypatch):
     assert ours.objective == pytest.approx(ref.objective, rel=1e-6)
 
 
+def test_active_set_softmax_face_by_output_needs_no_dense_face(monkeypatch):
+    """A softmax face solved output by output holds each output's diagonal block
+    only: with the dense-face cap at one byte the method still solves it."""
+    from convexrelu.solvers import _active_set, fast
+
+    X, y, arr, alpha = _problem(14, 70, 3, 2, "cross_entropy", n_patterns=10, alpha_frac=0.15)
+    first = solve_convex(X, y, arr, alpha, loss="cross_entropy", fit_intercept=True, tol=1e-8)
+    statuses = []
+    real = fast.solve_restricted_active_set
+
+    def spy(*args, **kwargs):
+        out = real(*args, **kwargs)
+        statuses.append(out[4])
+        return out
+
+    monkeypatch.setattr(fast, "solve_restricted_active_set", spy)
+    monkeypatch.setattr(_active_set, "_by_output_pays", lambda n, p, cols: True)
+    monkeypatch.setattr(_active_set, "DENSE_FALLBACK_MAX_BYTES", 1)
+    ours = solve_convex(X, y, arr, 0.8 * alpha, loss="cross_entropy", fit_intercept=True,
+                        tol=1e-8, warm_start=first)
+    assert statuses[0] == "optimal"
+    ref = solve_convex(X, y, arr, 0.8 * alpha, loss="cross_entropy", fit_intercept=True,
+                       solver="cvxpy", tol=1e-9)
+    assert ours.converged and ours.objective == pytest.approx(ref.objective, rel=1e-6)
+
+
 def test_failed_split_newton_does_not_form_a_dense_matrix_above_the_cap(monkeypatch):
     """When the by-output Newton systems fail, the dense matrix takes over only
     up to ``DENSE_FALLBACK_MAX_BYTES``; above it the interior point reports
