@@ -193,7 +193,7 @@ class _BaseConvexDeepReLU(BaseEstimator):
                       else exact.n_patterns if exact is not None else self.n_patterns)
         check_fit_memory(Xa.shape[0], Xa.shape[1], Y.shape[1], int(n_patterns),
                          int(self.n_hidden), solver=self.solver, loss=loss,
-                         memory_limit=self.memory_limit)
+                         memory_limit=self.memory_limit, n_jobs=self.n_jobs)
         if reuse:
             arrangements = Arrangements.from_weights(Xa, self.first_weights_,
                                                      self.second_weights_)

@@ -88,7 +88,7 @@ def _positive_int(name, value, minimum=1):
 
 
 def estimate_fit_memory(n_samples, n_features, n_outputs, n_patterns, n_hidden, *,
-                        solver=None, loss=None):
+                        solver=None, loss=None, n_jobs=None):
     """Estimate the peak memory, in bytes, of fitting the convex program.
 
     The estimate counts the lifted arrays of the program (see the module
@@ -126,6 +126,9 @@ def estimate_fit_memory(n_samples, n_features, n_outputs, n_patterns, n_hidden, 
         The loss.  With ``"squared"`` and several outputs the default solver
         solves one output's program at a time, so its lifted columns are
         those of one output only.
+    n_jobs : int, default=None
+        Workers of the default solver for a squared loss's outputs: each one
+        holds an output's working set at the same time (None: one).
 
     Returns
     -------
@@ -157,8 +160,12 @@ def estimate_fit_memory(n_samples, n_features, n_outputs, n_patterns, n_hidden, 
     # The default solver: the larger of its two phases, the certificate over
     # all groups and the interior point over the working set.
     certificate = _FAST_NG_ARRAYS * n * G * _FLOAT
-    return int(_BASE_BYTES + masks + max(certificate,
-                                         _working_set_bytes(n, d, C, P, m, loss)))
+    working = _working_set_bytes(n, d, C, P, m, loss)
+    if loss == "squared" and C > 1 and n_jobs is not None:
+        # Outputs solved in parallel (joblib's n_jobs: -1 is every CPU).
+        jobs = n_jobs if n_jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+        working *= min(int(jobs), C)
+    return int(_BASE_BYTES + masks + max(certificate, working))
 
 
 def _working_set_bytes(n, d, C, P, m, loss):
@@ -282,12 +289,12 @@ def _format_bytes(n_bytes):
 
 
 def check_fit_memory(n_samples, n_features, n_outputs, n_patterns, n_hidden, *,
-                     solver=None, loss=None, memory_limit="auto"):
+                     solver=None, loss=None, memory_limit="auto", n_jobs=None):
     """Raise :class:`FitMemoryError` when a fit's estimate exceeds ``memory_limit``.
 
     Parameters
     ----------
-    n_samples, n_features, n_outputs, n_patterns, n_hidden, solver, loss
+    n_samples, n_features, n_outputs, n_patterns, n_hidden, solver, loss, n_jobs
         As for :func:`estimate_fit_memory`.
     memory_limit : "auto", int, float, str or None, default="auto"
         As for :func:`resolve_memory_limit`.
@@ -299,14 +306,14 @@ def check_fit_memory(n_samples, n_features, n_outputs, n_patterns, n_hidden, *,
     """
     limit = resolve_memory_limit(memory_limit)
     estimate = estimate_fit_memory(n_samples, n_features, n_outputs, n_patterns,
-                                   n_hidden, solver=solver, loss=loss)
+                                   n_hidden, solver=solver, loss=loss, n_jobs=n_jobs)
     if limit is not None and estimate > limit:
         # the largest n_patterns that would fit, everything else unchanged
         lo, hi = 0, int(n_patterns)
         while lo < hi:
             mid = (lo + hi + 1) // 2
             if estimate_fit_memory(n_samples, n_features, n_outputs, mid, n_hidden,
-                                   solver=solver, loss=loss) <= limit:
+                                   solver=solver, loss=loss, n_jobs=n_jobs) <= limit:
                 lo = mid
             else:
                 hi = mid - 1

@@ -381,6 +381,21 @@ def test_memory_estimate_squared_outputs_are_solved_apart():
         estimate_fit_memory(5000, 31, 10, 16, 2, loss="cross_entropy", solver="cvxpy")
 
 
+def test_memory_estimate_counts_parallel_outputs():
+    # A squared loss's outputs solved by n_jobs workers hold their working
+    # sets at once; a coupled loss or a single output is one program.
+    one = estimate_fit_memory(1000, 101, 10, 32, 2, loss="squared")
+    two = estimate_fit_memory(1000, 101, 10, 32, 2, loss="squared", n_jobs=2)
+    ten = estimate_fit_memory(1000, 101, 10, 32, 2, loss="squared", n_jobs=64)
+    assert 1.8 * one < two < 2 * one and 9 * one < ten < 10 * one
+    assert estimate_fit_memory(1000, 101, 10, 32, 2, loss="squared", n_jobs=1) == one
+    assert estimate_fit_memory(1000, 101, 10, 32, 2, loss="squared", n_jobs=-1) >= one
+    for args, loss in [((1000, 101, 1, 32, 2), "squared"), ((1000, 101, 10, 32, 2),
+                                                              "cross_entropy")]:
+        assert (estimate_fit_memory(*args, loss=loss, n_jobs=4)
+                == estimate_fit_memory(*args, loss=loss))
+
+
 @pytest.mark.parametrize("solver, shape", [
     (None, (80, 4, 1, 12, 3)), ("cvxpy", (80, 4, 1, 12, 3)), (None, (90, 4, 3, 6, 2)),
     # wide data and several classes: the working set's Newton systems dominate
