@@ -162,9 +162,10 @@ def estimate_fit_memory(n_samples, n_features, n_outputs, n_patterns, n_hidden, 
     certificate = _FAST_NG_ARRAYS * n * G * _FLOAT
     working = _working_set_bytes(n, d, C, P, m, loss)
     if loss == "squared" and C > 1 and n_jobs is not None:
-        # Outputs solved in parallel (joblib's n_jobs: -1 is every CPU).
-        jobs = n_jobs if n_jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + n_jobs)
-        working *= min(int(jobs), C)
+        # Outputs solved in parallel by joblib workers.
+        from joblib import effective_n_jobs
+
+        working *= min(effective_n_jobs(n_jobs), C)
     return int(_BASE_BYTES + masks + max(certificate, working))
 
 
@@ -178,9 +179,10 @@ def _working_set_bytes(n, d, C, P, m, loss):
     C_solve = 1 if loss == "squared" else C
     blocks = C_solve * 2 * P
     Bw = min(blocks, max(_WORKING_MIN_BLOCKS, blocks // _WORKING_FRACTION))
+    d_eff = min(d, n)
     gw = Bw * m
-    k = gw * min(d, n)
-    md = m * min(d, n)
+    k = gw * d_eff
+    md = m * d_eff
     # Formed Newton matrices: k x k twice (the matrix and its scaled copy).
     newton = 2 * k * k
     if C_solve == 1:

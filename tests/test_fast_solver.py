@@ -60,20 +60,25 @@ def _cases():
     return cases
 
 
-def _count_calls(monkeypatch, owner, name):
+def _count_calls(monkeypatch, owner, name, record=None):
     """Replace ``owner.name`` by a wrapper that counts its returns (calls that
-    raise are not counted); the list (one entry each) is returned and may be
-    cleared between runs."""
+    raise are not counted); the list (one entry each: ``record(result)``, or
+    1) is returned and may be cleared between runs."""
     real = getattr(owner, name)
     calls = []
 
     def counting(*args, **kwargs):
         out = real(*args, **kwargs)
-        calls.append(1)
+        calls.append(1 if record is None else record(out))
         return out
 
     monkeypatch.setattr(owner, name, counting)
     return calls
+
+
+def _status(result):
+    """The status of a restricted solver's result ``(U, b, lam1, lam2, status)``."""
+    return result[4]
 
 
 def _hand_gap(result, X, y, alpha):
@@ -776,24 +781,17 @@ def test_active_set_declines_a_face_above_the_dense_cap(monkeypatch):
     """A face whose Newton matrix would exceed ``DENSE_FALLBACK_MAX_BYTES`` is
     declined (status "failed") before anything is allocated; the interior
     point then takes the round and the optimum is Clarabel's."""
-    from convexrelu.solvers import _active_set, fast
+    from convexrelu.solvers import _barrier, fast
 
     X, y, arr, alpha = _problem(46, 60, 3, 1, "squared", n_patterns=6, alpha_frac=0.1)
-    statuses = []
-    real = fast.solve_restricted_active_set
-
-    def spy(*args, **kwargs):
-        out = real(*args, **kwargs)
-        statuses.append(out[4])
-        return out
-
-    monkeypatch.setattr(fast, "solve_restricted_active_set", spy)
+    statuses = _count_calls(monkeypatch, fast, "solve_restricted_active_set",
+                            record=_status)
     ref = solve_convex(X, y, arr, alpha, fit_intercept=True, solver="cvxpy", tol=1e-9)
     warm = solve_convex(X, y, arr, 1.5 * alpha, fit_intercept=True, tol=1e-8)
     solve_convex(X, y, arr, alpha, fit_intercept=True, tol=1e-8, warm_start=warm)
     assert "optimal" in statuses                      # the method runs under the cap
     statuses.clear()
-    monkeypatch.setattr(_active_set, "DENSE_FALLBACK_MAX_BYTES", 1)
+    monkeypatch.setattr(_barrier, "DENSE_FALLBACK_MAX_BYTES", 1)
     ours = solve_convex(X, y, arr, alpha, fit_intercept=True, tol=1e-8, warm_start=warm)
     assert statuses and set(statuses) == {"failed"}
     assert ours.converged and ours.relative_gap <= 1e-8
@@ -803,21 +801,14 @@ def test_active_set_declines_a_face_above_the_dense_cap(monkeypatch):
 def test_active_set_softmax_face_by_output_needs_no_dense_face(monkeypatch):
     """A softmax face solved output by output holds each output's diagonal block
     only: with the dense-face cap at one byte the method still solves it."""
-    from convexrelu.solvers import _active_set, fast
+    from convexrelu.solvers import _active_set, _barrier, fast
 
     X, y, arr, alpha = _problem(14, 70, 3, 2, "cross_entropy", n_patterns=10, alpha_frac=0.15)
     first = solve_convex(X, y, arr, alpha, loss="cross_entropy", fit_intercept=True, tol=1e-8)
-    statuses = []
-    real = fast.solve_restricted_active_set
-
-    def spy(*args, **kwargs):
-        out = real(*args, **kwargs)
-        statuses.append(out[4])
-        return out
-
-    monkeypatch.setattr(fast, "solve_restricted_active_set", spy)
+    statuses = _count_calls(monkeypatch, fast, "solve_restricted_active_set",
+                            record=_status)
     monkeypatch.setattr(_active_set, "_by_output_pays", lambda n, p, cols: True)
-    monkeypatch.setattr(_active_set, "DENSE_FALLBACK_MAX_BYTES", 1)
+    monkeypatch.setattr(_barrier, "DENSE_FALLBACK_MAX_BYTES", 1)
     ours = solve_convex(X, y, arr, 0.8 * alpha, loss="cross_entropy", fit_intercept=True,
                         tol=1e-8, warm_start=first)
     assert statuses[0] == "optimal"
@@ -1263,15 +1254,7 @@ def test_stalled_interior_point_is_left_to_the_certificate(loss, monkeypatch):
     X, y, arr, alpha = _problem(47, 60, 3, 2, loss, n_patterns=8, alpha_frac=0.05)
     monkeypatch.setattr(_barrier, "STALL_STEPS", 1)
     monkeypatch.setattr(_barrier, "STALL_FACTOR", 0.0)
-    statuses = []
-    real = fast.solve_restricted_barrier
-
-    def recording(*args, **kwargs):
-        out = real(*args, **kwargs)
-        statuses.append(out[4])
-        return out
-
-    monkeypatch.setattr(fast, "solve_restricted_barrier", recording)
+    statuses = _count_calls(monkeypatch, fast, "solve_restricted_barrier", record=_status)
     ours = solve_convex(X, y, arr, alpha, loss=loss, fit_intercept=True, tol=1e-7,
                         active_set=False)
     ref = solve_convex(X, y, arr, alpha, loss=loss, fit_intercept=True, solver="cvxpy",

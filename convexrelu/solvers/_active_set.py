@@ -55,8 +55,8 @@ from scipy.optimize import nnls
 
 from ..losses import flat_direction_curvature
 from . import _FEASIBILITY_RTOL
-from ._barrier import (BY_OUTPUT_RATIO, DENSE_FALLBACK_MAX_BYTES, NoInteriorError,
-                       _add_loss_gram, _scaled_cholesky, _scaled_factor)
+from ._barrier import (BY_OUTPUT_RATIO, NoInteriorError, _add_loss_gram, _scaled_cholesky,
+                       _scaled_factor, check_dense_newton)
 from ._woodbury import DenseOutput, by_output_solver, output_costs, softmax_weights
 from ._zero_groups import ZeroGroups
 
@@ -353,12 +353,17 @@ class _ActiveSet(ZeroGroups):
         # of 20000 weights: 0.25 GB instead of 3.2 GB).
         split = (parts is not None and parts[1] is not None
                  and _by_output_pays(n, p_u, cols))
-        if not split:
-            _check_dense_face(p)
+        # (A face too large to form is a RuntimeError: the method reports
+        # failure and the interior point's split systems take the round.)
+        H = None
+        if split:
+            diag_blocks = {o: np.zeros((co.stop - co.start,) * 2) for o, co in cols.items()}
+        else:
+            check_dense_newton(p, f"face of {p} weights")
+            H = np.zeros((p, p))
+            diag_blocks = {o: H[co, co] for o, co in cols.items()}        # views
         J = np.empty((n, p_u))
         grad = np.zeros(p)
-        H = None if split else np.zeros((p, p))
-        diag_blocks = {o: np.zeros((co.stop - co.start,) * 2) for o, co in cols.items()}
         eye = np.eye(d)
         for (bi, gs, Zb), lo, hi in zip(bases, offs[:-1], offs[1:]):
             if hi == lo:
@@ -387,12 +392,11 @@ class _ActiveSet(ZeroGroups):
             try:
                 solve = self.by_output(diag_blocks, J, cols, out_col, Hl, parts)
             except (NoInteriorError, LinAlgError):
-                solve = None
-                _check_dense_face(p)
+                check_dense_newton(p, f"face of {p} weights")
                 H = np.zeros((p, p))
+                for o, co in cols.items():
+                    H[co, co] = diag_blocks[o]
         if solve is None:
-            for o, co in cols.items():
-                H[co, co] = diag_blocks[o]
             diag_blocks = None
             _add_loss_gram(H, J, cols, out_col, Hl, parts, self.fit_intercept)
             if self.fit_intercept and self.loss.shift_invariant:
@@ -676,15 +680,6 @@ class _ActiveSet(ZeroGroups):
         cols = (np.asarray(bis)[:, None] * m + np.arange(m)[None, :]).ravel()
         self.act1[:, cols] = a1[:, cols]
         self.act2[:, bis] = a2[:, bis]
-
-
-def _check_dense_face(p):
-    """Refuse a dense face matrix above ``DENSE_FALLBACK_MAX_BYTES`` (before allocating it)."""
-    if p * p * 8 > DENSE_FALLBACK_MAX_BYTES:
-        # RuntimeError: the method reports failure and the interior point
-        # (split Newton systems) takes the round.
-        raise RuntimeError(f"face of {p} weights: its Newton matrix would need "
-                           f"{p * p * 8 / 2 ** 30:.1f} GiB")
 
 
 def _by_output_pays(n, p_u, cols):

@@ -156,6 +156,14 @@ class NoInteriorError(RuntimeError):
     """The restricted problem has no strictly feasible point or a singular Newton matrix."""
 
 
+def check_dense_newton(size, what):
+    """Raise :class:`NoInteriorError` before forming a ``size x size`` dense
+    matrix above ``DENSE_FALLBACK_MAX_BYTES`` (``what`` says which one)."""
+    if size * size * 8 > DENSE_FALLBACK_MAX_BYTES:
+        raise NoInteriorError(f"{what}: the dense Newton matrix ({size} x {size}, "
+                              f"{size * size * 8 / 2 ** 30:.1f} GiB) is too large")
+
+
 def _phase_one(X, E1, W2, r1, r2):
     """A strictly feasible ``u`` (m, d) of one block by a linear program, or None."""
     from scipy.optimize import linprog
@@ -811,10 +819,8 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
                 except NoInteriorError:
                     use_outputs = False
         if not (use_woodbury or use_outputs):
-            if split and nz * nz * 8 > DENSE_FALLBACK_MAX_BYTES:
-                raise NoInteriorError(
-                    f"the split Newton systems failed and the dense Newton matrix "
-                    f"({nz} x {nz}, {nz * nz * 8 / 2 ** 30:.1f} GiB) is too large")
+            if split:
+                check_dense_newton(nz, "the split Newton systems failed")
             if const_hessian:
                 if K_loss is None:
                     K_loss = loss_hessian(F)
