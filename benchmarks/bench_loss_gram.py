@@ -35,8 +35,8 @@ from datasets import load_uci121  # noqa: E402
 
 from convexrelu import ConvexDeepReLUClassifier  # noqa: E402
 from convexrelu.solvers import _barrier  # noqa: E402
-from convexrelu.solvers._barrier import (_add_loss_gram, _pair_loss_gram,  # noqa: E402
-                                         _pair_products)
+from convexrelu.solvers._newton_matrix import (_add_loss_gram, _pair_loss_gram,  # noqa: E402
+                                               _pair_products)
 
 #: (rows, features, groups, outputs): a small-d softmax (yeast-like), a
 #: binary set with d ~ 60, a d = 30 softmax, the d = 100 benchmark's first set

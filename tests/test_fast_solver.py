@@ -459,7 +459,7 @@ def test_newton_factor_in_place_and_regularised(rank):
     # The Newton matrix is factorised in place (no copy the size of the
     # matrix); a failed attempt (rank-deficient matrix) must restore it from
     # the untouched triangle before the ridge is added.
-    from convexrelu.solvers._barrier import NoInteriorError, _factor_regularised
+    from convexrelu.solvers._newton_matrix import NoInteriorError, _factor_regularised
 
     rng = np.random.default_rng(rank)
     A = rng.standard_normal((50, rank))
@@ -482,7 +482,7 @@ def test_newton_factor_in_place_and_regularised(rank):
 
 @pytest.mark.parametrize("step", [1, 7, 50, 1024])
 def test_restore_upper_triangle_in_blocks(step):
-    from convexrelu.solvers._barrier import _restore_upper
+    from convexrelu.solvers._newton_matrix import _restore_upper
 
     rng = np.random.default_rng(step)
     A = rng.standard_normal((50, 50))
@@ -502,7 +502,7 @@ def test_newton_row_blocks_match_the_explicit_sums(m):
     sum_i c2[i, b] w_i w_i^T with w_i = W2[i, b, :] (x) x_i; the row chunks
     are smaller than n so that the chunked accumulation is exercised.
     """
-    from convexrelu.solvers._barrier import _pair_products, _row_blocks
+    from convexrelu.solvers._newton_matrix import _pair_products, _row_blocks
 
     rng = np.random.default_rng(m)
     n, d, B = 23, 4, 3
@@ -748,7 +748,7 @@ def test_output_block_newton_solve_mixes_formed_and_low_rank_outputs(n, monkeypa
 def test_softmax_weights_refuse_a_rank_one_part_outside_the_diagonal():
     """``Q = Lam W`` needs ``Rl = 0`` wherever ``Dl = 0``; otherwise the split
     cannot represent the matrix and the caller must form it."""
-    from convexrelu.solvers._barrier import NoInteriorError
+    from convexrelu.solvers._newton_matrix import NoInteriorError
     from convexrelu.solvers._woodbury import softmax_weights
 
     Dl = np.array([[0.5, 0.0], [0.2, 0.3]])
@@ -762,7 +762,7 @@ def test_softmax_weights_accept_an_underflowed_diagonal():
     """``Dl = w p`` underflows to zero before ``Rl = sqrt(w) p`` does: a subnormal
     ``Rl`` whose square is zero gets weight zero, as the matrix it stands for."""
     from convexrelu.losses import get_loss
-    from convexrelu.solvers._barrier import NoInteriorError
+    from convexrelu.solvers._newton_matrix import NoInteriorError
     from convexrelu.solvers._woodbury import softmax_weights
 
     # A saturated softmax: the third class's probability is about e^-741.
@@ -1331,7 +1331,7 @@ def _lifted_loss_gram(X, mask, out_of_group, D, R):
     (1, False, True, 1000), (1, False, False, 7), (3, True, True, 13), (3, True, False, 1),
     (3, False, True, 5)])
 def test_pair_loss_gram_matches_the_lifted_product(C, with_r, keep_products, row_chunk):
-    from convexrelu.solvers._barrier import _pair_loss_gram, _pair_products
+    from convexrelu.solvers._newton_matrix import _pair_loss_gram, _pair_products
 
     rng = np.random.default_rng(C + 10 * row_chunk)
     n, d, A = 40, 5, 7
@@ -1350,7 +1350,7 @@ def test_pair_loss_gram_matches_the_lifted_product(C, with_r, keep_products, row
 
 
 def test_syrk_gram_adds_the_full_symmetric_product():
-    from convexrelu.solvers._barrier import _add_gram
+    from convexrelu.solvers._newton_matrix import _add_gram
 
     rng = np.random.default_rng(5)
     A = rng.standard_normal((30, 6))
@@ -1364,7 +1364,7 @@ def test_syrk_gram_adds_the_full_symmetric_product():
 def test_syrk_gram_of_no_columns_is_silent(capfd):
     """An empty block (an all-zero softmax face: intercepts only) adds nothing
     and does not reach BLAS, whose error handler printed "illegal value"."""
-    from convexrelu.solvers._barrier import _add_gram
+    from convexrelu.solvers._newton_matrix import _add_gram
 
     K = np.eye(3)
     _add_gram(K, slice(0, 0), np.zeros((7, 0)))

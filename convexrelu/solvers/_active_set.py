@@ -55,8 +55,8 @@ from scipy.optimize import nnls
 
 from ..losses import flat_direction_curvature
 from . import _FEASIBILITY_RTOL
-from ._barrier import (BY_OUTPUT_RATIO, NoInteriorError, _add_loss_gram, _scaled_cholesky,
-                       _scaled_factor, check_dense_newton)
+from ._barrier import BY_OUTPUT_RATIO, check_dense_newton
+from ._newton_matrix import NoInteriorError, _add_loss_gram, _scaled_cholesky, _scaled_factor
 from ._woodbury import DenseOutput, by_output_solver, output_costs, softmax_weights
 from ._zero_groups import ZeroGroups
 

@@ -25,6 +25,8 @@ import numpy as np
 from scipy.linalg import cho_solve, solve_triangular
 from scipy.linalg.lapack import dpotrf, dpotri, dtrtri
 
+from ._newton_matrix import NoInteriorError, _scaled_cholesky, _scaled_factor
+
 #: widest constraint block (``m d``) factorised with the others in one batch
 #: (with the triangles inverted by ``trtri``, 10 blocks of 184 applied to 180
 #: columns five times: 129 ms batched against 181 ms one by one; 8 blocks of
@@ -144,8 +146,6 @@ def _cholesky_blocks(D_blocks):
     one against 50 s batched, when the inverse was the general one), or a
     block that needs a ridge, go through :func:`_scaled_cholesky` one by one.
     """
-    from ._barrier import _scaled_cholesky
-
     B, md, _ = D_blocks.shape
 
     def one_by_one():
@@ -172,8 +172,6 @@ def _cholesky_blocks(D_blocks):
         if info != 0:
             return one_by_one()
     if not np.all(np.isfinite(Linv)):
-        from ._barrier import NoInteriorError
-
         raise NoInteriorError("singular constraint block")
     LinvT = np.ascontiguousarray(np.swapaxes(Linv, 1, 2))
 
@@ -193,8 +191,6 @@ def _low_rank_update(half, back, Z, sign):
     Woodbury: ``M^-1 = K^-1 - sign K^-1 W^T (I + sign W K^-1 W^T)^-1 W K^-1``,
     and ``W K^-1 W^T = Z^T Z``.
     """
-    from ._barrier import _scaled_factor
-
     cap = sign * (Z.T @ Z)
     cap[np.diag_indices_from(cap)] += 1.0
     # Scaled and nudged as the dense Newton matrices are (a ridge of up to
@@ -212,8 +208,6 @@ def _low_rank_update(half, back, Z, sign):
 def _with_intercepts(m_inv, Hub, Hbb, extra):
     """Solve over ``(u, b)`` from ``m_inv`` (the weights' block) and the intercepts'
     ``C x C`` Schur complement ``Hbb - Hub^T M^-1 Hub`` (+ ``extra``)."""
-    from ._barrier import _scaled_factor
-
     k = Hub.shape[0]
     Y = m_inv(Hub)
     S = Hbb - Hub.T @ Y
@@ -287,8 +281,6 @@ class LowRankOutput:
         P[np.diag_indices_from(P)] += 1.0
         L, info = dpotrf(P, lower=1)
         if info != 0:
-            from ._barrier import NoInteriorError
-
             raise NoInteriorError("capacitance of an output's block is not definite")
         self.L = L
 
@@ -302,8 +294,6 @@ class LowRankOutput:
         """``Lam (I + P)^-1 Lam`` from the Cholesky factor (LAPACK ``potri``)."""
         inv, info = dpotri(self.L, lower=1)
         if info != 0:
-            from ._barrier import NoInteriorError
-
             raise NoInteriorError("capacitance of an output's block is singular")
         inv = np.tril(inv) + np.tril(inv, -1).T
         return inv * self.lam[:, None] * self.lam[None, :]
@@ -330,8 +320,6 @@ def softmax_weights(Dl, Rl):
     then formed a 9 GiB dense Newton matrix instead.)"""
     ok = Dl > 0
     if np.any(~ok & (Rl * Rl != 0)):
-        from ._barrier import NoInteriorError
-
         raise NoInteriorError("rank-one part outside the diagonal part's range")
     return np.where(ok, Rl / np.sqrt(np.where(ok, Dl, 1.0)), 0.0)
 
@@ -401,8 +389,6 @@ def output_block_solver(D_blocks, Phi, cols, Dl, Rl, Hl, fit_intercept, intercep
         When an output's block or the capacitance matrix is numerically
         singular (the caller then forms the dense matrix).
     """
-    from ._barrier import _scaled_cholesky
-
     if inner not in ("auto", "dense", "low_rank"):
         raise ValueError(f"inner must be 'auto', 'dense' or 'low_rank'; got {inner!r}")
     md = D_blocks.shape[1]
@@ -457,8 +443,6 @@ def by_output_solver(outputs, Phi, cols, lam, Hl, fit_intercept, intercept_extra
             diag -= lam[:, o] ** 2
             cap += out.capacitance_part()
     cap[np.diag_indices_from(cap)] += diag
-    from ._barrier import _scaled_factor
-
     # Scaled and nudged as the dense Newton matrices are (cap is near singular
     # wherever M is); NoInteriorError beyond that.
     cap_solve = _scaled_factor(cap)
