@@ -1,0 +1,236 @@
+"""The active-set method (convexrelu/solvers/_active_set.py).
+
+Warm-started solves against Clarabel's optimum, its Newton steps by output
+against dense ones, when it is used and when it hands over to the interior
+point, and its certificate on the working set.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from convexrelu import solve_convex
+
+from solver_cases import count_calls, hand_gap, make_problem, restricted_status
+
+
+def test_active_set_declines_a_face_above_the_dense_cap(monkeypatch):
+    """A face whose Newton matrix would exceed ``DENSE_FALLBACK_MAX_BYTES`` is
+    declined (status "failed") before anything is allocated; the interior
+    point then takes the round and the optimum is Clarabel's."""
+    from convexrelu.solvers import _barrier, fast
+
+    X, y, arr, alpha = make_problem(46, 60, 3, 1, "squared", n_patterns=6, alpha_frac=0.1)
+    statuses = count_calls(monkeypatch, fast, "solve_restricted_active_set",
+                            record=restricted_status)
+    ref = solve_convex(X, y, arr, alpha, fit_intercept=True, solver="cvxpy", tol=1e-9)
+    warm = solve_convex(X, y, arr, 1.5 * alpha, fit_intercept=True, tol=1e-8)
+    solve_convex(X, y, arr, alpha, fit_intercept=True, tol=1e-8, warm_start=warm)
+    assert "optimal" in statuses                      # the method runs under the cap
+    statuses.clear()
+    monkeypatch.setattr(_barrier, "DENSE_FALLBACK_MAX_BYTES", 1)
+    ours = solve_convex(X, y, arr, alpha, fit_intercept=True, tol=1e-8, warm_start=warm)
+    assert statuses and set(statuses) == {"failed"}
+    assert ours.converged and ours.relative_gap <= 1e-8
+    assert ours.objective == pytest.approx(ref.objective, rel=1e-6)
+
+
+def test_active_set_softmax_face_by_output_needs_no_dense_face(monkeypatch):
+    """A softmax face solved output by output holds each output's diagonal block
+    only: with the dense-face cap at one byte the method still solves it."""
+    from convexrelu.solvers import _active_set, _barrier, fast
+
+    X, y, arr, alpha = make_problem(14, 70, 3, 2, "cross_entropy", n_patterns=10, alpha_frac=0.15)
+    first = solve_convex(X, y, arr, alpha, loss="cross_entropy", fit_intercept=True, tol=1e-8)
+    statuses = count_calls(monkeypatch, fast, "solve_restricted_active_set",
+                            record=restricted_status)
+    monkeypatch.setattr(_active_set, "_by_output_pays", lambda n, p, cols: True)
+    monkeypatch.setattr(_barrier, "DENSE_FALLBACK_MAX_BYTES", 1)
+    ours = solve_convex(X, y, arr, 0.8 * alpha, loss="cross_entropy", fit_intercept=True,
+                        tol=1e-8, warm_start=first)
+    assert statuses[0] == "optimal"
+    ref = solve_convex(X, y, arr, 0.8 * alpha, loss="cross_entropy", fit_intercept=True,
+                       solver="cvxpy", tol=1e-9)
+    assert ours.converged and ours.objective == pytest.approx(ref.objective, rel=1e-6)
+
+
+@pytest.mark.parametrize("loss,seed,n,d,m,fit_intercept", [
+    ("squared", 10, 60, 3, 2, False), ("squared", 11, 80, 4, 2, True),
+    ("squared", 12, 100, 3, 3, True), ("logistic", 10, 60, 3, 2, True),
+    ("logistic", 13, 120, 5, 2, False), ("cross_entropy", 10, 60, 3, 2, True)])
+def test_active_set_warm_start_matches_clarabel(loss, seed, n, d, m, fit_intercept):
+    """A warm start from a nearby alpha is finished by the active-set method.
+
+    The first round must come from it (not the interior point), and the
+    result must be the certified optimum: Clarabel's objective, the
+    constraints, and a duality gap recomputed by hand.
+    """
+    X, y, arr, alpha = make_problem(seed, n, d, m, loss, n_patterns=15, alpha_frac=0.15)
+    first = solve_convex(X, y, arr, alpha, loss=loss, fit_intercept=fit_intercept, tol=1e-8)
+    warm = solve_convex(X, y, arr, 0.8 * alpha, loss=loss, fit_intercept=fit_intercept,
+                        tol=1e-8, warm_start=first)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = solve_convex(X, y, arr, 0.8 * alpha, loss=loss, fit_intercept=fit_intercept,
+                           solver="cvxpy", tol=1e-9)
+    assert warm.history[0]["inner"] == "active_set"
+    assert warm.converged and warm.relative_gap <= 1e-8
+    assert warm.objective == pytest.approx(ref.objective, rel=1e-6)
+    assert warm.constraint_violation <= 1e-8
+    primal, dual, worst = hand_gap(warm, X, y, 0.8 * alpha)
+    assert worst <= 1 + 1e-9
+    assert primal - dual == pytest.approx(warm.dual_gap, rel=1e-6, abs=1e-13)
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_active_set_newton_by_output_matches_dense(fit_intercept, monkeypatch):
+    """The active-set method's face Newton systems for a softmax, solved output
+    by output (face blocks plus the rank-one parts through Woodbury), give the
+    same warm-started optimum as the dense face matrix, and Clarabel's."""
+    from convexrelu.solvers import _active_set
+
+    X, y, arr, alpha = make_problem(14, 70, 3, 2, "cross_entropy", n_patterns=10, alpha_frac=0.15)
+    first = solve_convex(X, y, arr, alpha, loss="cross_entropy", fit_intercept=fit_intercept,
+                         tol=1e-8)
+    calls = []
+    real = _active_set._ActiveSet.by_output
+
+    def checked(self, diag_blocks, J, cols, out_col, Hl, parts):
+        # Each split solve against numpy's solve of the face matrix formed
+        # sample by sample: curvature blocks + Psi^T Hl Psi (+ flat direction).
+        solve = real(self, diag_blocks, J, cols, out_col, Hl, parts)
+        n, p_u = J.shape
+        C = Hl.shape[1]
+        p = p_u + (C if fit_intercept else 0)
+        H = np.zeros((p, p))
+        for o, co in cols.items():
+            H[co, co] = diag_blocks[o]
+        Psi = np.zeros((n, C, H.shape[0]))
+        Psi[:, out_col, np.arange(p_u)] = J
+        if fit_intercept:
+            Psi[:, np.arange(C), p_u + np.arange(C)] = 1.0
+        dense = H + np.einsum("noi,nop,npj->ij", Psi, Hl, Psi)
+        if fit_intercept:
+            dense[p_u:, p_u:] += np.trace(Hl.sum(axis=0)) / C ** 2
+        rhs = np.random.default_rng(len(calls)).standard_normal(H.shape[0])
+        np.testing.assert_allclose(solve(rhs), np.linalg.solve(dense, rhs), rtol=1e-6,
+                                   atol=1e-9 * np.abs(np.linalg.solve(dense, rhs)).max())
+        calls.append(1)
+        return solve
+
+    monkeypatch.setattr(_active_set._ActiveSet, "by_output", checked)
+    out = {}
+    for split in (True, False):
+        calls.clear()
+        monkeypatch.setattr(_active_set, "_by_output_pays", lambda n, p, cols: split)
+        out[split] = solve_convex(X, y, arr, 0.8 * alpha, loss="cross_entropy",
+                                  fit_intercept=fit_intercept, tol=1e-8, warm_start=first)
+        assert out[split].history[0]["inner"] == "active_set"
+        assert (len(calls) > 0) == split
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = solve_convex(X, y, arr, 0.8 * alpha, loss="cross_entropy",
+                           fit_intercept=fit_intercept, solver="cvxpy", tol=1e-9)
+    assert out[True].converged and out[True].relative_gap <= 1e-8
+    assert out[True].objective == pytest.approx(out[False].objective, rel=1e-9)
+    assert out[True].objective == pytest.approx(ref.objective, rel=1e-6)
+
+
+def test_active_set_is_skipped_for_large_alpha_steps():
+    """From an alpha more than about twice away the interior point takes the round."""
+    X, y, arr, alpha = make_problem(10, 60, 3, 2, "squared", n_patterns=15, alpha_frac=0.15)
+    first = solve_convex(X, y, arr, alpha, tol=1e-8)
+    far = solve_convex(X, y, arr, 0.3 * alpha, tol=1e-8, warm_start=first)
+    near = solve_convex(X, y, arr, 0.8 * alpha, tol=1e-8, warm_start=first)
+    assert far.history[0]["inner"] == "ipm"
+    assert near.history[0]["inner"] == "active_set"
+    off = solve_convex(X, y, arr, 0.8 * alpha, tol=1e-8, warm_start=first, active_set=False)
+    assert off.history[0]["inner"] == "ipm"
+    assert near.objective == pytest.approx(off.objective, rel=1e-8)
+
+
+def test_infeasible_warm_start_goes_to_the_interior_point():
+    """A warm start that violates this data's constraints (a CV refit starts
+    from the mean of its folds' solutions, each feasible on its own rows):
+    the active-set method, which moves between faces of the feasible set,
+    refuses it, and the solve reaches Clarabel's optimum, feasible.  (It used
+    to return a 2.5% infeasible "optimal" face, left to the certificate.)"""
+    from convexrelu import LiftedOperator
+    from convexrelu.losses import get_loss
+    from convexrelu.solvers._active_set import solve_restricted_active_set
+
+    X, y, arr, alpha = make_problem(22, 80, 3, 2, "squared", n_patterns=12, alpha_frac=0.1)
+    n = X.shape[0]
+    # Feasible on the first 60 rows only.
+    part = solve_convex(X[:60], y[:60], arr.recompute(X[:60]), alpha, fit_intercept=True,
+                        tol=1e-9)
+    op = LiftedOperator(X, arr)
+    assert op.max_violation(part.u) > 1e-3
+    NB, m, d = 2 * arr.n_patterns, arr.n_hidden, X.shape[1]
+    U0 = np.asarray(part.u).reshape(NB, m, d)
+    blocks = np.flatnonzero(np.linalg.norm(U0.reshape(NB, -1), axis=1) > 0)
+    *_, status = solve_restricted_active_set(
+        op, get_loss("squared"), y[:, None], np.full(n, 1.0 / n), alpha, blocks,
+        U0[blocks], np.asarray(part.intercept), fit_intercept=True)
+    assert status == "failed"
+    res = solve_convex(X, y, arr, alpha, fit_intercept=True, tol=1e-8, warm_start=part)
+    assert res.history[0]["inner"] != "active_set"
+    assert res.converged and res.constraint_violation <= 1e-8
+    ref = solve_convex(X, y, arr, alpha, fit_intercept=True, solver="cvxpy", tol=1e-9)
+    assert res.objective == pytest.approx(ref.objective, rel=1e-6)
+
+
+def test_active_set_restricted_solve_certifies_its_working_set():
+    """The active-set method alone, on a working set, from a perturbed start.
+
+    Its restricted optimum equals Clarabel's on the same blocks, and the
+    multipliers it returns satisfy the blocks' dual constraints.
+    """
+    from convexrelu import LiftedOperator
+    from convexrelu.losses import get_loss
+    from convexrelu.solvers._active_set import solve_restricted_active_set
+    from convexrelu.solvers._restricted import solve_restricted
+
+    X, y, arr, alpha = make_problem(21, 80, 3, 2, "squared", n_patterns=12, alpha_frac=0.1)
+    n = X.shape[0]
+    op = LiftedOperator(X, arr)
+    loss = get_loss("squared")
+    Y, w = y[:, None], np.full(n, 1.0 / n)
+    start = solve_convex(X, y, arr, 1.2 * alpha, fit_intercept=True, tol=1e-9)
+    NB, m, d = 2 * arr.n_patterns, arr.n_hidden, X.shape[1]
+    U0 = np.asarray(start.u).reshape(NB, m, d)
+    blocks = np.flatnonzero(np.linalg.norm(U0.reshape(NB, -1), axis=1) > 0)
+    # Two zero blocks join the set: they must be certified or enter.
+    blocks = np.union1d(blocks, np.setdiff1d(np.arange(NB), blocks)[:2])
+    Ub, b, l1, l2, status = solve_restricted_active_set(
+        op, loss, Y, w, alpha, blocks, U0[blocks], np.asarray(start.intercept),
+        fit_intercept=True, tol=1e-10)
+    assert status == "optimal"
+    Uc, bc, _, _, _ = solve_restricted(op, loss, Y, w, alpha, blocks,
+                                       np.ones((n, len(blocks), m), bool),
+                                       np.ones((n, len(blocks)), bool),
+                                       fit_intercept=True, tol=1e-10)
+
+    def objective(Ublocks, intercept):
+        U = np.zeros((NB, m, d))
+        U[blocks] = Ublocks
+        F = op.predict(U.reshape(op.var_shape))[:, 0] + intercept[0]
+        return 0.5 * np.mean((F - y) ** 2) + alpha * np.linalg.norm(Ublocks, axis=-1).sum()
+
+    assert objective(Ub, b) == pytest.approx(objective(Uc, bc), rel=1e-8)
+    # Dual feasibility of the returned multipliers on every group of W.
+    U = np.zeros((NB, m, d))
+    U[blocks] = Ub
+    F = op.predict(U.reshape(op.var_shape))[:, 0] + b[0]
+    V = (y - F) / n
+    P = arr.n_patterns
+    sig = np.array([1.0, -1.0])
+    for k, blk in enumerate(blocks):
+        s_i, t = divmod(int(blk), P)
+        for j in range(m):
+            D1, D2 = arr.first[t, :, j].astype(float), arr.second[t].astype(float)
+            g = (sig[s_i] * arr.signs[t, j] * D1 * D2 * V + (2 * D1 - 1) * l1[:, k, j]
+                 + arr.signs[t, j] * D1 * (2 * D2 - 1) * l2[:, k])
+            assert np.linalg.norm(X.T @ g) <= alpha * (1 + 1e-7)
