@@ -1,16 +1,28 @@
-"""The softmax's default working-set size: COUPLED_SET_FRACTION 10 against 20.
+"""The default working-set size: SET_FRACTION and COUPLED_SET_FRACTION.
 
 The fast solver's first working set and growth default to a tenth of the
 blocks (``SET_FRACTION``), a twentieth with a softmax over several outputs
-(``COUPLED_SET_FRACTION``, ``convexrelu/solvers/fast.py``).  For each
-``NAME:ALPHA:PATTERNS`` (a ``ConvexDeepReLUClassifier`` fit on the first
-training fold of a UCI set of ``../shared/data``, 40 tuples, m = 2,
-tol 1e-4), both settings in turn in one process (the order alternates):
+(``COUPLED_SET_FRACTION``, ``convexrelu/solvers/fast.py``).  Each problem is
+solved with both settings in turn in one process (the order alternates):
 wall seconds, working-set rounds, their ratio and the relative difference
-of the certified objectives; then the totals.
+of the certified objectives; then the totals.  Problems:
+
+* ``NAME:ALPHA:PATTERNS[:COUNT]``: a ``ConvexDeepReLUClassifier`` fit on the
+  first training fold of a UCI set of ``../shared/data`` (COUNT tuples,
+  default 40, m = 2, tol 1e-4); multiclass sets vary COUPLED_SET_FRACTION,
+  binary ones (one logistic output) SET_FRACTION;
+* ``reg:NAME:ALPHA[:COUNT]``: a ``ConvexDeepReLURegressor`` on the first
+  training split of a UCI regression set (standardised; COUNT sampled
+  tuples, default 100, m = 2, tol 1e-6), varying SET_FRACTION;
+* ``solver:NxD``: ``benchmarks/bench_solver.py``'s problem (100 tuples,
+  m = 4, alpha = 0.1 x the gated bound, tol 1e-6), varying SET_FRACTION.
+
+With at most 40 tuples on one output the two settings coincide (a first
+set of at least 8 blocks), so single-output problems need more tuples.
 
     python benchmarks/bench_set_fraction.py
-    python benchmarks/bench_set_fraction.py --problems yeast:1e-2:trained --fractions 10 20 40
+    python benchmarks/bench_set_fraction.py --problems yeast:1e-2:trained --fractions 10 20
+    python benchmarks/bench_set_fraction.py --single --fractions 10 16
 """
 
 import argparse
@@ -20,47 +32,92 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from datasets import load_uci121, uci121_root  # noqa: E402
+import numpy as np  # noqa: E402
+from datasets import load_uci121, load_uci_regression, uci121_root  # noqa: E402
 
 import convexrelu.solvers.fast as fast  # noqa: E402
-from convexrelu import ConvexDeepReLUClassifier  # noqa: E402
+from convexrelu import ConvexDeepReLUClassifier, ConvexDeepReLURegressor, solve_convex  # noqa: E402
 
 DEFAULT = [f"{name}:{alpha}:trained" for alpha in ("1e-2", "1e-3") for name in (
     "audiology-std", "led-display", "primary-tumor", "conn-bench-vowel-deterding", "flags",
     "dermatology", "ecoli")]
+#: single-output problems with 100 tuples (``--single``)
+SINGLE = (["solver:500x10", "solver:1000x10", "solver:2000x10", "solver:500x100"]
+          + [f"reg:{name}:{alpha}" for name in ("yacht", "bostonHousing", "energy", "concrete")
+             for alpha in ("1e-2", "1e-3")]
+          + [f"{name}:{alpha}:sample:100" for name in ("pima", "ionosphere", "breast-cancer-wisc")
+             for alpha in ("1e-2", "1e-3")])
+
+
+def _fit(problem):
+    """A function running ``problem`` once: (seconds, rounds, objective); and
+    the name of the fraction it depends on."""
+    kind, *rest = problem.split(":")
+    if kind == "solver":
+        from bench_solver import make_problem
+
+        n, d = map(int, rest[0].split("x"))
+        X, y, arr, alpha = make_problem(n, d)
+
+        def run():
+            t = time.perf_counter()
+            res = solve_convex(X, y, arr, alpha, fit_intercept=True, solver="fast", tol=1e-6)
+            return time.perf_counter() - t, len(res.history), res.objective
+        return run, "SET_FRACTION"
+    if kind == "reg":
+        name, alpha = rest[0], float(rest[1])
+        count = int(rest[2]) if len(rest) > 2 else 100
+        X, y, _, _ = load_uci_regression(name)
+        X = (X - X.mean(axis=0)) / np.maximum(X.std(axis=0), 1e-12)
+        y = (y - y.mean()) / y.std()
+        est = ConvexDeepReLURegressor(n_patterns=count, n_hidden=2, alpha=alpha, random_state=0)
+    else:
+        name, alpha, patterns = kind, float(rest[0]), rest[1]
+        count = int(rest[2]) if len(rest) > 2 else 40
+        X, y, folds = load_uci121(name)
+        train = folds[0][0]
+        X, y = X[train], y[train]
+        est = ConvexDeepReLUClassifier(n_patterns=count, n_hidden=2, patterns=patterns,
+                                       alpha=alpha, tol=1e-4, random_state=0)
+
+    def run():
+        t = time.perf_counter()
+        est.fit(X, y)
+        return time.perf_counter() - t, est.n_iter_, est.objective_
+    coupled = kind != "reg" and len(np.unique(y)) > 2
+    return run, "COUPLED_SET_FRACTION" if coupled else "SET_FRACTION"
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--problems", nargs="*", default=DEFAULT)
+    parser.add_argument("--single", action="store_true",
+                        help="the single-output problems (SET_FRACTION) instead")
     parser.add_argument("--fractions", nargs=2, type=int, default=[10, 20])
     args = parser.parse_args(argv)
-    if not uci121_root().exists():
+    problems = SINGLE if args.single and args.problems == DEFAULT else args.problems
+    if not uci121_root().exists() and any(not p.startswith("solver:") for p in problems):
         print("needs ../shared/data (UCI sets); nothing to run")
         return
     warnings.simplefilter("ignore")
     fr = args.fractions
-    default = fast.COUPLED_SET_FRACTION
+    defaults = {name: getattr(fast, name) for name in ("SET_FRACTION", "COUPLED_SET_FRACTION")}
     tot = {f: 0.0 for f in fr}
     print(f"{'problem':40s} " + "  ".join(f"{'s, ' + str(f):>8s} {'rounds':>6s}" for f in fr)
           + f" {'ratio':>6s} {'rel obj diff':>12s}")
-    for i, problem in enumerate(args.problems):
-        name, alpha, patterns = problem.split(":")
-        X, y, folds = load_uci121(name)
-        train = folds[0][0]
+    for i, problem in enumerate(problems):
+        run, which = _fit(problem)
         res = {}
         for f in (fr if i % 2 == 0 else fr[::-1]):
-            fast.COUPLED_SET_FRACTION = f
-            clf = ConvexDeepReLUClassifier(n_patterns=40, n_hidden=2, patterns=patterns,
-                                           alpha=float(alpha), tol=1e-4, random_state=0)
-            t = time.perf_counter()
-            clf.fit(X[train], y[train])
-            res[f] = (time.perf_counter() - t, clf.n_iter_, clf.objective_)
+            setattr(fast, which, f)
+            try:
+                res[f] = run()
+            finally:
+                setattr(fast, which, defaults[which])
             tot[f] += res[f][0]
         a, b = res[fr[0]], res[fr[1]]
         print(f"{problem:40s} " + "  ".join(f"{res[f][0]:8.2f} {res[f][1]:6d}" for f in fr)
               + f" {a[0] / b[0]:6.2f} {abs(a[2] - b[2]) / abs(a[2]):12.1e}", flush=True)
-    fast.COUPLED_SET_FRACTION = default
     print(f"{'total':40s} " + "  ".join(f"{tot[f]:8.1f} {'':6s}" for f in fr)
           + f" {tot[fr[0]] / max(tot[fr[1]], 1e-9):6.2f}")
 
