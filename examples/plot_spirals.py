@@ -10,6 +10,10 @@ activation-pattern tuples, the SGD model by projected SGD with momentum
     pip install "convexrelu[plot]"
     python examples/plot_spirals.py                 # writes docs/images/spirals.png
     python examples/plot_spirals.py --solver cvxpy --n 200 --patterns 40
+
+The default solver (the package's) returns exact zeros, so the number of
+sub-networks is the true K of the solution; an interior-point solution
+(``--solver cvxpy``) keeps many tiny ones, which the count then includes.
 """
 
 import argparse
@@ -45,7 +49,8 @@ def main(argv=None):
     p.add_argument("--patterns", type=int, default=40)
     p.add_argument("--hidden", type=int, default=2, help="first-layer width m")
     p.add_argument("--alpha", type=float, default=1e-3)
-    p.add_argument("--solver", default="cvxpy", help="convex solver (cvxpy, fast, ...)")
+    p.add_argument("--solver", default=None,
+                   help="convex solver (default: the package's, 'fast'; or 'cvxpy')")
     p.add_argument("--sgd-epochs", type=int, default=3000)
     p.add_argument("--out", default=str(ROOT / "docs" / "images" / "spirals.png"))
     args = p.parse_args(argv)
