@@ -269,8 +269,12 @@ def plot(results, path):
         ax.legend(fontsize=7, loc="upper right")
     for ax in axes.ravel()[k:]:
         ax.axis("off")
-    fig.suptitle("Convex program (one solve) vs projected Adam/SGD from 5 random starts, "
-                 "same network and objective", fontsize=11)
+    seeds = len({r.seed for r in results[0]["runs"]})
+    title = (f"Convex program (one solve) vs projected Adam/SGD from {seeds} random starts, "
+             "same network and objective")
+    if cols == 1:
+        title = title.replace(", same", ",\nsame")
+    fig.suptitle(title, fontsize=11 if cols > 1 else 9)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     print(f"\nsaved {path}")
