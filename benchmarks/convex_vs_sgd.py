@@ -144,8 +144,7 @@ def run_problem(name, X, y, loss, alpha, args):
     if args.tuples == "trained":
         # Tuples of a briefly trained network of the same architecture (what
         # patterns="trained" of the estimators does); their time counts.
-        Y = y if np.ndim(y) == 2 else np.reshape(y, (-1, 1))
-        arr = train_arrangements(Xb, Y, args.patterns, args.hidden, loss=loss, alpha=alpha,
+        arr = train_arrangements(Xb, y, args.patterns, args.hidden, loss=loss, alpha=alpha,
                                  random_state=0)
     else:
         arr = sample_arrangements(Xb, args.patterns, args.hidden, random_state=0)

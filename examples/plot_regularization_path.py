@@ -24,8 +24,8 @@ from sklearn.metrics import r2_score
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.preprocessing import StandardScaler
 
-from convexrelu import (ConvexDeepReLURegressor, ConvexDeepReLURegressorCV, alpha_max,
-                        convex_path, extract_network, sample_arrangements)
+from convexrelu import (ConvexDeepReLURegressor, ConvexDeepReLURegressorCV, convex_path,
+                        extract_network, sample_arrangements)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,14 +49,15 @@ def main(argv=None):
     X = StandardScaler().fit_transform(X)
     y = (y - y.mean()) / y.std()
 
-    # The functional API: patterns, alpha_max, the warm-started path.
+    # The functional API: patterns, then the warm-started path on a grid from
+    # alpha_max (which the path computes and returns).
     X1 = np.column_stack([X, np.ones(len(X))])
     arr = sample_arrangements(X1, n_patterns=args.patterns, n_hidden=args.hidden,
                               random_state=0)
-    amax = alpha_max(X1, y, arr, fit_intercept=True)
     t0 = time.perf_counter()
     path = convex_path(X1, y, arr, n_alphas=args.n_alphas, eps=args.eps, fit_intercept=True)
     t_path = time.perf_counter() - t0
+    amax = path.alpha_max
     # Each point's network, extracted from its convex solution.
     train_r2 = [r2_score(y, extract_network(res).predict(X1)) for res in path.results]
     print(f"alpha_max = {amax:.4g}; path of {len(path)} alphas on all rows in {t_path:.1f} s; "
