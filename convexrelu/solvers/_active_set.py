@@ -47,17 +47,21 @@ of the full program) still judges it.  Anything else (a step that cannot
 lower ``f``, too many iterations, a singular face, a failed block solve)
 returns "failed", and the caller solves the round with the interior point
 instead.
+
+The face bookkeeping (bases, multipliers, released rows) is the mixin
+:class:`~convexrelu.solvers._faces.Faces`; the zero groups' certification and
+entry is :class:`~convexrelu.solvers._zero_groups.ZeroGroups`.
 """
 
 import numpy as np
 from scipy.linalg import LinAlgError, solve_triangular
-from scipy.optimize import nnls
 
 from ..losses import flat_direction_curvature
 from . import _FEASIBILITY_RTOL
 from ._barrier import BY_OUTPUT_RATIO, check_dense_newton
 from ._newton_matrix import NoInteriorError, _add_loss_gram, _scaled_cholesky, _scaled_factor
 from ._woodbury import DenseOutput, by_output_solver, output_costs, softmax_weights
+from ._faces import Faces
 from ._zero_groups import ZeroGroups
 
 #: A face whose Newton decrement is below this (relative to the objective)
@@ -124,7 +128,7 @@ def solve_restricted_active_set(op, loss, Y, w, alpha, blocks, U0, b0, *, fit_in
         return state.run(tol, max_newton, verbose)
 
 
-class _ActiveSet(ZeroGroups):
+class _ActiveSet(Faces, ZeroGroups):
     """State of one active-set solve: the point, its live groups and active rows."""
 
     def __init__(self, op, loss, Y, w, alpha, blocks, U0, b0, fit_intercept, active_rtol):
@@ -207,36 +211,6 @@ class _ActiveSet(ZeroGroups):
 
     def live(self):
         return np.linalg.norm(self.U, axis=1) > 0
-
-    def face_key(self):
-        """The current face (live groups and active rows), hashable."""
-        return hash((self.live().tobytes(), self.act1.tobytes(), self.act2.tobytes()))
-
-    def face_rows(self, bi, gs):
-        """Active rows of block ``bi`` on its live groups ``gs``, shape (r, |gs| d)."""
-        X, m, d = self.op.X, self.m, self.d
-        q = len(gs)
-        parts = []
-        for k, j in enumerate(gs):
-            g = bi * m + j
-            idx = np.flatnonzero(self.act1[:, g])
-            R = np.zeros((len(idx), q * d))
-            R[:, k * d:(k + 1) * d] = self.E1[idx, g, None] * X[idx]
-            parts.append(R)
-        idx = np.flatnonzero(self.act2[:, bi])
-        R = (self.W2[idx][:, bi][:, gs, None] * X[idx, None, :]).reshape(len(idx), q * d)
-        parts.append(R)
-        return np.vstack(parts)
-
-    def basis(self, bi, gs):
-        """Null-space basis of the block's active rows (cached per face)."""
-        key = (bi, gs.tobytes(), self.act1[:, bi * self.m + gs].tobytes(),
-               self.act2[:, bi].tobytes())
-        Zb = self.faces.get(key)
-        if Zb is None:
-            Zb = _null_space(self.face_rows(bi, gs), len(gs) * self.d)
-            self.faces[key] = Zb
-        return Zb
 
     # ---- the iteration ----------------------------------------------------------
     def run(self, tol, max_newton, verbose):
@@ -610,78 +584,6 @@ class _ActiveSet(ZeroGroups):
         self.certified.clear()
         return True
 
-    def check_face(self, gU, bases):
-        """Multipliers of the active rows; leave the rows a feasible descent frees.
-
-        Non-negative least squares ``min_{mu >= 0} ||R^T mu - grad f||`` per
-        block.  Its residual ``rho`` is zero on an optimal face; otherwise
-        ``-rho`` is a descent direction with ``R (-rho) >= 0`` (the NNLS
-        conditions), so the rows it moves off (``R rho < 0``) leave the active
-        set.  (Least-squares multipliers would pick wrong rows here: the
-        rows are degenerate by construction, since a sample with all its
-        first-layer rows active has its second-layer row active too.)
-
-        Returns False when every block's face is optimal (the multipliers are
-        stored), True when rows were dropped, "failed" when neither holds.
-        """
-        m = self.m
-        changed = False
-        for bi, gs, Zb in bases:
-            R = self.face_rows(bi, gs)
-            if R.shape[0] == 0:
-                continue
-            g = gU[bi * m + gs].ravel()
-            gnorm = max(float(np.linalg.norm(g)), 1e-300)
-            # What the face's own tolerance leaves: the gradient off the face.
-            slack_res = float(np.linalg.norm(Zb.T @ g)) if Zb.shape[1] else 0.0
-            mu, res = nnls(R.T, g, maxiter=50 * R.shape[0] + 100)
-            if res <= 10.0 * slack_res + 1e-7 * gnorm:
-                self.store(bi, gs, mu)
-                continue
-            rho = g - R.T @ mu
-            rate = -(R @ rho) / np.maximum(np.linalg.norm(R, axis=1), 1e-300)
-            leave = np.flatnonzero(rate > 1e-9 * res)
-            if not len(leave):
-                return "failed"
-            index = self.row_index(bi, gs)
-            for k in leave:
-                fam, i, gg = index[k]
-                if fam == 1:
-                    self.act1[i, gg] = False
-                else:
-                    self.act2[i, gg] = False
-            changed = True
-        return changed
-
-    def row_index(self, bi, gs):
-        """(family, sample, group-or-block) of each row of :meth:`face_rows`."""
-        m = self.m
-        out = []
-        for j in gs:
-            g = bi * m + j
-            out.extend((1, i, g) for i in np.flatnonzero(self.act1[:, g]))
-        out.extend((2, i, bi) for i in np.flatnonzero(self.act2[:, bi]))
-        return out
-
-    def store(self, bi, gs, mu):
-        m = self.m
-        self.mu1[:, bi * m + gs] = 0.0
-        self.mu2[:, bi] = 0.0
-        for (fam, i, g), v in zip(self.row_index(bi, gs), mu):
-            if fam == 1:
-                self.mu1[i, g] = v
-            else:
-                self.mu2[i, g] = v
-
-    def reset_rows(self, bis, rtol=1e-9):
-        """Active rows of blocks ``bis`` from their slacks (after a step off the face)."""
-        m = self.m
-        a1, a2 = self.active_rows(rtol)
-        cols = (np.asarray(bis)[:, None] * m + np.arange(m)[None, :]).ravel()
-        self.act1[:, cols] = a1[:, cols]
-        self.act2[:, bis] = a2[:, bis]
-
-
 def _by_output_pays(n, p_u, cols):
     """Whether the face's Newton system by output (:meth:`_ActiveSet.by_output`)
     is estimated at under ``BY_OUTPUT_RATIO`` of the dense one (``p^3 / 3 + n p^2``)."""
@@ -690,17 +592,3 @@ def _by_output_pays(n, p_u, cols):
     split = n * n * p_u + n ** 3 / 3 + sum(
         output_costs(n, co.stop - co.start, 1)[0] for co in cols.values())
     return split < BY_OUTPUT_RATIO * (p_u ** 3 / 3 + n * p_u ** 2)
-
-
-def _null_space(R, q):
-    """Orthonormal basis (q, q - rank) of the null space of the rows ``R``."""
-    if R.shape[0] == 0:
-        return np.eye(q)
-    norms = np.linalg.norm(R, axis=1)
-    R = R[norms > 0] / norms[norms > 0, None]
-    if R.shape[0] == 0:
-        return np.eye(q)
-    # Thin SVD when the rows are many (the full one would build an r x r factor).
-    _, s, Vt = np.linalg.svd(R, full_matrices=R.shape[0] < q)
-    rank = int(np.sum(s > 1e-10 * s[0]))
-    return Vt[rank:].T.copy()
