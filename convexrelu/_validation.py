@@ -208,7 +208,9 @@ def warn_on_target_scale(Y, sample_weight, fit_intercept, alpha, stacklevel=4):
     w = w / w.sum()
     centre = w @ Y if fit_intercept else np.zeros(Y.shape[1])
     rms = np.sqrt(w @ (Y - centre) ** 2)
-    rms = rms[rms > 0]
+    # A constant target (to rounding of its mean) is fitted by the intercept
+    # alone, whatever alpha: it has no scale to warn about.
+    rms = rms[rms > 1e3 * np.finfo(float).eps * np.abs(centre)]
     lo, hi = TARGET_SCALE_RANGE
     if rms.size == 0 or (rms.min() >= lo and rms.max() <= hi):
         return False

@@ -24,7 +24,11 @@ import numpy as np
 
 from .operator import group_norms
 
-__all__ = ["Certificate", "duality_gap", "primal_objective"]
+__all__ = ["Certificate", "duality_gap", "primal_objective", "relative_gap"]
+
+#: A duality gap within this many units of rounding of the objectives'
+#: scale counts as zero (see :func:`relative_gap`).
+GAP_ROUNDING_ULPS = 1000
 
 
 @dataclass
@@ -34,7 +38,8 @@ class Certificate:
     Attributes
     ----------
     primal, dual, gap : float
-        ``gap = primal - dual``; ``relative_gap = gap / max(|primal|, tiny)``.
+        ``gap = primal - dual``; ``relative_gap = gap / |primal|``, zero when
+        the gap is within rounding (:func:`relative_gap`).
     relative_gap : float
     intercept : ndarray of shape (n_outputs,)
         The intercept the primal was evaluated at.
@@ -135,13 +140,31 @@ def duality_gap(op, loss, Y, w, U, alpha, *, intercept=None, fit_intercept=False
                 scale, dual = t, cand
     gap = primal - dual
     return Certificate(
-        primal=primal, dual=dual, gap=gap,
-        relative_gap=gap / max(abs(primal), np.finfo(float).tiny),
+        primal=primal, dual=dual, gap=gap, relative_gap=relative_gap(loss, Y, w, primal, dual),
         intercept=b, dual_point=scale * V,
         # (unscaled multipliers are passed on as they are, not copied)
         lam1=_scaled(lam1, scale, return_multipliers),
         lam2=_scaled(lam2, scale, return_multipliers),
         dual_scale=scale, constraint_violation=op.max_violation(U, Z))
+
+
+def relative_gap(loss, Y, w, primal, dual):
+    """``(primal - dual) / |primal|``, zero when the gap is within rounding.
+
+    Both objectives are sums of terms the size of the loss of the zero
+    prediction ``L(0)`` (``y^2 / 2`` for the squared loss), so their
+    difference carries a rounding error of a few ``eps L(0)``.  A gap below
+    ``GAP_ROUNDING_ULPS eps max(|primal|, |dual|, L(0))`` is that error, not a
+    distance to the optimum: the relative gap is then zero.  Without the
+    floor, a constant target fitted by the intercept alone (primal and dual
+    both at rounding level, ~1e-31) has a relative gap of order one or of
+    either sign, which reported a solved problem as unconverged.
+    """
+    gap = primal - dual
+    ref = max(abs(primal), abs(dual), float(loss.value(np.zeros_like(Y, dtype=float), Y, w)))
+    if abs(gap) <= GAP_ROUNDING_ULPS * np.finfo(float).eps * ref:
+        return 0.0
+    return gap / max(abs(primal), np.finfo(float).tiny)
 
 
 def _scaled(lam, scale, wanted):

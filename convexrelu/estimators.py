@@ -113,7 +113,9 @@ _ATTRS_DOC = """
     dual_gap_ : float
         ``objective_ - dual_objective_``, the certificate of the fit.
     relative_gap_ : float
-        ``dual_gap_ / objective_``.
+        ``dual_gap_ / |objective_|``; zero when the gap is within rounding of
+        the objectives (a constant target fitted by the intercept alone).
+        See :func:`convexrelu.duality.relative_gap`.
     constraint_violation_ : float
         Largest relative violation of the pattern constraints.
     converged_ : bool

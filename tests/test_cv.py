@@ -17,7 +17,7 @@ from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 import convexrelu.cv as cv_module
-import convexrelu.estimators as est_module
+import convexrelu._estimator_base as est_module
 import convexrelu.path as path_module
 from convexrelu import (ConvexDeepReLUClassifier, ConvexDeepReLUClassifierCV,
                         ConvexDeepReLURegressor, ConvexDeepReLURegressorCV,

@@ -248,6 +248,40 @@ def test_constant_target_and_zero_features():
     np.testing.assert_allclose(reg.predict(np.zeros((5, 3))), y.mean())
 
 
+@pytest.mark.parametrize("solver", ["fast", "cvxpy"])
+@pytest.mark.parametrize("value", [0.0, 1.0, 3.5, -1e3])
+def test_constant_target_is_a_certified_zero_network_without_warnings(solver, value):
+    # The intercept fits a constant target exactly: primal and dual objectives
+    # are rounding (~1e-31, either sign).  That used to read as relative gap 1
+    # or -3e15 (a ConvergenceWarning), with Clarabel's 1e-12-sized groups as
+    # "violating" their constraints by half their size, and a DataScaleWarning
+    # about the target's 7e-16 "scale".
+    X, _ = _data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        reg = ConvexDeepReLURegressor(alpha=1e-2, solver=solver, **SMALL).fit(
+            X, np.full(40, value))
+    assert reg.converged_ and reg.relative_gap_ == 0.0
+    assert reg.n_subnetworks_ == 0 and reg.constraint_violation_ == 0.0
+    np.testing.assert_allclose(reg.predict(X), value, rtol=1e-14, atol=1e-14)
+
+
+def test_relative_gap_is_zero_only_within_rounding():
+    from convexrelu.duality import GAP_ROUNDING_ULPS, relative_gap
+    from convexrelu.losses import get_loss
+
+    loss = get_loss("squared")
+    Y, w = np.full((40, 1), 5.0), np.full(40, 1 / 40)
+    eps_ref = np.finfo(float).eps * 12.5                         # the loss of F = 0
+    assert relative_gap(loss, Y, w, 1e-30, 1e-30 + 0.5 * GAP_ROUNDING_ULPS * eps_ref) == 0.0
+    assert relative_gap(loss, Y, w, 1e-30, 1e-30 - 0.5 * GAP_ROUNDING_ULPS * eps_ref) == 0.0
+    # Just past rounding: the usual ratio, however large.
+    above = 2.0 * GAP_ROUNDING_ULPS * eps_ref
+    assert relative_gap(loss, Y, w, 1e-20, 1e-20 - above) == pytest.approx(above / 1e-20)
+    assert relative_gap(loss, Y, w, 0.3, 0.2) == pytest.approx(0.1 / 0.3)
+    assert relative_gap(loss, Y, w, 0.3, 0.3 - 1e-9) == pytest.approx(1e-9 / 0.3)
+
+
 def test_duplicate_rows_and_more_features_than_samples():
     X, y = _data(20)
     a = _fits_finite(ConvexDeepReLURegressor(alpha=1e-2, **SMALL), np.vstack([X, X]),
@@ -509,7 +543,7 @@ def test_parallel_cross_validation_is_bit_identical_to_sequential():
 
 
 def test_interrupted_fit_leaves_no_half_fitted_state(fitted_pair, monkeypatch):
-    import convexrelu.estimators as mod
+    import convexrelu._estimator_base as mod
     X, y, reg, _ = fitted_pair
     est = clone(reg)
     est.__dict__.update(vars(reg))
@@ -534,7 +568,7 @@ def test_interrupted_fit_leaves_no_half_fitted_state(fitted_pair, monkeypatch):
 
 
 def test_solver_breakdown_becomes_a_clear_value_error(fitted_pair, monkeypatch):
-    import convexrelu.estimators as mod
+    import convexrelu._estimator_base as mod
     X, y, reg, _ = fitted_pair
     est = clone(reg)
     est.__dict__.update(vars(reg))

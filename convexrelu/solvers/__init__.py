@@ -318,6 +318,26 @@ def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=Fal
                 and cert_clean.constraint_violation
                 <= max(cert.constraint_violation, 0.01 * _FEASIBILITY_RTOL)):
             out.u, cert = u_clean, cert_clean
+    if norms.max(initial=0.0) > 0:
+        # An optimum at zero (a constant target, alpha at alpha_max) comes
+        # back from an interior point as 1e-12-sized groups, none tiny next
+        # to the others, whose pattern constraints are violated relative to
+        # their own size.  The zero network costs one loss evaluation to
+        # rule out, and is kept when its certificate proves it optimal (an
+        # unconverged fit that the zero network happens to beat keeps its
+        # point and its warning: at alpha = 1e-9 both can be far from the
+        # optimum, and the fit's predictions are the better guess).
+        zero_F = np.zeros_like(Y, dtype=float)
+        b0 = (loss_obj.optimal_intercept(zero_F, Y, w, start=cert.intercept)
+              if fit_intercept else np.zeros(op.n_outputs))
+        if loss_obj.value(zero_F + b0, Y, w) <= cert.primal:
+            u_zero = np.zeros_like(out.u)
+            cert_zero = duality_gap(op, loss_obj, Y, w, u_zero, float(alpha), intercept=b0,
+                                    fit_intercept=fit_intercept, lam1=out.lam1,
+                                    lam2=out.lam2, return_multipliers=False)
+            if (cert_zero.relative_gap <= tol
+                    and cert_zero.gap <= max(cert.gap, 0.0) + 1e-12 * abs(cert.primal)):
+                out.u, cert = u_zero, cert_zero
     # The certificate's dual point is the scaled pair (V, lam).
     lam1 = _scaled_in_place(out.lam1, cert.dual_scale)
     lam2 = _scaled_in_place(out.lam2, cert.dual_scale)

@@ -25,7 +25,9 @@ class ConvexResult:
     dual_gap : float
         ``objective - dual_objective`` (the certificate).
     relative_gap : float
-        ``dual_gap / |objective|``; solvers stop when it is below ``tol``.
+        ``dual_gap / |objective|``, zero when the gap is within rounding
+        (:func:`convexrelu.duality.relative_gap`); solvers stop when it is
+        below ``tol``.
     constraint_violation : float
         Largest violation of the pattern constraints, relative to ``max |X u|``.
     n_iter : int
