@@ -534,7 +534,7 @@ class ConvexDeepReLUClassifierCV(ClassifierMixin, _BaseConvexDeepReLUCV):
         if len(classes) < 2:
             raise ValueError(
                 f"The classifier needs samples of at least 2 classes; got 1 class "
-                f"({classes[0]!r}).")
+                f"({classes.tolist()[0]!r}).")
         codes = np.full(len(y), -1)
         codes[keep] = np.searchsorted(classes, y[keep])
         if len(classes) == 2:

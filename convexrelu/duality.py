@@ -27,8 +27,9 @@ from .operator import group_norms
 __all__ = ["Certificate", "duality_gap", "primal_objective", "relative_gap"]
 
 #: A duality gap within this many units of rounding of the objectives'
-#: scale counts as zero (see :func:`relative_gap`).
-GAP_ROUNDING_ULPS = 1000
+#: scale, times the square root of the number of samples, counts as zero
+#: (see :func:`relative_gap`).
+GAP_ROUNDING_ULPS = 16
 
 
 @dataclass
@@ -152,17 +153,18 @@ def relative_gap(loss, Y, w, primal, dual):
     """``(primal - dual) / |primal|``, zero when the gap is within rounding.
 
     Both objectives are sums of terms the size of the loss of the zero
-    prediction ``L(0)`` (``y^2 / 2`` for the squared loss), so their
-    difference carries a rounding error of a few ``eps L(0)``.  A gap below
-    ``GAP_ROUNDING_ULPS eps max(|primal|, |dual|, L(0))`` is that error, not a
-    distance to the optimum: the relative gap is then zero.  Without the
-    floor, a constant target fitted by the intercept alone (primal and dual
-    both at rounding level, ~1e-31) has a relative gap of order one or of
-    either sign, which reported a solved problem as unconverged.
+    prediction ``L(0)`` (``y^2 / 2`` for the squared loss), summed over
+    ``n`` samples, so their difference carries a rounding error of order
+    ``sqrt(n) eps L(0)``.  A gap below ``GAP_ROUNDING_ULPS sqrt(n) eps
+    max(|primal|, |dual|, L(0))`` is that error, not a distance to the
+    optimum: the relative gap is then zero.  Without the floor, a constant
+    target fitted by the intercept alone (primal and dual both at rounding
+    level) has a relative gap of order one or of either sign (1, or -2e14
+    with 20000 samples), which reported a solved problem as unconverged.
     """
     gap = primal - dual
     ref = max(abs(primal), abs(dual), float(loss.value(np.zeros_like(Y, dtype=float), Y, w)))
-    if abs(gap) <= GAP_ROUNDING_ULPS * np.finfo(float).eps * ref:
+    if abs(gap) <= GAP_ROUNDING_ULPS * np.sqrt(len(Y)) * np.finfo(float).eps * ref:
         return 0.0
     return gap / max(abs(primal), np.finfo(float).tiny)
 

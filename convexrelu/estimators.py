@@ -321,7 +321,7 @@ class ConvexDeepReLUClassifier(ClassifierMixin, _BaseConvexDeepReLU):
         if len(classes) < 2:
             raise ValueError(
                 f"The classifier needs samples of at least 2 classes; got 1 class "
-                f"({classes[0]!r}).")
+                f"({classes.tolist()[0]!r}).")
         keep = np.ones(len(y), bool) if sw is None else sw > 0
         codes = np.full(len(y), -1)
         codes[keep] = encoder.transform(y[keep])

@@ -462,3 +462,25 @@ def test_squared_loss_with_a_null_space_of_x_stays_on_the_interior_point(shape):
     assert fast.converged and fast.relative_gap <= 1e-7
     assert all(h["inner"] in ("ipm", "active_set") for h in fast.history)
     assert fast.objective == pytest.approx(ref.objective, rel=1e-6)
+
+
+@pytest.mark.parametrize("alpha", [1e-8, 1e-9])
+def test_tiny_alpha_starts_at_the_targets_scale(alpha):
+    # The cold start's scale puts the penalty at the loss of zero, which at
+    # alpha = 1e-9 means group norms of 1e8.  The two signs of one tuple have
+    # the same generating weights, so their outputs cancel and the cap on the
+    # outputs did not see them: the interior point stalled there (relative gap
+    # 1, group norms 1e9, objective 780 times the optimum).
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    y = np.sin(X[:, 0]) + 0.5 * X[:, 1] + 0.1 * rng.standard_normal(40)
+    Xa = np.hstack([X, np.ones((40, 1))])
+    arr = sample_arrangements(Xa, n_patterns=8, n_hidden=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)     # Clarabel's own limit
+        ref = solve_convex(Xa, y, arr, alpha, fit_intercept=True, solver="cvxpy")
+    res = solve_convex(Xa, y, arr, alpha, fit_intercept=True)
+    assert res.converged and res.relative_gap <= 1e-6
+    assert abs(res.objective - ref.objective) <= 5e-6 * ref.objective
+    norms = np.linalg.norm(res.u, axis=-1).sum()
+    assert norms <= 2.0 * np.linalg.norm(ref.u, axis=-1).sum()

@@ -271,8 +271,8 @@ def test_relative_gap_is_zero_only_within_rounding():
     from convexrelu.losses import get_loss
 
     loss = get_loss("squared")
-    Y, w = np.full((40, 1), 5.0), np.full(40, 1 / 40)
-    eps_ref = np.finfo(float).eps * 12.5                         # the loss of F = 0
+    Y, w = np.full((400, 1), 5.0), np.full(400, 1 / 400)
+    eps_ref = np.finfo(float).eps * 12.5 * 20                    # L(F = 0) sqrt(n)
     assert relative_gap(loss, Y, w, 1e-30, 1e-30 + 0.5 * GAP_ROUNDING_ULPS * eps_ref) == 0.0
     assert relative_gap(loss, Y, w, 1e-30, 1e-30 - 0.5 * GAP_ROUNDING_ULPS * eps_ref) == 0.0
     # Just past rounding: the usual ratio, however large.
