@@ -13,7 +13,10 @@ baseline (ties: within 0.5 percentage points), and total time per model.
 soon as it is known, and skips those already there with the same settings
 (tuples, n_patterns, n_hidden, tol): a run stopped part-way (a set can take
 hours) keeps its finished folds, and the same command later goes on from
-them.  The table then counts the recorded folds too.
+them.  The table then counts the recorded folds too.  ``--models mlp,logreg``
+runs only those models (a set's row waits for all three): the baselines of a
+set whose convex folds take hours can run beside them, in another process
+with the same ``--record``.
 
     python benchmarks/uci121.py --patterns trained --sets audiology-std \
         --record benchmarks/results/uci121_folds.csv
@@ -140,6 +143,10 @@ def main(argv=None):
                              "whose largest fit is estimated above it is skipped")
     parser.add_argument("--record", help="CSV file of finished folds: appended, and "
                         "the folds in it (same settings) are not run again")
+    parser.add_argument("--models", default="convex,mlp,logreg",
+                        help="comma-separated models to run; a set's row is printed once "
+                             "every model's folds are done (run the others in another "
+                             "process with the same --record)")
     args = parser.parse_args(argv)
     if args.memory_limit.lower() == "none":
         args.memory_limit = None
@@ -149,6 +156,10 @@ def main(argv=None):
         print("no UCI-121 data found under ../shared/data; nothing to do")
         return
     specs = models(args)
+    run_models = args.models.split(",")
+    unknown = sorted(set(run_models) - set(specs))
+    if unknown:
+        parser.error(f"unknown models {unknown}; choose from {sorted(specs)}")
     print(f"{len(names)} sets; grids of {GRID_SIZE} values by 3-fold inner CV; "
           f"convex: n_patterns={args.n_patterns}, n_hidden={args.n_hidden}, "
           f"patterns={args.patterns}, tol={args.tol}")
@@ -174,7 +185,8 @@ def main(argv=None):
                   f"{str(exc).split(' (')[0]} above --memory-limit", flush=True)
             continue
         jobs = [(m, est, grid, k, tr, te) for m, (est, grid) in specs.items()
-                for k, (tr, te) in enumerate(folds) if (ds, m, k) not in done]
+                for k, (tr, te) in enumerate(folds)
+                if (ds, m, k) not in done and m in run_models]
         if args.n_jobs == 1:
             # One by one: each fold is recorded as soon as it is done.
             out = (_run_job(m, est, grid, X, y, k, tr, te) for m, est, grid, k, tr, te in jobs)
@@ -186,6 +198,11 @@ def main(argv=None):
             done[(ds, m, k)] = (acc, sec)
             if args.record:
                 append_record(args.record, args, ds, m, k, acc, sec)
+        missing = [m for m in specs for k in range(len(folds)) if (ds, m, k) not in done]
+        if missing:
+            print(f"{ds:<32}  folds still to run: " + ", ".join(sorted(set(missing))),
+                  flush=True)
+            continue
         accs = {m: [] for m in specs}
         for m in specs:
             for k in range(len(folds)):
@@ -199,6 +216,8 @@ def main(argv=None):
               + "".join(f"{100 * results[ds][m]:>9.2f}" for m in specs)
               + f"{time.perf_counter() - t_set:>9.0f}", flush=True)
     print("-" * len(header))
+    if not results:
+        return
     means = {m: 100 * np.mean([r[m] for r in results.values()]) for m in specs}
     print(f"{'mean accuracy (%)':<47}" + "".join(f"{means[m]:>9.2f}" for m in specs))
     for base in [m for m in specs if m != "convex"]:
