@@ -55,6 +55,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar, nnls
 
 from .arrangements import Arrangements, sample_arrangements
+from .duality import relative_gap
 from .enumeration import TooManyPatternsError, canonical_tuples, enumerate_arrangements
 from .extraction import extract_network
 from .losses import get_loss
@@ -82,7 +83,8 @@ class OptimalityCertificate:
     gap : float
         ``upper_bound - lower_bound``.
     relative_gap : float
-        ``gap / |upper_bound|``.
+        ``gap / |upper_bound|``, zero when the gap is within rounding
+        (:func:`convexrelu.duality.relative_gap`).
     exact : bool
         True when ``V`` was checked against every tuple (enumeration); False
         when against a random sample.
@@ -415,6 +417,6 @@ def optimality_certificate(X, y, result, *, loss=None, n_hidden=None, alpha=None
     gap = upper - lower
     return OptimalityCertificate(
         lower_bound=float(lower), upper_bound=upper, gap=float(gap),
-        relative_gap=float(gap / max(abs(upper), np.finfo(float).tiny)),
+        relative_gap=float(relative_gap(loss_obj, Y, w, upper, lower)),
         exact=bool(is_exact), n_tuples_checked=int(P), max_ratio=R, dual_scale=float(c),
         n_cone_programs=int(n_cone), dual_point=c * V, worst_tuple=worst)

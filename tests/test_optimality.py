@@ -310,3 +310,17 @@ def test_certificate_for_a_wider_problem():
     assert cert.lower_bound <= best2 * (1 + 1e-9)
     assert best2 <= res1.objective * (1 + 1e-6)
     assert np.isclose(cert.upper_bound, res1.objective, rtol=1e-8)
+
+
+@pytest.mark.parametrize("certify", ["exact", "sampled"])
+def test_constant_target_certificate_is_zero_not_one(certify):
+    # Upper and lower bounds at rounding level (the intercept fits the
+    # target): their ratio read 1.0, a "100% gap" on a proven optimum.
+    from convexrelu import ConvexDeepReLURegressor
+
+    X = np.random.default_rng(0).normal(size=(6, 2))
+    reg = ConvexDeepReLURegressor(n_patterns=8, certify=certify, random_state=0)
+    reg.fit(X, np.full(6, 2.5))
+    assert reg.optimality_gap_ <= 1e-15
+    assert reg.optimality_relative_gap_ == 0.0
+    assert reg.optimality_exact_ == (certify == "exact")
