@@ -166,6 +166,9 @@ def _unique_tuples(D1, signs, D2):
 
 
 def _from_generators(X, W1, w2, drop_duplicates):
+    # NaN > 0 is False: a NaN row would silently get all-off patterns.
+    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(W1)) and np.all(np.isfinite(w2))):
+        raise ValueError("X and the generating weights must be finite (no NaN or inf).")
     D1, signs, D2 = _forward_patterns(X, W1, w2)
     if drop_duplicates:
         keep = _unique_tuples(D1, signs, D2)

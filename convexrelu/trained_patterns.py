@@ -115,6 +115,8 @@ def train_arrangements(X, Y, n_patterns, n_hidden, *, loss="squared", alpha=1e-3
         Y = Y.reshape(-1, 1)
     if X.ndim != 2 or Y.shape[0] != X.shape[0]:
         raise ValueError(f"X must be 2-D with as many rows as Y; got {X.shape} and {Y.shape}.")
+    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(Y))):
+        raise ValueError("X and Y must be finite (no NaN or inf).")
     for name, val, low in (("n_patterns", n_patterns, 1), ("n_hidden", n_hidden, 1),
                            ("n_steps", n_steps, 0)):
         if not isinstance(val, numbers.Integral) or isinstance(val, bool) or val < low:

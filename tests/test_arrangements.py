@@ -59,3 +59,21 @@ def test_user_arrays_are_validated():
         Arrangements(first, np.zeros((2, 3)), np.zeros((2, 5), bool))
     with pytest.raises(ValueError, match="positive integer"):
         sample_arrangements(_data(), 0, 2)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_rows_are_refused_not_given_all_off_patterns(bad):
+    # NaN > 0 is False: a NaN row used to get every neuron off, silently.
+    from convexrelu import train_arrangements
+
+    X = np.random.default_rng(0).standard_normal((12, 3))
+    X[4, 1] = bad
+    with pytest.raises(ValueError, match="finite"):
+        sample_arrangements(X, n_patterns=3, n_hidden=2, random_state=0)
+    W1, w2 = np.ones((2, 3, 2)), np.ones((2, 2))
+    with pytest.raises(ValueError, match="finite"):
+        Arrangements.from_weights(X, W1, w2)
+    with pytest.raises(ValueError, match="finite"):
+        Arrangements.from_weights(np.ones((12, 3)), np.where(W1 > 0, bad, 0.0), w2)
+    with pytest.raises(ValueError, match="finite"):
+        train_arrangements(X, np.ones(12), n_patterns=2, n_hidden=2, random_state=0)
