@@ -26,6 +26,7 @@ from .memory import check_fit_memory, resolve_memory_limit
 from .solvers import solve_convex
 from .trained_patterns import train_arrangements
 
+
 class ModelVersionWarning(UserWarning):
     """A pickled estimator was saved by another major.minor version of convexrelu."""
 

@@ -49,8 +49,8 @@ from scipy.special import log_expit, log_softmax
 
 from ._validation import DataScaleWarning
 from .arrangements import Arrangements, sample_arrangements
-from .estimators import (ConvexDeepReLUClassifier, ConvexDeepReLURegressor,
-                         _check_sample_weight)
+from ._estimator_base import _check_sample_weight
+from .estimators import ConvexDeepReLUClassifier, ConvexDeepReLURegressor
 from .extraction import extract_network
 from .path import _alpha_max_details, _prepare, alpha_grid, convex_path
 
