@@ -3,7 +3,8 @@
 A start from generating weights (every fit with sampled or trained tuples)
 raises groups below ``START_GROUP_RATIO`` of their block's largest and
 treats slacks below ``START_SLACK_FLOOR`` times their group's median as that
-floor when it sets the first multipliers (``convexrelu/solvers/_barrier.py``).
+floor when it sets the first multipliers
+(``convexrelu/solvers/_interior_start.py``).
 "Plain" sets both to zero (the start before them).  For each problem, both
 settings in turn (the order alternates), then: Newton steps of every
 interior-point solve of the fit (counted from their verbose lines), wall
@@ -41,7 +42,7 @@ from bench_solver import make_problem  # noqa: E402
 from datasets import load_uci121, uci121_root  # noqa: E402
 from ipm_steps import COUNT, counting_solve  # noqa: E402
 
-import convexrelu.solvers._barrier as barrier  # noqa: E402
+import convexrelu.solvers._interior_start as barrier  # noqa: E402
 import convexrelu.solvers._zero_groups as zero_groups  # noqa: E402
 import convexrelu.solvers.fast as fast  # noqa: E402
 from convexrelu import Arrangements, ConvexDeepReLUClassifier, solve_convex  # noqa: E402

@@ -49,7 +49,7 @@ def main(argv=None):
     traced(fast, "solve_restricted_barrier", "interior point")
     traced(fast, "solve_restricted_active_set", "active-set method")
     traced(fast, "price_blocks", "pricing")
-    traced(fast, "_polish_multipliers", "multiplier polish")
+    traced(fast, "polish_multipliers", "multiplier polish")
     traced(fast, "duality_gap", "duality gap (each round)")
     traced(solvers, "duality_gap", "duality gap (final)")
     X, y, arr, alpha = make_problem(args.n, args.d)

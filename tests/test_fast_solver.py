@@ -575,11 +575,11 @@ def test_fast_solver_works_in_the_row_space_of_x(n, d, loss, monkeypatch):
                         lambda op, *a, **k: seen.append(op.n_features) or real(op, *a, **k))
     # The generators, projected, still start the interior point: no block
     # needs a phase-one linear program.
-    from convexrelu.solvers import _barrier
+    from convexrelu.solvers import _interior_start
 
     lps = []
-    real_lp = _barrier._phase_one
-    monkeypatch.setattr(_barrier, "_phase_one", lambda *a: lps.append(1) or real_lp(*a))
+    real_lp = _interior_start._phase_one
+    monkeypatch.setattr(_interior_start, "_phase_one", lambda *a: lps.append(1) or real_lp(*a))
     ours = solve_convex(X, y, arr, alpha, loss=loss, fit_intercept=True, tol=1e-8)
     assert seen == [rank] and rank < X.shape[1]
     assert lps == []

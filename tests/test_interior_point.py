@@ -1,4 +1,5 @@
-"""The restricted interior point (convexrelu/solvers/_barrier.py).
+"""The restricted interior point (convexrelu/solvers/_barrier.py, its start in
+_interior_start.py).
 
 Its answers against Clarabel's on every loss and Newton route, its start
 (balancing scales, warm starts), its stopping rules (stalls, short steps)
@@ -370,7 +371,7 @@ def test_balancing_scales_raise_small_groups_and_keep_the_start_feasible():
     it where the second-layer rows allow, and only part of the way where the
     full raise would turn a second-layer slack negative; every slack stays
     positive."""
-    from convexrelu.solvers import _barrier
+    from convexrelu.solvers import _interior_start
 
     rng = np.random.default_rng(0)
     n, B, m, d = 40, 3, 2, 4
@@ -384,14 +385,15 @@ def test_balancing_scales_raise_small_groups_and_keep_the_start_feasible():
     r2 = np.ones((n, B), bool)
     # Block 2: the small group's term is made to outweigh the large one's on
     # one row once raised (its entry times the full raise is -10 there).
-    eq2 = _barrier.START_GROUP_RATIO * np.linalg.norm(U[2, 1]) / np.linalg.norm(U[2, 0])
+    eq2 = _interior_start.START_GROUP_RATIO * np.linalg.norm(U[2, 1]) / np.linalg.norm(U[2, 0])
     Z[0, 2, 0] = -10.0 / eq2
     W2[0, 2, 0] = 1
     Z[0, 2, 1] = 1.0
-    c = _barrier._balancing_scales(U, Z, W2, r2)
+    c = _interior_start._balancing_scales(U, Z, W2, r2)
     raised = np.linalg.norm(U * c[:, :, None], axis=2)
     top = np.linalg.norm(U, axis=2).max(axis=1)
-    np.testing.assert_allclose(raised[:2, 0], _barrier.START_GROUP_RATIO * top[:2], rtol=1e-12)
+    np.testing.assert_allclose(raised[:2, 0], _interior_start.START_GROUP_RATIO * top[:2],
+                               rtol=1e-12)
     np.testing.assert_array_equal(c[:, 1], 1.0)
     assert 1.0 < c[2, 0] < eq2
     slack = np.einsum("nbm,bm->nb", W2 * Z, c)
@@ -406,13 +408,13 @@ def test_dead_neuron_start_takes_fewer_newton_steps(monkeypatch, capsys):
     the raised groups and floored slacks start it below 1e4 and the
     interior point needs under 60% of the Newton steps, to Clarabel's
     optimum either way."""
-    from convexrelu.solvers import _barrier, prepare_problem
+    from convexrelu.solvers import _barrier, _interior_start, prepare_problem
 
-    defaults = _barrier.START_GROUP_RATIO, _barrier.START_SLACK_FLOOR
+    defaults = _interior_start.START_GROUP_RATIO, _interior_start.START_SLACK_FLOOR
 
     def run(ratio, floor):
-        monkeypatch.setattr(_barrier, "START_GROUP_RATIO", ratio)
-        monkeypatch.setattr(_barrier, "START_SLACK_FLOOR", floor)
+        monkeypatch.setattr(_interior_start, "START_GROUP_RATIO", ratio)
+        monkeypatch.setattr(_interior_start, "START_SLACK_FLOOR", floor)
         out = _barrier.solve_restricted_barrier(op, loss_obj, Y, w, alpha, blocks,
                                                 fit_intercept=True, tol=1e-9, verbose=True)
         trace = [ln.split() for ln in capsys.readouterr().out.splitlines() if "[ipm]" in ln]
@@ -428,8 +430,8 @@ def test_dead_neuron_start_takes_fewer_newton_steps(monkeypatch, capsys):
         assert plain[4] == ours[4] == "optimal"
         assert plain_res > 1e10 and our_res < 1e4
         assert our_steps < 0.6 * plain_steps
-        monkeypatch.setattr(_barrier, "START_GROUP_RATIO", defaults[0])
-        monkeypatch.setattr(_barrier, "START_SLACK_FLOOR", defaults[1])
+        monkeypatch.setattr(_interior_start, "START_GROUP_RATIO", defaults[0])
+        monkeypatch.setattr(_interior_start, "START_SLACK_FLOOR", defaults[1])
         fast = solve_convex(X, Y1, arr, alpha, loss="cross_entropy", fit_intercept=True,
                             tol=1e-8)
         ref = solve_convex(X, Y1, arr, alpha, loss="cross_entropy", fit_intercept=True,

@@ -16,10 +16,17 @@ whose residual norms are then compared with ``alpha``.  This is a
 sufficient test (the least-squares minimiser need not minimise the largest
 of the m norms), so a block it rejects is not proven active; the solver
 then adds it to the working set, where the exact restricted solve decides.
+
+The same least squares, restricted to a working block's active rows and
+aimed at its stationarity conditions, polish the multipliers of non-zero
+blocks (:func:`polish_multipliers`); :func:`price_into` prices many zero
+blocks a batch at a time.
 """
 
 import numpy as np
 from scipy.optimize import lsq_linear, nnls
+
+from ._multipliers import _MAX_ENTRIES, block_ratios
 
 
 #: most candidate columns one column-generation round of the pricing NNLS adds
@@ -317,3 +324,52 @@ def restore_feasibility(op, U, blocks, max_rounds=10, max_move=1e-6):
                 break   # not a small correction: leave the block to the certificate
             Uf[b] = new.reshape(m, d)
     return U
+
+
+def polish_multipliers(op, V, U, alpha, blocks, lams, active_rtol=1e-7):
+    """Refit the multipliers of the working set to its stationarity conditions.
+
+    On a block of the working set, optimality means
+    ``X^T g_j = alpha u_j / ||u_j||`` for non-zero groups and
+    ``||X^T g_j|| <= alpha`` for zero ones, with multipliers only on the
+    active constraints (``c = 0``).  Non-negative least squares over the
+    multipliers of the (numerically) active rows gives them to the accuracy
+    of ``V`` itself; an interior-point solver's own multipliers are accurate
+    to its tolerance only.  Updates the blocks' multipliers in ``lams`` (a
+    :class:`BlockMultipliers`) where that lowers the worst dual ratio of a block.
+    """
+    NB, m, d = lams.n_blocks, lams.m, op.n_features
+    Ub = U.reshape(NB, m, d)[blocks]
+    nu = np.sqrt(np.einsum("bjd,bjd->bj", Ub, Ub))
+    targets = alpha * Ub / np.where(nu > 0, nu, 1.0)[..., None]
+    # Constraint values of the working set, relative to the block's scale.
+    Zb, c1, c2 = op.block_constraints(U, blocks)                      # (n, B, m), (n, B)
+    scale = np.abs(Zb).max(axis=(0, 2))
+    scale = np.where(scale > 0, scale, 1.0)
+    rows1 = c1 <= active_rtol * scale[None, :, None]
+    rows2 = c2 <= active_rtol * scale[None, :]
+    held1, held2 = lams.get(blocks)
+    p1, p2, pn = price_blocks(op, V, blocks, targets=targets, rows1=rows1, rows2=rows2,
+                              start=(held1, held2))
+    old = block_ratios(op, V, held1, held2, alpha, blocks)
+    better = block_ratios(op, V, p1, p2, alpha, blocks) < old
+    if better.any():
+        lams.set(blocks[better], p1[:, better], p2[:, better])
+
+
+def price_into(op, V, blocks, alpha, lams):
+    """Price the zero blocks ``blocks`` from the multipliers ``lams`` holds, store
+    the new ones there, and return each block's largest dual norm.
+
+    A few blocks at a time (about ``2^21`` floats of dense multipliers): all
+    of them at once are the size of the lifted problem.  Blocks are priced
+    independently, so the batches do not change the result.
+    """
+    step = max(1, _MAX_ENTRIES // max(1, op.n_samples * op.n_hidden))
+    worst = np.empty(len(blocks))
+    for lo in range(0, len(blocks), step):
+        part = blocks[lo:lo + step]
+        p1, p2, pn = price_blocks(op, V, part, alpha=alpha, start=lams.get(part))
+        lams.set(part, p1, p2)
+        worst[lo:lo + len(part)] = pn.max(axis=1)
+    return worst

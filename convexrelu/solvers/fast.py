@@ -47,9 +47,9 @@ from ..operator import LiftedOperator, group_norms
 from . import _FEASIBILITY_RTOL
 from ._active_set import solve_restricted_active_set
 from ._barrier import NoInteriorError, solve_restricted_barrier
-from ._block_certificate import certify_zero_block
-from ._multipliers import _MAX_ENTRIES, BlockMultipliers, block_ratios
-from ._pricing import price_blocks, restore_feasibility
+from ._block_certificate import certify_zero
+from ._multipliers import BlockMultipliers, block_ratios
+from ._pricing import polish_multipliers, price_blocks, price_into, restore_feasibility
 from ._restricted import solve_restricted
 
 __all__ = ["solve_fast"]
@@ -133,8 +133,8 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         Clarabel's tolerances for the restricted problems.
     polish : bool, default=True
         Recompute the working set's multipliers from the stationarity
-        conditions (see :func:`_polish_multipliers`) and keep them when the
-        dual constraints hold better.
+        conditions (see :func:`._pricing.polish_multipliers`) and keep them
+        when the dual constraints hold better.
 
     inner : {"ipm", "clarabel"}, default="ipm"
         Restricted solver (for rounds the active-set method does not take):
@@ -232,7 +232,7 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         # Cold start: the blocks whose gated dual constraint is most violated.
         V = -loss.gradient(op.predict(U) + intercept, Y, w)
         ratios = _gated_ratios(op, V, alpha)
-        zero_lams = _certify_zero(op, V, ratios, alpha)
+        zero_lams = certify_zero(op, V, ratios, alpha)
         if zero_lams is not None:
             # Every dual constraint holds at zero: zero (with the intercept)
             # is optimal, and the certificate says so.
@@ -344,12 +344,12 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             ratios[worse] = gated[worse]
         outside = np.flatnonzero(~in_set & (ratios > 1.0))
         if len(outside):
-            ratios[outside] = _price_into(op, V, outside, alpha, lams) / alpha
+            ratios[outside] = price_into(op, V, outside, alpha, lams) / alpha
         # The active-set method's multipliers are exact on its faces; the
         # interior point's are only as good as its tolerance.
         if polish and not (inner_used == "active_set"
                            and ratios[blocks].max(initial=0.0) <= 1.0 + 1e-9):
-            _polish_multipliers(op, V, U, alpha, blocks, lams)
+            polish_multipliers(op, V, U, alpha, blocks, lams)
         # The dual point's feasibility: outside the set, ``ratios`` is every
         # block's ratio with the multipliers it holds now (pricing's norms for
         # the priced ones); the polish changed only the set's.
@@ -515,37 +515,6 @@ def _add_strong_rule_blocks(op, in_set, warm_start, alpha):
     in_set |= c >= max(2.0 * alpha - float(prev), 0.6 * float(prev))
 
 
-def _polish_multipliers(op, V, U, alpha, blocks, lams, active_rtol=1e-7):
-    """Refit the multipliers of the working set to its stationarity conditions.
-
-    On a block of the working set, optimality means
-    ``X^T g_j = alpha u_j / ||u_j||`` for non-zero groups and
-    ``||X^T g_j|| <= alpha`` for zero ones, with multipliers only on the
-    active constraints (``c = 0``).  Non-negative least squares over the
-    multipliers of the (numerically) active rows gives them to the accuracy
-    of ``V`` itself; an interior-point solver's own multipliers are accurate
-    to its tolerance only.  Updates the blocks' multipliers in ``lams`` (a
-    :class:`BlockMultipliers`) where that lowers the worst dual ratio of a block.
-    """
-    NB, m, d = lams.n_blocks, lams.m, op.n_features
-    Ub = U.reshape(NB, m, d)[blocks]
-    nu = np.sqrt(np.einsum("bjd,bjd->bj", Ub, Ub))
-    targets = alpha * Ub / np.where(nu > 0, nu, 1.0)[..., None]
-    # Constraint values of the working set, relative to the block's scale.
-    Zb, c1, c2 = op.block_constraints(U, blocks)                      # (n, B, m), (n, B)
-    scale = np.abs(Zb).max(axis=(0, 2))
-    scale = np.where(scale > 0, scale, 1.0)
-    rows1 = c1 <= active_rtol * scale[None, :, None]
-    rows2 = c2 <= active_rtol * scale[None, :]
-    held1, held2 = lams.get(blocks)
-    p1, p2, pn = price_blocks(op, V, blocks, targets=targets, rows1=rows1, rows2=rows2,
-                              start=(held1, held2))
-    old = block_ratios(op, V, held1, held2, alpha, blocks)
-    better = block_ratios(op, V, p1, p2, alpha, blocks) < old
-    if better.any():
-        lams.set(blocks[better], p1[:, better], p2[:, better])
-
-
 def _zero_tiny_groups(op, Ub, blocks, zero_rtol):
     """Zero the groups of ``Ub`` (B, m, d) below ``zero_rtol`` times the largest.
 
@@ -569,77 +538,6 @@ def _zero_tiny_groups(op, Ub, blocks, zero_rtol):
         if np.all(np.einsum("nm,nm->n", W2, op.X @ trial.T) >= 0):
             Ub[bi] = trial
     return Ub
-
-
-def _price_into(op, V, blocks, alpha, lams):
-    """Price the zero blocks ``blocks`` from the multipliers ``lams`` holds, store
-    the new ones there, and return each block's largest dual norm.
-
-    A few blocks at a time (about ``2^21`` floats of dense multipliers): all
-    of them at once are the size of the lifted problem.  Blocks are priced
-    independently, so the batches do not change the result.
-    """
-    step = max(1, _MAX_ENTRIES // max(1, op.n_samples * op.n_hidden))
-    worst = np.empty(len(blocks))
-    for lo in range(0, len(blocks), step):
-        part = blocks[lo:lo + step]
-        p1, p2, pn = price_blocks(op, V, part, alpha=alpha, start=lams.get(part))
-        lams.set(part, p1, p2)
-        worst[lo:lo + len(part)] = pn.max(axis=1)
-    return worst
-
-
-def _certify_zero(op, V, ratios, alpha, near=1.25, most_exact=3):
-    """Multipliers ``(lam1, lam2)`` certifying ``U = 0`` at ``alpha``, or None.
-
-    The gated test (zero multipliers) certifies a block whose ratio is at
-    most one; near ``alpha_max`` blocks fail it that multipliers certify.
-    Without this test the interior point solves a problem whose solution is
-    zero and returns 1e-9-sized groups: sub-networks of nothing in a fit,
-    and, on a path, a warm start whose curvature ``alpha / |u|`` stalls the
-    next alpha's active-set method.
-
-    The most violated block is priced first (below ``alpha_max`` its
-    least-squares ratio usually exceeds ``near`` and the test ends there);
-    then every violator; up to ``most_exact`` blocks that pricing leaves
-    within ``near`` (least squares overestimate the exact ratio by up to
-    16% on the random problems of the tests) get their exact test
-    (:func:`._block_certificate.certify_zero_block`, the cone program of
-    :func:`convexrelu.alpha_max` solved on a few rows at a time), whose
-    multipliers certify them or not.
-    """
-    n, NB, m = op.n_samples, ratios.shape[0], op.n_hidden
-    # Dense only once zero is certified: below alpha_max the test ends early.
-    lams = BlockMultipliers(n, NB, m)
-    out = np.flatnonzero(ratios > 1.0)
-    out = out[np.argsort(-ratios[out], kind="stable")]
-    if len(out):
-        # In growing batches, most violated first, stopping at the first
-        # batch that settles it: below alpha_max some block soon prices above
-        # ``near`` (10000 x 10 benchmark problem at 0.1 x the gated bound:
-        # the first block priced within it, and pricing all 190 violators
-        # before giving up took 5 of the solve's 36 s).
-        worst = np.zeros(len(out))
-        lo, size = 0, 1
-        while lo < len(out):
-            part = out[lo:lo + size]
-            p1, p2, pn = price_blocks(op, V, part, alpha=alpha)
-            lams.set(part, p1, p2)
-            del p1, p2
-            worst[lo:lo + size] = pn.max(axis=1)
-            lo, size = lo + size, 4 * size
-            if (np.any(worst[:lo] > near * alpha)
-                    or np.count_nonzero(worst[:lo] > alpha) > most_exact):
-                return None
-        failing = np.flatnonzero(worst > alpha)
-        left = out[failing[np.argsort(-worst[failing], kind="stable")]]  # failures first
-        for beta in left:
-            status, l1, l2, *_ = certify_zero_block(op, V, beta, alpha)
-            if status != "certified":
-                return None
-            lams.set([beta], np.reshape(l1, (n, 1, m)), np.reshape(l2, (n, 1)))
-    lam1, lam2 = lams.dense()
-    return (lam1.reshape((n,) + op.var_shape[:-1]), lam2.reshape((n,) + op.var_shape[:-2]))
 
 
 def _add_violators(in_set, ratios, k):
