@@ -82,6 +82,45 @@ def _check_sample_weight(sample_weight, n_samples):
     return sw
 
 
+def _class_weight_factors(class_weight, classes, codes):
+    """Per-sample factors of ``class_weight``, or None when it is None.
+
+    ``codes`` are the rows' indices into ``classes`` (-1 on rows left out by a
+    zero sample weight, which get factor one and count for nothing).
+    ``"balanced"`` weighs class ``c`` by ``n / (n_classes * n_c)`` over the
+    rows that count, as scikit-learn does; a dict maps labels to positive
+    weights, 1 for a label it leaves out.  The factors multiply
+    ``sample_weight``: the loss of a row is weighted by both.
+    """
+    if class_weight is None:
+        return None
+    counted = codes[codes >= 0]
+    if isinstance(class_weight, str) and class_weight == "balanced":
+        counts = np.bincount(counted, minlength=len(classes))
+        per_class = len(counted) / (len(classes) * counts)
+    elif isinstance(class_weight, dict):
+        known = set(classes.tolist())
+        unknown = [key for key in class_weight if key not in known]
+        if unknown:
+            raise ValueError(
+                f"class_weight names labels that are not classes of y: {unknown!r}; "
+                f"the classes are {classes.tolist()!r}.")
+        per_class = np.ones(len(classes))
+        for i, label in enumerate(classes.tolist()):
+            value = class_weight.get(label, 1.0)
+            if (not isinstance(value, numbers.Real) or isinstance(value, bool)
+                    or not np.isfinite(value) or value <= 0):
+                raise ValueError(
+                    f"class_weight must map labels to positive finite numbers; got "
+                    f"{value!r} for {label!r}.")
+            per_class[i] = float(value)
+    else:
+        raise ValueError(
+            f"class_weight must be None, 'balanced' or a dict of label: weight; "
+            f"got {class_weight!r}.")
+    return np.where(codes >= 0, per_class[np.maximum(codes, 0)], 1.0)
+
+
 class _BaseConvexDeepReLU(BaseEstimator):
     """Shared fitting logic; see the concrete estimators for the parameters."""
 

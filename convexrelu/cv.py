@@ -49,7 +49,7 @@ from scipy.special import log_expit, log_softmax
 
 from ._validation import DataScaleWarning
 from .arrangements import Arrangements, sample_arrangements
-from ._estimator_base import _check_sample_weight
+from ._estimator_base import _check_sample_weight, _class_weight_factors
 from .estimators import ConvexDeepReLUClassifier, ConvexDeepReLURegressor
 from .extraction import extract_network
 from .path import _alpha_max_details, _prepare, alpha_grid, convex_path
@@ -118,10 +118,13 @@ class _PathClassifier(ClassifierMixin, _PathPoint):
         return np.exp(self.predict_log_proba(X))
 
 
-def _fold_path(X, Xa, y, Y, sample_weight, train, test, first_weights, second_weights,
-               alphas, loss, fit_intercept, solver, tol, max_iter, scoring, point_args,
-               verbose):
+def _fold_path(X, Xa, y, Y, sample_weight, fit_weight, train, test, first_weights,
+               second_weights, alphas, loss, fit_intercept, solver, tol, max_iter, scoring,
+               point_args, verbose):
     """Path of one fold on its training rows, scored on its test rows.
+
+    ``sample_weight`` weighs the scores, ``fit_weight`` the fits (the sample
+    weights times any class weights).
 
     Returns a dict of arrays of shape (n_alphas,): ``scores``, ``objectives``,
     ``dual_gaps``, ``relative_gaps``, ``n_subnetworks``, ``solve_times``; and
@@ -131,7 +134,8 @@ def _fold_path(X, Xa, y, Y, sample_weight, train, test, first_weights, second_we
     score_kwargs = {}
     if sample_weight is not None:
         score_kwargs["sample_weight"] = sample_weight[test]
-        sw = sample_weight[train]
+    if fit_weight is not None:
+        sw = fit_weight[train]
         keep = sw > 0
         train, sw = train[keep], sw[keep]           # zero weights shape no tuple
     arrangements = Arrangements.from_weights(Xa[train], first_weights, second_weights)
@@ -207,8 +211,14 @@ class _BaseConvexDeepReLUCV(BaseEstimator):
             return int(rs)
         return int(check_random_state(rs).randint(np.iinfo(np.int32).max))
 
-    def _fit_cv(self, X, y, Y, sample_weight, groups, loss, point_args):
-        """Everything after target encoding: grid, folds, paths, choice, refit."""
+    def _fit_cv(self, X, y, Y, sample_weight, groups, loss, point_args, fit_weight=None):
+        """Everything after target encoding: grid, folds, paths, choice, refit.
+
+        ``fit_weight`` (default: ``sample_weight``) weighs the fits, with the
+        same zeros as ``sample_weight``; ``sample_weight`` the scores.
+        """
+        if fit_weight is None:
+            fit_weight = sample_weight
         seed = self._seed()
         keep = slice(None) if sample_weight is None else sample_weight > 0
         Xa = np.hstack([X, np.ones((X.shape[0], 1))]) if self.fit_intercept else X
@@ -217,7 +227,7 @@ class _BaseConvexDeepReLUCV(BaseEstimator):
         W1, w2 = full.first_weights, full.second_weights
         amax = None
         if self.alphas is None:
-            sw = None if sample_weight is None else sample_weight[keep]
+            sw = None if fit_weight is None else fit_weight[keep]
             _, Yp, wp, loss_obj, op = _prepare(Xa[keep], Y[keep], full, loss, sw)
             amax = _alpha_max_details(op, loss_obj, Yp, wp, self.fit_intercept).value
             alphas = alpha_grid(amax, n_alphas=self.n_alphas, eps=self.eps)
@@ -228,7 +238,7 @@ class _BaseConvexDeepReLUCV(BaseEstimator):
         folds = list(cv.split(X, y, groups))
         out = Parallel(n_jobs=self.n_jobs)(
             delayed(_fold_path)(
-                X, Xa, y, Y, sample_weight, train, test, W1, w2, alphas, loss,
+                X, Xa, y, Y, sample_weight, fit_weight, train, test, W1, w2, alphas, loss,
                 self.fit_intercept, self.solver, float(self.tol), int(self.max_iter),
                 self.scoring, point_args, bool(self.verbose))
             for train, test in folds)
@@ -473,6 +483,10 @@ class ConvexDeepReLUClassifierCV(ClassifierMixin, _BaseConvexDeepReLUCV):
     ----------{_CV_PARAMS_DOC}
     loss : {{"log_loss", "squared"}}, default="log_loss"
         Training loss; ``predict_proba`` needs ``"log_loss"``.
+    class_weight : dict, "balanced" or None, default=None
+        Class weights of every fit, as in :class:`ConvexDeepReLUClassifier`
+        ("balanced": computed once on all data).  They weigh the fits only:
+        the fold scores use ``sample_weight`` alone.
 
     Attributes
     ----------{_CV_ATTRS_DOC}
@@ -498,13 +512,17 @@ class ConvexDeepReLUClassifierCV(ClassifierMixin, _BaseConvexDeepReLUCV):
 
     def __init__(self, *, alphas=None, n_alphas=10, eps=1e-3, cv=None, scoring=None,
                  n_jobs=None, n_patterns=32, n_hidden=2, loss="log_loss",
-                 fit_intercept=True, solver=None, tol=1e-6, max_iter=1000,
-                 random_state=None, verbose=False):
+                 class_weight=None, fit_intercept=True, solver=None, tol=1e-6,
+                 max_iter=1000, random_state=None, verbose=False):
         super().__init__(alphas=alphas, n_alphas=n_alphas, eps=eps, cv=cv,
                          scoring=scoring, n_jobs=n_jobs, n_patterns=n_patterns,
                          n_hidden=n_hidden, loss=loss, fit_intercept=fit_intercept,
                          solver=solver, tol=tol, max_iter=max_iter,
                          random_state=random_state, verbose=verbose)
+        self.class_weight = class_weight
+
+    def _single_params(self, alpha, seed):
+        return dict(super()._single_params(alpha, seed), class_weight=self.class_weight)
 
     def fit(self, X, y, sample_weight=None, groups=None):
         """Cross-validate the alphas, then refit at ``alpha_`` on all data.
@@ -537,6 +555,9 @@ class ConvexDeepReLUClassifierCV(ClassifierMixin, _BaseConvexDeepReLUCV):
                 f"({classes.tolist()[0]!r}).")
         codes = np.full(len(y), -1)
         codes[keep] = np.searchsorted(classes, y[keep])
+        # Class weights (on all data, once) weigh the fits, not the scores.
+        factors = _class_weight_factors(self.class_weight, classes, codes)
+        fit_weight = None if factors is None else factors if sw is None else sw * factors
         if len(classes) == 2:
             Y = np.where(codes == 1, 1.0, -1.0)[:, None]
             loss = "logistic" if self.loss == "log_loss" else "squared"
@@ -546,7 +567,7 @@ class ConvexDeepReLUClassifierCV(ClassifierMixin, _BaseConvexDeepReLUCV):
             loss = "cross_entropy" if self.loss == "log_loss" else "squared"
         self.classes_ = classes
         return self._fit_cv(X, y, Y, sw, groups, loss,
-                            ("classifier", (classes, self.loss == "log_loss")))
+                            ("classifier", (classes, self.loss == "log_loss")), fit_weight)
 
     def decision_function(self, X):
         """Network outputs of the refitted estimator.

@@ -16,7 +16,8 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from scipy.special import expit, log_expit, log_softmax
 
-from ._estimator_base import ModelVersionWarning, _BaseConvexDeepReLU, _check_sample_weight
+from ._estimator_base import (ModelVersionWarning, _BaseConvexDeepReLU, _check_sample_weight,
+                              _class_weight_factors)
 from ._validation import DataScaleWarning, validate_input, warn_on_target_scale
 from .memory import FitMemoryError
 
@@ -261,6 +262,11 @@ class ConvexDeepReLUClassifier(ClassifierMixin, _BaseConvexDeepReLU):
     ----------{_PARAMS_DOC}
     loss : {{"log_loss", "squared"}}, default="log_loss"
         Training loss; ``predict_proba`` needs ``"log_loss"``.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss: ``{{label: weight}}`` (positive;
+        1 for labels left out), or ``"balanced"``, ``n_samples / (n_classes *
+        n_samples_of_class)`` as in scikit-learn.  They multiply
+        ``sample_weight``.
 
     Attributes
     ----------{_ATTRS_DOC}
@@ -284,15 +290,17 @@ class ConvexDeepReLUClassifier(ClassifierMixin, _BaseConvexDeepReLU):
     _required_fitted = ("classes_",)
 
     def __init__(self, alpha=1e-3, *, n_patterns=32, n_hidden=2, loss="log_loss",
-                 fit_intercept=True, patterns="sample", max_patterns=10_000, certify=False,
-                 solver=None, tol=1e-6, max_iter=1000, random_state=None,
-                 n_jobs=None, warm_start=False, verbose=False, memory_limit="auto"):
+                 class_weight=None, fit_intercept=True, patterns="sample",
+                 max_patterns=10_000, certify=False, solver=None, tol=1e-6, max_iter=1000,
+                 random_state=None, n_jobs=None, warm_start=False, verbose=False,
+                 memory_limit="auto"):
         super().__init__(alpha=alpha, n_patterns=n_patterns, n_hidden=n_hidden,
                          loss=loss, fit_intercept=fit_intercept, patterns=patterns,
                          max_patterns=max_patterns, certify=certify, solver=solver, tol=tol,
                          max_iter=max_iter, random_state=random_state, n_jobs=n_jobs,
                          warm_start=warm_start, verbose=verbose,
                          memory_limit=memory_limit)
+        self.class_weight = class_weight
 
     def fit(self, X, y, sample_weight=None):
         """Fit the network by solving the convex program.
@@ -325,6 +333,9 @@ class ConvexDeepReLUClassifier(ClassifierMixin, _BaseConvexDeepReLU):
         keep = np.ones(len(y), bool) if sw is None else sw > 0
         codes = np.full(len(y), -1)
         codes[keep] = encoder.transform(y[keep])
+        factors = _class_weight_factors(self.class_weight, classes, codes)
+        if factors is not None:
+            sw = factors if sw is None else sw * factors
         if len(classes) == 2:
             Y = np.where(codes == 1, 1.0, -1.0)[:, None]
             loss = "logistic" if self.loss == "log_loss" else "squared"

@@ -157,7 +157,10 @@ class LogisticLoss(Loss):
         # V_i = w_i y_i a_i with a_i in [0, 1]; -L*(-V) = sum_i w_i H(a_i).
         pos = w > 0
         a = np.clip(V[pos] * Y[pos] / w[pos, None], 0.0, 1.0)
-        ent = -(xlogy(a, a) + xlogy(1 - a, 1 - a))
+        # log1p(-a): (1 - a) log(1 - a) from the rounded 1 - a is off by
+        # eps / a relative to the entropy's scale where a ~ 1e-12 (saturated).
+        with np.errstate(divide="ignore"):
+            ent = -xlogy(a, a) - np.where(a < 1.0, (1.0 - a) * np.log1p(-a), 0.0)
         return float(np.sum(w[pos, None] * ent))
 
     def cvxpy_expression(self, F, Y, w):
@@ -186,11 +189,32 @@ class CrossEntropyLoss(Loss):
     shift_invariant = True
 
     def value(self, F, Y, w):
-        return float(np.sum(w * (_logsumexp(F)[:, 0] - np.sum(Y * F, axis=1))))
+        # logsumexp(f) - f_y = (max f - f_y) + log1p(sum of the other terms):
+        # the first part is exactly zero on rows whose own class has the
+        # largest output, where subtracting f_y from logsumexp(f) would leave
+        # rounding of size eps |f_y| in place of a loss of 1e-7 (a saturated
+        # softmax; the intercept's Newton line search then saw only rounding
+        # and stopped at 6e-5 relative stationarity, and the dual of that
+        # point exceeded the primal).
+        rows = np.arange(F.shape[0])
+        k = F.argmax(axis=1)
+        top = F[rows, k]
+        E = np.exp(F - top[:, None])
+        E[rows, k] = 0.0
+        per_row = (top - np.sum(Y * F, axis=1)) + np.log1p(E.sum(axis=1))
+        return float(np.sum(w * per_row))
 
     def gradient(self, F, Y, w):
-        P = _softmax(F)
-        return w[:, None] * (P - Y)
+        G = _softmax(F) - Y
+        # The label's entry as minus the others' sum: p_y - 1 computed as such
+        # keeps only rounding where p_y = 1 - 1e-12 (a saturated row); the
+        # others' probabilities are accurate, and each row sums to zero.
+        label = Y.argmax(axis=1)
+        rows = np.flatnonzero(Y[np.arange(F.shape[0]), label] == 1.0)
+        label = label[rows]
+        G[rows, label] = 0.0
+        G[rows, label] = -G[rows].sum(axis=1)
+        return w[:, None] * G
 
     def hessian(self, F, Y, w):
         P = _softmax(F)
@@ -205,8 +229,17 @@ class CrossEntropyLoss(Loss):
     def dual_objective(self, V, Y, w):
         # V_i = w_i (e_y - q_i) with q_i in the simplex; -L*(-V) = sum_i w_i H(q_i).
         pos = w > 0
-        Q = np.clip(Y[pos] - V[pos] / w[pos, None], 0.0, 1.0)
-        return float(np.sum(w[pos] * -np.sum(xlogy(Q, Q), axis=1)))
+        Yp = Y[pos]
+        Q = np.clip(Yp - V[pos] / w[pos, None], 0.0, 1.0)
+        # The label's term from the others' sum s, as -(1 - s) log1p(-s): its
+        # q_y = 1 - s, rounded, would carry an error of eps / s relative to
+        # the entropy's s log(1 / s) scale on a saturated row.
+        others = np.where(Yp > 0, 0.0, Q)
+        s = np.minimum(others.sum(axis=1), 1.0)
+        with np.errstate(divide="ignore"):
+            label_term = np.where(s < 1.0, -(1.0 - s) * np.log1p(-s), 0.0)
+        H = label_term - np.sum(xlogy(others, others), axis=1)
+        return float(np.sum(w[pos] * H))
 
     def cvxpy_expression(self, F, Y, w):
         import cvxpy as cp

@@ -1,9 +1,14 @@
-"""Losses: the intercept's Newton method and the softmax's log-sum-exp."""
+"""Losses: the intercept's Newton method, the softmax's log-sum-exp, and the
+accuracy of values, gradients and duals on saturated rows."""
+
+import warnings
 
 import numpy as np
 import pytest
 from scipy.optimize import minimize
 from scipy.special import logsumexp
+from sklearn.datasets import make_blobs
+from sklearn.exceptions import ConvergenceWarning
 
 from convexrelu.losses import _logsumexp, get_loss
 
@@ -58,4 +63,78 @@ def test_logsumexp_matches_scipy_and_keeps_saturated_rows():
     F = np.array([[40.0, 0.0, 0.0]])
     Y = np.array([[1.0, 0.0, 0.0]])
     value = get_loss("cross_entropy").value(F, Y, np.ones(1))
-    assert value == pytest.approx(2 * np.exp(-40.0), rel=1e-12)
+    assert value == pytest.approx(2 * np.exp(-40.0), rel=1e-12, abs=0.0)
+
+
+def _saturated_softmax(rng, n=40, C=4, margin=(20.0, 30.0)):
+    """Outputs whose label wins by ``margin``: probabilities 1 - 1e-9 to 1 - 1e-13."""
+    labels = rng.integers(0, C, n)
+    F = rng.uniform(-5.0, 5.0, (n, C))
+    F[np.arange(n), labels] = F.max(axis=1) + rng.uniform(*margin, n)
+    return F, np.eye(C)[labels], labels
+
+
+def test_saturated_cross_entropy_value_gradient_and_dual_are_accurate():
+    """On rows whose label's probability is 1 - 1e-12, the value, the
+    label's gradient entry and the entropy of the dual are each of size
+    ~1e-12 and must keep their relative accuracy.  References from the
+    differences ``D = f_c - f_y`` only (``S = sum exp(D)`` over the other
+    classes): loss ``log1p(S)``, label entry ``-S / (1 + S)``, entropy
+    ``log1p(S) - sum p_c D_c``.  Subtracting ``f_y`` from a log-sum-exp of
+    size 30, or rounding ``p_y`` to 1 - 1e-12, costs digits 4 to 6 there."""
+    rng = np.random.default_rng(0)
+    F, Y, labels = _saturated_softmax(rng)
+    w = rng.uniform(0.5, 1.5, len(F))
+    loss = get_loss("cross_entropy")
+    rows = np.arange(len(F))
+    D = np.where(Y > 0, -np.inf, F - F[rows, labels][:, None])
+    S = np.exp(D).sum(axis=1)
+    P_other = np.exp(D) / (1.0 + S)[:, None]
+    for i in range(len(F)):
+        assert loss.value(F[i:i + 1], Y[i:i + 1], w[i:i + 1]) == pytest.approx(
+            w[i] * np.log1p(S[i]), rel=1e-12, abs=0.0)
+    G = loss.gradient(F, Y, w)
+    np.testing.assert_allclose(G[rows, labels], -w * S / (1.0 + S), rtol=1e-12)
+    np.testing.assert_allclose(np.where(Y > 0, 0.0, G), w[:, None] * P_other, rtol=1e-12)
+    entropy = np.log1p(S) - np.sum(P_other * np.where(Y > 0, 0.0, D), axis=1)
+    for i in range(len(F)):
+        assert loss.dual_objective(-G[i:i + 1], Y[i:i + 1], w[i:i + 1]) == pytest.approx(
+            w[i] * entropy[i], rel=1e-10, abs=0.0)
+
+
+def test_saturated_logistic_dual_is_accurate():
+    """The logistic dual at ``V = -grad`` is the entropy of ``a = expit(-m)``
+    (margin ``m = y f``), ``log1p(exp(-m)) + a m``: accurate to 1e-10 where
+    ``a`` is 1e-9 to 1e-13 (``(1 - a) log(1 - a)`` from the rounded ``1 - a``
+    is not)."""
+    rng = np.random.default_rng(1)
+    m = rng.uniform(20.0, 30.0, 30)
+    Y = np.where(rng.random(30) < 0.5, 1.0, -1.0)[:, None]
+    F = Y * m[:, None]
+    w = rng.uniform(0.5, 1.5, 30)
+    loss = get_loss("logistic")
+    G = loss.gradient(F, Y, w)
+    a = np.exp(-m) / (1.0 + np.exp(-m))
+    for i in range(30):
+        assert loss.dual_objective(-G[i:i + 1], Y[i:i + 1], w[i:i + 1]) == pytest.approx(
+            w[i] * (np.log1p(np.exp(-m[i])) + a[i] * m[i]), rel=1e-10, abs=0.0)
+
+
+def test_extreme_class_weights_give_a_certified_softmax_fit():
+    """Weights of 1000 against 1e-4 (scikit-learn's class-weight check) put
+    the whole loss at the scale of 1e-6, on saturated rows.  Before the
+    value, gradient and dual above were made accurate there, the fast
+    solver stopped at relative gaps of 0.96 to 0.99 on every one of these
+    fits, with objectives 10 to 25% above the optimum."""
+    from convexrelu import ConvexDeepReLUClassifier
+
+    for seed in (0, 2):
+        X, y = make_blobs(centers=3, random_state=seed, cluster_std=20)
+        X, y = X[:50], y[:50]
+        clf = ConvexDeepReLUClassifier(alpha=1e-9, n_patterns=6, random_state=0,
+                                       class_weight={0: 1000, 1: 1e-4, 2: 1e-4})
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            clf.fit(X, y)
+        assert clf.converged_ and clf.relative_gap_ <= 1e-6
+        assert clf.objective_ < 3e-6

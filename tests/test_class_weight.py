@@ -1,0 +1,101 @@
+"""``class_weight`` of the two classifiers: the same fit as the equivalent
+sample weights, clear errors, and the CV estimator's fits and scores."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_blobs, make_classification
+from sklearn.metrics import recall_score
+from sklearn.utils.class_weight import compute_sample_weight
+
+from convexrelu import ConvexDeepReLUClassifier, ConvexDeepReLUClassifierCV
+
+
+def _imbalanced(n_classes, seed=0):
+    X, y = make_blobs(240, centers=n_classes, cluster_std=2.5, random_state=seed)
+    # Keep every fifth row of the last class only: 80 / 80 / 16 for three.
+    keep = (y != n_classes - 1) | (np.arange(len(y)) % 5 == 0)
+    return X[keep], y[keep]
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_balanced_class_weight_is_the_fit_with_balanced_sample_weights(n_classes):
+    """'balanced' weighs class c by n / (n_classes n_c): scikit-learn's
+    compute_sample_weight('balanced') passed as sample_weight gives the same
+    network (logistic loss for two classes, softmax for three)."""
+    X, y = _imbalanced(n_classes)
+    params = dict(n_patterns=8, random_state=0, tol=1e-8)
+    by_class = ConvexDeepReLUClassifier(class_weight="balanced", **params).fit(X, y)
+    by_sample = ConvexDeepReLUClassifier(**params).fit(
+        X, y, sample_weight=compute_sample_weight("balanced", y))
+    plain = ConvexDeepReLUClassifier(**params).fit(X, y)
+    assert by_class.converged_
+    np.testing.assert_allclose(by_class.decision_function(X), by_sample.decision_function(X),
+                               rtol=1e-9, atol=1e-9)
+    assert by_class.objective_ == pytest.approx(by_sample.objective_, rel=1e-9)
+    # The weights change the fit (the minority class weighs 3 to 5 times more).
+    assert abs(by_class.objective_ - plain.objective_) > 1e-3 * plain.objective_
+
+
+def test_dict_class_weight_with_string_labels_multiplies_sample_weight():
+    X, y = _imbalanced(3, seed=1)
+    labels = np.array(["cat", "dog", "eel"])[y]
+    sw = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+    params = dict(n_patterns=8, random_state=0, tol=1e-8)
+    # A label left out of the dict ("cat") weighs 1.
+    weights = {"dog": 0.5, "eel": 4.0}
+    by_class = ConvexDeepReLUClassifier(class_weight=weights, **params).fit(
+        X, labels, sample_weight=sw)
+    factor = np.select([labels == "dog", labels == "eel"], [0.5, 4.0], 1.0)
+    by_sample = ConvexDeepReLUClassifier(**params).fit(X, labels, sample_weight=sw * factor)
+    np.testing.assert_array_equal(by_class.classes_, ["cat", "dog", "eel"])
+    np.testing.assert_allclose(by_class.predict_proba(X), by_sample.predict_proba(X),
+                               rtol=1e-9, atol=1e-12)
+
+
+def test_balanced_class_weight_raises_the_minority_class_recall():
+    X, y = make_classification(300, n_features=4, n_informative=3, n_redundant=0,
+                               weights=[0.9, 0.1], class_sep=0.5, flip_y=0.05,
+                               random_state=0)
+    params = dict(alpha=1e-2, n_patterns=8, random_state=0)
+    plain = ConvexDeepReLUClassifier(**params).fit(X, y)
+    balanced = ConvexDeepReLUClassifier(class_weight="balanced", **params).fit(X, y)
+    assert (recall_score(y, balanced.predict(X), pos_label=1)
+            > recall_score(y, plain.predict(X), pos_label=1) + 0.1)
+
+
+@pytest.mark.parametrize("class_weight, match", [
+    ({5: 1.0}, "labels that are not classes of y: \\[5\\]"),
+    ({0: -1.0}, "positive finite numbers; got -1.0 for 0"),
+    ({1: np.nan}, "positive finite numbers; got nan for 1"),
+    ({0: "heavy"}, "positive finite numbers; got 'heavy' for 0"),
+    ("balance", "None, 'balanced' or a dict"),
+    ([1.0, 2.0], "None, 'balanced' or a dict"),
+])
+def test_bad_class_weight_is_a_clear_error_and_keeps_the_previous_fit(class_weight, match):
+    X, y = _imbalanced(2)
+    clf = ConvexDeepReLUClassifier(n_patterns=4, random_state=0).fit(X, y)
+    before = clf.decision_function(X)
+    with pytest.raises(ValueError, match=match):
+        clf.set_params(class_weight=class_weight).fit(X, y)
+    np.testing.assert_array_equal(clf.decision_function(X), before)
+    with pytest.raises(ValueError, match=match):
+        ConvexDeepReLUClassifierCV(n_alphas=2, cv=2, n_patterns=4,
+                                   class_weight=class_weight).fit(X, y)
+
+
+def test_cv_class_weight_weighs_the_fits_not_the_scores():
+    """The CV estimator's fold paths and refit use the class weights (their
+    objectives equal those of the same weights given as sample weights),
+    while its scores stay unweighted accuracies (those of sample weights
+    are weighted ones, so they differ)."""
+    X, y = _imbalanced(3, seed=2)
+    params = dict(n_alphas=3, cv=3, n_patterns=6, random_state=0, tol=1e-8)
+    by_class = ConvexDeepReLUClassifierCV(class_weight="balanced", **params).fit(X, y)
+    sw = compute_sample_weight("balanced", y)
+    by_sample = ConvexDeepReLUClassifierCV(**params).fit(X, y, sample_weight=sw)
+    np.testing.assert_allclose(by_class.cv_objectives_, by_sample.cv_objectives_, rtol=1e-7)
+    assert not np.allclose(by_class.cv_scores_, by_sample.cv_scores_)
+    assert by_class.best_estimator_.class_weight == "balanced"
+    refit = ConvexDeepReLUClassifier(alpha=by_class.alpha_, n_patterns=6, random_state=0,
+                                     class_weight="balanced", tol=1e-8).fit(X, y)
+    assert by_class.objective_ == pytest.approx(refit.objective_, rel=1e-6)
