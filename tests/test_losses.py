@@ -124,8 +124,8 @@ def test_extreme_class_weights_give_a_certified_softmax_fit():
     """Weights of 1000 against 1e-4 (scikit-learn's class-weight check) put
     the whole loss at the scale of 1e-6, on saturated rows.  Before the
     value, gradient and dual above were made accurate there, the fast
-    solver stopped at relative gaps of 0.96 to 0.99 on every one of these
-    fits, with objectives 10 to 25% above the optimum."""
+    solver stopped on these two fits at relative gaps of 0.985 (objective
+    3.36e-6, 15% above the optimum) and 7.1e-5."""
     from convexrelu import ConvexDeepReLUClassifier
 
     for seed in (0, 2):
