@@ -121,7 +121,22 @@ def _class_weight_factors(class_weight, classes, codes):
     return np.where(codes >= 0, per_class[np.maximum(codes, 0)], 1.0)
 
 
-class _BaseConvexDeepReLU(BaseEstimator):
+class _TransactionalFit:
+    """``fit`` through ``_fit_validated``, undone when it raises."""
+
+    def _fit_transactional(self, *args, **kwargs):
+        # A failed or interrupted fit leaves a previous fit exactly as it was
+        # (validate_data resets n_features_in_ before later checks can fail).
+        state = dict(self.__dict__)
+        try:
+            return self._fit_validated(*args, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(state)
+            raise
+
+
+class _BaseConvexDeepReLU(_TransactionalFit, BaseEstimator):
     """Shared fitting logic; see the concrete estimators for the parameters."""
 
     _losses = ()
@@ -307,16 +322,6 @@ class _BaseConvexDeepReLU(BaseEstimator):
                          "optimality_gap_", "optimality_relative_gap_", "optimality_exact_"):
                 self.__dict__.pop(name, None)
         return self
-
-    def _fit_transactional(self, *args, **kwargs):
-        # A failed or interrupted fit leaves a previous fit exactly as it was.
-        state = dict(self.__dict__)
-        try:
-            return self._fit_validated(*args, **kwargs)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(state)
-            raise
 
     def _decision(self, X):
         check_is_fitted(self, "coefs_")

@@ -49,7 +49,7 @@ from scipy.special import log_expit, log_softmax
 
 from ._validation import DataScaleWarning
 from .arrangements import Arrangements, sample_arrangements
-from ._estimator_base import _check_sample_weight, _class_weight_factors
+from ._estimator_base import _check_sample_weight, _class_weight_factors, _TransactionalFit
 from .estimators import ConvexDeepReLUClassifier, ConvexDeepReLURegressor
 from .extraction import extract_network
 from .path import _alpha_max_details, _prepare, alpha_grid, convex_path
@@ -158,7 +158,7 @@ def _fold_path(X, Xa, y, Y, sample_weight, fit_weight, train, test, first_weight
                 intercepts=path.intercepts, errors=path.errors)
 
 
-class _BaseConvexDeepReLUCV(BaseEstimator):
+class _BaseConvexDeepReLUCV(_TransactionalFit, BaseEstimator):
     """Shared logic; see the concrete estimators for the parameters."""
 
     _single = None          # the plain estimator class refitted at alpha_
@@ -452,6 +452,9 @@ class ConvexDeepReLURegressorCV(RegressorMixin, _BaseConvexDeepReLUCV):
         -------
         self
         """
+        return self._fit_transactional(X, y, sample_weight, groups)
+
+    def _fit_validated(self, X, y, sample_weight, groups):
         self._validate_cv_params()
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
                              dtype=[np.float64, np.float32], ensure_min_samples=2)
@@ -541,6 +544,9 @@ class ConvexDeepReLUClassifierCV(ClassifierMixin, _BaseConvexDeepReLUCV):
         -------
         self
         """
+        return self._fit_transactional(X, y, sample_weight, groups)
+
+    def _fit_validated(self, X, y, sample_weight, groups):
         self._validate_cv_params()
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32],
                              ensure_min_samples=2)

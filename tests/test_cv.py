@@ -243,3 +243,33 @@ def test_dask_backend():
     assert np.allclose(local.cv_scores_, remote.cv_scores_, rtol=0, atol=1e-10)
     assert remote.alpha_ == local.alpha_ == gs.best_params_["alpha"]
     assert np.allclose(remote.predict(X), local.predict(X), atol=1e-10)
+
+
+@pytest.mark.parametrize("kind", ["regressor", "classifier"])
+def test_failed_cv_fit_leaves_the_previous_model(kind, monkeypatch):
+    """A CV fit that fails after validation has reset ``n_features_in_``
+    (wider X and one class, or a path that raises part way) leaves the
+    fitted estimator exactly as it was: same attributes, same predictions
+    on the old feature count."""
+    if kind == "regressor":
+        X, y = _regression()
+        est = ConvexDeepReLURegressorCV(n_alphas=2, cv=2, **SMALL).fit(X, y)
+    else:
+        X, y = _classification()
+        est = ConvexDeepReLUClassifierCV(n_alphas=2, cv=2, **SMALL).fit(X, y)
+    before = est.predict(X)
+    state = {k: v for k, v in vars(est).items() if k.endswith("_")}
+    wide = np.hstack([X, X])
+    if kind == "classifier":
+        with pytest.raises(ValueError, match="at least 2 classes"):
+            est.fit(wide, np.full(len(y), "up"))
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cv_module, "_fold_path", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        est.fit(wide, y)
+    assert {k for k in vars(est) if k.endswith("_")} == set(state)
+    assert est.n_features_in_ == X.shape[1] and est.alpha_ == state["alpha_"]
+    np.testing.assert_array_equal(est.predict(X), before)
