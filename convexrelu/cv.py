@@ -151,7 +151,16 @@ def _fold_path(X, Xa, y, Y, sample_weight, fit_weight, train, test, first_weight
         if result is None:
             continue
         point._set(extract_network(result, bias_column=fit_intercept), *extra)
-        scores[k] = scorer(point, X[test], y[test], **score_kwargs)
+        try:
+            scores[k] = scorer(point, X[test], y[test], **score_kwargs)
+        except AttributeError as exc:
+            # A probability scorer on a squared-loss classifier: say so in
+            # the estimator's terms, not the internal path point's.
+            raise ValueError(
+                f"scoring={scoring!r} needs a method the fitted networks lack ({exc}). "
+                f"Classifiers have predict_proba and predict_log_proba only with "
+                f"loss='log_loss'; choose that loss or a scoring based on predict or "
+                f"decision_function.") from exc
     return dict(scores=scores, objectives=path.objectives, dual_gaps=path.dual_gaps,
                 relative_gaps=path.relative_gaps, n_subnetworks=path.n_subnetworks,
                 solve_times=path.solve_times, coefs=path.coefs,

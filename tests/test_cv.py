@@ -273,3 +273,14 @@ def test_failed_cv_fit_leaves_the_previous_model(kind, monkeypatch):
     assert {k for k in vars(est) if k.endswith("_")} == set(state)
     assert est.n_features_in_ == X.shape[1] and est.alpha_ == state["alpha_"]
     np.testing.assert_array_equal(est.predict(X), before)
+
+
+def test_probability_scoring_with_squared_loss_names_the_loss():
+    X, y = _classification()
+    est = ConvexDeepReLUClassifierCV(alphas=[1e-2], cv=2, loss="squared",
+                                     scoring="neg_log_loss", **SMALL)
+    with pytest.raises(ValueError, match="scoring='neg_log_loss'.*loss='log_loss'"):
+        est.fit(X, y)
+    # With the log loss the same scoring works (and is a negative log loss).
+    est.set_params(loss="log_loss").fit(X, y)
+    assert est.best_score_ < 0
