@@ -118,13 +118,14 @@ class _PathClassifier(ClassifierMixin, _PathPoint):
         return np.exp(self.predict_log_proba(X))
 
 
-def _fold_path(X, Xa, y, Y, sample_weight, fit_weight, train, test, first_weights,
+def _fold_path(X, Xa, y, Y, sample_weight, class_weights, train, test, first_weights,
                second_weights, alphas, loss, fit_intercept, solver, tol, max_iter, scoring,
                point_args, verbose):
     """Path of one fold on its training rows, scored on its test rows.
 
-    ``sample_weight`` weighs the scores, ``fit_weight`` the fits (the sample
-    weights times any class weights).
+    ``sample_weight`` weighs the fits and the scores; ``class_weights``
+    (None, or ``(class_weight, classes, codes)``) the fits too, computed on
+    the fold's training rows as the plain classifier computes them there.
 
     Returns a dict of arrays of shape (n_alphas,): ``scores``, ``objectives``,
     ``dual_gaps``, ``relative_gaps``, ``n_subnetworks``, ``solve_times``; and
@@ -134,10 +135,14 @@ def _fold_path(X, Xa, y, Y, sample_weight, fit_weight, train, test, first_weight
     score_kwargs = {}
     if sample_weight is not None:
         score_kwargs["sample_weight"] = sample_weight[test]
-    if fit_weight is not None:
-        sw = fit_weight[train]
+    if sample_weight is not None:
+        sw = sample_weight[train]
         keep = sw > 0
         train, sw = train[keep], sw[keep]           # zero weights shape no tuple
+    if class_weights is not None:
+        class_weight, classes, codes = class_weights
+        factors = _class_weight_factors(class_weight, classes, codes[train])
+        sw = factors if sw is None else sw * factors
     arrangements = Arrangements.from_weights(Xa[train], first_weights, second_weights)
     path = convex_path(Xa[train], Y[train], arrangements, alphas=alphas, loss=loss,
                        fit_intercept=fit_intercept, solver=solver, tol=tol,
@@ -220,14 +225,16 @@ class _BaseConvexDeepReLUCV(_TransactionalFit, BaseEstimator):
             return int(rs)
         return int(check_random_state(rs).randint(np.iinfo(np.int32).max))
 
-    def _fit_cv(self, X, y, Y, sample_weight, groups, loss, point_args, fit_weight=None):
+    def _fit_cv(self, X, y, Y, sample_weight, groups, loss, point_args, class_weights=None):
         """Everything after target encoding: grid, folds, paths, choice, refit.
 
-        ``fit_weight`` (default: ``sample_weight``) weighs the fits, with the
-        same zeros as ``sample_weight``; ``sample_weight`` the scores.
+        ``class_weights``: None, or ``(class_weight, classes, codes)`` (codes
+        -1 on rows of zero sample weight); they weigh the fits, not the scores.
         """
-        if fit_weight is None:
-            fit_weight = sample_weight
+        fit_weight = sample_weight
+        if class_weights is not None:
+            factors = _class_weight_factors(*class_weights)
+            fit_weight = factors if sample_weight is None else sample_weight * factors
         seed = self._seed()
         keep = slice(None) if sample_weight is None else sample_weight > 0
         Xa = np.hstack([X, np.ones((X.shape[0], 1))]) if self.fit_intercept else X
@@ -247,7 +254,7 @@ class _BaseConvexDeepReLUCV(_TransactionalFit, BaseEstimator):
         folds = list(cv.split(X, y, groups))
         out = Parallel(n_jobs=self.n_jobs)(
             delayed(_fold_path)(
-                X, Xa, y, Y, sample_weight, fit_weight, train, test, W1, w2, alphas, loss,
+                X, Xa, y, Y, sample_weight, class_weights, train, test, W1, w2, alphas, loss,
                 self.fit_intercept, self.solver, float(self.tol), int(self.max_iter),
                 self.scoring, point_args, bool(self.verbose))
             for train, test in folds)
@@ -497,8 +504,10 @@ class ConvexDeepReLUClassifierCV(ClassifierMixin, _BaseConvexDeepReLUCV):
         Training loss; ``predict_proba`` needs ``"log_loss"``.
     class_weight : dict, "balanced" or None, default=None
         Class weights of every fit, as in :class:`ConvexDeepReLUClassifier`
-        ("balanced": computed once on all data).  They weigh the fits only:
-        the fold scores use ``sample_weight`` alone.
+        ("balanced": computed on each fit's training rows, as in
+        ``GridSearchCV``).  They weigh the fits only: the fold scores use
+        ``sample_weight`` alone, so the choice of ``alpha_`` is the one of
+        ``GridSearchCV`` over the plain classifier with this ``class_weight``.
 
     Attributes
     ----------{_CV_ATTRS_DOC}
@@ -570,9 +579,12 @@ class ConvexDeepReLUClassifierCV(ClassifierMixin, _BaseConvexDeepReLUCV):
                 f"({classes.tolist()[0]!r}).")
         codes = np.full(len(y), -1)
         codes[keep] = np.searchsorted(classes, y[keep])
-        # Class weights (on all data, once) weigh the fits, not the scores.
-        factors = _class_weight_factors(self.class_weight, classes, codes)
-        fit_weight = None if factors is None else factors if sw is None else sw * factors
+        # Class weights weigh the fits (each on its own training rows, as in
+        # GridSearchCV over the plain classifier), not the scores.
+        class_weights = None
+        if self.class_weight is not None:
+            _class_weight_factors(self.class_weight, classes, codes)   # checks it now
+            class_weights = (self.class_weight, classes, codes)
         if len(classes) == 2:
             Y = np.where(codes == 1, 1.0, -1.0)[:, None]
             loss = "logistic" if self.loss == "log_loss" else "squared"
@@ -582,7 +594,7 @@ class ConvexDeepReLUClassifierCV(ClassifierMixin, _BaseConvexDeepReLUCV):
             loss = "cross_entropy" if self.loss == "log_loss" else "squared"
         self.classes_ = classes
         return self._fit_cv(X, y, Y, sw, groups, loss,
-                            ("classifier", (classes, self.loss == "log_loss")), fit_weight)
+                            ("classifier", (classes, self.loss == "log_loss")), class_weights)
 
     def decision_function(self, X):
         """Network outputs of the refitted estimator.

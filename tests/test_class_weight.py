@@ -1,10 +1,11 @@
 """``class_weight`` of the two classifiers: the same fit as the equivalent
-sample weights, clear errors, and the CV estimator's fits and scores."""
+sample weights, clear errors, and the CV estimator's choice (GridSearchCV's)."""
 
 import numpy as np
 import pytest
 from sklearn.datasets import make_blobs, make_classification
 from sklearn.metrics import recall_score
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.utils.class_weight import compute_sample_weight
 
 from convexrelu import ConvexDeepReLUClassifier, ConvexDeepReLUClassifierCV
@@ -83,19 +84,25 @@ def test_bad_class_weight_is_a_clear_error_and_keeps_the_previous_fit(class_weig
                                    class_weight=class_weight).fit(X, y)
 
 
-def test_cv_class_weight_weighs_the_fits_not_the_scores():
-    """The CV estimator's fold paths and refit use the class weights (their
-    objectives equal those of the same weights given as sample weights),
-    while its scores stay unweighted accuracies (those of sample weights
-    are weighted ones, so they differ)."""
+@pytest.mark.parametrize("class_weight", ["balanced", {0: 2.0, 2: 5.0}])
+def test_cv_class_weight_makes_the_choice_of_grid_search(class_weight):
+    """The CV estimator with ``class_weight`` scores every fold and alpha as
+    GridSearchCV over the plain classifier with that ``class_weight`` does
+    (same folds, grid and patterns): class weights in the fits ("balanced"
+    from each fold's training rows), plain accuracy as the score; so it
+    chooses the same alpha, and its refit is the same fit."""
     X, y = _imbalanced(3, seed=2)
-    params = dict(n_alphas=3, cv=3, n_patterns=6, random_state=0, tol=1e-8)
-    by_class = ConvexDeepReLUClassifierCV(class_weight="balanced", **params).fit(X, y)
-    sw = compute_sample_weight("balanced", y)
-    by_sample = ConvexDeepReLUClassifierCV(**params).fit(X, y, sample_weight=sw)
-    np.testing.assert_allclose(by_class.cv_objectives_, by_sample.cv_objectives_, rtol=1e-7)
-    assert not np.allclose(by_class.cv_scores_, by_sample.cv_scores_)
-    assert by_class.best_estimator_.class_weight == "balanced"
-    refit = ConvexDeepReLUClassifier(alpha=by_class.alpha_, n_patterns=6, random_state=0,
-                                     class_weight="balanced", tol=1e-8).fit(X, y)
-    assert by_class.objective_ == pytest.approx(refit.objective_, rel=1e-6)
+    folds = list(StratifiedKFold(3, shuffle=True, random_state=0).split(X, y))
+    small = dict(n_patterns=6, random_state=0, tol=1e-8)
+    cv = ConvexDeepReLUClassifierCV(n_alphas=4, eps=1e-2, cv=folds, class_weight=class_weight,
+                                    **small).fit(X, y)
+    gs = GridSearchCV(ConvexDeepReLUClassifier(class_weight=class_weight, **small),
+                      {"alpha": list(cv.alphas_)}, cv=folds).fit(X, y)
+    gs_scores = np.array([gs.cv_results_[f"split{k}_test_score"] for k in range(3)])
+    np.testing.assert_allclose(cv.cv_scores_, gs_scores, rtol=0, atol=1e-12)
+    assert cv.alpha_ == gs.best_params_["alpha"]
+    assert cv.best_estimator_.class_weight == class_weight
+    assert cv.objective_ == pytest.approx(gs.best_estimator_.objective_, rel=1e-6)
+    # The weights matter: without them the fold objectives differ.
+    plain = ConvexDeepReLUClassifierCV(alphas=cv.alphas_, cv=folds, **small).fit(X, y)
+    assert not np.allclose(plain.cv_objectives_, cv.cv_objectives_, rtol=1e-3)

@@ -28,13 +28,25 @@ _SW_REASON = ("predictions of two certified solves agree to ~sqrt(gap) ~ 1e-6, "
 # fits, the cross-validated scores and possibly the chosen alpha.
 _SW_CV_REASON = ("folds are drawn over rows, so repeated or dropped rows change the "
                  "folds and the CV choice of alpha; " + _SW_REASON)
+# check_class_weight_classifiers weighs class 0 by 1000 and the others by
+# 1e-4 and expects 87% of test predictions to be class 0.  The CV estimator
+# picks alpha by plain accuracy, as GridSearchCV over the plain classifier
+# does (tests/test_class_weight.py checks that equivalence); on the check's
+# 3-class data both pick the grid's small alpha, 1e-3 * alpha_max, whose
+# certified network fits the class-1 and class-2 regions too, and both
+# predict class 0 on 66% of the test rows.  (Before the nineteenth session's
+# accurate saturated softmax, the inaccurate solves there predicted class 0
+# everywhere and the check passed.)
+_CW_CV_REASON = ("alpha chosen by plain accuracy, as GridSearchCV does: at the chosen "
+                 "small alpha the certified fit predicts class 0 on 66% of rows, not 87%")
 EXPECTED_FAILED = {
     "ConvexDeepReLURegressor": {"check_sample_weight_equivalence_on_dense_data": _SW_REASON},
     "ConvexDeepReLUClassifier": {"check_sample_weight_equivalence_on_dense_data": _SW_REASON},
     "ConvexDeepReLURegressorCV": {
         "check_sample_weight_equivalence_on_dense_data": _SW_CV_REASON},
     "ConvexDeepReLUClassifierCV": {
-        "check_sample_weight_equivalence_on_dense_data": _SW_CV_REASON},
+        "check_sample_weight_equivalence_on_dense_data": _SW_CV_REASON,
+        "check_class_weight_classifiers": _CW_CV_REASON},
 }
 
 
