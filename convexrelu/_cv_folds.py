@@ -1,0 +1,125 @@
+"""One fold of the CV estimators: its path, and each path point's score.
+
+The path's solutions are scored through their extracted networks, wrapped as
+minimal fitted estimators (``_PathRegressor``, ``_PathClassifier``) that any
+scikit-learn scorer can call; no estimator is refitted per alpha.
+"""
+
+import numpy as np
+from scipy.special import log_expit, log_softmax
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.metrics import check_scoring
+from sklearn.utils.metaestimators import available_if
+
+from ._estimator_base import _class_weight_factors
+from .arrangements import Arrangements
+from .extraction import extract_network
+from .path import convex_path
+
+
+# -- the network of one path point, as something a scorer can call -----------
+class _PathPoint(BaseEstimator):
+    """A network already fitted by the path; scorers need only its predictions."""
+
+    def fit(self, X, y=None):
+        raise NotImplementedError("A path point is fitted by convex_path, not refitted.")
+
+
+class _PathRegressor(RegressorMixin, _PathPoint):
+    """Predictions of one extracted network (what a fold's scorer calls)."""
+
+    def _set(self, network, y_ndim):
+        self.network_ = network
+        self.y_ndim_ = y_ndim
+        return self
+
+    def predict(self, X):
+        F = self.network_.decision(X)
+        return F[:, 0] if self.y_ndim_ == 1 else F
+
+
+class _PathClassifier(ClassifierMixin, _PathPoint):
+    """Decisions of one extracted network, as :class:`ConvexDeepReLUClassifier` makes them."""
+
+    def _set(self, network, classes, log_loss):
+        self.network_ = network
+        self.classes_ = classes
+        self.log_loss_ = log_loss
+        return self
+
+    def decision_function(self, X):
+        F = self.network_.decision(X)
+        return F[:, 0] if len(self.classes_) == 2 else F
+
+    def predict(self, X):
+        F = self.decision_function(X)
+        idx = (F > 0).astype(int) if F.ndim == 1 else F.argmax(axis=1)
+        return self.classes_[idx]
+
+    def _has_log_loss(self):
+        return self.log_loss_
+
+    @available_if(_has_log_loss)
+    def predict_log_proba(self, X):
+        F = self.decision_function(X)
+        if F.ndim == 1:
+            return np.column_stack([log_expit(-F), log_expit(F)])
+        return log_softmax(F, axis=1)
+
+    @available_if(_has_log_loss)
+    def predict_proba(self, X):
+        return np.exp(self.predict_log_proba(X))
+
+
+def _fold_path(X, Xa, y, Y, sample_weight, class_weights, train, test, first_weights,
+               second_weights, alphas, loss, fit_intercept, solver, tol, max_iter, scoring,
+               point_args, verbose):
+    """Path of one fold on its training rows, scored on its test rows.
+
+    ``sample_weight`` weighs the fits and the scores; ``class_weights``
+    (None, or ``(class_weight, classes, codes)``) the fits too, computed on
+    the fold's training rows as the plain classifier computes them there.
+
+    Returns a dict of arrays of shape (n_alphas,): ``scores``, ``objectives``,
+    ``dual_gaps``, ``relative_gaps``, ``n_subnetworks``, ``solve_times``; and
+    the solutions ``coefs`` (n_alphas, C, 2, P, m, d), ``intercepts`` (n_alphas, C).
+    """
+    sw = None
+    score_kwargs = {}
+    if sample_weight is not None:
+        score_kwargs["sample_weight"] = sample_weight[test]
+    if sample_weight is not None:
+        sw = sample_weight[train]
+        keep = sw > 0
+        train, sw = train[keep], sw[keep]           # zero weights shape no tuple
+    if class_weights is not None:
+        class_weight, classes, codes = class_weights
+        factors = _class_weight_factors(class_weight, classes, codes[train])
+        sw = factors if sw is None else sw * factors
+    arrangements = Arrangements.from_weights(Xa[train], first_weights, second_weights)
+    path = convex_path(Xa[train], Y[train], arrangements, alphas=alphas, loss=loss,
+                       fit_intercept=fit_intercept, solver=solver, tol=tol,
+                       max_iter=max_iter, sample_weight=sw, verbose=verbose,
+                       errors="skip")
+    kind, extra = point_args
+    point = _PathClassifier() if kind == "classifier" else _PathRegressor()
+    scorer = check_scoring(point, scoring=scoring)
+    scores = np.full(len(alphas), np.nan)          # a failed solve scores NaN
+    for k, result in enumerate(path.results):
+        if result is None:
+            continue
+        point._set(extract_network(result, bias_column=fit_intercept), *extra)
+        try:
+            scores[k] = scorer(point, X[test], y[test], **score_kwargs)
+        except AttributeError as exc:
+            # A probability scorer on a squared-loss classifier: say so in
+            # the estimator's terms, not the internal path point's.
+            raise ValueError(
+                f"scoring={scoring!r} needs a method the fitted networks lack ({exc}). "
+                f"Classifiers have predict_proba and predict_log_proba only with "
+                f"loss='log_loss'; choose that loss or a scoring based on predict or "
+                f"decision_function.") from exc
+    return dict(scores=scores, objectives=path.objectives, dual_gaps=path.dual_gaps,
+                relative_gaps=path.relative_gaps, n_subnetworks=path.n_subnetworks,
+                solve_times=path.solve_times, coefs=path.coefs,
+                intercepts=path.intercepts, errors=path.errors)
