@@ -196,12 +196,8 @@ class CrossEntropyLoss(Loss):
         # softmax; the intercept's Newton line search then saw only rounding
         # and stopped at 6e-5 relative stationarity, and the dual of that
         # point exceeded the primal).
-        rows = np.arange(F.shape[0])
-        k = F.argmax(axis=1)
-        top = F[rows, k]
-        E = np.exp(F - top[:, None])
-        E[rows, k] = 0.0
-        per_row = (top - np.sum(Y * F, axis=1)) + np.log1p(E.sum(axis=1))
+        top, rest = _logsumexp_parts(F)
+        per_row = (top - np.sum(Y * F, axis=1)) + rest
         return float(np.sum(w * per_row))
 
     def gradient(self, F, Y, w):
@@ -274,16 +270,25 @@ def _softmax(F):
     return np.exp(F - _logsumexp(F))
 
 
-def _logsumexp(F):
-    """``log(sum(exp(F), axis=1))`` as a column, shifted by the row maxima (finite ``F``)."""
-    # log1p of the other terms: exact when one output dominates (saturated
-    # softmax), where log(1 + tiny) would round the loss's small values away.
+def _logsumexp_parts(F):
+    """Row maxima ``top`` and ``log1p(sum of exp(f - top) over the other outputs)``.
+
+    ``logsumexp(f) = top + rest``; the ``log1p`` keeps ``rest`` exact when one
+    output dominates (saturated softmax), where ``log(1 + tiny)`` would round
+    the loss's small values away.  Finite ``F``.
+    """
     rows = np.arange(F.shape[0])
     k = F.argmax(axis=1)
-    top = F[rows, k][:, None]
-    E = np.exp(F - top)
+    top = F[rows, k]
+    E = np.exp(F - top[:, None])
     E[rows, k] = 0.0
-    return top + np.log1p(E.sum(axis=1, keepdims=True))
+    return top, np.log1p(E.sum(axis=1))
+
+
+def _logsumexp(F):
+    """``log(sum(exp(F), axis=1))`` as a column (see :func:`_logsumexp_parts`)."""
+    top, rest = _logsumexp_parts(F)
+    return (top + rest)[:, None]
 
 
 _LOSSES = {"squared": SquaredLoss, "logistic": LogisticLoss,
