@@ -16,7 +16,9 @@ hours) keeps its finished folds, and the same command later goes on from
 them.  The table then counts the recorded folds too.  ``--models mlp,logreg``
 runs only those models (a set's row waits for all three): the baselines of a
 set whose convex folds take hours can run beside them, in another process
-with the same ``--record``.
+with the same ``--record``; ``--folds 2,3`` runs only those folds, so two
+processes can share one set's convex folds (each skips a fold the other
+has recorded by the time it comes to it).
 
     python benchmarks/uci121.py --patterns trained --sets audiology-std \
         --record benchmarks/results/uci121_folds.csv
@@ -147,7 +149,11 @@ def main(argv=None):
                         help="comma-separated models to run; a set's row is printed once "
                              "every model's folds are done (run the others in another "
                              "process with the same --record)")
+    parser.add_argument("--folds", help="comma-separated fold indices to run (default: all "
+                        "four); with the same --record, processes that take different "
+                        "folds of one set run side by side")
     args = parser.parse_args(argv)
+    fold_ids = None if args.folds is None else {int(k) for k in args.folds.split(",")}
     if args.memory_limit.lower() == "none":
         args.memory_limit = None
     done = read_record(args.record, args)
@@ -186,10 +192,13 @@ def main(argv=None):
             continue
         jobs = [(m, est, grid, k, tr, te) for m, (est, grid) in specs.items()
                 for k, (tr, te) in enumerate(folds)
-                if (ds, m, k) not in done and m in run_models]
+                if (ds, m, k) not in done and m in run_models
+                and (fold_ids is None or k in fold_ids)]
         if args.n_jobs == 1:
-            # One by one: each fold is recorded as soon as it is done.
-            out = (_run_job(m, est, grid, X, y, k, tr, te) for m, est, grid, k, tr, te in jobs)
+            # One by one: each fold is recorded as soon as it is done, and a
+            # fold another process has recorded meanwhile is not run again.
+            out = (_run_job(m, est, grid, X, y, k, tr, te) for m, est, grid, k, tr, te in jobs
+                   if (ds, m, k) not in read_record(args.record, args))
         else:
             out = Parallel(n_jobs=args.n_jobs)(
                 delayed(_run_job)(m, est, grid, X, y, k, tr, te)
@@ -198,6 +207,8 @@ def main(argv=None):
             done[(ds, m, k)] = (acc, sec)
             if args.record:
                 append_record(args.record, args, ds, m, k, acc, sec)
+        if args.record:
+            done.update(read_record(args.record, args))     # other processes' folds
         missing = [m for m in specs for k in range(len(folds)) if (ds, m, k) not in done]
         if missing:
             print(f"{ds:<32}  folds still to run: " + ", ".join(sorted(set(missing))),
