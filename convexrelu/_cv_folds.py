@@ -6,12 +6,11 @@ scikit-learn scorer can call; no estimator is refitted per alpha.
 """
 
 import numpy as np
-from scipy.special import log_expit, log_softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.metrics import check_scoring
 from sklearn.utils.metaestimators import available_if
 
-from ._estimator_base import _class_weight_factors
+from ._estimator_base import _class_weight_factors, _log_probabilities, _predicted_labels
 from .arrangements import Arrangements
 from .extraction import extract_network
 from .path import convex_path
@@ -52,19 +51,15 @@ class _PathClassifier(ClassifierMixin, _PathPoint):
         return F[:, 0] if len(self.classes_) == 2 else F
 
     def predict(self, X):
-        F = self.decision_function(X)
-        idx = (F > 0).astype(int) if F.ndim == 1 else F.argmax(axis=1)
-        return self.classes_[idx]
+        F = self.decision_function(X)          # first: it checks that the model is fitted
+        return _predicted_labels(self.classes_, F)
 
     def _has_log_loss(self):
         return self.log_loss_
 
     @available_if(_has_log_loss)
     def predict_log_proba(self, X):
-        F = self.decision_function(X)
-        if F.ndim == 1:
-            return np.column_stack([log_expit(-F), log_expit(F)])
-        return log_softmax(F, axis=1)
+        return _log_probabilities(self.decision_function(X))
 
     @available_if(_has_log_loss)
     def predict_proba(self, X):

@@ -12,7 +12,9 @@ import numbers
 import warnings
 
 import numpy as np
+from scipy.special import log_expit, log_softmax
 from sklearn.base import BaseEstimator
+from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
@@ -80,6 +82,44 @@ def _check_sample_weight(sample_weight, n_samples):
     if sw.sum() <= 0:
         raise ValueError("sample_weight sums to zero: no sample carries weight.")
     return sw
+
+
+def _encode_classes(y, sample_weight, log_loss):
+    """Classes, row codes, encoded targets and loss of a classifier's fit.
+
+    The classes are those of the rows with positive weight (at least two, or
+    a ValueError naming the one); ``codes`` index them, -1 on the other rows.
+    Two classes give one output with targets -1/+1 (logistic or squared
+    loss), more give one-hot rows (softmax cross-entropy or squared loss).
+    Returns ``classes, codes, Y, loss``.
+    """
+    keep = np.ones(len(y), bool) if sample_weight is None else sample_weight > 0
+    encoder = LabelEncoder().fit(y[keep])
+    classes = encoder.classes_
+    if len(classes) < 2:
+        raise ValueError(
+            f"The classifier needs samples of at least 2 classes; got 1 class "
+            f"({classes.tolist()[0]!r}).")
+    codes = np.full(len(y), -1)
+    codes[keep] = encoder.transform(y[keep])
+    if len(classes) == 2:
+        return classes, codes, np.where(codes == 1, 1.0, -1.0)[:, None], (
+            "logistic" if log_loss else "squared")
+    Y = np.zeros((len(y), len(classes)))
+    Y[keep, codes[keep]] = 1.0
+    return classes, codes, Y, "cross_entropy" if log_loss else "squared"
+
+
+def _predicted_labels(classes, F):
+    """Labels from decision values: ``(n,)`` (two classes, sign) or ``(n, C)`` (argmax)."""
+    return classes[(F > 0).astype(int) if F.ndim == 1 else F.argmax(axis=1)]
+
+
+def _log_probabilities(F):
+    """Log class probabilities from log-loss decision values (``(n,)`` or ``(n, C)``)."""
+    if F.ndim == 1:
+        return np.column_stack([log_expit(-F), log_expit(F)])
+    return log_softmax(F, axis=1)
 
 
 def _class_weight_factors(class_weight, classes, codes):

@@ -39,14 +39,14 @@ from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.exceptions import FitFailedWarning
 from sklearn.model_selection import check_cv
-from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._cv_folds import _fold_path
-from ._estimator_base import _check_sample_weight, _class_weight_factors, _TransactionalFit
+from ._estimator_base import (_check_sample_weight, _class_weight_factors, _encode_classes,
+                              _TransactionalFit)
 from ._validation import DataScaleWarning
 from .arrangements import sample_arrangements
 from .estimators import ConvexDeepReLUClassifier, ConvexDeepReLURegressor
@@ -461,27 +461,12 @@ class ConvexDeepReLUClassifierCV(ClassifierMixin, _BaseConvexDeepReLUCV):
         X = np.asarray(X, dtype=np.float64)
         check_classification_targets(y)
         sw = _check_sample_weight(sample_weight, X.shape[0])
-        keep = np.ones(len(y), bool) if sw is None else sw > 0
-        classes = LabelEncoder().fit(y[keep]).classes_
-        if len(classes) < 2:
-            raise ValueError(
-                f"The classifier needs samples of at least 2 classes; got 1 class "
-                f"({classes.tolist()[0]!r}).")
-        codes = np.full(len(y), -1)
-        codes[keep] = np.searchsorted(classes, y[keep])
+        classes, codes, Y, loss = _encode_classes(y, sw, self.loss == "log_loss")
         # Class weights weigh the fits (each on its own training rows, as in
-        # GridSearchCV over the plain classifier), not the scores.
-        class_weights = None
-        if self.class_weight is not None:
-            _class_weight_factors(self.class_weight, classes, codes)   # checks it now
-            class_weights = (self.class_weight, classes, codes)
-        if len(classes) == 2:
-            Y = np.where(codes == 1, 1.0, -1.0)[:, None]
-            loss = "logistic" if self.loss == "log_loss" else "squared"
-        else:
-            Y = np.zeros((len(y), len(classes)))
-            Y[keep, codes[keep]] = 1.0
-            loss = "cross_entropy" if self.loss == "log_loss" else "squared"
+        # GridSearchCV over the plain classifier), not the scores; _fit_cv
+        # checks them.
+        class_weights = (None if self.class_weight is None
+                         else (self.class_weight, classes, codes))
         self.classes_ = classes
         return self._fit_cv(X, y, Y, sw, groups, loss,
                             ("classifier", (classes, self.loss == "log_loss")), class_weights)

@@ -11,13 +11,13 @@ logic is in ``_estimator_base``.
 
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin
-from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from scipy.special import expit, log_expit, log_softmax
+from scipy.special import expit, log_softmax
 
 from ._estimator_base import (ModelVersionWarning, _BaseConvexDeepReLU, _check_sample_weight,
-                              _class_weight_factors)
+                              _class_weight_factors, _encode_classes, _log_probabilities,
+                              _predicted_labels)
 from ._validation import DataScaleWarning, validate_input, warn_on_target_scale
 from .memory import FitMemoryError
 
@@ -324,25 +324,10 @@ class ConvexDeepReLUClassifier(ClassifierMixin, _BaseConvexDeepReLU):
                               ensure_min_samples=2)
         check_classification_targets(y)
         sw = _check_sample_weight(sample_weight, X.shape[0])
-        encoder = LabelEncoder().fit(y if sw is None else y[sw > 0])
-        classes = encoder.classes_
-        if len(classes) < 2:
-            raise ValueError(
-                f"The classifier needs samples of at least 2 classes; got 1 class "
-                f"({classes.tolist()[0]!r}).")
-        keep = np.ones(len(y), bool) if sw is None else sw > 0
-        codes = np.full(len(y), -1)
-        codes[keep] = encoder.transform(y[keep])
+        classes, codes, Y, loss = _encode_classes(y, sw, self.loss == "log_loss")
         factors = _class_weight_factors(self.class_weight, classes, codes)
         if factors is not None:
             sw = factors if sw is None else sw * factors
-        if len(classes) == 2:
-            Y = np.where(codes == 1, 1.0, -1.0)[:, None]
-            loss = "logistic" if self.loss == "log_loss" else "squared"
-        else:
-            Y = np.zeros((len(y), len(classes)))
-            Y[keep, codes[keep]] = 1.0
-            loss = "cross_entropy" if self.loss == "log_loss" else "squared"
         self.classes_ = classes
         return self._fit(X, Y, sw, loss)
 
@@ -371,9 +356,8 @@ class ConvexDeepReLUClassifier(ClassifierMixin, _BaseConvexDeepReLU):
         -------
         ndarray of shape (n_samples,)
         """
-        F = self.decision_function(X)
-        idx = (F > 0).astype(int) if F.ndim == 1 else F.argmax(axis=1)
-        return self.classes_[idx]
+        F = self.decision_function(X)          # first: it checks that the model is fitted
+        return _predicted_labels(self.classes_, F)
 
     def _has_log_loss(self):
         return self.loss == "log_loss"
@@ -390,10 +374,7 @@ class ConvexDeepReLUClassifier(ClassifierMixin, _BaseConvexDeepReLU):
         -------
         ndarray of shape (n_samples, n_classes)
         """
-        F = self.decision_function(X)
-        if F.ndim == 1:
-            return np.column_stack([log_expit(-F), log_expit(F)])
-        return log_softmax(F, axis=1)
+        return _log_probabilities(self.decision_function(X))
 
     @available_if(_has_log_loss)
     def predict_proba(self, X):

@@ -138,7 +138,7 @@ def generating_start(op, t_idx, E1, W2, r1, r2, blocks):
         When a block has no strictly feasible point.
     """
     X = op.X
-    n, d = X.shape
+    d = X.shape[1]
     B, m = len(blocks), op.n_hidden
     arr = op.arrangements
     generated = arr.first_weights is not None and arr.first_weights.shape[1] == d
