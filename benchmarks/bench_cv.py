@@ -82,7 +82,8 @@ def run(name, X, y, args):
         cv = EstCV(n_alphas=args.n_alphas, eps=args.eps, cv=folds, **common).fit(X, y)
         t_cv = time.perf_counter() - t
         t = time.perf_counter()
-        gs = GridSearchCV(Est(**common), {"alpha": list(cv.alphas_)}, cv=folds).fit(X, y)
+        gs = GridSearchCV(Est(patterns="sample", **common), {"alpha": list(cv.alphas_)},
+                          cv=folds).fit(X, y)
         t_gs = time.perf_counter() - t
     alphas = list(cv.alphas_)
     i_cv, i_gs = alphas.index(cv.alpha_), alphas.index(gs.best_params_["alpha"])

@@ -81,7 +81,7 @@ def fit(problem):
         X, y = load_wine(return_X_y=True)
         X = StandardScaler().fit_transform(X)
         clf = ConvexDeepReLUClassifier(n_patterns=40, n_hidden=2, alpha=1e-3, tol=1e-4,
-                                       random_state=0)
+                                       patterns="sample", random_state=0)
         return clf.fit(X, y).objective_
     name, alpha, patterns = problem.split(":")
     X, y, folds = load_uci121(name)

@@ -31,7 +31,8 @@ def main():
           f"{'estimate MiB':>12} {'ratio':>6} {'fit s':>6}")
     for n, d, C, P, m, loss in SHAPES:
         X = rng.standard_normal((n, d))
-        common = dict(n_patterns=P, n_hidden=m, alpha=1e-3, random_state=0, memory_limit=None)
+        common = dict(n_patterns=P, n_hidden=m, alpha=1e-3, patterns="sample", random_state=0,
+                      memory_limit=None)
         if C == 1:
             y = np.sin(X[:, 0]) + 0.1 * rng.standard_normal(n)
             est, name = ConvexDeepReLURegressor(**common), "squared"

@@ -89,7 +89,8 @@ def run_pipeline(alphas):
         for alpha in alphas:
             ct = make_column_transformer((StandardScaler(), [0, 1, 2, 3]),
                                          (OneHotEncoder(sparse_output=False), [4, 5, 6]))
-            est = make_pipeline(ct, ConvexDeepReLURegressor(alpha=alpha, random_state=0))
+            est = make_pipeline(ct, ConvexDeepReLURegressor(alpha=alpha, patterns="sample",
+                                                            random_state=0))
             t = time.process_time()
             est.fit(X, y)
             reg = est[-1]

@@ -70,7 +70,8 @@ def _fit(problem):
         X, y, _, _ = load_uci_regression(name)
         X = (X - X.mean(axis=0)) / np.maximum(X.std(axis=0), 1e-12)
         y = (y - y.mean()) / y.std()
-        est = ConvexDeepReLURegressor(n_patterns=count, n_hidden=2, alpha=alpha, random_state=0)
+        est = ConvexDeepReLURegressor(n_patterns=count, n_hidden=2, alpha=alpha,
+                                      patterns="sample", random_state=0)
     else:
         name, alpha, patterns = kind, float(rest[0]), rest[1]
         count = int(rest[2]) if len(rest) > 2 else 40

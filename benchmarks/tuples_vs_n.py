@@ -51,7 +51,7 @@ def main(argv=None):
         Z, Zte = scaler.transform(pca.transform(Xtr)), scaler.transform(pca.transform(Xte / 255.0))
         est = ConvexDeepReLUClassifier(alpha=args.alpha, n_patterns=args.patterns,
                                        n_hidden=args.hidden, loss="squared", tol=1e-4,
-                                       random_state=0)
+                                       patterns="sample", random_state=0)
         t = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -183,7 +183,7 @@ class _BaseConvexDeepReLU(_TransactionalFit, BaseEstimator):
     _required_fitted = ()
 
     def __init__(self, alpha=1e-3, *, n_patterns=32, n_hidden=2, loss=None,
-                 fit_intercept=True, patterns="sample", max_patterns=10_000, certify=False,
+                 fit_intercept=True, patterns="trained", max_patterns=10_000, certify=False,
                  solver=None, tol=1e-6, max_iter=1000, random_state=None,
                  n_jobs=None, warm_start=False, verbose=False, memory_limit="auto"):
         self.alpha = alpha
@@ -286,18 +286,20 @@ class _BaseConvexDeepReLU(_TransactionalFit, BaseEstimator):
             warm = _WarmStart(self.convex_weights_, self.convex_intercept_)
         elif exact is not None:
             arrangements = exact
-        elif self.patterns == "trained":
-            arrangements = train_arrangements(
-                Xa, Y, self.n_patterns, self.n_hidden, loss=loss, alpha=float(self.alpha),
-                sample_weight=sample_weight, fit_intercept=self.fit_intercept,
-                random_state=check_random_state(self.random_state))
         else:
-            arrangements = sample_arrangements(
-                Xa, self.n_patterns, self.n_hidden,
-                random_state=check_random_state(self.random_state))
+            if self.patterns == "trained":
+                arrangements = train_arrangements(
+                    Xa, Y, self.n_patterns, self.n_hidden, loss=loss, alpha=float(self.alpha),
+                    sample_weight=sample_weight, fit_intercept=self.fit_intercept,
+                    random_state=check_random_state(self.random_state))
+            else:
+                arrangements = sample_arrangements(
+                    Xa, self.n_patterns, self.n_hidden,
+                    random_state=check_random_state(self.random_state))
             if np.ptp(X, axis=0).max(initial=0.0) > 0:
                 # (constant features make every neuron constant; nothing to warn about)
-                warn_on_degenerate_patterns(arrangements, stacklevel=6)
+                warn_on_degenerate_patterns(arrangements, stacklevel=6,
+                                            trained=self.patterns == "trained")
         try:
             result = solve_convex(
                 Xa, Y, arrangements, float(self.alpha), loss=loss,

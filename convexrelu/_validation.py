@@ -259,14 +259,17 @@ def solver_failure_message(exc, solver, X, Y, fit_intercept):
             f"or tol, or another random_state.")
 
 
-def warn_on_degenerate_patterns(arrangements, stacklevel=4):
-    """Warn when most sampled first-layer neurons are all-on or all-off.
+def warn_on_degenerate_patterns(arrangements, stacklevel=4, trained=False):
+    """Warn when most generating first-layer neurons are all-on or all-off.
 
     Parameters
     ----------
     arrangements : Arrangements
-        Sampled patterns (``first`` has shape (P, n, m)).
+        Recorded patterns (``first`` has shape (P, n, m)).
     stacklevel : int, default=4
+    trained : bool, default=False
+        Whether the generating networks were trained (``patterns="trained"``);
+        only the message differs.
 
     Returns
     -------
@@ -280,10 +283,13 @@ def warn_on_degenerate_patterns(arrangements, stacklevel=4):
     share = float(constant.mean())
     if share <= CONSTANT_NEURON_LIMIT:
         return False
+    how = ("the training of the generating networks, which starts from random "
+           "hyperplanes, did not bring them to the data" if trained else
+           "the random hyperplanes of the pattern sampling miss them")
     warnings.warn(
-        f"{share:.0%} of the sampled first-layer neurons are active on all samples or "
-        f"on none (limit {CONSTANT_NEURON_LIMIT:.0%}): the data sit far from the "
-        f"origin or on a scale far from one, so the random hyperplanes of the pattern "
-        f"sampling miss them and the patterns carry little information. " + _FIX,
+        f"{share:.0%} of the {'trained' if trained else 'sampled'} first-layer neurons are "
+        f"active on all samples or on none (limit {CONSTANT_NEURON_LIMIT:.0%}): the data "
+        f"sit far from the origin or on a scale far from one, so {how} and the patterns "
+        f"carry little information. " + _FIX,
         DataScaleWarning, stacklevel=stacklevel)
     return True

@@ -88,8 +88,10 @@ class _BaseConvexDeepReLUCV(_TransactionalFit, BaseEstimator):
         self.verbose = verbose
 
     def _single_params(self, alpha, seed):
+        # The path's tuples are sampled once for every alpha (trained ones
+        # depend on alpha), so the refit samples them too.
         return dict(alpha=float(alpha), n_patterns=self.n_patterns, n_hidden=self.n_hidden,
-                    loss=self.loss, fit_intercept=self.fit_intercept, solver=self.solver,
+                    patterns="sample", loss=self.loss, fit_intercept=self.fit_intercept, solver=self.solver,
                     tol=self.tol, max_iter=self.max_iter, random_state=seed,
                     warm_start=False, verbose=self.verbose)
 

@@ -57,7 +57,8 @@ def main(argv=None):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), sharey=True)
     for ax, class_weight in zip(axes, (None, "balanced")):
         clf = ConvexDeepReLUClassifier(alpha=args.alpha, n_patterns=args.patterns,
-                                       class_weight=class_weight, random_state=0)
+                                       class_weight=class_weight, patterns="sample",
+                                       random_state=0)
         t0 = time.perf_counter()
         clf.fit(X_train, y_train)
         secs = time.perf_counter() - t0

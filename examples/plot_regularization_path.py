@@ -76,8 +76,10 @@ def main(argv=None):
 
     gs = None
     if not args.no_grid_search:
+        # sampled tuples, as the CV estimator's path
         gs = GridSearchCV(ConvexDeepReLURegressor(n_patterns=args.patterns,
-                                                  n_hidden=args.hidden, random_state=0),
+                                                  n_hidden=args.hidden, patterns="sample",
+                                                  random_state=0),
                           {"alpha": list(cv_est.alphas_)}, cv=folds)
         t0 = time.perf_counter()
         with warnings.catch_warnings():

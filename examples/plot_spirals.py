@@ -67,7 +67,8 @@ def main(argv=None):
     for m, label in ((args.hidden, f"convex, three-layer (m={args.hidden})"),
                      (1, "convex, two-layer case (m=1)")):
         clf = ConvexDeepReLUClassifier(alpha=args.alpha, n_patterns=args.patterns,
-                                       n_hidden=m, solver=args.solver, random_state=0)
+                                       n_hidden=m, solver=args.solver, patterns="sample",
+                                       random_state=0)
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -96,7 +96,8 @@ def test_cv_class_weight_makes_the_choice_of_grid_search(class_weight):
     small = dict(n_patterns=6, random_state=0, tol=1e-8)
     cv = ConvexDeepReLUClassifierCV(n_alphas=4, eps=1e-2, cv=folds, class_weight=class_weight,
                                     **small).fit(X, y)
-    gs = GridSearchCV(ConvexDeepReLUClassifier(class_weight=class_weight, **small),
+    gs = GridSearchCV(ConvexDeepReLUClassifier(class_weight=class_weight, patterns="sample",
+                                               **small),
                       {"alpha": list(cv.alphas_)}, cv=folds).fit(X, y)
     gs_scores = np.array([gs.cv_results_[f"split{k}_test_score"] for k in range(3)])
     np.testing.assert_allclose(cv.cv_scores_, gs_scores, rtol=0, atol=1e-12)

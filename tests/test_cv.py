@@ -46,7 +46,7 @@ def reg_pair():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         cv = ConvexDeepReLURegressorCV(n_alphas=5, eps=1e-2, cv=folds, **SMALL).fit(X, y)
-        gs = GridSearchCV(ConvexDeepReLURegressor(**SMALL), {"alpha": list(cv.alphas_)},
+        gs = GridSearchCV(ConvexDeepReLURegressor(patterns="sample", **SMALL), {"alpha": list(cv.alphas_)},
                           cv=folds).fit(X, y)
     return X, y, folds, cv, gs
 
@@ -61,6 +61,8 @@ def test_regressor_cv_matches_grid_search(reg_pair):
     assert np.isclose(cv.best_score_, gs.best_score_, atol=1e-6)
     # Both refits are fits of the same program at the same alpha.
     assert np.isclose(cv.objective_, gs.best_estimator_.objective_, rtol=1e-6)
+    # the refit samples its tuples like the path (trained ones depend on alpha)
+    assert cv.best_estimator_.patterns == "sample"
     assert np.allclose(cv.predict(X), gs.predict(X), atol=1e-3)
     # The choice is not trivial: the path does reach the interior.
     assert 0 < cv.best_index_ < n_alphas
@@ -119,7 +121,7 @@ def test_classifier_cv_matches_grid_search():
         warnings.simplefilter("ignore", ConvergenceWarning)
         cv = ConvexDeepReLUClassifierCV(n_alphas=4, eps=1e-2, cv=folds,
                                         scoring="neg_log_loss", **SMALL).fit(X, y)
-        gs = GridSearchCV(ConvexDeepReLUClassifier(**SMALL), {"alpha": list(cv.alphas_)},
+        gs = GridSearchCV(ConvexDeepReLUClassifier(patterns="sample", **SMALL), {"alpha": list(cv.alphas_)},
                           cv=folds, scoring="neg_log_loss").fit(X, y)
     gs_scores = np.array([gs.cv_results_[f"split{k}_test_score"] for k in range(3)])
     assert np.allclose(cv.cv_scores_, gs_scores, rtol=0, atol=1e-5)
@@ -173,7 +175,8 @@ def test_sample_weight_matches_grid_search():
         warnings.simplefilter("ignore", ConvergenceWarning)
         cv = ConvexDeepReLURegressorCV(alphas=alphas, cv=folds, n_patterns=8, n_hidden=2,
                                        random_state=0).fit(X, y, sample_weight=sw)
-        gs = GridSearchCV(ConvexDeepReLURegressor(n_patterns=8, n_hidden=2, random_state=0),
+        gs = GridSearchCV(ConvexDeepReLURegressor(n_patterns=8, n_hidden=2, random_state=0,
+                                                  patterns="sample"),
                           {"alpha": alphas}, cv=folds).fit(X, y, sample_weight=sw)
     gs_scores = np.array([gs.cv_results_[f"split{k}_test_score"] for k in range(3)])
     assert np.allclose(cv.cv_scores_, gs_scores, rtol=0, atol=1e-6)
@@ -234,7 +237,7 @@ def test_dask_backend():
             with parallel_config(backend="dask"):
                 remote = clone(est).set_params(n_jobs=-1).fit(X, y)
                 gs = GridSearchCV(ConvexDeepReLURegressor(n_patterns=8, n_hidden=2,
-                                                          random_state=0),
+                                                          random_state=0, patterns="sample"),
                                   {"alpha": list(local.alphas_)}, cv=folds,
                                   n_jobs=-1).fit(X, y)
             # The folds did run on the cluster's workers.

@@ -10,7 +10,8 @@ from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from convexrelu import ConvexDeepReLUClassifier, ConvexDeepReLURegressor
+from convexrelu import (Arrangements, ConvexDeepReLUClassifier, ConvexDeepReLURegressor,
+                        solve_convex)
 
 
 def _relu(a):
@@ -172,16 +173,19 @@ def test_n_jobs_solves_outputs_in_parallel_with_the_same_result(diabetes):
     np.testing.assert_array_equal(c1.decision_function(Xi), c2.decision_function(Xi))
 
 
-def test_warm_start_reuses_patterns(diabetes):
+@pytest.mark.parametrize("patterns", ["sample", "trained"])
+def test_warm_start_reuses_patterns(diabetes, patterns):
     X, y = diabetes
     reg = ConvexDeepReLURegressor(alpha=1e-2, n_patterns=10, n_hidden=2, random_state=0,
-                                  warm_start=True).fit(X[:100], y[:100])
-    W = reg.first_weights_.copy()
+                                  patterns=patterns, warm_start=True).fit(X[:100], y[:100])
+    W, W2 = reg.first_weights_.copy(), reg.second_weights_.copy()
     reg.set_params(alpha=2e-2, random_state=1).fit(X[:100], y[:100])
     np.testing.assert_array_equal(reg.first_weights_, W)
-    cold = ConvexDeepReLURegressor(alpha=2e-2, n_patterns=10, n_hidden=2,
-                                   random_state=0).fit(X[:100], y[:100])
-    assert reg.objective_ == pytest.approx(cold.objective_, rel=1e-5)
+    # the same program as a cold solve over those tuples
+    X1 = np.column_stack([X[:100], np.ones(100)])
+    cold = solve_convex(X1, y[:100], Arrangements.from_weights(X1, W, W2), 2e-2,
+                        fit_intercept=True, solver="cvxpy")
+    assert reg.objective_ == pytest.approx(cold.objective, rel=1e-5)
 
 
 def test_failed_fit_leaves_the_previous_model(diabetes):

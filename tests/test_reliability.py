@@ -195,7 +195,8 @@ def _alpha_zero_network(X, y, seed=0, n_patterns=8, n_hidden=2):
 def test_alpha_at_or_above_alpha_max_gives_the_intercept(factor):
     X, y = _data()
     alpha = factor * _alpha_zero_network(X, y)
-    reg = ConvexDeepReLURegressor(alpha=alpha, **SMALL).fit(X, y)
+    # (the bound is that of the sampled tuples)
+    reg = ConvexDeepReLURegressor(alpha=alpha, patterns="sample", **SMALL).fit(X, y)
     assert reg.n_subnetworks_ == 0
     assert reg.coefs_[0].shape == (3, 0) and reg.coefs_[2].shape == (0, 1)
     np.testing.assert_allclose(reg.predict(X), y.mean(), rtol=1e-10)
@@ -308,29 +309,39 @@ def test_badly_scaled_X_warns_naming_the_fix(scale):
     assert np.all(np.isfinite(reg.predict(X * scale)))
 
 
-def test_mixed_column_scales_and_offsets_warn():
+@pytest.mark.parametrize("patterns", ["sample", "trained"])
+def test_mixed_column_scales_and_offsets_warn(patterns):
     X, y = _data()
     with pytest.warns(DataScaleWarning, match="scales range"):
-        ConvexDeepReLURegressor(alpha=1e-2, **SMALL).fit(X * [1e-3, 1.0, 1e3], y)
-    # data far from the origin: most random hyperplanes miss it
-    with pytest.warns(DataScaleWarning, match="active on all samples or on none"):
-        ConvexDeepReLURegressor(alpha=1e-2, **SMALL).fit(X + 50.0, y)
+        ConvexDeepReLURegressor(alpha=1e-2, patterns=patterns, **SMALL).fit(
+            X * [1e-3, 1.0, 1e3], y)
+    # data far from the origin: most random hyperplanes miss it, and
+    # training that starts from them does not bring them back
+    word = {"sample": "sampled", "trained": "trained"}[patterns]
+    with pytest.warns(DataScaleWarning, match=f"{word} first-layer neurons are active on "
+                                              "all samples or on none"):
+        ConvexDeepReLURegressor(alpha=1e-2, patterns=patterns, **SMALL).fit(X + 50.0, y)
+    # standardised data: no such warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataScaleWarning)
+        ConvexDeepReLURegressor(alpha=1e-2, patterns=patterns, **SMALL).fit(X, y)
 
 
 @pytest.mark.parametrize("scale, effect", [(100.0, "barely regularises"),
                                            (1e-3, "may zero the whole network")])
 def test_badly_scaled_target_warns_with_the_effective_alpha(scale, effect):
     """alpha is absolute: y scaled by s is the standardised program at alpha / s,
-    which the warning names (checked here by refitting at that alpha)."""
+    which the warning names (checked here by refitting at that alpha, over the
+    same sampled tuples: trained ones are trained on the scaled target)."""
     X, y = _data()
     y = (y - y.mean()) / y.std()
-    reg = ConvexDeepReLURegressor(alpha=1e-2, **SMALL)
+    reg = ConvexDeepReLURegressor(alpha=1e-2, patterns="sample", **SMALL)
     with pytest.warns(DataScaleWarning, match=effect) as record:
         reg.fit(X, y * scale)
     message = str(record[0].message)
     assert "TransformedTargetRegressor" in message and record[0].filename == __file__
     assert f"= {1e-2 / scale:.3g}" in message
-    std = ConvexDeepReLURegressor(alpha=1e-2 / scale, **SMALL).fit(X, y)
+    std = ConvexDeepReLURegressor(alpha=1e-2 / scale, patterns="sample", **SMALL).fit(X, y)
     np.testing.assert_allclose(reg.predict(X), scale * std.predict(X), rtol=1e-4,
                                atol=1e-6 * scale)
     # The CV estimator's grid follows the data: no warning from its refit.

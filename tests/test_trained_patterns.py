@@ -78,10 +78,13 @@ def test_estimator_with_trained_patterns_fits_better_than_sampled():
     X, y = _data(5, n=120)
     X = X[:, :-1]
     kw = dict(alpha=1e-2, n_patterns=8, n_hidden=2, random_state=0)
-    sampled = ConvexDeepReLURegressor(**kw).fit(X, y)
+    sampled = ConvexDeepReLURegressor(patterns="sample", **kw).fit(X, y)
     trained = ConvexDeepReLURegressor(patterns="trained", **kw).fit(X, y)
     assert trained.relative_gap_ <= 1e-6
     assert trained.objective_ < sampled.objective_
+    # trained tuples are the default
+    default = ConvexDeepReLURegressor(**kw).fit(X, y)
+    np.testing.assert_array_equal(default.first_weights_, trained.first_weights_)
     # warm_start reuses the trained generators instead of training again.
     again = ConvexDeepReLURegressor(patterns="trained", warm_start=True, **kw).fit(X, y)
     first = again.first_weights_.copy()
