@@ -25,24 +25,24 @@ from . import __version__
 from .estimators import ConvexDeepReLUClassifier, ConvexDeepReLURegressor
 
 
-def _regression_models(seed):
+def _regression_models(seed, alpha):
     def scaled(est):
         return TransformedTargetRegressor(make_pipeline(StandardScaler(), est),
                                           transformer=StandardScaler())
     return {
-        "ConvexDeepReLURegressor": scaled(ConvexDeepReLURegressor(alpha=1e-2, random_state=seed)),
+        "ConvexDeepReLURegressor": scaled(ConvexDeepReLURegressor(alpha=alpha, random_state=seed)),
         "  same, patterns='sample'": scaled(ConvexDeepReLURegressor(
-            alpha=1e-2, patterns="sample", random_state=seed)),
+            alpha=alpha, patterns="sample", random_state=seed)),
         "MLPRegressor(100,)": scaled(MLPRegressor(max_iter=2000, random_state=seed)),
     }
 
 
-def _classification_models(seed):
+def _classification_models(seed, alpha):
     return {
         "ConvexDeepReLUClassifier": make_pipeline(
-            StandardScaler(), ConvexDeepReLUClassifier(alpha=1e-2, random_state=seed)),
+            StandardScaler(), ConvexDeepReLUClassifier(alpha=alpha, random_state=seed)),
         "  same, patterns='sample'": make_pipeline(
-            StandardScaler(), ConvexDeepReLUClassifier(alpha=1e-2, patterns="sample",
+            StandardScaler(), ConvexDeepReLUClassifier(alpha=alpha, patterns="sample",
                                                        random_state=seed)),
         "MLPClassifier(100,)": make_pipeline(
             StandardScaler(), MLPClassifier(max_iter=2000, random_state=seed)),
@@ -76,20 +76,22 @@ def _describe(est):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m convexrelu", description=__doc__)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--alpha", type=float, default=1e-2,
+                        help="alpha of the convex models (default 1e-2)")
     args = parser.parse_args(argv)
     print(f"convexrelu {__version__}: three-layer ReLU networks trained to global optimality\n")
     t0 = time.perf_counter()
 
     X, y = load_diabetes(return_X_y=True)
     print(f"diabetes regression (n={X.shape[0]}, d={X.shape[1]}), 5-fold CV, R^2:")
-    rows = _cross_validate(_regression_models(args.seed), X, y,
+    rows = _cross_validate(_regression_models(args.seed, args.alpha), X, y,
                            KFold(5, shuffle=True, random_state=args.seed), "r2")
     _describe(rows[0][1]["estimator"][0].regressor_[-1])
 
     X, y = load_breast_cancer(return_X_y=True)
     print(f"\nbreast cancer classification (n={X.shape[0]}, d={X.shape[1]}), "
           f"5-fold stratified CV, accuracy:")
-    rows = _cross_validate(_classification_models(args.seed), X, y,
+    rows = _cross_validate(_classification_models(args.seed, args.alpha), X, y,
                            StratifiedKFold(5, shuffle=True, random_state=args.seed),
                            "accuracy")
     _describe(rows[0][1]["estimator"][0][-1])
