@@ -307,6 +307,13 @@ class ConvexDeepReLURegressorCV(RegressorMixin, _BaseConvexDeepReLUCV):
     refits :class:`ConvexDeepReLURegressor` on all data there.  The
     activation patterns are drawn once and recomputed on each fold.
 
+    The tuples are *sampled* (``patterns="sample"`` of the plain estimators,
+    the refit included): a path shares one tuple set across its alphas, and
+    the plain estimators' default trained tuples depend on alpha.  For
+    trained tuples, search alpha with ``GridSearchCV`` over
+    :class:`ConvexDeepReLURegressor` (slower: one generator training and one
+    cold solve per alpha and fold).
+
     Parameters
     ----------{_CV_PARAMS_DOC}
     loss : {{"squared"}}, default="squared"
@@ -388,7 +395,9 @@ class ConvexDeepReLUClassifierCV(ClassifierMixin, _BaseConvexDeepReLUCV):
     warm-started path of the convex program over the alphas, each alpha's
     extracted network scored on the fold's test rows (accuracy by default),
     then :class:`ConvexDeepReLUClassifier` refitted on all data at the best
-    alpha.  The classes are encoded once, on all data.
+    alpha.  The classes are encoded once, on all data.  Its tuples are
+    sampled, as the regressor's (see there; ``GridSearchCV`` over
+    :class:`ConvexDeepReLUClassifier` for the default trained tuples).
 
     Parameters
     ----------{_CV_PARAMS_DOC}
