@@ -26,12 +26,15 @@ instead (cross-entropy, accuracy, stratified folds).
 active-set method of ``convexrelu/solvers/_active_set.py`` reports failure
 at once), on both sides, to show what that method contributes.
 
-``--gs-patterns trained`` gives ``GridSearchCV`` the plain estimators'
-default trained tuples (the CV estimator samples its own): the two then
-solve different programs, so "agree" and the fold-score difference only
-say how far apart their choices and scores are, not whether they match.
+``--patterns trained`` gives both sides trained tuples (the CV estimator
+trains them once per fold at the grid's smallest alpha, ``GridSearchCV``'s
+estimator at every alpha); ``--gs-patterns trained`` only ``GridSearchCV``.
+The two then solve the same programs only at the smallest alpha, so
+"agree" and the fold-score difference say how far apart their choices and
+scores are, not whether they match.
 
     python benchmarks/bench_cv.py --datasets diabetes,concrete,yacht --gs-patterns trained
+    python benchmarks/bench_cv.py --datasets diabetes,concrete,yacht --patterns trained
 """
 
 import argparse
@@ -86,10 +89,11 @@ def run(name, X, y, args):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         t = time.perf_counter()
-        cv = EstCV(n_alphas=args.n_alphas, eps=args.eps, cv=folds, **common).fit(X, y)
+        cv = EstCV(n_alphas=args.n_alphas, eps=args.eps, cv=folds, patterns=args.patterns,
+                   **common).fit(X, y)
         t_cv = time.perf_counter() - t
         t = time.perf_counter()
-        gs = GridSearchCV(Est(patterns=args.gs_patterns, **common),
+        gs = GridSearchCV(Est(patterns=args.gs_patterns or args.patterns, **common),
                           {"alpha": list(cv.alphas_)}, cv=folds).fit(X, y)
         t_gs = time.perf_counter() - t
     alphas = list(cv.alphas_)
@@ -120,9 +124,10 @@ def main(argv=None):
     p.add_argument("--folds", type=int, default=3)
     p.add_argument("--tol", type=float, default=1e-6)
     p.add_argument("--no-active-set", action="store_true")
-    p.add_argument("--gs-patterns", default="sample", choices=["sample", "trained"],
-                   help="tuples of GridSearchCV's estimator (default: sampled, as the "
-                        "CV estimator's)")
+    p.add_argument("--patterns", default="sample", choices=["sample", "trained"],
+                   help="tuples of both sides (default: sampled)")
+    p.add_argument("--gs-patterns", default=None, choices=["sample", "trained"],
+                   help="tuples of GridSearchCV's estimator (default: --patterns)")
     args = p.parse_args(argv)
     if args.no_active_set:
         import convexrelu.solvers.fast as fast
@@ -132,7 +137,7 @@ def main(argv=None):
         fast.solve_restricted_active_set = _declined
     print(f"patterns={args.n_patterns} n_hidden={args.n_hidden} grid={args.n_alphas} "
           f"(eps={args.eps:g}) folds={args.folds} tol={args.tol:g} n_jobs=1 "
-          f"GridSearchCV tuples: {args.gs_patterns}"
+          f"tuples: CV {args.patterns}, GridSearchCV {args.gs_patterns or args.patterns}"
           + ("  (no active-set method)" if args.no_active_set else ""))
     rows = []
     for name in args.datasets.split(","):

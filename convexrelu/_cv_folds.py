@@ -8,12 +8,14 @@ scikit-learn scorer can call; no estimator is refitted per alpha.
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.metrics import check_scoring
+from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 
 from ._estimator_base import _class_weight_factors, _log_probabilities, _predicted_labels
 from .arrangements import Arrangements
 from .extraction import extract_network
 from .path import convex_path
+from .trained_patterns import train_arrangements
 
 
 # -- the network of one path point, as something a scorer can call -----------
@@ -68,8 +70,12 @@ class _PathClassifier(ClassifierMixin, _PathPoint):
 
 def _fold_path(X, Xa, y, Y, sample_weight, class_weights, train, test, first_weights,
                second_weights, alphas, loss, fit_intercept, solver, tol, max_iter, scoring,
-               point_args, verbose):
+               point_args, verbose, trained=None):
     """Path of one fold on its training rows, scored on its test rows.
+
+    ``trained``: None (the tuples of the given generators), or
+    ``(alpha, n_patterns, n_hidden, seed)`` to train generators on the fold's
+    training rows (``patterns="trained"``).
 
     ``sample_weight`` weighs the fits and the scores; ``class_weights``
     (None, or ``(class_weight, classes, codes)``) the fits too, computed on
@@ -91,7 +97,16 @@ def _fold_path(X, Xa, y, Y, sample_weight, class_weights, train, test, first_wei
         class_weight, classes, codes = class_weights
         factors = _class_weight_factors(class_weight, classes, codes[train])
         sw = factors if sw is None else sw * factors
-    arrangements = Arrangements.from_weights(Xa[train], first_weights, second_weights)
+    if trained is None:
+        arrangements = Arrangements.from_weights(Xa[train], first_weights, second_weights)
+    else:
+        # The generators of patterns="trained", trained on this fold's rows
+        # at one alpha, with the plain estimator's seed handling.
+        train_alpha, n_patterns, n_hidden, seed = trained
+        arrangements = train_arrangements(
+            Xa[train], Y[train], n_patterns, n_hidden, loss=loss, alpha=train_alpha,
+            sample_weight=sw, fit_intercept=fit_intercept,
+            random_state=check_random_state(seed))
     path = convex_path(Xa[train], Y[train], arrangements, alphas=alphas, loss=loss,
                        fit_intercept=fit_intercept, solver=solver, tol=tol,
                        max_iter=max_iter, sample_weight=sw, verbose=verbose,

@@ -69,8 +69,9 @@ class _BaseConvexDeepReLUCV(_TransactionalFit, BaseEstimator):
     _losses = ()
 
     def __init__(self, *, alphas=None, n_alphas=10, eps=1e-3, cv=None, scoring=None,
-                 n_jobs=None, n_patterns=32, n_hidden=2, loss=None, fit_intercept=True,
-                 solver=None, tol=1e-6, max_iter=1000, random_state=None, verbose=False):
+                 n_jobs=None, n_patterns=32, n_hidden=2, patterns="sample", loss=None,
+                 fit_intercept=True, solver=None, tol=1e-6, max_iter=1000, random_state=None,
+                 verbose=False):
         self.alphas = alphas
         self.n_alphas = n_alphas
         self.eps = eps
@@ -79,6 +80,7 @@ class _BaseConvexDeepReLUCV(_TransactionalFit, BaseEstimator):
         self.n_jobs = n_jobs
         self.n_patterns = n_patterns
         self.n_hidden = n_hidden
+        self.patterns = patterns
         self.loss = loss
         self.fit_intercept = fit_intercept
         self.solver = solver
@@ -88,11 +90,9 @@ class _BaseConvexDeepReLUCV(_TransactionalFit, BaseEstimator):
         self.verbose = verbose
 
     def _single_params(self, alpha, seed):
-        # The path's tuples are sampled once for every alpha (trained ones
-        # depend on alpha), so the refit samples them too.
         return dict(alpha=float(alpha), n_patterns=self.n_patterns, n_hidden=self.n_hidden,
-                    patterns="sample", loss=self.loss, fit_intercept=self.fit_intercept, solver=self.solver,
-                    tol=self.tol, max_iter=self.max_iter, random_state=seed,
+                    patterns=self.patterns, loss=self.loss, fit_intercept=self.fit_intercept,
+                    solver=self.solver, tol=self.tol, max_iter=self.max_iter, random_state=seed,
                     warm_start=False, verbose=self.verbose)
 
     def _validate_cv_params(self):
@@ -107,6 +107,8 @@ class _BaseConvexDeepReLUCV(_TransactionalFit, BaseEstimator):
             raise ValueError(f"n_alphas must be a positive integer; got {n_alphas!r}.")
         if not isinstance(self.eps, numbers.Real) or not 0 < self.eps < 1:
             raise ValueError(f"eps must be in (0, 1); got {self.eps!r}.")
+        if not isinstance(self.patterns, str) or self.patterns not in ("sample", "trained"):
+            raise ValueError(f"patterns must be 'sample' or 'trained'; got {self.patterns!r}.")
         # The single-fit parameters are checked by the plain estimator itself.
         self._single(**self._single_params(1.0, 0))._validate_params()
 
@@ -142,13 +144,18 @@ class _BaseConvexDeepReLUCV(_TransactionalFit, BaseEstimator):
         else:
             alphas = np.sort(np.asarray(self.alphas, dtype=float).ravel())[::-1]
 
+        # Trained tuples depend on the alpha they are trained at, and a path
+        # shares one tuple set: each fold trains its generators once, at the
+        # grid's smallest alpha (the end that fits the data most closely).
+        trained = ((float(alphas[-1]), int(self.n_patterns), int(self.n_hidden), seed)
+                   if self.patterns == "trained" else None)
         cv = check_cv(self.cv, y, classifier=is_classifier(self))
         folds = list(cv.split(X, y, groups))
         out = Parallel(n_jobs=self.n_jobs)(
             delayed(_fold_path)(
                 X, Xa, y, Y, sample_weight, class_weights, train, test, W1, w2, alphas, loss,
                 self.fit_intercept, self.solver, float(self.tol), int(self.max_iter),
-                self.scoring, point_args, bool(self.verbose))
+                self.scoring, point_args, bool(self.verbose), trained)
             for train, test in folds)
 
         self.alphas_ = alphas
@@ -179,16 +186,20 @@ class _BaseConvexDeepReLUCV(_TransactionalFit, BaseEstimator):
         self.n_splits_ = len(folds)
         self.random_seed_ = seed
 
-        # The refit is an ordinary fit of the plain estimator at alpha_ with
-        # the same generators; it starts from the folds' mean solution there
-        # (the union of their active blocks) through the estimator's own
-        # warm_start, then forgets that it was warm-started.
-        starts = [(o["coefs"][self.best_index_], o["intercepts"][self.best_index_])
-                   for o in out if o["coefs"] is not None]
-        best = self._single(**dict(self._single_params(self.alpha_, seed), warm_start=True))
-        best.first_weights_, best.second_weights_ = W1, w2
-        best.convex_weights_ = np.mean([u for u, _ in starts], axis=0)
-        best.convex_intercept_ = np.mean([b for _, b in starts], axis=0)
+        # The refit is an ordinary fit of the plain estimator at alpha_.  With
+        # sampled tuples it uses the same generators and starts from the
+        # folds' mean solution there (the union of their active blocks)
+        # through the estimator's own warm_start, then forgets that it was
+        # warm-started.  Trained tuples differ by fold; the refit trains its
+        # own at alpha_, as GridSearchCV's refit does.
+        best = self._single(**self._single_params(self.alpha_, seed))
+        if trained is None:
+            starts = [(o["coefs"][self.best_index_], o["intercepts"][self.best_index_])
+                      for o in out if o["coefs"] is not None]
+            best.set_params(warm_start=True)
+            best.first_weights_, best.second_weights_ = W1, w2
+            best.convex_weights_ = np.mean([u for u, _ in starts], axis=0)
+            best.convex_intercept_ = np.mean([b for _, b in starts], axis=0)
         with warnings.catch_warnings():
             # The grid follows the data's alpha_max, whatever the target's scale.
             warnings.filterwarnings("ignore", message="y has a scale",
@@ -245,7 +256,18 @@ _CV_PARAMS_DOC = """
         ``joblib.parallel_config`` context, whose backend is used, dask's
         included).
     n_patterns : int, default=32
-        Random networks whose activation patterns are sampled, once.
+        Generating networks whose activation-pattern tuples are recorded.
+    patterns : {"sample", "trained"}, default="sample"
+        "sample": random generating networks, drawn once, their tuples
+        recomputed on each fold (the path's warm starts and the refit reuse
+        them).  "trained": the tuples of a parallel network trained as
+        ``patterns="trained"`` of the plain estimators do (better models on
+        most data), once per fold at the grid's smallest alpha (a path
+        shares one tuple set, and trained tuples depend on the alpha they
+        are trained at); the refit is the plain estimator with trained
+        tuples at ``alpha_``, as ``GridSearchCV``'s refit.  At that smallest
+        alpha the fold scores are those of ``GridSearchCV`` over the plain
+        estimator; elsewhere they use tuples trained at another alpha.
     n_hidden : int, default=2
         First-layer width of every sub-network.
     fit_intercept : bool, default=True
@@ -307,12 +329,11 @@ class ConvexDeepReLURegressorCV(RegressorMixin, _BaseConvexDeepReLUCV):
     refits :class:`ConvexDeepReLURegressor` on all data there.  The
     activation patterns are drawn once and recomputed on each fold.
 
-    The tuples are *sampled* (``patterns="sample"`` of the plain estimators,
-    the refit included): a path shares one tuple set across its alphas, and
-    the plain estimators' default trained tuples depend on alpha.  For
-    trained tuples, search alpha with ``GridSearchCV`` over
-    :class:`ConvexDeepReLURegressor` (slower: one generator training and one
-    cold solve per alpha and fold).
+    The tuples are sampled by default (``patterns="sample"``), unlike the
+    plain estimators' default trained tuples: a path shares one tuple set
+    across its alphas, and trained tuples depend on the alpha they are
+    trained at.  ``patterns="trained"`` trains them once per fold, at the
+    grid's smallest alpha (see ``patterns``).
 
     Parameters
     ----------{_CV_PARAMS_DOC}
@@ -342,12 +363,13 @@ class ConvexDeepReLURegressorCV(RegressorMixin, _BaseConvexDeepReLUCV):
     _losses = ("squared",)
 
     def __init__(self, *, alphas=None, n_alphas=10, eps=1e-3, cv=None, scoring=None,
-                 n_jobs=None, n_patterns=32, n_hidden=2, loss="squared",
+                 n_jobs=None, n_patterns=32, n_hidden=2, patterns="sample", loss="squared",
                  fit_intercept=True, solver=None, tol=1e-6, max_iter=1000,
                  random_state=None, verbose=False):
         super().__init__(alphas=alphas, n_alphas=n_alphas, eps=eps, cv=cv,
                          scoring=scoring, n_jobs=n_jobs, n_patterns=n_patterns,
-                         n_hidden=n_hidden, loss=loss, fit_intercept=fit_intercept,
+                         n_hidden=n_hidden, patterns=patterns, loss=loss,
+                         fit_intercept=fit_intercept,
                          solver=solver, tol=tol, max_iter=max_iter,
                          random_state=random_state, verbose=verbose)
 
@@ -396,8 +418,7 @@ class ConvexDeepReLUClassifierCV(ClassifierMixin, _BaseConvexDeepReLUCV):
     extracted network scored on the fold's test rows (accuracy by default),
     then :class:`ConvexDeepReLUClassifier` refitted on all data at the best
     alpha.  The classes are encoded once, on all data.  Its tuples are
-    sampled, as the regressor's (see there; ``GridSearchCV`` over
-    :class:`ConvexDeepReLUClassifier` for the default trained tuples).
+    sampled by default, as the regressor's (see there and ``patterns``).
 
     Parameters
     ----------{_CV_PARAMS_DOC}
@@ -433,12 +454,13 @@ class ConvexDeepReLUClassifierCV(ClassifierMixin, _BaseConvexDeepReLUCV):
     _losses = ("log_loss", "squared")
 
     def __init__(self, *, alphas=None, n_alphas=10, eps=1e-3, cv=None, scoring=None,
-                 n_jobs=None, n_patterns=32, n_hidden=2, loss="log_loss",
+                 n_jobs=None, n_patterns=32, n_hidden=2, patterns="sample", loss="log_loss",
                  class_weight=None, fit_intercept=True, solver=None, tol=1e-6,
                  max_iter=1000, random_state=None, verbose=False):
         super().__init__(alphas=alphas, n_alphas=n_alphas, eps=eps, cv=cv,
                          scoring=scoring, n_jobs=n_jobs, n_patterns=n_patterns,
-                         n_hidden=n_hidden, loss=loss, fit_intercept=fit_intercept,
+                         n_hidden=n_hidden, patterns=patterns, loss=loss,
+                         fit_intercept=fit_intercept,
                          solver=solver, tol=tol, max_iter=max_iter,
                          random_state=random_state, verbose=verbose)
         self.class_weight = class_weight

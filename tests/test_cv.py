@@ -46,9 +46,41 @@ def reg_pair():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         cv = ConvexDeepReLURegressorCV(n_alphas=5, eps=1e-2, cv=folds, **SMALL).fit(X, y)
-        gs = GridSearchCV(ConvexDeepReLURegressor(patterns="sample", **SMALL), {"alpha": list(cv.alphas_)},
-                          cv=folds).fit(X, y)
+        gs = GridSearchCV(ConvexDeepReLURegressor(patterns="sample", **SMALL),
+                          {"alpha": list(cv.alphas_)}, cv=folds).fit(X, y)
     return X, y, folds, cv, gs
+
+
+@pytest.mark.parametrize("kind", ["regressor", "classifier"])
+def test_trained_tuples_match_grid_search_at_the_smallest_alpha(kind):
+    """patterns="trained": each fold trains its generators once, at the grid's
+    smallest alpha, so there the fold scores are GridSearchCV's over the
+    plain estimator with trained tuples; the refit is GridSearchCV's refit."""
+    if kind == "regressor":
+        X, y = _regression()
+        folds = KFold(3, shuffle=True, random_state=0)
+        Est, EstCV = ConvexDeepReLURegressor, ConvexDeepReLURegressorCV
+    else:
+        X, y = _classification()
+        folds = StratifiedKFold(3, shuffle=True, random_state=0)
+        Est, EstCV = ConvexDeepReLUClassifier, ConvexDeepReLUClassifierCV
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        cv = EstCV(n_alphas=4, eps=1e-2, cv=folds, patterns="trained", **SMALL).fit(X, y)
+        gs = GridSearchCV(Est(patterns="trained", **SMALL), {"alpha": list(cv.alphas_)},
+                          cv=folds).fit(X, y)
+        sampled = EstCV(n_alphas=4, eps=1e-2, cv=folds, **SMALL).fit(X, y)
+    gs_scores = np.array([gs.cv_results_[f"split{k}_test_score"] for k in range(3)])
+    np.testing.assert_allclose(cv.cv_scores_[:, -1], gs_scores[:, -1], rtol=0, atol=1e-6)
+    # not the sampled tuples' path
+    assert not np.allclose(cv.cv_scores_, sampled.cv_scores_, rtol=0, atol=1e-6)
+    best = cv.best_estimator_
+    assert best.patterns == "trained" and best.alpha == cv.alpha_
+    refit = Est(alpha=cv.alpha_, patterns="trained", **SMALL).fit(X, y)
+    np.testing.assert_array_equal(best.first_weights_, refit.first_weights_)
+    assert best.objective_ == pytest.approx(refit.objective_, rel=1e-6)
+    with pytest.raises(ValueError, match="patterns must be 'sample' or 'trained'"):
+        EstCV(patterns="exact").fit(X, y)
 
 
 def test_regressor_cv_matches_grid_search(reg_pair):
@@ -61,7 +93,7 @@ def test_regressor_cv_matches_grid_search(reg_pair):
     assert np.isclose(cv.best_score_, gs.best_score_, atol=1e-6)
     # Both refits are fits of the same program at the same alpha.
     assert np.isclose(cv.objective_, gs.best_estimator_.objective_, rtol=1e-6)
-    # the refit samples its tuples like the path (trained ones depend on alpha)
+    # the refit samples its tuples like the path (the CV estimators' default)
     assert cv.best_estimator_.patterns == "sample"
     assert np.allclose(cv.predict(X), gs.predict(X), atol=1e-3)
     # The choice is not trivial: the path does reach the interior.
