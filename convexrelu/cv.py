@@ -241,6 +241,9 @@ _CV_PARAMS_DOC = """
         The alphas to try.  None: ``n_alphas`` values on a geometric grid
         from ``alpha_max`` (exact, computed on the full data and the sampled
         patterns; the solution is zero there) down to ``eps * alpha_max``.
+        With ``patterns="trained"`` the grid is the same (the sampled
+        patterns' ``alpha_max``); the trained tuples' solution need not be
+        zero at its first alpha.
     n_alphas : int, default=10
         Grid size when ``alphas`` is None.
     eps : float, default=1e-3
