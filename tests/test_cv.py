@@ -153,8 +153,9 @@ def test_classifier_cv_matches_grid_search():
         warnings.simplefilter("ignore", ConvergenceWarning)
         cv = ConvexDeepReLUClassifierCV(n_alphas=4, eps=1e-2, cv=folds,
                                         scoring="neg_log_loss", **SMALL).fit(X, y)
-        gs = GridSearchCV(ConvexDeepReLUClassifier(patterns="sample", **SMALL), {"alpha": list(cv.alphas_)},
-                          cv=folds, scoring="neg_log_loss").fit(X, y)
+        gs = GridSearchCV(ConvexDeepReLUClassifier(patterns="sample", **SMALL),
+                          {"alpha": list(cv.alphas_)}, cv=folds,
+                          scoring="neg_log_loss").fit(X, y)
     gs_scores = np.array([gs.cv_results_[f"split{k}_test_score"] for k in range(3)])
     assert np.allclose(cv.cv_scores_, gs_scores, rtol=0, atol=1e-5)
     assert cv.alpha_ == gs.best_params_["alpha"]
