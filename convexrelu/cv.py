@@ -6,8 +6,11 @@ and :class:`~sklearn.linear_model.LogisticRegressionCV`.  What makes them
 cheaper than a :class:`~sklearn.model_selection.GridSearchCV` over the plain
 estimators:
 
-* the activation-pattern generators (Gaussian networks ``W1_t, w2_t``) are
-  drawn **once**, on the full (ones-augmented) data, with ``random_state``;
+* the activation-pattern tuples are made once per fold, not once per fold
+  and alpha: by default (``patterns="trained"``) each fold trains its
+  generating network once, at the grid's smallest alpha; with
+  ``patterns="sample"`` the Gaussian generators ``W1_t, w2_t`` are drawn
+  **once**, on the full (ones-augmented) data, with ``random_state``, and
   every fold recomputes their tuples on its training rows
   (:meth:`Arrangements.from_weights`, FORMULATION.md section 3);
 * every fold solves the whole decreasing grid of alphas as one path
@@ -18,11 +21,13 @@ estimators:
 * the folds run in parallel through joblib (``n_jobs``; any joblib backend,
   e.g. dask's).
 
-With an integer ``random_state`` the plain estimator samples the very same
-generators on each fold (same seed, same draws; a fold's distinct tuples are
-the same set either way), so a ``GridSearchCV`` over
-``ConvexDeepReLURegressor(random_state=seed)`` with the same folds solves the
-same convex programs and selects the same alpha.
+With ``patterns="sample"`` and an integer ``random_state`` the plain
+estimator samples the very same generators on each fold (same seed, same
+draws; a fold's distinct tuples are the same set either way), so a
+``GridSearchCV`` over ``ConvexDeepReLURegressor(patterns="sample",
+random_state=seed)`` with the same folds solves the same convex programs and
+selects the same alpha.  With trained tuples that holds at the grid's
+smallest alpha, where both train the same network.
 
 The default grid is geometric, from the exact ``alpha_max`` of the full
 data (:func:`convexrelu.alpha_max`, where the solution becomes zero) down to
@@ -69,7 +74,7 @@ class _BaseConvexDeepReLUCV(_TransactionalFit, BaseEstimator):
     _losses = ()
 
     def __init__(self, *, alphas=None, n_alphas=10, eps=1e-3, cv=None, scoring=None,
-                 n_jobs=None, n_patterns=32, n_hidden=2, patterns="sample", loss=None,
+                 n_jobs=None, n_patterns=32, n_hidden=2, patterns="trained", loss=None,
                  fit_intercept=True, solver=None, tol=1e-6, max_iter=1000, random_state=None,
                  verbose=False):
         self.alphas = alphas
@@ -260,17 +265,19 @@ _CV_PARAMS_DOC = """
         included).
     n_patterns : int, default=32
         Generating networks whose activation-pattern tuples are recorded.
-    patterns : {"sample", "trained"}, default="sample"
-        "sample": random generating networks, drawn once, their tuples
-        recomputed on each fold (the path's warm starts and the refit reuse
-        them).  "trained": the tuples of a parallel network trained as
-        ``patterns="trained"`` of the plain estimators do (better models on
+    patterns : {"trained", "sample"}, default="trained"
+        "trained": the tuples of a parallel network trained as the plain
+        estimators' default ``patterns="trained"`` does (better models on
         most data), once per fold at the grid's smallest alpha (a path
         shares one tuple set, and trained tuples depend on the alpha they
         are trained at); the refit is the plain estimator with trained
         tuples at ``alpha_``, as ``GridSearchCV``'s refit.  At that smallest
         alpha the fold scores are those of ``GridSearchCV`` over the plain
         estimator; elsewhere they use tuples trained at another alpha.
+        "sample": random generating networks (the paper's method), drawn
+        once, their tuples recomputed on each fold (the path's warm starts
+        and the refit reuse them); faster, and the better choice on small,
+        noisy data with a small ``eps``.
     n_hidden : int, default=2
         First-layer width of every sub-network.
     fit_intercept : bool, default=True
@@ -281,8 +288,10 @@ _CV_PARAMS_DOC = """
         Relative duality gap of every solve.
     max_iter : int, default=1000
     random_state : int, RandomState instance or None, default=None
-        Seed of the pattern sampling.  An int gives the same patterns as the
-        plain estimator with that ``random_state``.
+        Seed of the pattern sampling and of the generating networks'
+        training.  An int gives the same patterns as the plain estimator
+        with that ``random_state`` (with trained tuples: at the grid's
+        smallest alpha).
     verbose : bool, default=False
 """
 
@@ -332,11 +341,11 @@ class ConvexDeepReLURegressorCV(RegressorMixin, _BaseConvexDeepReLUCV):
     refits :class:`ConvexDeepReLURegressor` on all data there.  The
     activation patterns are drawn once and recomputed on each fold.
 
-    The tuples are sampled by default (``patterns="sample"``), unlike the
-    plain estimators' default trained tuples: a path shares one tuple set
-    across its alphas, and trained tuples depend on the alpha they are
-    trained at.  ``patterns="trained"`` trains them once per fold, at the
-    grid's smallest alpha (see ``patterns``).
+    The tuples are trained by default, as the plain estimators' are: a path
+    shares one tuple set across its alphas, and trained tuples depend on
+    the alpha they are trained at, so each fold trains them once, at the
+    grid's smallest alpha (see ``patterns``).  ``patterns="sample"`` draws
+    random generators once for all folds (the paper's method).
 
     Parameters
     ----------{_CV_PARAMS_DOC}
@@ -366,7 +375,7 @@ class ConvexDeepReLURegressorCV(RegressorMixin, _BaseConvexDeepReLUCV):
     _losses = ("squared",)
 
     def __init__(self, *, alphas=None, n_alphas=10, eps=1e-3, cv=None, scoring=None,
-                 n_jobs=None, n_patterns=32, n_hidden=2, patterns="sample", loss="squared",
+                 n_jobs=None, n_patterns=32, n_hidden=2, patterns="trained", loss="squared",
                  fit_intercept=True, solver=None, tol=1e-6, max_iter=1000,
                  random_state=None, verbose=False):
         super().__init__(alphas=alphas, n_alphas=n_alphas, eps=eps, cv=cv,
@@ -421,7 +430,7 @@ class ConvexDeepReLUClassifierCV(ClassifierMixin, _BaseConvexDeepReLUCV):
     extracted network scored on the fold's test rows (accuracy by default),
     then :class:`ConvexDeepReLUClassifier` refitted on all data at the best
     alpha.  The classes are encoded once, on all data.  Its tuples are
-    sampled by default, as the regressor's (see there and ``patterns``).
+    trained by default, as the regressor's (see there and ``patterns``).
 
     Parameters
     ----------{_CV_PARAMS_DOC}
@@ -457,7 +466,7 @@ class ConvexDeepReLUClassifierCV(ClassifierMixin, _BaseConvexDeepReLUCV):
     _losses = ("log_loss", "squared")
 
     def __init__(self, *, alphas=None, n_alphas=10, eps=1e-3, cv=None, scoring=None,
-                 n_jobs=None, n_patterns=32, n_hidden=2, patterns="sample", loss="log_loss",
+                 n_jobs=None, n_patterns=32, n_hidden=2, patterns="trained", loss="log_loss",
                  class_weight=None, fit_intercept=True, solver=None, tol=1e-6,
                  max_iter=1000, random_state=None, verbose=False):
         super().__init__(alphas=alphas, n_alphas=n_alphas, eps=eps, cv=cv,

@@ -67,7 +67,7 @@ def main(argv=None):
     folds = KFold(5, shuffle=True, random_state=0)
     cv_est = ConvexDeepReLURegressorCV(n_alphas=args.n_alphas, eps=args.eps, cv=folds,
                                        n_patterns=args.patterns, n_hidden=args.hidden,
-                                       random_state=0)
+                                       patterns="sample", random_state=0)
     t0 = time.perf_counter()
     cv_est.fit(X, y)
     t_cv = time.perf_counter() - t0

@@ -95,7 +95,7 @@ def test_cv_class_weight_makes_the_choice_of_grid_search(class_weight):
     folds = list(StratifiedKFold(3, shuffle=True, random_state=0).split(X, y))
     small = dict(n_patterns=6, random_state=0, tol=1e-8)
     cv = ConvexDeepReLUClassifierCV(n_alphas=4, eps=1e-2, cv=folds, class_weight=class_weight,
-                                    **small).fit(X, y)
+                                    patterns="sample", **small).fit(X, y)
     gs = GridSearchCV(ConvexDeepReLUClassifier(class_weight=class_weight, patterns="sample",
                                                **small),
                       {"alpha": list(cv.alphas_)}, cv=folds).fit(X, y)
@@ -105,5 +105,6 @@ def test_cv_class_weight_makes_the_choice_of_grid_search(class_weight):
     assert cv.best_estimator_.class_weight == class_weight
     assert cv.objective_ == pytest.approx(gs.best_estimator_.objective_, rel=1e-6)
     # The weights matter: without them the fold objectives differ.
-    plain = ConvexDeepReLUClassifierCV(alphas=cv.alphas_, cv=folds, **small).fit(X, y)
+    plain = ConvexDeepReLUClassifierCV(alphas=cv.alphas_, cv=folds, patterns="sample",
+                                       **small).fit(X, y)
     assert not np.allclose(plain.cv_objectives_, cv.cv_objectives_, rtol=1e-3)

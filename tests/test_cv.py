@@ -24,6 +24,7 @@ from convexrelu import (ConvexDeepReLUClassifier, ConvexDeepReLUClassifierCV,
                         sample_arrangements)
 
 SMALL = dict(n_patterns=10, n_hidden=2, random_state=0)
+SAMPLED = dict(SMALL, patterns="sample")     # the CV estimators' shared generators
 
 
 def _regression(n=72, seed=0):
@@ -45,7 +46,7 @@ def reg_pair():
     folds = KFold(3, shuffle=True, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        cv = ConvexDeepReLURegressorCV(n_alphas=5, eps=1e-2, cv=folds, **SMALL).fit(X, y)
+        cv = ConvexDeepReLURegressorCV(n_alphas=5, eps=1e-2, cv=folds, **SAMPLED).fit(X, y)
         gs = GridSearchCV(ConvexDeepReLURegressor(patterns="sample", **SMALL),
                           {"alpha": list(cv.alphas_)}, cv=folds).fit(X, y)
     return X, y, folds, cv, gs
@@ -66,10 +67,10 @@ def test_trained_tuples_match_grid_search_at_the_smallest_alpha(kind):
         Est, EstCV = ConvexDeepReLUClassifier, ConvexDeepReLUClassifierCV
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        cv = EstCV(n_alphas=4, eps=1e-2, cv=folds, patterns="trained", **SMALL).fit(X, y)
+        cv = EstCV(n_alphas=4, eps=1e-2, cv=folds, **SMALL).fit(X, y)    # trained: the default
         gs = GridSearchCV(Est(patterns="trained", **SMALL), {"alpha": list(cv.alphas_)},
                           cv=folds).fit(X, y)
-        sampled = EstCV(n_alphas=4, eps=1e-2, cv=folds, **SMALL).fit(X, y)
+        sampled = EstCV(n_alphas=4, eps=1e-2, cv=folds, **SAMPLED).fit(X, y)
     gs_scores = np.array([gs.cv_results_[f"split{k}_test_score"] for k in range(3)])
     np.testing.assert_allclose(cv.cv_scores_[:, -1], gs_scores[:, -1], rtol=0, atol=1e-6)
     # not the sampled tuples' path
@@ -93,7 +94,7 @@ def test_regressor_cv_matches_grid_search(reg_pair):
     assert np.isclose(cv.best_score_, gs.best_score_, atol=1e-6)
     # Both refits are fits of the same program at the same alpha.
     assert np.isclose(cv.objective_, gs.best_estimator_.objective_, rtol=1e-6)
-    # the refit samples its tuples like the path (the CV estimators' default)
+    # the refit samples its tuples like the path
     assert cv.best_estimator_.patterns == "sample"
     assert np.allclose(cv.predict(X), gs.predict(X), atol=1e-3)
     # The choice is not trivial: the path does reach the interior.
@@ -142,7 +143,7 @@ def test_patterns_drawn_once(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         ConvexDeepReLURegressorCV(alphas=[0.1, 0.02], cv=3, n_patterns=6, n_hidden=2,
-                                  random_state=0).fit(X, y)
+                                  patterns="sample", random_state=0).fit(X, y)
     assert calls == {"cv": 1, "estimator": 0}
 
 
@@ -152,7 +153,7 @@ def test_classifier_cv_matches_grid_search():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         cv = ConvexDeepReLUClassifierCV(n_alphas=4, eps=1e-2, cv=folds,
-                                        scoring="neg_log_loss", **SMALL).fit(X, y)
+                                        scoring="neg_log_loss", **SAMPLED).fit(X, y)
         gs = GridSearchCV(ConvexDeepReLUClassifier(patterns="sample", **SMALL),
                           {"alpha": list(cv.alphas_)}, cv=folds,
                           scoring="neg_log_loss").fit(X, y)
@@ -207,7 +208,8 @@ def test_sample_weight_matches_grid_search():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         cv = ConvexDeepReLURegressorCV(alphas=alphas, cv=folds, n_patterns=8, n_hidden=2,
-                                       random_state=0).fit(X, y, sample_weight=sw)
+                                       patterns="sample", random_state=0
+                                       ).fit(X, y, sample_weight=sw)
         gs = GridSearchCV(ConvexDeepReLURegressor(n_patterns=8, n_hidden=2, random_state=0,
                                                   patterns="sample"),
                           {"alpha": alphas}, cv=folds).fit(X, y, sample_weight=sw)
@@ -218,7 +220,7 @@ def test_sample_weight_matches_grid_search():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         plain = ConvexDeepReLURegressorCV(alphas=alphas, cv=folds, n_patterns=8, n_hidden=2,
-                                          random_state=0).fit(X, y)
+                                          patterns="sample", random_state=0).fit(X, y)
     assert not np.allclose(plain.cv_scores_, cv.cv_scores_, atol=1e-4)
 
 
@@ -259,7 +261,7 @@ def test_dask_backend():
     X, y = _regression(60)
     folds = KFold(3, shuffle=True, random_state=0)
     est = ConvexDeepReLURegressorCV(n_alphas=3, eps=1e-2, cv=folds, n_patterns=8,
-                                    n_hidden=2, random_state=0)
+                                    n_hidden=2, patterns="sample", random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         local = clone(est).fit(X, y)
