@@ -224,6 +224,29 @@ def test_sample_weight_matches_grid_search():
     assert not np.allclose(plain.cv_scores_, cv.cv_scores_, atol=1e-4)
 
 
+def test_trained_tuples_with_sample_weight_match_grid_search_at_the_smallest_alpha():
+    """The default trained tuples with weights (zeros included): each fold
+    trains on its rows of positive weight, as the plain estimator's own
+    training does with those zeros, so at the grid's smallest alpha the fold
+    scores are GridSearchCV's; and the weights change them."""
+    X, y = _regression(60, seed=3)
+    sw = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+    sw[:4] = 0.0
+    folds = KFold(3, shuffle=True, random_state=1)
+    alphas = [0.1, 0.02, 0.004]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        cv = ConvexDeepReLURegressorCV(alphas=alphas, cv=folds, **SMALL).fit(
+            X, y, sample_weight=sw)
+        gs = GridSearchCV(ConvexDeepReLURegressor(patterns="trained", **SMALL),
+                          {"alpha": alphas}, cv=folds).fit(X, y, sample_weight=sw)
+        plain = ConvexDeepReLURegressorCV(alphas=alphas, cv=folds, **SMALL).fit(X, y)
+    gs_scores = np.array([gs.cv_results_[f"split{k}_test_score"] for k in range(3)])
+    np.testing.assert_allclose(cv.cv_scores_[:, -1], gs_scores[:, -1], rtol=0, atol=1e-6)
+    assert cv.best_estimator_.patterns == "trained"
+    assert not np.allclose(plain.cv_scores_[:, -1], cv.cv_scores_[:, -1], atol=1e-4)
+
+
 def test_failed_solves_score_nan(monkeypatch):
     X, y = _regression(48)
     real = path_module.solve_convex
