@@ -67,6 +67,11 @@ _DELEGATED = ("coefs_", "intercepts_", "n_layers_", "n_subnetworks_", "objective
               "network_")
 
 
+# Warnings raised in _fit_cv point at the caller of fit: _fit_cv <-
+# _fit_validated <- _fit_transactional <- fit <- the user's code.
+_USER_FRAME = 5
+
+
 class _BaseConvexDeepReLUCV(_TransactionalFit, BaseEstimator):
     """Shared logic; see the concrete estimators for the parameters."""
 
@@ -182,7 +187,7 @@ class _BaseConvexDeepReLUCV(_TransactionalFit, BaseEstimator):
             warnings.warn(
                 f"{len(failed)} of {self.cv_scores_.size} path solves failed and score "
                 f"NaN (as GridSearchCV's error_score=nan); first (fold, alpha, error): "
-                f"{failed[0]}", FitFailedWarning, stacklevel=3)
+                f"{failed[0]}", FitFailedWarning, stacklevel=_USER_FRAME)
         # Ties go to the larger alpha (the first of the decreasing grid); an
         # alpha that failed on a fold ranks last, as in GridSearchCV.
         self.best_index_ = int(np.argmax(np.where(valid, self.mean_cv_scores_, -np.inf)))
@@ -205,11 +210,16 @@ class _BaseConvexDeepReLUCV(_TransactionalFit, BaseEstimator):
             best.first_weights_, best.second_weights_ = W1, w2
             best.convex_weights_ = np.mean([u for u, _ in starts], axis=0)
             best.convex_intercept_ = np.mean([b for _, b in starts], axis=0)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             # The grid follows the data's alpha_max, whatever the target's scale.
             warnings.filterwarnings("ignore", message="y has a scale",
                                     category=DataScaleWarning)
             best.fit(X, y, sample_weight=sample_weight)
+        for w in caught:
+            # The refit's warnings (degenerate patterns, convergence) name
+            # the user's fit call, under the user's filters.
+            warnings.warn(w.message, stacklevel=_USER_FRAME)
         best.set_params(warm_start=False)
         self.best_estimator_ = best
         for name in _DELEGATED:

@@ -261,8 +261,9 @@ def test_failed_solves_score_nan(monkeypatch):
                                     n_hidden=2, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        with pytest.warns(FitFailedWarning, match="solver broke"):
+        with pytest.warns(FitFailedWarning, match="solver broke") as record:
             est.fit(X, y)
+    assert record[0].filename == __file__           # the caller's line
     assert np.isnan(est.cv_scores_[:, 2]).all() and np.isfinite(est.cv_scores_[:, :2]).all()
     assert est.alpha_ in (0.1, 0.02)
     est.set_params(alphas=[0.004])

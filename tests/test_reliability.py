@@ -327,6 +327,24 @@ def test_mixed_column_scales_and_offsets_warn(patterns):
         ConvexDeepReLURegressor(alpha=1e-2, patterns=patterns, **SMALL).fit(X, y)
 
 
+def test_cv_refit_warning_names_the_callers_line():
+    """The CV estimator's refit warns about degenerate patterns as the plain
+    estimator does, at the line that called fit (not inside the package),
+    and under the caller's filters."""
+    X, y = _data()
+    est = ConvexDeepReLURegressorCV(n_alphas=2, cv=2, **SMALL)
+    with pytest.warns(DataScaleWarning, match="first-layer neurons are active") as record:
+        est.fit(X + 50.0, y)
+    assert all(r.filename == __file__ for r in record)
+    before = est.predict(X + 50.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataScaleWarning)
+        with pytest.raises(DataScaleWarning):
+            est.fit(X + 50.0, 2 * y)
+    # the warning raised as an error is a failed fit: the previous one stays
+    np.testing.assert_array_equal(est.predict(X + 50.0), before)
+
+
 @pytest.mark.parametrize("scale, effect", [(100.0, "barely regularises"),
                                            (1e-3, "may zero the whole network")])
 def test_badly_scaled_target_warns_with_the_effective_alpha(scale, effect):
