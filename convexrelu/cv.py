@@ -254,11 +254,12 @@ class _BaseConvexDeepReLUCV(_TransactionalFit, BaseEstimator):
 _CV_PARAMS_DOC = """
     alphas : array-like of shape (n_alphas,), default=None
         The alphas to try.  None: ``n_alphas`` values on a geometric grid
-        from ``alpha_max`` (exact, computed on the full data and the sampled
-        patterns; the solution is zero there) down to ``eps * alpha_max``.
-        With ``patterns="trained"`` the grid is the same (the sampled
-        patterns' ``alpha_max``); the trained tuples' solution need not be
-        zero at its first alpha.
+        from ``alpha_max`` down to ``eps * alpha_max``, where ``alpha_max``
+        is exact for the full data and ``n_patterns`` sampled patterns
+        (drawn with ``random_state``; the solution over them is zero
+        there).  With ``patterns="trained"`` (the default) the grid is the
+        same, a data-dependent scale: the trained tuples' solution need not
+        be zero at its first alpha.
     n_alphas : int, default=10
         Grid size when ``alphas`` is None.
     eps : float, default=1e-3
@@ -348,8 +349,7 @@ class ConvexDeepReLURegressorCV(RegressorMixin, _BaseConvexDeepReLUCV):
     over a decreasing grid of alphas with warm starts
     (:func:`convexrelu.convex_path`), scores each alpha's extracted network on
     the fold's test rows, picks the alpha with the best mean score and
-    refits :class:`ConvexDeepReLURegressor` on all data there.  The
-    activation patterns are drawn once and recomputed on each fold.
+    refits :class:`ConvexDeepReLURegressor` on all data there.
 
     The tuples are trained by default, as the plain estimators' are: a path
     shares one tuple set across its alphas, and trained tuples depend on
