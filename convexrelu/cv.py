@@ -287,8 +287,9 @@ _CV_PARAMS_DOC = """
         estimator; elsewhere they use tuples trained at another alpha.
         "sample": random generating networks (the paper's method), drawn
         once, their tuples recomputed on each fold (the path's warm starts
-        and the refit reuse them); faster, and the better choice on small,
-        noisy data with a small ``eps``.
+        and the refit reuse them); at every alpha the fold scores are then
+        those of ``GridSearchCV`` over the plain estimator with
+        ``patterns="sample"``.
     n_hidden : int, default=2
         First-layer width of every sub-network.
     fit_intercept : bool, default=True
