@@ -182,7 +182,7 @@ def main(argv=None):
     ap.add_argument("--cv", action="store_true", help="part 3 only: the CV estimators")
     ap.add_argument("--sets", default=None, help="comma-separated UCI regression set names")
     ap.add_argument("--bundled", action="store_true",
-                    help="with --cv: the classifier on scikit-learn's data instead")
+                    help="with --cv: the CV estimators on scikit-learn's data instead")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
     sets = args.sets.split(",") if args.sets else None
