@@ -199,52 +199,34 @@ def test_n_jobs_two_equals_one():
     assert np.allclose(one.predict(X), two.predict(X), atol=1e-10)
 
 
-def test_sample_weight_matches_grid_search():
+@pytest.mark.parametrize("patterns, n_patterns", [("sample", 8), ("trained", 10)])
+def test_sample_weight_matches_grid_search(patterns, n_patterns):
+    """Weights (zeros included) weigh each fold's fits and scores as in
+    GridSearchCV.  Sampled tuples: at every alpha.  Trained tuples (the
+    default): each fold trains on its rows of positive weight, as the plain
+    estimator's own training does with those zeros, so at the grid's
+    smallest alpha, where both train at the same alpha."""
     X, y = _regression(60, seed=3)
     sw = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
     sw[:4] = 0.0
     folds = KFold(3, shuffle=True, random_state=1)
     alphas = [0.1, 0.02, 0.004]
+    params = dict(n_patterns=n_patterns, n_hidden=2, random_state=0, patterns=patterns)
+    same = slice(None) if patterns == "sample" else slice(-1, None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        cv = ConvexDeepReLURegressorCV(alphas=alphas, cv=folds, n_patterns=8, n_hidden=2,
-                                       patterns="sample", random_state=0
-                                       ).fit(X, y, sample_weight=sw)
-        gs = GridSearchCV(ConvexDeepReLURegressor(n_patterns=8, n_hidden=2, random_state=0,
-                                                  patterns="sample"),
-                          {"alpha": alphas}, cv=folds).fit(X, y, sample_weight=sw)
-    gs_scores = np.array([gs.cv_results_[f"split{k}_test_score"] for k in range(3)])
-    assert np.allclose(cv.cv_scores_, gs_scores, rtol=0, atol=1e-6)
-    assert cv.alpha_ == gs.best_params_["alpha"]
-    # Weights change the fits.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        plain = ConvexDeepReLURegressorCV(alphas=alphas, cv=folds, n_patterns=8, n_hidden=2,
-                                          patterns="sample", random_state=0).fit(X, y)
-    assert not np.allclose(plain.cv_scores_, cv.cv_scores_, atol=1e-4)
-
-
-def test_trained_tuples_with_sample_weight_match_grid_search_at_the_smallest_alpha():
-    """The default trained tuples with weights (zeros included): each fold
-    trains on its rows of positive weight, as the plain estimator's own
-    training does with those zeros, so at the grid's smallest alpha the fold
-    scores are GridSearchCV's; and the weights change them."""
-    X, y = _regression(60, seed=3)
-    sw = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
-    sw[:4] = 0.0
-    folds = KFold(3, shuffle=True, random_state=1)
-    alphas = [0.1, 0.02, 0.004]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        cv = ConvexDeepReLURegressorCV(alphas=alphas, cv=folds, **SMALL).fit(
+        cv = ConvexDeepReLURegressorCV(alphas=alphas, cv=folds, **params).fit(
             X, y, sample_weight=sw)
-        gs = GridSearchCV(ConvexDeepReLURegressor(patterns="trained", **SMALL),
+        gs = GridSearchCV(ConvexDeepReLURegressor(**params),
                           {"alpha": alphas}, cv=folds).fit(X, y, sample_weight=sw)
-        plain = ConvexDeepReLURegressorCV(alphas=alphas, cv=folds, **SMALL).fit(X, y)
+        plain = ConvexDeepReLURegressorCV(alphas=alphas, cv=folds, **params).fit(X, y)
     gs_scores = np.array([gs.cv_results_[f"split{k}_test_score"] for k in range(3)])
-    np.testing.assert_allclose(cv.cv_scores_[:, -1], gs_scores[:, -1], rtol=0, atol=1e-6)
-    assert cv.best_estimator_.patterns == "trained"
-    assert not np.allclose(plain.cv_scores_[:, -1], cv.cv_scores_[:, -1], atol=1e-4)
+    np.testing.assert_allclose(cv.cv_scores_[:, same], gs_scores[:, same], rtol=0, atol=1e-6)
+    if patterns == "sample":
+        assert cv.alpha_ == gs.best_params_["alpha"]
+    assert cv.best_estimator_.patterns == patterns
+    # Weights change the fits.
+    assert not np.allclose(plain.cv_scores_[:, same], cv.cv_scores_[:, same], atol=1e-4)
 
 
 def test_failed_solves_score_nan(monkeypatch):
