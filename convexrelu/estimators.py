@@ -2,9 +2,11 @@
 
 ``fit`` appends a column of ones to X when ``fit_intercept`` is on (so the
 first layer has biases, penalised as part of W1, FORMULATION.md section 1),
-samples activation-pattern tuples from random Gaussian networks, solves the
-convex program of those tuples to a certified relative duality gap ``tol``,
-and extracts the equivalent three-layer ReLU network.  ``predict`` runs that
+records the activation-pattern tuples of generating networks (a briefly
+trained parallel network by default, random Gaussian networks with
+``patterns="sample"``), solves the convex program of those tuples to a
+certified relative duality gap ``tol``, and extracts the equivalent
+three-layer ReLU network.  ``predict`` runs that
 network only; no pattern is needed at prediction time.  The shared fitting
 logic is in ``_estimator_base``.
 """
