@@ -5,6 +5,8 @@ minimal fitted estimators (``_PathRegressor``, ``_PathClassifier``) that any
 scikit-learn scorer can call; no estimator is refitted per alpha.
 """
 
+from inspect import signature
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.metrics import check_scoring
@@ -20,36 +22,54 @@ from .trained_patterns import train_arrangements
 
 # -- the network of one path point, as something a scorer can call -----------
 class _PathPoint(BaseEstimator):
-    """A network already fitted by the path; scorers need only its predictions."""
+    """A network already fitted by the path; scorers need only its predictions.
+
+    A custom scorer also finds the fitted attributes a scorer might weigh
+    (``alpha``, ``n_subnetworks_``, ``coefs_``, ``intercepts_``,
+    ``objective_``, ``dual_gap_``, ``relative_gap_``).
+    """
 
     def fit(self, X, y=None):
         raise NotImplementedError("A path point is fitted by convex_path, not refitted.")
+
+    def _set_point(self, network, result, n_features):
+        self.network_ = network
+        self.alpha = float(result.alpha)
+        self.n_subnetworks_ = network.n_subnetworks
+        self.coefs_ = network.coefs_
+        self.intercepts_ = network.intercepts_
+        self.objective_ = result.objective
+        self.dual_gap_ = result.dual_gap
+        self.relative_gap_ = result.relative_gap
+        self.n_features_in_ = n_features
+
+    def _outputs(self, X):
+        # A scorer may pass the test rows as the caller's DataFrame.
+        return self.network_.decision(np.asarray(X, dtype=np.float64))
 
 
 class _PathRegressor(RegressorMixin, _PathPoint):
     """Predictions of one extracted network (what a fold's scorer calls)."""
 
-    def _set(self, network, y_ndim):
-        self.network_ = network
+    def _set(self, y_ndim):
         self.y_ndim_ = y_ndim
         return self
 
     def predict(self, X):
-        F = self.network_.decision(X)
+        F = self._outputs(X)
         return F[:, 0] if self.y_ndim_ == 1 else F
 
 
 class _PathClassifier(ClassifierMixin, _PathPoint):
     """Decisions of one extracted network, as :class:`ConvexDeepReLUClassifier` makes them."""
 
-    def _set(self, network, classes, log_loss):
-        self.network_ = network
+    def _set(self, classes, log_loss):
         self.classes_ = classes
         self.log_loss_ = log_loss
         return self
 
     def decision_function(self, X):
-        F = self.network_.decision(X)
+        F = self._outputs(X)
         return F[:, 0] if len(self.classes_) == 2 else F
 
     def predict(self, X):
@@ -68,16 +88,35 @@ class _PathClassifier(ClassifierMixin, _PathPoint):
         return np.exp(self.predict_log_proba(X))
 
 
+def path_point(point_args):
+    """An unfitted path point of the kind ``point_args`` names."""
+    kind, extra = point_args
+    return (_PathClassifier() if kind == "classifier" else _PathRegressor())._set(*extra)
+
+
+def scorer_accepts_weights(scorer):
+    """Whether ``scorer`` takes ``sample_weight`` (as ``GridSearchCV`` decides it)."""
+    accept = getattr(scorer, "_accept_sample_weight", None)
+    if accept is not None:
+        return bool(accept())
+    try:
+        return "sample_weight" in signature(scorer).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def _fold_path(X, Xa, y, Y, sample_weight, class_weights, train, test, first_weights,
                second_weights, alphas, loss, fit_intercept, solver, tol, max_iter, scoring,
-               point_args, verbose, trained=None):
+               point_args, verbose, trained=None, X_score=None, weigh_scores=True):
     """Path of one fold on its training rows, scored on its test rows.
 
     ``trained``: None (the tuples of the given generators), or
     ``(alpha, n_patterns, n_hidden, seed)`` to train generators on the fold's
     training rows (``patterns="trained"``).
 
-    ``sample_weight`` weighs the fits and the scores; ``class_weights``
+    ``X_score``: the caller's X (a DataFrame) whose test rows the scorer
+    gets, or None for ``X``'s.  ``sample_weight`` weighs the fits and, with
+    ``weigh_scores``, the scores; ``class_weights``
     (None, or ``(class_weight, classes, codes)``) the fits too, computed on
     the fold's training rows as the plain classifier computes them there.
 
@@ -87,8 +126,9 @@ def _fold_path(X, Xa, y, Y, sample_weight, class_weights, train, test, first_wei
     """
     sw = None
     score_kwargs = {}
-    if sample_weight is not None:
+    if sample_weight is not None and weigh_scores:
         score_kwargs["sample_weight"] = sample_weight[test]
+    X_test = X[test] if X_score is None else X_score.iloc[test]
     if sample_weight is not None:
         sw = sample_weight[train]
         keep = sw > 0
@@ -111,24 +151,27 @@ def _fold_path(X, Xa, y, Y, sample_weight, class_weights, train, test, first_wei
                        fit_intercept=fit_intercept, solver=solver, tol=tol,
                        max_iter=max_iter, sample_weight=sw, verbose=verbose,
                        errors="skip")
-    kind, extra = point_args
-    point = _PathClassifier() if kind == "classifier" else _PathRegressor()
+    point = path_point(point_args)
     scorer = check_scoring(point, scoring=scoring)
     scores = np.full(len(alphas), np.nan)          # a failed solve scores NaN
     for k, result in enumerate(path.results):
         if result is None:
             continue
-        point._set(extract_network(result, bias_column=fit_intercept), *extra)
+        point._set_point(extract_network(result, bias_column=fit_intercept), result,
+                         X.shape[1])
         try:
-            scores[k] = scorer(point, X[test], y[test], **score_kwargs)
+            scores[k] = scorer(point, X_test, y[test], **score_kwargs)
         except AttributeError as exc:
-            # A probability scorer on a squared-loss classifier: say so in
-            # the estimator's terms, not the internal path point's.
-            raise ValueError(
-                f"scoring={scoring!r} needs a method the fitted networks lack ({exc}). "
-                f"Classifiers have predict_proba and predict_log_proba only with "
-                f"loss='log_loss'; choose that loss or a scoring based on predict or "
-                f"decision_function.") from exc
+            if (isinstance(point, _PathClassifier) and not point.log_loss_
+                    and "predict" in str(exc) and "proba" in str(exc)):
+                # A probability scorer on a squared-loss classifier: say so in
+                # the estimator's terms, not the internal path point's.
+                raise ValueError(
+                    f"scoring={scoring!r} needs a method the fitted networks lack ({exc}). "
+                    f"Classifiers have predict_proba and predict_log_proba only with "
+                    f"loss='log_loss'; choose that loss or a scoring based on predict or "
+                    f"decision_function.") from exc
+            raise
     return dict(scores=scores, objectives=path.objectives, dual_gaps=path.dual_gaps,
                 relative_gaps=path.relative_gaps, n_subnetworks=path.n_subnetworks,
                 solve_times=path.solve_times, coefs=path.coefs,

@@ -25,7 +25,7 @@ from .extraction import extract_network
 from .enumeration import enumerate_arrangements
 from .optimality import optimality_certificate
 from .memory import check_fit_memory, resolve_memory_limit
-from .solvers import solve_convex
+from .solvers import _resolve_solver, solve_convex
 from .trained_patterns import train_arrangements
 
 
@@ -176,11 +176,57 @@ class _TransactionalFit:
             raise
 
 
-class _BaseConvexDeepReLU(_TransactionalFit, BaseEstimator):
+class _VersionedPickle:
+    """Pickles that record the package version and check it when loaded.
+
+    ``_pickle_fitted``: attributes whose presence marks a fitted pickle;
+    ``_pickle_required`` and ``_required_fitted`` (a subclass's own): the
+    fitted attributes such a pickle must hold to predict.
+    """
+
+    _pickle_fitted = ()
+    _pickle_required = ()
+    _required_fitted = ()
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        state["_convexrelu_version"] = _package_version()
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        saved = state.pop("_convexrelu_version", None)
+        current = _package_version()
+        name = type(self).__name__
+        if saved is None:
+            warnings.warn(
+                f"Unpickling a {name} that records no convexrelu version (saved before "
+                f"versions were recorded) with convexrelu {current}; it may not work. "
+                f"Refit it with convexrelu {current} and save it again.",
+                ModelVersionWarning, stacklevel=2)
+        elif _major_minor(saved) != _major_minor(current):
+            warnings.warn(
+                f"Unpickling a {name} saved by convexrelu {saved} with convexrelu "
+                f"{current}. Models are only guaranteed to load within the same "
+                f"major.minor version; check its predictions or refit it with "
+                f"convexrelu {current}.", ModelVersionWarning, stacklevel=2)
+        fitted = any(k in state for k in self._pickle_fitted)
+        missing = [k for k in self._pickle_required + self._required_fitted
+                   if k not in state]
+        if fitted and missing:
+            raise ValueError(
+                f"This pickled {name} was saved by convexrelu {saved or '(unknown)'} and "
+                f"lacks the fitted attributes {missing} that convexrelu {current} needs "
+                f"to predict; refit it with convexrelu {current}.")
+        super().__setstate__(state)
+
+
+class _BaseConvexDeepReLU(_VersionedPickle, _TransactionalFit, BaseEstimator):
     """Shared fitting logic; see the concrete estimators for the parameters."""
 
     _losses = ()
-    _required_fitted = ()
+    _pickle_fitted = ("coefs_", "network_")
+    _pickle_required = _REQUIRED_FITTED
 
     def __init__(self, alpha=1e-3, *, n_patterns=32, n_hidden=2, loss=None,
                  fit_intercept=True, patterns="trained", max_patterns=10_000, certify=False,
@@ -237,8 +283,9 @@ class _BaseConvexDeepReLU(_TransactionalFit, BaseEstimator):
         if self.n_jobs is not None and (not isinstance(self.n_jobs, numbers.Integral)
                                         or isinstance(self.n_jobs, bool) or self.n_jobs == 0):
             raise ValueError(f"n_jobs must be None or a non-zero integer; got {self.n_jobs!r}.")
-        if self.solver is not None and not isinstance(self.solver, str):
-            raise ValueError(f"solver must be a string or None; got {self.solver!r}.")
+        if self.solver is not None:
+            # Named before any tuple is trained (the error would come after).
+            _resolve_solver(self.solver)
         resolve_memory_limit(self.memory_limit)
 
     def _solver_name(self, exact):
@@ -267,7 +314,11 @@ class _BaseConvexDeepReLU(_TransactionalFit, BaseEstimator):
                      and self.first_weights_.shape[1] == Xa.shape[1]
                      and self.first_weights_.shape[0] <= self.n_patterns
                      and self.first_weights_.shape[2] == self.n_hidden
-                     and self.convex_weights_.shape[0] == Y.shape[1])
+                     and self.convex_weights_.shape[0] == Y.shape[1]
+                     # New generators when their kind or count was changed
+                     # (absent: set by hand, as the CV refit does).
+                     and getattr(self, "_generators_for", (self.patterns, self.n_patterns))
+                     == (self.patterns, self.n_patterns))
         # Refuse before sampling a single pattern when the lifted arrays
         # would not fit (convexrelu.memory).
         exact = None
@@ -349,6 +400,7 @@ class _BaseConvexDeepReLU(_TransactionalFit, BaseEstimator):
         self.fit_time_ = result.solve_time
         self.first_weights_ = arrangements.first_weights
         self.second_weights_ = arrangements.second_weights
+        self._generators_for = (self.patterns, self.n_patterns)
         self.n_patterns_ = arrangements.n_patterns
         self.convex_weights_ = result.u
         self.convex_intercept_ = result.intercept
@@ -369,38 +421,6 @@ class _BaseConvexDeepReLU(_TransactionalFit, BaseEstimator):
         check_is_fitted(self, "coefs_")
         X = validate_input(self, X, reset=False, dtype=[np.float64, np.float32])
         return self.network_.decision(X)
-
-    # -- persistence -------------------------------------------------------
-    def __getstate__(self):
-        state = dict(super().__getstate__())
-        state["_convexrelu_version"] = _package_version()
-        return state
-
-    def __setstate__(self, state):
-        state = dict(state)
-        saved = state.pop("_convexrelu_version", None)
-        current = _package_version()
-        name = type(self).__name__
-        if saved is None:
-            warnings.warn(
-                f"Unpickling a {name} that records no convexrelu version (saved before "
-                f"versions were recorded) with convexrelu {current}; it may not work. "
-                f"Refit it with convexrelu {current} and save it again.",
-                ModelVersionWarning, stacklevel=2)
-        elif _major_minor(saved) != _major_minor(current):
-            warnings.warn(
-                f"Unpickling a {name} saved by convexrelu {saved} with convexrelu "
-                f"{current}. Models are only guaranteed to load within the same "
-                f"major.minor version; check its predictions or refit it with "
-                f"convexrelu {current}.", ModelVersionWarning, stacklevel=2)
-        fitted = "coefs_" in state or "network_" in state
-        missing = [k for k in _REQUIRED_FITTED + self._required_fitted if k not in state]
-        if fitted and missing:
-            raise ValueError(
-                f"This pickled {name} was saved by convexrelu {saved or '(unknown)'} and "
-                f"lacks the fitted attributes {missing} that convexrelu {current} needs "
-                f"to predict; refit it with convexrelu {current}.")
-        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

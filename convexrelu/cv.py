@@ -43,16 +43,17 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.exceptions import FitFailedWarning
+from sklearn.metrics import check_scoring
 from sklearn.model_selection import check_cv
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from ._cv_folds import _fold_path
+from ._cv_folds import _fold_path, path_point, scorer_accepts_weights
 from ._estimator_base import (_check_sample_weight, _class_weight_factors, _encode_classes,
-                              _TransactionalFit)
-from ._validation import DataScaleWarning
+                              _TransactionalFit, _VersionedPickle)
+from ._validation import DataScaleWarning, validate_input
 from .arrangements import sample_arrangements
 from .estimators import ConvexDeepReLUClassifier, ConvexDeepReLURegressor
 from .path import _alpha_max_details, _prepare, alpha_grid
@@ -72,11 +73,13 @@ _DELEGATED = ("coefs_", "intercepts_", "n_layers_", "n_subnetworks_", "objective
 _USER_FRAME = 5
 
 
-class _BaseConvexDeepReLUCV(_TransactionalFit, BaseEstimator):
+class _BaseConvexDeepReLUCV(_VersionedPickle, _TransactionalFit, BaseEstimator):
     """Shared logic; see the concrete estimators for the parameters."""
 
     _single = None          # the plain estimator class refitted at alpha_
     _losses = ()
+    _pickle_fitted = ("best_estimator_", "alpha_")
+    _pickle_required = ("best_estimator_", "alpha_", "n_features_in_")
 
     def __init__(self, *, alphas=None, n_alphas=10, eps=1e-3, cv=None, scoring=None,
                  n_jobs=None, n_patterns=32, n_hidden=2, patterns="trained", loss=None,
@@ -129,12 +132,26 @@ class _BaseConvexDeepReLUCV(_TransactionalFit, BaseEstimator):
             return int(rs)
         return int(check_random_state(rs).randint(np.iinfo(np.int32).max))
 
-    def _fit_cv(self, X, y, Y, sample_weight, groups, loss, point_args, class_weights=None):
+    def _fit_cv(self, X, y, Y, sample_weight, groups, loss, point_args, class_weights=None,
+                X_in=None):
         """Everything after target encoding: grid, folds, paths, choice, refit.
 
         ``class_weights``: None, or ``(class_weight, classes, codes)`` (codes
         -1 on rows of zero sample weight); they weigh the fits, not the scores.
+        ``X_in``: X as the caller passed it; a DataFrame's test rows go to
+        the scorer as such (``GridSearchCV`` passes them so).
         """
+        X_score = X_in if hasattr(X_in, "iloc") else None
+        weigh_scores = True
+        if sample_weight is not None:
+            weigh_scores = scorer_accepts_weights(
+                check_scoring(path_point(point_args), scoring=self.scoring))
+            if not weigh_scores:
+                warnings.warn(
+                    f"The scoring {self.scoring!r} does not accept sample_weight: the fits "
+                    f"are weighted, the fold scores are not (as in GridSearchCV). Give the "
+                    f"scorer a sample_weight argument to weigh them.", UserWarning,
+                    stacklevel=_USER_FRAME)
         fit_weight = sample_weight
         if class_weights is not None:
             factors = _class_weight_factors(*class_weights)
@@ -165,7 +182,7 @@ class _BaseConvexDeepReLUCV(_TransactionalFit, BaseEstimator):
             delayed(_fold_path)(
                 X, Xa, y, Y, sample_weight, class_weights, train, test, W1, w2, alphas, loss,
                 self.fit_intercept, self.solver, float(self.tol), int(self.max_iter),
-                self.scoring, point_args, bool(self.verbose), trained)
+                self.scoring, point_args, bool(self.verbose), trained, X_score, weigh_scores)
             for train, test in folds)
 
         self.alphas_ = alphas
@@ -229,7 +246,7 @@ class _BaseConvexDeepReLUCV(_TransactionalFit, BaseEstimator):
 
     def _validated_X(self, X):
         check_is_fitted(self, "best_estimator_")
-        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return validate_input(self, X, reset=False, dtype=[np.float64, np.float32])
 
     def predict(self, X):
         """Predict with the estimator refitted at ``alpha_``.
@@ -269,7 +286,15 @@ _CV_PARAMS_DOC = """
         an int the number of folds.
     scoring : str or callable, default=None
         A scikit-learn scorer name or ``scorer(estimator, X, y)``; None uses
-        the estimator's ``score`` (R^2 / accuracy).  Higher is better.
+        the estimator's ``score`` (R^2 / accuracy).  Higher is better.  A
+        callable gets, per fold and alpha, the path's network as a light
+        fitted estimator (``predict``, ``score``, for the classifier
+        ``decision_function`` and with log loss ``predict_proba``; the
+        attributes ``alpha``, ``n_subnetworks_``, ``coefs_``,
+        ``intercepts_``, ``objective_``, ``dual_gap_``, ``relative_gap_``),
+        the test rows of X as passed to ``fit`` (a DataFrame stays one), and
+        their ``sample_weight`` when it accepts that argument (as in
+        ``GridSearchCV``; otherwise a warning says the scores are unweighted).
     n_jobs : int, default=None
         Folds solved in parallel by joblib (None: 1 unless in a
         ``joblib.parallel_config`` context, whose backend is used, dask's
@@ -416,15 +441,17 @@ class ConvexDeepReLURegressorCV(RegressorMixin, _BaseConvexDeepReLUCV):
 
     def _fit_validated(self, X, y, sample_weight, groups):
         self._validate_cv_params()
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
-                             dtype=[np.float64, np.float32], ensure_min_samples=2)
+        X_in = X
+        X, y = validate_input(self, X, y, multi_output=True, y_numeric=True,
+                              dtype=[np.float64, np.float32], ensure_min_samples=2)
         X = np.asarray(X, dtype=np.float64)
         sw = _check_sample_weight(sample_weight, X.shape[0])
         Y = np.asarray(y, dtype=np.float64)
         y_ndim = Y.ndim
         Y = Y.reshape(len(Y), -1)
         self.n_outputs_ = Y.shape[1]
-        return self._fit_cv(X, y, Y, sw, groups, "squared", ("regressor", (y_ndim,)))
+        return self._fit_cv(X, y, Y, sw, groups, "squared", ("regressor", (y_ndim,)),
+                            X_in=X_in)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -475,6 +502,7 @@ class ConvexDeepReLUClassifierCV(ClassifierMixin, _BaseConvexDeepReLUCV):
 
     _single = ConvexDeepReLUClassifier
     _losses = ("log_loss", "squared")
+    _required_fitted = ("classes_",)
 
     def __init__(self, *, alphas=None, n_alphas=10, eps=1e-3, cv=None, scoring=None,
                  n_jobs=None, n_patterns=32, n_hidden=2, patterns="trained", loss="log_loss",
@@ -512,8 +540,9 @@ class ConvexDeepReLUClassifierCV(ClassifierMixin, _BaseConvexDeepReLUCV):
 
     def _fit_validated(self, X, y, sample_weight, groups):
         self._validate_cv_params()
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32],
-                             ensure_min_samples=2)
+        X_in = X
+        X, y = validate_input(self, X, y, dtype=[np.float64, np.float32],
+                              ensure_min_samples=2)
         X = np.asarray(X, dtype=np.float64)
         check_classification_targets(y)
         sw = _check_sample_weight(sample_weight, X.shape[0])
@@ -525,7 +554,8 @@ class ConvexDeepReLUClassifierCV(ClassifierMixin, _BaseConvexDeepReLUCV):
                          else (self.class_weight, classes, codes))
         self.classes_ = classes
         return self._fit_cv(X, y, Y, sw, groups, loss,
-                            ("classifier", (classes, self.loss == "log_loss")), class_weights)
+                            ("classifier", (classes, self.loss == "log_loss")), class_weights,
+                            X_in=X_in)
 
     def decision_function(self, X):
         """Network outputs of the refitted estimator.

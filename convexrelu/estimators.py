@@ -91,7 +91,9 @@ _PARAMS_DOC = """
     warm_start : bool, default=False
         Reuse the generating networks of the previous fit (their patterns
         recomputed on the new data, not retrained) and the previous convex
-        solution as the starting point.
+        solution as the starting point.  Only while ``patterns``,
+        ``n_patterns``, ``n_hidden``, the number of features and of outputs
+        are unchanged; otherwise the fit starts cold with new generators.
     verbose : bool, default=False
         Print solver progress.
     memory_limit : "auto", int, str or None, default="auto"
@@ -147,6 +149,13 @@ _ATTRS_DOC = """
         when ``fit_intercept`` is on.
     network_ : ReLUNetwork
         The extracted network.
+    n_layers_ : int
+        Number of layers counting input and output, 4 (as
+        :class:`~sklearn.neural_network.MLPRegressor` counts them).
+    solver_ : str
+        Name of the solver that produced the solution.
+    convex_intercept_ : ndarray of shape (n_outputs,)
+        Output intercept of the convex solution (``intercepts_[-1]``).
     patterns_exact_ : bool
         Whether the tuples were enumerated (``patterns="exact"``).
     optimality_lower_bound_, optimality_gap_, optimality_relative_gap_ : float
@@ -172,6 +181,10 @@ class ConvexDeepReLURegressor(RegressorMixin, _BaseConvexDeepReLU):
 
     Parameters
     ----------{_PARAMS_DOC}
+    loss : {{"squared"}}, default="squared"
+        Training loss: ``(1/2) ||f(x_i) - y_i||^2`` averaged over the samples
+        (weighted by ``sample_weight``).
+
     Attributes
     ----------{_ATTRS_DOC}
     n_outputs_ : int

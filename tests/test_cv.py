@@ -328,3 +328,78 @@ def test_probability_scoring_with_squared_loss_names_the_loss():
     # With the log loss the same scoring works (and is a negative log loss).
     est.set_params(loss="log_loss").fit(X, y)
     assert est.best_score_ < 0
+
+
+def test_callable_scorer_without_sample_weight_matches_grid_search():
+    """A scorer(est, X, y) without a sample_weight argument scores unweighted,
+    with a warning, as GridSearchCV does (it had raised a TypeError)."""
+    X, y = _regression(60, seed=3)
+    sw = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+    folds = KFold(3, shuffle=True, random_state=1)
+    alphas = [0.1, 0.02]
+
+    def neg_mse(est, X, y):
+        return -np.mean((est.predict(X) - y) ** 2)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.warns(UserWarning, match="does not accept sample_weight") as record:
+            cv = ConvexDeepReLURegressorCV(alphas=alphas, cv=folds, scoring=neg_mse,
+                                           **SAMPLED).fit(X, y, sample_weight=sw)
+        warnings.simplefilter("ignore", UserWarning)
+        gs = GridSearchCV(ConvexDeepReLURegressor(patterns="sample", **SMALL),
+                          {"alpha": alphas}, cv=folds, scoring=neg_mse).fit(
+                              X, y, sample_weight=sw)
+    assert any(r.filename == __file__ for r in record)
+    gs_scores = np.array([gs.cv_results_[f"split{k}_test_score"] for k in range(3)])
+    np.testing.assert_allclose(cv.cv_scores_, gs_scores, rtol=0, atol=1e-6)
+
+
+def test_callable_scorer_sees_the_path_point_and_the_callers_rows():
+    pd = pytest.importorskip("pandas")
+    X, y = _regression(60)
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    seen = []
+
+    def by_alpha(est, X, y):
+        seen.append((type(X), len(X), est.n_features_in_, len(est.coefs_)))
+        return est.alpha * 1e6 + est.n_subnetworks_ + 1e-3 * X["a"].size
+
+    est = ConvexDeepReLURegressorCV(alphas=[0.1, 0.02], cv=3, scoring=by_alpha,
+                                    **SAMPLED).fit(frame, y)
+    assert all(t is pd.DataFrame and n == 20 and f == 3 and c == 3 for t, n, f, c in seen)
+    np.testing.assert_allclose(est.cv_scores_,
+                               est.alphas_ * 1e6 + est.cv_n_subnetworks_ + 1e-3 * 20)
+
+
+def test_scorer_attribute_errors_are_the_scorers():
+    """Only a missing probability method of a squared-loss classifier is
+    explained in the estimator's terms; a scorer's own AttributeError stays."""
+    X, y = _regression(40)
+
+    def broken(est, X, y):
+        return est.no_such_attribute_
+
+    est = ConvexDeepReLURegressorCV(alphas=[0.1], cv=2, scoring=broken, **SAMPLED)
+    with pytest.raises(AttributeError, match="no_such_attribute_"):
+        est.fit(X, y)
+
+
+def test_string_features_name_the_problem():
+    X = np.array([["u", 1.0], ["v", 2.0]] * 10, dtype=object)
+    for est in (ConvexDeepReLURegressorCV(**SMALL), ConvexDeepReLUClassifierCV(**SMALL)):
+        with pytest.raises(ValueError, match="numeric features only"):
+            est.fit(X, np.arange(20) % 2)
+
+
+def test_unknown_solver_is_refused_before_any_training(monkeypatch):
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained tuples before checking the solver")
+
+    monkeypatch.setattr(est_module, "train_arrangements", no_training)
+    monkeypatch.setattr(cv_module, "_fold_path", no_training)
+    X, y = _regression(30)
+    for est in (ConvexDeepReLURegressor(solver="nope"),
+                ConvexDeepReLURegressorCV(solver="nope")):
+        with pytest.raises(ValueError, match="Unknown solver 'nope'"):
+            est.fit(X, y)

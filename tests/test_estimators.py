@@ -188,6 +188,34 @@ def test_warm_start_reuses_patterns(diabetes, patterns):
     assert reg.objective_ == pytest.approx(cold.objective, rel=1e-5)
 
 
+def test_warm_start_with_other_generators_starts_cold(diabetes):
+    """More patterns, or another kind, make new generators: the old ones
+    were silently kept when n_patterns grew, and 'exact' tuples were reused
+    by 'sample'."""
+    X, y = diabetes
+    X, y = X[:60, :2], y[:60]
+    reg = ConvexDeepReLURegressor(alpha=1e-2, n_patterns=4, n_hidden=2, random_state=0,
+                                  patterns="sample", warm_start=True).fit(X, y)
+    W = reg.first_weights_.copy()
+    reg.set_params(n_patterns=12).fit(X, y)
+    assert reg.first_weights_.shape[0] == 12 > W.shape[0]
+    cold = ConvexDeepReLURegressor(alpha=1e-2, n_patterns=12, n_hidden=2, random_state=0,
+                                   patterns="sample").fit(X, y)
+    np.testing.assert_array_equal(reg.first_weights_, cold.first_weights_)
+    W12 = reg.first_weights_.copy()
+    reg.set_params(alpha=2e-2).fit(X, y)              # unchanged generators: reused
+    np.testing.assert_array_equal(reg.first_weights_, W12)
+    tiny = ConvexDeepReLURegressor(alpha=1e-1, n_hidden=1, patterns="exact",
+                                   max_patterns=10_000, warm_start=True).fit(X[:6], y[:6])
+    n_exact = tiny.n_patterns_
+    tiny.set_params(patterns="sample", n_patterns=n_exact, random_state=0).fit(X[:6], y[:6])
+    assert not tiny.patterns_exact_
+    assert tiny.first_weights_.shape[0] <= n_exact
+    again = ConvexDeepReLURegressor(alpha=1e-1, n_hidden=1, patterns="sample",
+                                    n_patterns=n_exact, random_state=0).fit(X[:6], y[:6])
+    np.testing.assert_array_equal(tiny.first_weights_, again.first_weights_)
+
+
 def test_failed_fit_leaves_the_previous_model(diabetes):
     X, y = diabetes
     reg = ConvexDeepReLURegressor(alpha=1e-2, n_patterns=8, n_hidden=2, random_state=0)

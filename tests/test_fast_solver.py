@@ -396,6 +396,35 @@ def test_zeroing_tiny_groups_keeps_the_point_feasible():
     assert res.relative_gap <= 1e-6
 
 
+@pytest.mark.parametrize("frac", [0.99, 0.9, 0.5])
+def test_no_negligible_blocks_beside_the_loss(frac):
+    """A logistic fit near alpha_max: the loss (log 2) dwarfs the penalty, and
+    the interior point's tolerance had left five sub-networks of norm 1e-8
+    beside one of 7e-3 (the certificate held; the count was wrong).  The
+    fast solver now drops such blocks when the certificate holds without
+    them: its blocks are zero or not negligible, and as many as the
+    sub-networks of CVXPY's solution that are not negligible."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(90, 3)
+    y = np.where(X[:, 0] + X[:, 2] > 0, 1.0, -1.0)
+    Xa = np.hstack([X, np.ones((90, 1))])
+    arr = sample_arrangements(Xa, 6, 2, random_state=0)
+    from convexrelu import alpha_max
+    alpha = frac * alpha_max(Xa, y, arr, loss="logistic", fit_intercept=True)
+    res = solve_convex(Xa, y, arr, alpha, loss="logistic", fit_intercept=True, tol=1e-6)
+    ref = solve_convex(Xa, y, arr, alpha, loss="logistic", fit_intercept=True,
+                       solver="cvxpy", tol=1e-8)
+    assert res.converged and res.relative_gap <= 1e-6
+    assert res.objective == pytest.approx(ref.objective, rel=1e-6)
+
+    def block_norms(u):
+        return np.sqrt((u ** 2).sum(axis=(-1, -2))).ravel()
+
+    bn, rn = block_norms(res.u), block_norms(ref.u)
+    assert np.all((bn == 0) | (bn >= 1e-3 * bn.max()))
+    assert (bn > 0).sum() == (rn >= 1e-3 * rn.max()).sum()
+
+
 def test_softmax_path_prints_nothing(capfd):
     """A cross-entropy path from zero (its first faces have no live group)."""
     from convexrelu import convex_path

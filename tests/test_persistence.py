@@ -138,3 +138,28 @@ def test_incompatible_pickle_fails_with_a_clear_message(models, name, attr):
         warnings.simplefilter("ignore", ModelVersionWarning)
         with pytest.raises(ValueError, match=rf"9\.0\.0.*{attr}.*refit"):
             fresh.__setstate__(state)
+
+
+@pytest.mark.parametrize("kind", ["regressor", "classifier"])
+def test_cv_estimators_record_the_version_too(kind):
+    from convexrelu import ConvexDeepReLUClassifierCV, ConvexDeepReLURegressorCV
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    y = np.sin(X[:, 0]) + 0.5 * X[:, 1]
+    cls, target = ((ConvexDeepReLURegressorCV, y) if kind == "regressor"
+                   else (ConvexDeepReLUClassifierCV, np.where(y > 0, "a", "b")))
+    model = cls(alphas=[1e-1, 1e-2], cv=2, n_patterns=6, patterns="sample",
+                random_state=0).fit(X, target)
+    state = model.__getstate__()
+    assert state["_convexrelu_version"] == convexrelu.__version__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ModelVersionWarning)
+        again = _roundtrip_pickle(model)
+    for a, b in zip(_outputs(model, X), _outputs(again, X)):
+        assert a.tobytes() == b.tobytes()
+    del state["best_estimator_"]
+    state["_convexrelu_version"] = "9.0.0"
+    fresh = type(model).__new__(type(model))
+    with pytest.warns(ModelVersionWarning, match="9.0.0"):
+        with pytest.raises(ValueError, match=r"9\.0\.0.*best_estimator_.*refit"):
+            fresh.__setstate__(state)
