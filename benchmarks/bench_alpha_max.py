@@ -11,6 +11,7 @@ call first (imports, warm caches).
     python benchmarks/bench_alpha_max.py
 """
 
+import argparse
 import time
 import warnings
 
@@ -46,4 +47,5 @@ def main():
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     main()

@@ -10,6 +10,7 @@ available memory by default, so the ratio should be a little above one).
     python benchmarks/bench_memory.py            # eight shapes, ~10 minutes
 """
 
+import argparse
 import time
 import warnings
 
@@ -51,4 +52,5 @@ def main():
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     main()

@@ -60,6 +60,7 @@ from .enumeration import TooManyPatternsError, canonical_tuples, enumerate_arran
 from .extraction import extract_network
 from .losses import get_loss
 from .operator import LiftedOperator
+from .solvers import validate_problem_data
 
 __all__ = ["OptimalityCertificate", "optimality_certificate"]
 
@@ -313,15 +314,13 @@ def optimality_certificate(X, y, result, *, loss=None, n_hidden=None, alpha=None
     if not isinstance(m, numbers.Integral) or m < m_res:
         raise ValueError(
             f"n_hidden must be an integer >= the fit's width {m_res}; got {n_hidden!r}.")
-    X = np.asarray(X, dtype=float)
-    y = np.asarray(y)
-    Y = loss_obj.encode_targets(y if y.ndim == 2 or loss_obj.name == "logistic"
-                                else y.reshape(-1, 1))
+    X, Y, w, _ = validate_problem_data(X, y, loss_obj, sample_weight)
     n, C = Y.shape
-    if X.shape[0] != n or result.arrangements.n_samples != n:
+    if result.arrangements.n_samples != n:
         raise ValueError("X, y and the result's arrangements must have the same rows.")
-    w = (np.full(n, 1.0 / n) if sample_weight is None
-         else np.asarray(sample_weight, float) / np.sum(sample_weight))
+    if X.shape[1] != result.u.shape[-1]:
+        raise ValueError(f"X has {X.shape[1]} columns but the result was solved on "
+                         f"{result.u.shape[-1]}.")
 
     # The dual direction: minus the loss gradient at the fit's predictions.
     op_res = LiftedOperator(X, result.arrangements, n_outputs=C)

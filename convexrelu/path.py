@@ -60,7 +60,8 @@ import numpy as np
 
 from .duality import duality_gap
 from .operator import group_norms
-from .solvers import ConvexResult, prepare_problem, solve_convex
+from .solvers import (ConvexResult, _resolve_solver, check_solve_params, prepare_problem,
+                      solve_convex)
 from .solvers._block_certificate import block_dual_norm
 from .solvers._pricing import price_blocks
 
@@ -315,6 +316,9 @@ def alpha_grid(alpha_max_value, *, n_alphas=20, eps=1e-3):
     if not isinstance(eps, numbers.Real) or not 0 < eps < 1:
         raise ValueError(f"eps must be in (0, 1); got {eps!r}.")
     top = float(alpha_max_value)
+    if not (np.isfinite(top) and top >= 0):
+        raise ValueError(f"alpha_max must be a non-negative finite number; got "
+                         f"{alpha_max_value!r}.")
     if not top > _ALPHA_FLOOR:
         return np.full(int(n_alphas), _ALPHA_FLOOR)
     if n_alphas == 1:
@@ -444,6 +448,10 @@ def convex_path(X, y, arrangements, *, alphas=None, n_alphas=20, eps=1e-3,
     X, Y, w, loss_obj, op = _prepare(X, y, arrangements, loss, sample_weight)
     if errors not in ("raise", "skip"):
         raise ValueError(f'errors must be "raise" or "skip"; got {errors!r}.')
+    # Checked here too: alphas above alpha_max are never solved, and with
+    # errors="skip" a bad parameter would only be a failure per alpha.
+    check_solve_params(tol, max_iter)
+    _resolve_solver(solver)
     exact_max = None
     if alphas is None:
         amax = exact_max = _alpha_max_details(op, loss_obj, Y, w, bool(fit_intercept))

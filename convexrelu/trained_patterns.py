@@ -27,7 +27,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from .arrangements import Arrangements
-from .losses import get_loss
+from .solvers import validate_problem_data
 
 __all__ = ["train_arrangements"]
 
@@ -108,24 +108,16 @@ def train_arrangements(X, Y, n_patterns, n_hidden, *, loss="squared", alpha=1e-3
         The distinct tuples of the trained sub-networks, with their
         generating weights (so :meth:`Arrangements.recompute` works).
     """
-    loss = get_loss(loss)
-    X = np.asarray(X, dtype=float)
-    Y = np.asarray(Y, dtype=float)
-    if Y.ndim == 1:
-        Y = Y.reshape(-1, 1)
-    if X.ndim != 2 or Y.shape[0] != X.shape[0]:
-        raise ValueError(f"X must be 2-D with as many rows as Y; got {X.shape} and {Y.shape}.")
-    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(Y))):
-        raise ValueError("X and Y must be finite (no NaN or inf).")
+    X, Y, w, loss = validate_problem_data(X, Y, loss, sample_weight)
+    if (not isinstance(alpha, numbers.Real) or isinstance(alpha, bool)
+            or not np.isfinite(alpha) or alpha < 0):
+        raise ValueError(f"alpha must be a non-negative finite number; got {alpha!r}.")
     for name, val, low in (("n_patterns", n_patterns, 1), ("n_hidden", n_hidden, 1),
                            ("n_steps", n_steps, 0)):
         if not isinstance(val, numbers.Integral) or isinstance(val, bool) or val < low:
             raise ValueError(f"{name} must be an integer >= {low}; got {val!r}.")
     if not (learning_rate > 0 and np.isfinite(learning_rate)):
         raise ValueError(f"learning_rate must be positive; got {learning_rate!r}.")
-    n = X.shape[0]
-    w = (np.full(n, 1.0 / n) if sample_weight is None
-         else np.asarray(sample_weight, float) / np.sum(sample_weight))
     rng = check_random_state(random_state)
     # The generator's own stream, so a RandomState passed in advances once.
     gen = np.random.default_rng(rng.randint(2 ** 31 - 1))

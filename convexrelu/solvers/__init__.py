@@ -115,6 +115,24 @@ def _resolve_solver(solver):
         f"CVXPY solver {cp.installed_solvers()}.")
 
 
+def check_solve_params(tol, max_iter):
+    """``ValueError`` unless ``tol`` is positive and ``max_iter`` a positive integer."""
+    if (not isinstance(tol, numbers.Real) or isinstance(tol, bool)
+            or not (tol > 0 and np.isfinite(tol))):
+        raise ValueError(f"tol must be a positive finite number; got {tol!r}.")
+    if (not isinstance(max_iter, numbers.Integral) or isinstance(max_iter, bool)
+            or max_iter < 1):
+        raise ValueError(f"max_iter must be a positive integer; got {max_iter!r}.")
+
+
+def _round_up(x):
+    """``x`` rounded up to one significant digit (a tol the solver can reach)."""
+    if not (np.isfinite(x) and x > 0):
+        return x
+    scale = 10.0 ** np.floor(np.log10(x))
+    return float(np.ceil(x / scale * (1 - 1e-12)) * scale)
+
+
 def _normalised_weights(sample_weight, n):
     if sample_weight is None:
         return np.full(n, 1.0 / n)
@@ -128,20 +146,27 @@ def _normalised_weights(sample_weight, n):
     return w / w.sum()
 
 
-def prepare_problem(X, y, arrangements, loss, sample_weight):
-    """Validated ``(X, Y, w, loss, op)`` of a convex program.
+def validate_problem_data(X, y, loss, sample_weight):
+    """Validated ``(X, Y, w, loss)``: the data of a convex program or of the
+    network that generates its tuples.
 
     ``Y`` are the loss's encoded targets (n, C), ``w`` the normalised sample
-    weights (sum one), ``op`` the :class:`LiftedOperator`; shared by
-    :func:`solve_convex` and the path functions so both see the same problem.
+    weights (sum one); raises ``ValueError`` naming the problem (shape,
+    empty data, complex or non-finite values, targets the loss cannot take,
+    bad weights).
     """
-    if not isinstance(arrangements, Arrangements):
-        raise TypeError("arrangements must be an Arrangements instance.")
     loss_obj = get_loss(loss)
+    for name, value in (("X", X), ("y", y)):
+        if np.iscomplexobj(value):
+            raise ValueError(f"{name} has complex values; it must be real-valued.")
     X = np.asarray(X, dtype=float)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D; got shape {X.shape}.")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"X is empty (shape {X.shape}): it needs rows and columns.")
     y = np.asarray(y)
+    if y.ndim not in (1, 2):
+        raise ValueError(f"y must be 1-D or 2-D; got shape {y.shape}.")
     Y = loss_obj.encode_targets(y if y.ndim == 2 or loss_obj.name == "logistic"
                                 else y.reshape(-1, 1))
     if Y.shape[0] != X.shape[0]:
@@ -149,6 +174,23 @@ def prepare_problem(X, y, arrangements, loss, sample_weight):
     if not (np.all(np.isfinite(X)) and np.all(np.isfinite(Y))):
         raise ValueError("X and y must be finite (no NaN or inf).")
     w = _normalised_weights(sample_weight, X.shape[0])
+    return X, Y, w, loss_obj
+
+
+def prepare_problem(X, y, arrangements, loss, sample_weight):
+    """Validated ``(X, Y, w, loss, op)`` of a convex program.
+
+    As :func:`validate_problem_data`, plus ``op``, the
+    :class:`LiftedOperator`; shared by :func:`solve_convex` and the path
+    functions so both see the same problem.
+    """
+    if not isinstance(arrangements, Arrangements):
+        raise TypeError("arrangements must be an Arrangements instance.")
+    X, Y, w, loss_obj = validate_problem_data(X, y, loss, sample_weight)
+    if arrangements.n_patterns < 1 or arrangements.n_hidden < 1:
+        raise ValueError(
+            f"arrangements has no tuples to solve over ({arrangements.n_patterns} tuples "
+            f"of width {arrangements.n_hidden}).")
     op = LiftedOperator(X, arrangements, n_outputs=Y.shape[1])
     return X, Y, w, loss_obj, op
 
@@ -271,14 +313,16 @@ def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=Fal
     """
     if not isinstance(alpha, numbers.Real) or not np.isfinite(alpha) or alpha <= 0:
         raise ValueError(f"alpha must be a positive finite number; got {alpha!r}.")
-    if not isinstance(tol, numbers.Real) or not tol > 0:
-        raise ValueError(f"tol must be positive; got {tol!r}.")
-    if not isinstance(max_iter, numbers.Integral) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer; got {max_iter!r}.")
+    check_solve_params(tol, max_iter)
     X, Y, w, loss_obj, op = prepare_problem(X, y, arrangements, loss, sample_weight)
     name, func, extra = _resolve_solver(solver)
     if warm_start is not None and warm_start.u.shape != op.var_shape:
         warm_start = None
+    if warm_start is not None and not (
+            np.all(np.isfinite(warm_start.u))
+            and (getattr(warm_start, "intercept", None) is None
+                 or np.all(np.isfinite(np.asarray(warm_start.intercept, float))))):
+        raise ValueError("warm_start must be finite: its u or intercept has NaN or inf.")
     start = time.perf_counter()
     # One BLAS thread: results then do not depend on how many threads a
     # process has (joblib workers get one), so fits are bit-identical under
@@ -351,7 +395,7 @@ def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=Fal
             # More iterations would not help: the solver gave up on its own.
             other = "cvxpy" if name == "fast" else "fast"
             advice = (f"It stopped before max_iter, at the limit of its numerical "
-                      f"accuracy: loosen tol to at least {cert.relative_gap:.0e}, or try "
+                      f"accuracy: loosen tol to at least {_round_up(cert.relative_gap):.0e}, or try "
                       f"solver={other!r}.")
         warnings.warn(
             f"The {name} solver stopped with relative duality gap "

@@ -194,6 +194,9 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
     """
     from . import SolverOutput
 
+    if unused:
+        # A misspelt option would otherwise be ignored without a word.
+        raise TypeError(f"solver 'fast' got unknown option(s) {sorted(unused)}.")
     if op.n_outputs > 1 and loss.separable:
         return _solve_by_output(
             op, loss, Y, w, alpha, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,

@@ -1,0 +1,131 @@
+"""Bad input to the functional API gets a ValueError (or TypeError) naming it.
+
+The estimators validate through scikit-learn; these are the functions
+beneath them (``solve_convex``, ``convex_path``, ``alpha_grid``,
+``train_arrangements``, ``optimality_certificate``), which had let some
+inputs through to NumPy errors deep inside or to silent garbage: negative
+weights in a "proof", NaN warm starts, misspelt solver options.
+"""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import convexrelu as cr
+from convexrelu.solvers import _round_up
+
+
+@pytest.fixture(scope="module")
+def problem():
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.standard_normal((40, 2)), np.ones(40)])
+    y = np.sin(X[:, 0])
+    arr = cr.sample_arrangements(X, 10, 2, random_state=0)
+    res = cr.solve_convex(X, y, arr, 0.01, fit_intercept=True)
+    return X, y, arr, res
+
+
+def test_warm_start_must_be_finite(problem):
+    X, y, arr, res = problem
+    bad = dataclasses.replace(res, u=np.full_like(res.u, np.nan))
+    with pytest.raises(ValueError, match="warm_start must be finite"):
+        cr.solve_convex(X, y, arr, 0.01, fit_intercept=True, warm_start=bad)
+    again = cr.solve_convex(X, y, arr, 0.01, fit_intercept=True, warm_start=res)
+    assert again.objective == pytest.approx(res.objective, rel=1e-9)
+
+
+def test_empty_data_and_empty_tuple_sets(problem):
+    X, y, arr, _ = problem
+    with pytest.raises(ValueError, match="X is empty"):
+        cr.solve_convex(X[:0], y[:0], arr, 0.01)
+    empty = cr.Arrangements(arr.first[:0], arr.signs[:0], arr.second[:0])
+    for call in (lambda: cr.solve_convex(X, y, empty, 0.01),
+                 lambda: cr.convex_path(X, y, empty, n_alphas=2),
+                 lambda: cr.alpha_max(X, y, empty)):
+        with pytest.raises(ValueError, match="no tuples"):
+            call()
+    with pytest.raises(ValueError, match="complex"):
+        cr.solve_convex(X + 1j, y, arr, 0.01)
+
+
+def test_unknown_fast_solver_option_is_an_error(problem):
+    X, y, arr, _ = problem
+    with pytest.raises(TypeError, match="first_round_toll"):
+        cr.solve_convex(X, y, arr, 0.01, first_round_toll=1e-3)
+    # a real option is accepted
+    cr.solve_convex(X, y, arr, 0.01, first_round_tol=1e-2)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(tol=0.0), "tol"), (dict(tol=np.inf), "tol"), (dict(max_iter=0), "max_iter"),
+    (dict(max_iter=True), "max_iter"), (dict(solver="bogus"), "Unknown solver")])
+def test_path_checks_parameters_it_would_not_use(problem, kwargs, match):
+    """Every alpha above alpha_max is certified without a solve, and with
+    errors="skip" a bad parameter was a NaN per alpha: refused up front."""
+    X, y, arr, _ = problem
+    for errors in ("raise", "skip"):
+        with pytest.raises(ValueError, match=match):
+            cr.convex_path(X, y, arr, alphas=[100.0], errors=errors, **kwargs)
+
+
+@pytest.mark.parametrize("value", [np.inf, -1.0, np.nan])
+def test_alpha_grid_needs_a_finite_non_negative_top(value):
+    with pytest.raises(ValueError, match="alpha_max"):
+        cr.alpha_grid(value)
+    assert np.all(cr.alpha_grid(0.0, n_alphas=3) > 0)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(sample_weight=-np.ones(40)), "non-negative"),
+    (dict(sample_weight=np.ones(3)), "shape"),
+    (dict(sample_weight=np.zeros(40)), "positive sum"),
+    (dict(alpha=-1.0), "alpha"), (dict(alpha=np.nan), "alpha"),
+    (dict(loss="logistic"), "-1, \\+1"), (dict(loss="cross_entropy"), "one-hot")])
+def test_train_arrangements_checks_its_input(problem, kwargs, match):
+    X, y, _, _ = problem
+    with pytest.raises(ValueError, match=match):
+        cr.train_arrangements(X, y, 4, 2, **kwargs)
+
+
+def test_train_arrangements_shapes(problem):
+    X, y, _, _ = problem
+    with pytest.raises(ValueError, match="1-D or 2-D"):
+        cr.train_arrangements(X, y.reshape(-1, 1, 1), 4, 2)
+    with pytest.raises(ValueError, match="X is empty"):
+        cr.train_arrangements(X[:0], y[:0], 4, 2)
+    arr = cr.train_arrangements(X, np.where(y > 0, 1.0, -1.0), 4, 2, loss="logistic",
+                                random_state=0)
+    assert arr.n_samples == 40 and 1 <= arr.n_patterns <= 4
+
+
+@pytest.mark.parametrize("change, match", [
+    ("nan_y", "finite"), ("negative_weight", "non-negative"),
+    ("short_weight", "shape"), ("columns", "columns")])
+def test_optimality_certificate_checks_its_input(problem, change, match):
+    """A certificate is a proof: it must not be issued for mixed-sign
+    weights (it was, with a lower bound) or NaN targets (all NaN)."""
+    X, y, _, res = problem
+    y_in, sw, X_in = y, None, X
+    if change == "nan_y":
+        y_in = y.copy()
+        y_in[3] = np.nan
+    elif change == "negative_weight":
+        sw = np.r_[1.0, -1.0, np.ones(38)]
+    elif change == "short_weight":
+        sw = np.ones(3)
+    else:
+        X_in = X[:, :2]
+    with pytest.raises(ValueError, match=match):
+        cr.optimality_certificate(X_in, y_in, res, sample_weight=sw, exact=False, n_check=50,
+                                  random_state=0)
+
+
+@pytest.mark.parametrize("gap, expected", [(1.142e-6, 2e-6), (1e-6, 1e-6),
+                                           (7.52e-8, 8e-8), (9.99e-9, 1e-8)])
+def test_suggested_tol_is_reachable(gap, expected):
+    """The warning's "loosen tol to at least ..." rounds the gap up: printed
+    with one digit, 1.142e-6 became the tol that had just failed."""
+    assert _round_up(gap) == pytest.approx(expected)
+    assert _round_up(gap) >= gap
+
