@@ -14,7 +14,7 @@ the non-convex objective of the network equals the convex objective.
 
 import numpy as np
 
-from .losses import get_loss
+from .solvers import validate_problem_data
 
 __all__ = ["ReLUNetwork", "extract_network"]
 
@@ -60,6 +60,10 @@ class ReLUNetwork:
     def decision(self, X):
         """Raw outputs, shape (n_samples, n_outputs)."""
         X = np.asarray(X, dtype=float)
+        d = self.coefs_[0].shape[0]
+        if X.ndim != 2 or X.shape[1] != d:
+            raise ValueError(f"X must be 2-D with {d} columns (the network's inputs, without "
+                             f"a ones column); got shape {X.shape}.")
         h = np.maximum(X @ self.coefs_[0] + self.intercepts_[0], 0.0)
         h = np.maximum(h @ self.coefs_[1] + self.intercepts_[1], 0.0)
         return h @ self.coefs_[2] + self.intercepts_[2]
@@ -88,13 +92,7 @@ class ReLUNetwork:
         ``w_i = 1/n`` or the normalised ``sample_weight``; ``y`` encoded as
         for :func:`convexrelu.solve_convex`.
         """
-        loss = get_loss(self.loss)
-        y = np.asarray(y)
-        Y = loss.encode_targets(y if y.ndim == 2 or loss.name == "logistic"
-                                else y.reshape(-1, 1))
-        n = Y.shape[0]
-        w = np.full(n, 1.0 / n) if sample_weight is None else (
-            np.asarray(sample_weight, float) / np.sum(sample_weight))
+        X, Y, w, loss = validate_problem_data(X, y, self.loss, sample_weight)
         return loss.value(self.decision(X), Y, w) + alpha * self.regularizer()
 
 

@@ -49,6 +49,7 @@ the fit); the number is then an estimate that could be too high, and
 """
 
 import numbers
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,6 +143,10 @@ def _block_ratios(op, V, alpha, lam1=None, lam2=None):
     return op.dual_norms(V, lam1, lam2).max(axis=-1) / alpha
 
 
+#: blocks whose NNLS bounds are computed before the next cone programs
+_REFINE_CHUNK = 1000
+
+
 def _block_data(X, arr, V, blocks):
     """Per block ``(o, sig, t)``: base (n, B, m), E1 (n, B, m), Q (n, B, m)."""
     o, sg, t = blocks[:, 0], blocks[:, 1], blocks[:, 2]
@@ -154,6 +159,45 @@ def _block_data(X, arr, V, blocks):
     E1 = 2 * D1 - 1
     Q = s[None] * D1 * (2 * D2 - 1)[:, :, None]
     return base, E1, Q
+
+
+def _gradient_ratios(X, arr, V, alpha, blocks, n_iter=6):
+    """Per-block upper bounds on ``r_b``, all blocks at once (vectorised).
+
+    Accelerated projected gradient on the least squares of
+    :func:`_nnls_ratios`, ``n_iter`` steps of ``1 / L`` with
+    ``L = 2 m ||X||_2^2`` (a bound on the squared norm of the multipliers'
+    operator, whose entries are those of X times signs and zeros): any
+    ``lam >= 0`` it reaches is feasible, so its ``max_j ||X^T g_j||`` bounds
+    ``r_b`` from above.  Looser than the NNLS solution, but a vectorised
+    pass over a thousand blocks costs about what NNLS costs on a few.
+    """
+    m = arr.n_hidden
+    n, B = V.shape[0], len(blocks)
+    base, E1, Q = _block_data(X, arr, V, blocks)
+    step = 1.0 / (2 * m * np.linalg.norm(X, 2) ** 2)
+    XT = np.ascontiguousarray(X.T)
+
+    def residual(l1, l2):
+        # (d, B m): every group's X^T g in one product
+        return XT @ (base + E1 * l1 + Q * l2[:, :, None]).reshape(n, B * m)
+
+    def bound(l1, l2):
+        R = residual(l1, l2)
+        return np.sqrt(np.einsum("ij,ij->j", R, R)).reshape(B, m).max(axis=1)
+
+    l1 = np.zeros_like(base)
+    l2 = np.zeros((n, B))
+    y1, y2, t = l1, l2, 1.0
+    for _ in range(n_iter):
+        XR = (X @ residual(y1, y2)).reshape(n, B, m)
+        n1 = np.maximum(y1 - step * E1 * XR, 0.0)
+        n2 = np.maximum(y2 - step * (Q * XR).sum(axis=2), 0.0)
+        t_new = 0.5 * (1 + np.sqrt(1 + 4 * t * t))
+        y1 = n1 + (t - 1) / t_new * (n1 - l1)
+        y2 = n2 + (t - 1) / t_new * (n2 - l2)
+        l1, l2, t = n1, n2, t_new
+    return np.minimum(bound(l1, l2), bound(0 * l1, 0 * l2)) / alpha
 
 
 def _nnls_ratios(X, arr, V, alpha, blocks):
@@ -209,7 +253,11 @@ def _cone_program_ratios(X, arr, V, alpha, blocks, solver):
         # the ratios are re-evaluated from the multipliers: make them accurate
         opts = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}
     try:
-        prob.solve(solver=solver, **opts)
+        with warnings.catch_warnings():
+            # "Solution may be inaccurate": harmless, the ratios below are
+            # recomputed from whatever multipliers come back.
+            warnings.simplefilter("ignore", UserWarning)
+            prob.solve(solver=solver, **opts)
     except cp.error.SolverError:
         return np.full(B, np.inf)
     if lam1.value is None:
@@ -375,30 +423,48 @@ def optimality_certificate(X, y, result, *, loss=None, n_hidden=None, alpha=None
             r[:, :, loc] = np.minimum(r[:, :, loc], r_hit)
         ratios[:, :, idx] = r
 
-    # The remaining violated blocks get the multiplier cone program, worst
-    # bound first.  Once the largest refined ratio reaches the next block's
-    # bound, no block left can raise the maximum: stop (exactly).
+    # The remaining violated blocks are refined lazily, worst bound first, a
+    # chunk at a time: NNLS bounds, then the exact cone program for those
+    # still above every exact ratio found so far.  A block whose bound is at
+    # most that largest exact ratio cannot raise the maximum, so it needs
+    # neither (on sampled checks, 98684 tuples on 40 rows, almost all).
     bad = np.argwhere(ratios > _RATIO_OK)
-    if len(bad):
-        ratios[bad[:, 0], bad[:, 1], bad[:, 2]] = np.minimum(
-            ratios[bad[:, 0], bad[:, 1], bad[:, 2]], _nnls_ratios(X, check, V, alpha, bad))
-        if m == 1:
-            bad = bad[:0]          # NNLS is the exact per-block problem for one neuron
-        else:
-            bad = bad[ratios[bad[:, 0], bad[:, 1], bad[:, 2]] > _RATIO_OK]
     bad = bad[np.argsort(-ratios[bad[:, 0], bad[:, 1], bad[:, 2]], kind="stable")]
-    refined_max, n_cone = 0.0, 0
-    for lo in range(0, len(bad), batch_size):
-        blk = bad[lo:lo + batch_size]
-        cur = ratios[blk[:, 0], blk[:, 1], blk[:, 2]]
-        if cur[0] <= max(refined_max, _RATIO_OK):
-            break
-        if max_cone_programs is not None and n_cone >= max_cone_programs:
-            break          # the unrefined blocks keep their (valid, larger) bounds
-        r = np.minimum(cur, _cone_program_ratios(X, check, V, alpha, blk, solver))
-        ratios[blk[:, 0], blk[:, 1], blk[:, 2]] = r
-        refined_max = max(refined_max, float(r.max()))
-        n_cone += len(blk)
+    refined_max, n_cone, capped = 0.0, 0, False
+
+    def at(blocks):
+        return blocks[:, 0], blocks[:, 1], blocks[:, 2]
+
+    size = max(1, min(_REFINE_CHUNK, _CHUNK_ENTRIES // max(1, 4 * n * m)))
+    for lo in range(0, len(bad), size):
+        chunk = bad[lo:lo + size]
+        floor = max(refined_max, _RATIO_OK)
+        if ratios[at(chunk[:1])][0] <= floor:
+            break          # sorted: every later bound is at most this one
+        chunk = chunk[ratios[at(chunk)] > floor]
+        ratios[at(chunk)] = np.minimum(ratios[at(chunk)],
+                                       _gradient_ratios(X, check, V, alpha, chunk))
+        chunk = chunk[ratios[at(chunk)] > floor]
+        ratios[at(chunk)] = np.minimum(ratios[at(chunk)],
+                                       _nnls_ratios(X, check, V, alpha, chunk))
+        if m == 1:
+            # NNLS is the exact per-block problem for one neuron.
+            refined_max = max(refined_max, float(ratios[at(chunk)].max(initial=0.0)))
+            continue
+        cand = chunk[ratios[at(chunk)] > floor]
+        cand = cand[np.argsort(-ratios[at(cand)], kind="stable")]
+        for b0 in range(0, len(cand), batch_size):
+            blk = cand[b0:b0 + batch_size]
+            cur = ratios[at(blk)]
+            if cur[0] <= max(refined_max, _RATIO_OK):
+                break
+            if capped or (max_cone_programs is not None and n_cone >= max_cone_programs):
+                capped = True
+                break      # the unrefined blocks keep their (valid, larger) bounds
+            r = np.minimum(cur, _cone_program_ratios(X, check, V, alpha, blk, solver))
+            ratios[at(blk)] = r
+            refined_max = max(refined_max, float(r.max()))
+            n_cone += len(blk)
 
     R = float(ratios.max(initial=0.0))
     worst = int(np.unravel_index(np.argmax(ratios), ratios.shape)[2]) if P else -1

@@ -129,3 +129,17 @@ def test_suggested_tol_is_reachable(gap, expected):
     assert _round_up(gap) == pytest.approx(expected)
     assert _round_up(gap) >= gap
 
+
+
+def test_network_checks_its_input(problem):
+    X, y, _, res = problem
+    net = cr.extract_network(res)
+    assert net.objective(X, y, 0.01) == pytest.approx(res.objective, rel=1e-9)
+    with pytest.raises(ValueError, match="3 columns"):
+        net.predict(X[0])
+    with pytest.raises(ValueError, match="2 columns"):
+        cr.extract_network(res, bias_column=True).predict(X)      # its ones column is inside
+    with pytest.raises(ValueError, match="rows"):
+        net.objective(X, y[:3], 0.01)
+    with pytest.raises(ValueError, match="non-negative"):
+        net.objective(X, y, 0.01, sample_weight=-np.ones(40))

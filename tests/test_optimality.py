@@ -271,18 +271,23 @@ def test_mode_selection_and_validation():
 
 @pytest.mark.parametrize("m", [1, 2])
 def test_multiplier_bounds_agree_with_the_cone_program(m):
-    from convexrelu.optimality import _cone_program_ratios, _nnls_ratios
+    from convexrelu.optimality import _cone_program_ratios, _gradient_ratios, _nnls_ratios
     X, y = _data(5, 6)
     arr = enumerate_arrangements(X, m)
     V = np.random.default_rng(0).standard_normal((5, 1)) / 5
     blocks = np.array([(0, s, t) for t in range(0, arr.n_patterns, 7) for s in (0, 1)])
     socp = _cone_program_ratios(X, arr, V, 0.1, blocks, "CLARABEL")
     nn = _nnls_ratios(X, arr, V, 0.1, blocks)
+    grad = _gradient_ratios(X, arr, V, 0.1, blocks)
     gated = np.array([max(np.linalg.norm(X.T @ (np.where(s == 0, 1, -1) * arr.signs[t, j]
                                                   * arr.first[t, :, j] * arr.second[t] * V[:, 0]))
                           for j in range(m)) for _, s, t in blocks]) / 0.1
     assert np.all(socp <= nn * (1 + 1e-6) + 1e-7)
     assert np.all(nn <= gated * (1 + 1e-9) + 1e-12)
+    # the vectorised bound: valid (above the exact ratio), never above the gated one
+    assert np.all(socp <= grad * (1 + 1e-6) + 1e-7)
+    assert np.all(grad <= gated * (1 + 1e-9) + 1e-12)
+    assert np.any(grad < gated * (1 - 1e-3))
     if m == 1:
         np.testing.assert_allclose(nn, socp, rtol=1e-5, atol=1e-7)
     else:
@@ -324,3 +329,23 @@ def test_constant_target_certificate_is_zero_not_one(certify):
     assert reg.optimality_gap_ <= 1e-15
     assert reg.optimality_relative_gap_ == 0.0
     assert reg.optimality_exact_ == (certify == "exact")
+
+
+def test_lazy_refinement_finds_the_largest_exact_ratio():
+    """Blocks are refined (bounds, then cone programs) only while their bound
+    exceeds the largest exact ratio found; the maximum must be the one of
+    refining every block."""
+    from convexrelu.operator import LiftedOperator
+    from convexrelu.optimality import _block_ratios, _cone_program_ratios
+    X, y = _data(6, 6)
+    res = solve_convex(X, y, sample_arrangements(X, 3, 2, random_state=1), 0.05,
+                       fit_intercept=True)
+    cert = optimality_certificate(X, y, res, exact=True)
+    arr = enumerate_arrangements(X, 2)
+    V = cert.dual_point / cert.dual_scale
+    gated = _block_ratios(LiftedOperator(X, arr), V, 0.05)
+    bad = np.argwhere(gated > 1.0)
+    every = _cone_program_ratios(X, arr, V, 0.05, bad, "CLARABEL")
+    assert every.max() > 1.0                          # the refinement has work to do
+    assert cert.max_ratio == pytest.approx(float(every.max()), rel=1e-6)
+    assert cert.n_cone_programs < len(bad)
