@@ -66,8 +66,8 @@ _PARAMS_DOC = """
         Also compute a lower bound on the non-convex optimum over *all*
         tuples (:func:`convexrelu.optimality_certificate`): "exact" enumerates
         them (a proof), "sampled" checks a large random sample (an estimate;
-        100,000 random networks, tens of seconds even on tiny data), True
-        picks "exact" when affordable.  Stored as ``optimality_gap_`` etc.
+        100,000 random networks, seconds even on tiny data), True picks
+        "exact" when affordable.  Stored as ``optimality_gap_`` etc.
     solver : str, default=None
         Convex solver: None for the package default, or a name from
         :func:`convexrelu.available_solvers`, or a CVXPY solver such as
