@@ -31,12 +31,15 @@ with ``0 <= c <= 1 / R`` is feasible.  The bound is the best such ``c``
 ``c <= 1`` so that ``c V`` stays in the conjugate's domain).
 
 How ``r_b`` is computed cheaply: first with ``lam = 0`` (closed form), then
-with the solver's own multipliers for tuples the fit was solved on, then by
-non-negative least squares (the sum of squares over the block's neurons; exact
-for ``m = 1``); all give upper bounds on ``r_b``.  Blocks whose bound is still above 1 get the cone
-program, batched into CVXPY problems (``minimise sum_b tau_b`` separates into
-the per-block problems), worst bound first, until the largest refined ratio
-reaches the next unrefined bound (after which no block can raise ``R``).  Whatever
+with the solver's own multipliers for tuples the fit was solved on; both give
+upper bounds on ``r_b``.  Blocks whose bound is still above 1 are refined
+lazily, worst bound first, a chunk at a time: a few vectorised
+projected-gradient steps on the least squares of the multipliers, then
+non-negative least squares (the sum of squares over the block's neurons;
+exact for ``m = 1``), both upper bounds again, then the cone program,
+batched into CVXPY problems (``minimise sum_b tau_b`` separates into the
+per-block problems).  A block whose bound is at most the largest exact
+ratio found so far cannot raise ``R`` and is left as it is.  Whatever
 multipliers come back, the ratio is re-evaluated in NumPy from them, so the
 certificate never trusts a solver's accuracy, only its output.
 
