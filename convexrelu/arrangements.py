@@ -71,6 +71,13 @@ class Arrangements:
             raise ValueError("Give both first_weights and second_weights, or neither.")
         self.first_weights = None if first_weights is None else np.asarray(first_weights, float)
         self.second_weights = None if second_weights is None else np.asarray(second_weights, float)
+        if self.first_weights is not None and (
+                self.first_weights.ndim != 3 or self.first_weights.shape[::2] != (P, m)
+                or self.second_weights.shape != (P, m)):
+            raise ValueError(
+                f"Generating weights of shapes {self.first_weights.shape} and "
+                f"{self.second_weights.shape} do not fit {P} tuples of width {m} (expected "
+                f"({P}, n_features, {m}) and ({P}, {m})).")
 
     @property
     def n_patterns(self):
@@ -107,6 +114,8 @@ class Arrangements:
         Arrangements
         """
         X = np.asarray(X, dtype=float)
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2-D; got shape {X.shape}.")
         W1 = np.asarray(first_weights, dtype=float)
         w2 = np.asarray(second_weights, dtype=float)
         if W1.ndim != 3 or w2.shape != (W1.shape[0], W1.shape[2]) or W1.shape[1] != X.shape[1]:

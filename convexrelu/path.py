@@ -60,8 +60,8 @@ import numpy as np
 
 from .duality import duality_gap
 from .operator import group_norms
-from .solvers import (ConvexResult, _resolve_solver, check_solve_params, prepare_problem,
-                      solve_convex)
+from .solvers import (ConvexResult, _resolve_solver, check_fit_intercept, check_solve_params,
+                      prepare_problem, solve_convex)
 from .solvers._block_certificate import block_dual_norm
 from .solvers._pricing import price_blocks
 
@@ -288,6 +288,7 @@ def alpha_max(X, y, arrangements, *, loss="squared", fit_intercept=False,
     details : AlphaMax
         Only when ``return_details`` is True.
     """
+    check_fit_intercept(fit_intercept)
     _, Y, w, loss_obj, op = _prepare(X, y, arrangements, loss, sample_weight)
     details = _alpha_max_details(op, loss_obj, Y, w, bool(fit_intercept))
     return (details.value, details) if return_details else details.value
@@ -451,6 +452,7 @@ def convex_path(X, y, arrangements, *, alphas=None, n_alphas=20, eps=1e-3,
     # Checked here too: alphas above alpha_max are never solved, and with
     # errors="skip" a bad parameter would only be a failure per alpha.
     check_solve_params(tol, max_iter)
+    check_fit_intercept(fit_intercept)
     _resolve_solver(solver)
     exact_max = None
     if alphas is None:

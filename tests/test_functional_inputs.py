@@ -143,3 +143,25 @@ def test_network_checks_its_input(problem):
         net.objective(X, y[:3], 0.01)
     with pytest.raises(ValueError, match="non-negative"):
         net.objective(X, y, 0.01, sample_weight=-np.ones(40))
+
+
+def test_fit_intercept_must_be_a_bool(problem):
+    X, y, arr, _ = problem
+    for call in (lambda: cr.solve_convex(X, y, arr, 0.01, fit_intercept="no"),
+                 lambda: cr.convex_path(X, y, arr, n_alphas=2, fit_intercept="no"),
+                 lambda: cr.alpha_max(X, y, arr, fit_intercept="no")):
+        with pytest.raises(ValueError, match="fit_intercept must be a bool"):
+            call()
+
+
+def test_generating_weights_must_fit_the_tuples(problem):
+    X, _, arr, _ = problem
+    with pytest.raises(ValueError, match="do not fit 10 tuples"):
+        cr.Arrangements(arr.first, arr.signs, arr.second,
+                        first_weights=arr.first_weights[:3], second_weights=arr.second_weights)
+    with pytest.raises(ValueError, match="2-D"):
+        cr.Arrangements.from_weights(X[0], arr.first_weights, arr.second_weights)
+    with pytest.raises(ValueError, match="2-D"):
+        arr.recompute(X[0])
+    again = cr.Arrangements.from_weights(X, arr.first_weights, arr.second_weights)
+    np.testing.assert_array_equal(again.first, arr.first)

@@ -115,6 +115,12 @@ def _resolve_solver(solver):
         f"CVXPY solver {cp.installed_solvers()}.")
 
 
+def check_fit_intercept(fit_intercept):
+    """``ValueError`` unless ``fit_intercept`` is a bool (a string such as "no" is truthy)."""
+    if not isinstance(fit_intercept, (bool, np.bool_)):
+        raise ValueError(f"fit_intercept must be a bool; got {fit_intercept!r}.")
+
+
 def check_solve_params(tol, max_iter):
     """``ValueError`` unless ``tol`` is positive and ``max_iter`` a positive integer."""
     if (not isinstance(tol, numbers.Real) or isinstance(tol, bool)
@@ -314,6 +320,7 @@ def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=Fal
     if not isinstance(alpha, numbers.Real) or not np.isfinite(alpha) or alpha <= 0:
         raise ValueError(f"alpha must be a positive finite number; got {alpha!r}.")
     check_solve_params(tol, max_iter)
+    check_fit_intercept(fit_intercept)
     X, Y, w, loss_obj, op = prepare_problem(X, y, arrangements, loss, sample_weight)
     name, func, extra = _resolve_solver(solver)
     if warm_start is not None and warm_start.u.shape != op.var_shape:
