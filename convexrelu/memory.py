@@ -147,6 +147,12 @@ def estimate_fit_memory(n_samples, n_features, n_outputs, n_patterns, n_hidden, 
     C = _positive_int("n_outputs", n_outputs)
     P = _positive_int("n_patterns", n_patterns)
     m = _positive_int("n_hidden", n_hidden)
+    if loss not in (None, "squared", "logistic", "cross_entropy"):
+        raise ValueError(f"loss must be None, 'squared', 'logistic' or 'cross_entropy'; "
+                         f"got {loss!r}.")
+    if solver is not None:
+        from .solvers import _resolve_solver
+        _resolve_solver(solver)             # a ValueError naming the known solvers
     key = "fast" if solver in (None, "fast") else "cvxpy"
     npm = n * P * m
     G = C * 2 * P * m

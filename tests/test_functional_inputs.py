@@ -165,3 +165,15 @@ def test_generating_weights_must_fit_the_tuples(problem):
         arr.recompute(X[0])
     again = cr.Arrangements.from_weights(X, arr.first_weights, arr.second_weights)
     np.testing.assert_array_equal(again.first, arr.first)
+
+
+def test_memory_estimate_and_n_jobs_names(problem):
+    X, y, arr, _ = problem
+    with pytest.raises(ValueError, match="loss must be"):
+        cr.estimate_fit_memory(100, 3, 1, 10, 2, loss="log_loss")
+    with pytest.raises(ValueError, match="Unknown solver"):
+        cr.estimate_fit_memory(100, 3, 1, 10, 2, solver="bogus")
+    assert cr.estimate_fit_memory(100, 3, 1, 10, 2, solver="CLARABEL") == \
+        cr.estimate_fit_memory(100, 3, 1, 10, 2, solver="cvxpy")
+    with pytest.raises(ValueError, match="n_jobs"):
+        cr.solve_convex(X, y, arr, 0.01, n_jobs=0)

@@ -336,6 +336,9 @@ def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=Fal
     # n_jobs > 1; and multi-threaded OpenBLAS on the moderate matrices of the
     # solvers is slower, by orders of magnitude when cores are shared.
     if n_jobs is not None:
+        if (not isinstance(n_jobs, numbers.Integral) or isinstance(n_jobs, bool)
+                or n_jobs == 0):
+            raise ValueError(f"n_jobs must be None or a non-zero integer; got {n_jobs!r}.")
         extra = dict(extra, n_jobs=n_jobs)
     with one_blas_thread():
         # The fast solver works in the row space of X (exact; see
