@@ -9,6 +9,7 @@ previously fitted estimator as it was.
 """
 
 import numbers
+import time
 import warnings
 
 import numpy as np
@@ -322,6 +323,7 @@ class _BaseConvexDeepReLU(_VersionedPickle, _TransactionalFit, BaseEstimator):
         # Refuse before sampling a single pattern when the lifted arrays
         # would not fit (convexrelu.memory).
         exact = None
+        started = time.perf_counter()
         if self.patterns == "exact":
             # Every tuple of the data (raises, naming the estimate, when too many).
             exact = enumerate_arrangements(Xa, int(self.n_hidden),
@@ -351,6 +353,8 @@ class _BaseConvexDeepReLU(_VersionedPickle, _TransactionalFit, BaseEstimator):
                 # (constant features make every neuron constant; nothing to warn about)
                 warn_on_degenerate_patterns(arrangements, stacklevel=6,
                                             trained=self.patterns == "trained")
+        # (the memory check is inside: microseconds)
+        patterns_time = time.perf_counter() - started
         try:
             result = solve_convex(
                 Xa, Y, arrangements, float(self.alpha), loss=loss,
@@ -398,6 +402,7 @@ class _BaseConvexDeepReLU(_VersionedPickle, _TransactionalFit, BaseEstimator):
         self.n_iter_ = result.n_iter
         self.solver_ = result.solver
         self.fit_time_ = result.solve_time
+        self.patterns_time_ = patterns_time
         self.first_weights_ = arrangements.first_weights
         self.second_weights_ = arrangements.second_weights
         self._generators_for = (self.patterns, self.n_patterns)

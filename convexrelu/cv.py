@@ -63,7 +63,8 @@ __all__ = ["ConvexDeepReLURegressorCV", "ConvexDeepReLUClassifierCV"]
 #: fitted attributes of the refitted estimator that the CV estimator exposes
 _DELEGATED = ("coefs_", "intercepts_", "n_layers_", "n_subnetworks_", "objective_",
               "dual_objective_", "dual_gap_", "relative_gap_", "constraint_violation_",
-              "converged_", "n_iter_", "solver_", "fit_time_", "first_weights_",
+              "converged_", "n_iter_", "solver_", "fit_time_", "patterns_time_",
+              "first_weights_",
               "second_weights_", "n_patterns_", "convex_weights_", "convex_intercept_",
               "network_")
 

@@ -138,6 +138,10 @@ _ATTRS_DOC = """
         Solver iterations.
     fit_time_ : float
         Seconds in the solver.
+    patterns_time_ : float
+        Seconds spent making the tuples before the solver: training the
+        generating network (``patterns="trained"``), sampling or enumerating
+        them (most of the rest of a fit, with ``fit_time_``).
     n_patterns_ : int
         Distinct recorded tuples.
     first_weights_ : ndarray of shape (n_patterns_, n_features + fit_intercept, n_hidden)

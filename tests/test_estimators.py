@@ -234,6 +234,29 @@ def test_failed_fit_leaves_the_previous_model(diabetes):
     assert reg.n_features_in_ == 10
 
 
+def test_patterns_time_counts_the_tuples_not_the_solve(diabetes, monkeypatch):
+    """fit_time_ is the solver's; patterns_time_ the making of the tuples
+    (here a generator training slowed by 0.3 s), so a user can tell where a
+    fit's seconds went."""
+    import time
+
+    import convexrelu._estimator_base as base
+
+    real = base.train_arrangements
+
+    def slow(*args, **kwargs):
+        time.sleep(0.3)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(base, "train_arrangements", slow)
+    X, y = diabetes
+    reg = ConvexDeepReLURegressor(alpha=1e-2, n_patterns=8, random_state=0).fit(X[:80], y[:80])
+    assert reg.patterns_time_ >= 0.3
+    sampled = ConvexDeepReLURegressor(alpha=1e-2, n_patterns=8, patterns="sample",
+                                      random_state=0).fit(X[:80], y[:80])
+    assert 0 < sampled.patterns_time_ < 0.3
+
+
 def test_pickle_and_clone(diabetes):
     X, y = diabetes
     reg = ConvexDeepReLURegressor(alpha=1e-2, n_patterns=8, n_hidden=2,
