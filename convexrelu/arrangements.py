@@ -139,6 +139,7 @@ class Arrangements:
         Returns
         -------
         Arrangements
+            The generators' tuples on ``X``.
         """
         if self.first_weights is None:
             raise ValueError(
@@ -148,7 +149,17 @@ class Arrangements:
                                          drop_duplicates=drop_duplicates)
 
     def subset(self, index):
-        """The tuples ``index`` (an integer array or boolean mask)."""
+        """A subset of the tuples, with their generating weights.
+
+        Parameters
+        ----------
+        index : array-like of int or bool
+            Tuple indices, or a mask over the tuples.
+
+        Returns
+        -------
+        Arrangements
+        """
         fw = None if self.first_weights is None else self.first_weights[index]
         sw = None if self.second_weights is None else self.second_weights[index]
         return Arrangements(self.first[index], self.signs[index], self.second[index],

@@ -255,10 +255,12 @@ class _BaseConvexDeepReLUCV(_VersionedPickle, _TransactionalFit, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The input samples.
 
         Returns
         -------
         ndarray
+            As the refitted estimator's ``predict``.
         """
         X = self._validated_X(X)
         return self.best_estimator_.predict(X)
@@ -269,7 +271,7 @@ class _BaseConvexDeepReLUCV(_VersionedPickle, _TransactionalFit, BaseEstimator):
         return tags
 
 
-_CV_PARAMS_DOC = """
+_CV_PARAMS_DOC_FIRST = """
     alphas : array-like of shape (n_alphas,), default=None
         The alphas to try.  None: ``n_alphas`` values on a geometric grid
         from ``alpha_max`` down to ``eps * alpha_max``, where ``alpha_max``
@@ -302,6 +304,8 @@ _CV_PARAMS_DOC = """
         included).
     n_patterns : int, default=32
         Generating networks whose activation-pattern tuples are recorded.
+    n_hidden : int, default=2
+        First-layer width of every sub-network.
     patterns : {"trained", "sample"}, default="trained"
         "trained": the tuples of a parallel network trained as the plain
         estimators' default ``patterns="trained"`` does (better models on
@@ -315,9 +319,9 @@ _CV_PARAMS_DOC = """
         once, their tuples recomputed on each fold (the path's warm starts
         and the refit reuse them); at every alpha the fold scores are then
         those of ``GridSearchCV`` over the plain estimator with
-        ``patterns="sample"``.
-    n_hidden : int, default=2
-        First-layer width of every sub-network.
+        ``patterns="sample"``."""
+
+_CV_PARAMS_DOC_REST = """
     fit_intercept : bool, default=True
         First-layer biases (a ones column) and an unpenalised output intercept.
     solver : str, default=None
@@ -325,13 +329,14 @@ _CV_PARAMS_DOC = """
     tol : float, default=1e-6
         Relative duality gap of every solve.
     max_iter : int, default=1000
+        Iteration limit of every solve (working-set rounds of the fast solver).
     random_state : int, RandomState instance or None, default=None
         Seed of the pattern sampling and of the generating networks'
         training.  An int gives the same patterns as the plain estimator
         with that ``random_state`` (with trained tuples: at the grid's
         smallest alpha).
     verbose : bool, default=False
-"""
+        Print the solvers' progress."""
 
 _CV_ATTRS_DOC = """
     alpha_ : float
@@ -385,8 +390,9 @@ class ConvexDeepReLURegressorCV(RegressorMixin, _BaseConvexDeepReLUCV):
     random generators once for all folds (the paper's method).
 
     Parameters
-    ----------{_CV_PARAMS_DOC}
+    ----------{_CV_PARAMS_DOC_FIRST}
     loss : {{"squared"}}, default="squared"
+        Training loss (the squared loss, as the plain regressor's).{_CV_PARAMS_DOC_REST}
 
     Attributes
     ----------{_CV_ATTRS_DOC}
@@ -428,7 +434,9 @@ class ConvexDeepReLURegressorCV(RegressorMixin, _BaseConvexDeepReLUCV):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The input samples.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values.
         sample_weight : array-like of shape (n_samples,), default=None
             Used by every fit and, on the test rows, by the scores.
         groups : array-like of shape (n_samples,), default=None
@@ -437,6 +445,7 @@ class ConvexDeepReLURegressorCV(RegressorMixin, _BaseConvexDeepReLUCV):
         Returns
         -------
         self
+            The fitted estimator.
         """
         return self._fit_transactional(X, y, sample_weight, groups)
 
@@ -472,7 +481,7 @@ class ConvexDeepReLUClassifierCV(ClassifierMixin, _BaseConvexDeepReLUCV):
     trained by default, as the regressor's (see there and ``patterns``).
 
     Parameters
-    ----------{_CV_PARAMS_DOC}
+    ----------{_CV_PARAMS_DOC_FIRST}
     loss : {{"log_loss", "squared"}}, default="log_loss"
         Training loss; ``predict_proba`` needs ``"log_loss"``.
     class_weight : dict, "balanced" or None, default=None
@@ -480,7 +489,7 @@ class ConvexDeepReLUClassifierCV(ClassifierMixin, _BaseConvexDeepReLUCV):
         ("balanced": computed on each fit's training rows, as in
         ``GridSearchCV``).  They weigh the fits only: the fold scores use
         ``sample_weight`` alone, so the choice of ``alpha_`` is the one of
-        ``GridSearchCV`` over the plain classifier with this ``class_weight``.
+        ``GridSearchCV`` over the plain classifier with this ``class_weight``.{_CV_PARAMS_DOC_REST}
 
     Attributes
     ----------{_CV_ATTRS_DOC}
@@ -526,6 +535,7 @@ class ConvexDeepReLUClassifierCV(ClassifierMixin, _BaseConvexDeepReLUCV):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The input samples.
         y : array-like of shape (n_samples,)
             Class labels.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -536,6 +546,7 @@ class ConvexDeepReLUClassifierCV(ClassifierMixin, _BaseConvexDeepReLUCV):
         Returns
         -------
         self
+            The fitted estimator.
         """
         return self._fit_transactional(X, y, sample_weight, groups)
 
@@ -564,10 +575,12 @@ class ConvexDeepReLUClassifierCV(ClassifierMixin, _BaseConvexDeepReLUCV):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The input samples.
 
         Returns
         -------
         ndarray of shape (n_samples,) or (n_samples, n_classes)
+            As the refitted estimator's ``decision_function``.
         """
         X = self._validated_X(X)
         return self.best_estimator_.decision_function(X)
@@ -582,6 +595,7 @@ class ConvexDeepReLUClassifierCV(ClassifierMixin, _BaseConvexDeepReLUCV):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The input samples.
 
         Returns
         -------
@@ -597,6 +611,7 @@ class ConvexDeepReLUClassifierCV(ClassifierMixin, _BaseConvexDeepReLUCV):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The input samples.
 
         Returns
         -------

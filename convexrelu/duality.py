@@ -79,18 +79,23 @@ def duality_gap(op, loss, Y, w, U, alpha, *, intercept=None, fit_intercept=False
     Parameters
     ----------
     op : LiftedOperator
+        The lifted operator of the data and tuples.
     loss : Loss
+        The loss.
     Y : ndarray of shape (n_samples, n_outputs)
         Encoded targets.
     w : ndarray of shape (n_samples,)
         Normalised sample weights (sum to one).
     U : ndarray of shape (C, 2, P, m, d)
+        The primal point, the convex program's weights.
     alpha : float
+        Regularisation strength.
     intercept : ndarray of shape (C,), default=None
         Used when ``fit_intercept`` is False (zero when None).  With
         ``fit_intercept`` the intercept is re-optimised exactly for ``U``,
         which makes ``sum_i V_i = 0`` hold.
     fit_intercept : bool, default=False
+        Fit an unpenalised output intercept.
     lam1 : ndarray of shape (n, C, 2, P, m), default=None
         Multipliers of ``(2 D1 - 1) X u >= 0`` (zero when None).
     lam2 : ndarray of shape (n, C, 2, P), default=None

@@ -27,7 +27,7 @@ __all__ = ["ConvexDeepReLURegressor", "ConvexDeepReLUClassifier", "DataScaleWarn
            "FitMemoryError", "ModelVersionWarning"]
 
 
-_PARAMS_DOC = """
+_PARAMS_DOC_FIRST = """
     alpha : float, default=1e-3
         Regularisation strength, the weight of ``sum_k ||W1_k||_F ||w2_k|| |w3_k|``
         against the mean loss (equivalently of the group norms ``sum ||u||``
@@ -39,7 +39,9 @@ _PARAMS_DOC = """
         patterns give a lower (better) optimum and a slower fit.
     n_hidden : int, default=2
         First-layer width ``m`` of every sub-network (``n_hidden=1`` is the
-        two-layer convex network).
+        two-layer convex network)."""
+
+_PARAMS_DOC_REST = """
     fit_intercept : bool, default=True
         Give the first layer biases (a column of ones appended to X; penalised
         with W1) and fit an unpenalised output intercept.
@@ -106,8 +108,7 @@ _PARAMS_DOC = """
         ``ValueError``) naming the estimate, the limit and what to reduce when
         it is above.  ``"auto"``: half of the memory available at fit time
         (8 GiB when unknown); an int: bytes; a string such as ``"2GiB"`` or
-        ``"500MB"``; None: no check.
-"""
+        ``"500MB"``; None: no check."""
 
 _ATTRS_DOC = """
     coefs_ : list of 3 ndarrays
@@ -185,10 +186,10 @@ class ConvexDeepReLURegressor(RegressorMixin, _BaseConvexDeepReLU):
     objective over networks with those patterns, certified by ``dual_gap_``.
 
     Parameters
-    ----------{_PARAMS_DOC}
+    ----------{_PARAMS_DOC_FIRST}
     loss : {{"squared"}}, default="squared"
         Training loss: ``(1/2) ||f(x_i) - y_i||^2`` averaged over the samples
-        (weighted by ``sample_weight``).
+        (weighted by ``sample_weight``).{_PARAMS_DOC_REST}
 
     Attributes
     ----------{_ATTRS_DOC}
@@ -197,7 +198,7 @@ class ConvexDeepReLURegressor(RegressorMixin, _BaseConvexDeepReLU):
     See Also
     --------
     ConvexDeepReLUClassifier
-    convexrelu.solve_convex : the functional API beneath.
+    convexrelu.solve_convex : The functional API beneath.
 
     Examples
     --------
@@ -229,12 +230,16 @@ class ConvexDeepReLURegressor(RegressorMixin, _BaseConvexDeepReLU):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The input samples.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values.
         sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples (None: all equal).
 
         Returns
         -------
         self
+            The fitted estimator.
         """
         return self._fit_transactional(X, y, sample_weight)
 
@@ -263,10 +268,12 @@ class ConvexDeepReLURegressor(RegressorMixin, _BaseConvexDeepReLU):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The input samples.
 
         Returns
         -------
         ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Predicted values (one column per output for a 2-D ``y``).
         """
         F = self._decision(X)
         return F[:, 0] if self._y_ndim == 1 else F
@@ -287,14 +294,14 @@ class ConvexDeepReLUClassifier(ClassifierMixin, _BaseConvexDeepReLU):
     cross-entropy, ``"squared"`` the squared loss on one-hot targets.
 
     Parameters
-    ----------{_PARAMS_DOC}
+    ----------{_PARAMS_DOC_FIRST}
     loss : {{"log_loss", "squared"}}, default="log_loss"
         Training loss; ``predict_proba`` needs ``"log_loss"``.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss: ``{{label: weight}}`` (positive;
         1 for labels left out), or ``"balanced"``, ``n_samples / (n_classes *
         n_samples_of_class)`` as in scikit-learn.  They multiply
-        ``sample_weight``.
+        ``sample_weight``.{_PARAMS_DOC_REST}
 
     Attributes
     ----------{_ATTRS_DOC}
@@ -336,13 +343,16 @@ class ConvexDeepReLUClassifier(ClassifierMixin, _BaseConvexDeepReLU):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The input samples.
         y : array-like of shape (n_samples,)
             Class labels (any hashable values).
         sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples (None: all equal).
 
         Returns
         -------
         self
+            The fitted estimator.
         """
         return self._fit_transactional(X, y, sample_weight)
 
@@ -365,10 +375,13 @@ class ConvexDeepReLUClassifier(ClassifierMixin, _BaseConvexDeepReLU):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The input samples.
 
         Returns
         -------
-        ndarray
+        ndarray of shape (n_samples,) or (n_samples, n_classes)
+            The network's outputs: for two classes, positive means
+            ``classes_[1]``; otherwise the largest is the predicted class.
         """
         F = self._decision(X)
         return F[:, 0] if len(self.classes_) == 2 else F
@@ -379,10 +392,12 @@ class ConvexDeepReLUClassifier(ClassifierMixin, _BaseConvexDeepReLU):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The input samples.
 
         Returns
         -------
         ndarray of shape (n_samples,)
+            Labels from ``classes_``.
         """
         F = self.decision_function(X)          # first: it checks that the model is fitted
         return _predicted_labels(self.classes_, F)
@@ -397,6 +412,7 @@ class ConvexDeepReLUClassifier(ClassifierMixin, _BaseConvexDeepReLU):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The input samples.
 
         Returns
         -------
@@ -411,6 +427,7 @@ class ConvexDeepReLUClassifier(ClassifierMixin, _BaseConvexDeepReLU):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The input samples.
 
         Returns
         -------

@@ -58,7 +58,17 @@ class ReLUNetwork:
         return self.coefs_[2].shape[1]
 
     def decision(self, X):
-        """Raw outputs, shape (n_samples, n_outputs)."""
+        """Raw outputs of the network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs, without the ones column of first-layer biases.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_outputs)
+        """
         X = np.asarray(X, dtype=float)
         d = self.coefs_[0].shape[0]
         if X.ndim != 2 or X.shape[1] != d:
@@ -69,12 +79,28 @@ class ReLUNetwork:
         return h @ self.coefs_[2] + self.intercepts_[2]
 
     def predict(self, X):
-        """Outputs; shape (n_samples,) for one output, else (n_samples, n_outputs)."""
+        """Outputs, flattened for a single output.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs, without the ones column of first-layer biases.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        """
         F = self.decision(X)
         return F[:, 0] if F.shape[1] == 1 else F
 
     def regularizer(self):
-        """``sum_k ||[W1_k; c1_k]||_F * ||w2_k|| * ||w3_k||``."""
+        """The regulariser of the network's weights.
+
+        Returns
+        -------
+        float
+            ``sum_k ||[W1_k; c1_k]||_F * ||w2_k|| * ||w3_k||``.
+        """
         K, m = self.n_subnetworks, self.n_hidden
         if K == 0:
             return 0.0
@@ -89,8 +115,22 @@ class ReLUNetwork:
         """Non-convex training objective (FORMULATION.md section 2).
 
         ``sum_i w_i loss(f(x_i), y_i) + alpha * regularizer()`` with
-        ``w_i = 1/n`` or the normalised ``sample_weight``; ``y`` encoded as
-        for :func:`convexrelu.solve_convex`.
+        ``w_i = 1/n`` or the normalised ``sample_weight``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs, as for :meth:`decision`.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets encoded as for :func:`convexrelu.solve_convex`.
+        alpha : float
+            Regularisation strength.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples (None: all equal).
+
+        Returns
+        -------
+        float
         """
         X, Y, w, loss = validate_problem_data(X, y, self.loss, sample_weight)
         return loss.value(self.decision(X), Y, w) + alpha * self.regularizer()

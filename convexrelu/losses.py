@@ -296,7 +296,17 @@ _LOSSES = {"squared": SquaredLoss, "logistic": LogisticLoss,
 
 
 def get_loss(loss):
-    """A :class:`Loss` from its name ("squared", "logistic", "cross_entropy")."""
+    """A :class:`Loss` from its name.
+
+    Parameters
+    ----------
+    loss : {"squared", "logistic", "cross_entropy"} or Loss
+        A name, or a :class:`Loss` (returned as it is).
+
+    Returns
+    -------
+    Loss
+    """
     if isinstance(loss, Loss):
         return loss
     try:

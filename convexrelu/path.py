@@ -270,10 +270,13 @@ def alpha_max(X, y, arrangements, *, loss="squared", fit_intercept=False,
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         Encoded targets, as for :func:`convexrelu.solve_convex`.
     arrangements : Arrangements
+        The activation-pattern tuples (sampled, trained or enumerated).
     loss : {"squared", "logistic", "cross_entropy"}, default="squared"
+        The loss.
     fit_intercept : bool, default=False
         Whether the program has an unpenalised output intercept.
     sample_weight : array-like of shape (n_samples,), default=None
+        Weights of the samples (None: all equal); normalised to sum to one.
     return_details : bool, default=False
         Also return the :class:`AlphaMax` record (lower bound, per-block
         values, the certifying multipliers).
@@ -304,7 +307,9 @@ def alpha_grid(alpha_max_value, *, n_alphas=20, eps=1e-3):
     Parameters
     ----------
     alpha_max_value : float
+        The largest alpha of the grid (``alpha_max``).
     n_alphas : int, default=20
+        Number of alphas.
     eps : float, default=1e-3
         Ratio of the smallest to the largest alpha, in (0, 1).
 
@@ -417,6 +422,7 @@ def convex_path(X, y, arrangements, *, alphas=None, n_alphas=20, eps=1e-3,
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         Encoded targets (see :func:`convexrelu.solve_convex`).
     arrangements : Arrangements
+        The activation-pattern tuples (sampled, trained or enumerated).
     alphas : array-like, default=None
         The grid; sorted into decreasing order.  None: computed.
     n_alphas : int, default=20
@@ -424,13 +430,17 @@ def convex_path(X, y, arrangements, *, alphas=None, n_alphas=20, eps=1e-3,
     eps : float, default=1e-3
         ``alpha_min / alpha_max`` when ``alphas`` is None.
     loss : {"squared", "logistic", "cross_entropy"}, default="squared"
+        The loss.
     fit_intercept : bool, default=False
+        Fit an unpenalised output intercept.
     solver : str, default=None
         Passed to :func:`convexrelu.solve_convex` (None: the default solver).
     tol : float, default=1e-6
         Target relative duality gap of every solve.
     max_iter : int, default=1000
+        Iteration limit of the solver (working-set rounds of the fast solver).
     sample_weight : array-like of shape (n_samples,), default=None
+        Weights of the samples (None: all equal); normalised to sum to one.
     verbose : bool, default=False
         Print one line per alpha.
     errors : {"raise", "skip"}, default="raise"

@@ -91,12 +91,15 @@ def train_arrangements(X, Y, n_patterns, n_hidden, *, loss="squared", alpha=1e-3
     n_hidden : int
         First-layer width ``m`` of every sub-network.
     loss : {"squared", "logistic", "cross_entropy"}, default="squared"
+        The loss.
     alpha : float, default=1e-3
         Weight of the (smooth) regulariser during training.
     sample_weight : array-like of shape (n_samples,), default=None
+        Weights of the samples (None: all equal); normalised to sum to one.
     n_steps : int, default=300
         Full-batch Adam steps.  0 gives the random generators.
     learning_rate : float, default=1e-2
+        Adam's step size.
     fit_intercept : bool, default=True
         Train an unpenalised output intercept alongside.
     random_state : int, RandomState instance or None, default=None

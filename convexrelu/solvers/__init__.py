@@ -96,7 +96,12 @@ def register_solver(name, func):
 
 
 def available_solvers():
-    """Names accepted by ``solver`` (CVXPY's installed solver names work too)."""
+    """Names accepted by ``solver`` (CVXPY's installed solver names work too).
+
+    Returns
+    -------
+    list of str
+    """
     return sorted(_SOLVERS)
 
 
@@ -285,9 +290,11 @@ def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=Fal
         Targets: real values ("squared"), -1/+1 ("logistic"), one-hot rows
         ("cross_entropy").
     arrangements : Arrangements
+        The activation-pattern tuples (sampled, trained or enumerated).
     alpha : float
         Regularisation strength, > 0.
     loss : {"squared", "logistic", "cross_entropy"}, default="squared"
+        The loss.
     fit_intercept : bool, default=False
         Fit an unpenalised output intercept ``b``.
     solver : str, default=None
@@ -296,12 +303,15 @@ def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=Fal
     tol : float, default=1e-6
         Target relative duality gap.
     max_iter : int, default=1000
+        Iteration limit of the solver (working-set rounds of the fast solver).
     sample_weight : array-like of shape (n_samples,), default=None
+        Weights of the samples (None: all equal); normalised to sum to one.
     warm_start : ConvexResult, default=None
         A previous solution on the same tuples (any object with ``u`` and
         ``intercept`` attributes), used by iterative solvers; ignored when
         its shape does not match.
     verbose : bool, default=False
+        Print the solver's progress.
     n_jobs : int, default=None
         Parallel joblib workers, for solvers that split the program: the fast
         solver solves the outputs of a loss that is a sum over outputs
