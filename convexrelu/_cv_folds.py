@@ -9,7 +9,7 @@ from inspect import signature
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.metrics import check_scoring
+from sklearn.metrics import check_scoring, log_loss, make_scorer, roc_auc_score
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 
@@ -94,6 +94,34 @@ def path_point(point_args):
     return (_PathClassifier() if kind == "classifier" else _PathRegressor())._set(*extra)
 
 
+#: probability scorers that need every class named: a test fold may lack one
+_LABELLED_SCORERS = {
+    "neg_log_loss": lambda c: make_scorer(log_loss, greater_is_better=False,
+                                          response_method="predict_proba", labels=c),
+    "roc_auc_ovr": lambda c: make_scorer(roc_auc_score, response_method="predict_proba",
+                                         multi_class="ovr", labels=c),
+    "roc_auc_ovo": lambda c: make_scorer(roc_auc_score, response_method="predict_proba",
+                                         multi_class="ovo", labels=c),
+    "roc_auc_ovr_weighted": lambda c: make_scorer(
+        roc_auc_score, response_method="predict_proba", multi_class="ovr",
+        average="weighted", labels=c),
+    "roc_auc_ovo_weighted": lambda c: make_scorer(
+        roc_auc_score, response_method="predict_proba", multi_class="ovo",
+        average="weighted", labels=c),
+}
+
+
+def fold_scorer(point, scoring):
+    """The scorer of a path point.  Probability scorers of a classifier get
+    ``labels=classes_`` (as ``LogisticRegressionCV`` gives them): a test fold
+    without some class would otherwise fail (``neg_log_loss``: "y_true and
+    y_prob contain different number of classes")."""
+    if (isinstance(point, _PathClassifier) and isinstance(scoring, str)
+            and scoring in _LABELLED_SCORERS):
+        return _LABELLED_SCORERS[scoring](point.classes_)
+    return check_scoring(point, scoring=scoring)
+
+
 def scorer_accepts_weights(scorer):
     """Whether ``scorer`` takes ``sample_weight`` (as ``GridSearchCV`` decides it)."""
     accept = getattr(scorer, "_accept_sample_weight", None)
@@ -152,8 +180,9 @@ def _fold_path(X, Xa, y, Y, sample_weight, class_weights, train, test, first_wei
                        max_iter=max_iter, sample_weight=sw, verbose=verbose,
                        errors="skip")
     point = path_point(point_args)
-    scorer = check_scoring(point, scoring=scoring)
+    scorer = fold_scorer(point, scoring)
     scores = np.full(len(alphas), np.nan)          # a failed solve scores NaN
+    score_errors = []
     for k, result in enumerate(path.results):
         if result is None:
             continue
@@ -171,8 +200,12 @@ def _fold_path(X, Xa, y, Y, sample_weight, class_weights, train, test, first_wei
                     f"Classifiers have predict_proba and predict_log_proba only with "
                     f"loss='log_loss'; choose that loss or a scoring based on predict or "
                     f"decision_function.") from exc
-            raise
+            score_errors.append((k, f"{type(exc).__name__}: {exc}"))
+        except Exception as exc:
+            # As GridSearchCV's error_score=nan: the score is NaN, the fit goes on
+            # (a test fold without some class, a scorer that raises).
+            score_errors.append((k, f"{type(exc).__name__}: {exc}"))
     return dict(scores=scores, objectives=path.objectives, dual_gaps=path.dual_gaps,
                 relative_gaps=path.relative_gaps, n_subnetworks=path.n_subnetworks,
                 solve_times=path.solve_times, coefs=path.coefs,
-                intercepts=path.intercepts, errors=path.errors)
+                intercepts=path.intercepts, errors=path.errors, score_errors=score_errors)

@@ -138,7 +138,8 @@ def _class_weight_factors(class_weight, classes, codes):
     counted = codes[codes >= 0]
     if isinstance(class_weight, str) and class_weight == "balanced":
         counts = np.bincount(counted, minlength=len(classes))
-        per_class = len(counted) / (len(classes) * counts)
+        # (a class without rows here, as in a CV fold, weighs no row: any value)
+        per_class = len(counted) / (len(classes) * np.maximum(counts, 1))
     elif isinstance(class_weight, dict):
         known = set(classes.tolist())
         unknown = [key for key in class_weight if key not in known]

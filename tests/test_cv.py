@@ -372,17 +372,87 @@ def test_callable_scorer_sees_the_path_point_and_the_callers_rows():
                                est.alphas_ * 1e6 + est.cv_n_subnetworks_ + 1e-3 * 20)
 
 
-def test_scorer_attribute_errors_are_the_scorers():
+def test_scorer_errors_are_the_scorers():
     """Only a missing probability method of a squared-loss classifier is
-    explained in the estimator's terms; a scorer's own AttributeError stays."""
+    explained in the estimator's terms; a scorer's own error scores NaN (as
+    GridSearchCV's error_score=nan) and is named when every alpha fails."""
     X, y = _regression(40)
 
     def broken(est, X, y):
         return est.no_such_attribute_
 
     est = ConvexDeepReLURegressorCV(alphas=[0.1], cv=2, scoring=broken, **SAMPLED)
-    with pytest.raises(AttributeError, match="no_such_attribute_"):
+    with pytest.raises(ValueError, match="Every alpha failed.*no_such_attribute_"):
         est.fit(X, y)
+
+
+def test_failing_or_nan_scores_rank_last_with_a_warning():
+    X, y = _regression(48)
+    alphas = [0.1, 0.02, 0.004]
+
+    def picky(est, X, y):
+        if est.alpha == alphas[1]:
+            raise RuntimeError("no score here")
+        return np.nan if est.alpha == alphas[2] else est.score(X, y)
+
+    est = ConvexDeepReLURegressorCV(alphas=alphas, cv=3, scoring=picky, **SAMPLED)
+    with pytest.warns(UserWarning) as record:
+        est.fit(X, y)
+    messages = [str(r.message) for r in record]
+    assert any("Scoring failed for 3 of 9" in m and "no score here" in m for m in messages)
+    assert any("3 of 9 fold scores are non-finite" in m for m in messages)
+    assert np.isnan(est.cv_scores_[:, 1:]).all() and np.isfinite(est.cv_scores_[:, 0]).all()
+    assert est.alpha_ == alphas[0]
+
+    def undefined(est, X, y):
+        return np.nan
+
+    est.set_params(scoring=undefined)
+    with pytest.raises(ValueError, match="returned NaN or inf at every alpha on fold 0"):
+        est.fit(X, y)
+
+
+def _rare_class_data():
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 3)
+    y = np.array([0] * 29 + [1] * 29 + [2] * 2)
+    X[y == 2] += 3
+    return X, y
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_log_loss_on_a_fold_without_some_class(n_classes):
+    """A class with fewer members than folds leaves a test fold without it:
+    neg_log_loss failed there ("y_true and y_prob contain different number of
+    classes"); it now gets labels=classes_, as in LogisticRegressionCV, and
+    equals log_loss of the plain classifier fitted on the fold."""
+    from sklearn.metrics import log_loss
+
+    X, y = _rare_class_data()
+    if n_classes == 2:
+        y = (y == 2).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)      # 2 members, 3 splits
+        folds = list(StratifiedKFold(3).split(X, y))
+        est = ConvexDeepReLUClassifierCV(alphas=[0.1, 0.01], cv=folds, scoring="neg_log_loss",
+                                         n_patterns=6, patterns="sample",
+                                         random_state=0).fit(X, y)
+    assert any(len(np.unique(y[test])) < n_classes for _, test in folds)
+    for f, (train, test) in enumerate(folds):
+        plain = ConvexDeepReLUClassifier(alpha=0.01, n_patterns=6, patterns="sample",
+                                         random_state=0).fit(X[train], y[train])
+        expected = -log_loss(y[test], plain.predict_proba(X[test]), labels=plain.classes_)
+        assert est.cv_scores_[f, 1] == pytest.approx(expected, abs=1e-6)
+
+
+def test_balanced_weights_on_a_fold_without_some_class():
+    X, y = _rare_class_data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)      # was a division by zero
+        est = ConvexDeepReLUClassifierCV(alphas=[0.1, 0.01], cv=KFold(3),
+                                         class_weight="balanced", n_patterns=6,
+                                         random_state=0).fit(X, y)
+    assert np.isfinite(est.cv_scores_).all()
 
 
 def test_string_features_name_the_problem():
