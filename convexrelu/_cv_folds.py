@@ -124,6 +124,9 @@ def fold_scorer(point, scoring):
 
 def scorer_accepts_weights(scorer):
     """Whether ``scorer`` takes ``sample_weight`` (as ``GridSearchCV`` decides it)."""
+    # scikit-learn's scorers answer for their metric (max_error takes no
+    # weights though every scorer's __call__ does); no public API says it,
+    # so ask when they can, else read the callable's signature.
     accept = getattr(scorer, "_accept_sample_weight", None)
     if accept is not None:
         return bool(accept())
