@@ -1,4 +1,6 @@
-"""One fold of the CV estimators: its path, and each path point's score.
+"""One fold of the CV estimators (its path, each path point's score), and
+the summary of all folds (:func:`summarise_folds`: the score paths, the
+chosen alpha, the warnings).
 
 The path's solutions are scored through their extracted networks, wrapped as
 minimal fitted estimators (``_PathRegressor``, ``_PathClassifier``) that any
@@ -9,6 +11,7 @@ from inspect import signature
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import FitFailedWarning
 from sklearn.metrics import check_scoring, log_loss, make_scorer, roc_auc_score
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
@@ -212,3 +215,50 @@ def _fold_path(X, Xa, y, Y, sample_weight, class_weights, train, test, first_wei
                 relative_gaps=path.relative_gaps, n_subnetworks=path.n_subnetworks,
                 solve_times=path.solve_times, coefs=path.coefs,
                 intercepts=path.intercepts, errors=path.errors, score_errors=score_errors)
+
+
+def summarise_folds(out, alphas, scoring):
+    """The folds' paths as ``(n_splits, n_alphas)`` arrays, the chosen alpha's
+    index, and the warnings to give as ``(category, message)`` pairs.
+
+    Raises ``ValueError`` when no alpha has a finite mean score.  Ties go to
+    the larger alpha (the first of the decreasing grid); an alpha that failed
+    or scored NaN on a fold ranks last, as in ``GridSearchCV``.
+    """
+    paths = {f"cv_{key}_": np.array([o[key] for o in out])
+             for key in ("scores", "objectives", "dual_gaps", "relative_gaps",
+                         "n_subnetworks", "solve_times")}
+    scores = paths["cv_scores_"]
+    paths["mean_cv_scores_"] = scores.mean(axis=0)
+    failed = [(f, alphas[k], msg) for f, o in enumerate(out) for k, msg in o["errors"]]
+    unscored = [(f, alphas[k], msg) for f, o in enumerate(out) for k, msg in o["score_errors"]]
+    valid = np.isfinite(paths["mean_cv_scores_"])
+    if not valid.any():
+        if failed or unscored:
+            raise ValueError(
+                f"Every alpha failed on some fold; first failure (fold, alpha, error): "
+                f"{(failed + unscored)[0]}")
+        bad = int(np.flatnonzero(~np.isfinite(scores).all(axis=1))[0])
+        raise ValueError(
+            f"The scoring {scoring!r} returned NaN or inf at every alpha on fold {bad}: a "
+            f"metric undefined on that fold's test rows (an AUC on a fold without some "
+            f"class, say). Use folds that hold every class (a StratifiedKFold with no more "
+            f"splits than the rarest class has members) or another scoring.")
+    notes = []
+    if failed:
+        notes.append((FitFailedWarning,
+                      f"{len(failed)} of {scores.size} path solves failed and score NaN (as "
+                      f"GridSearchCV's error_score=nan); first (fold, alpha, error): "
+                      f"{failed[0]}"))
+    if unscored:
+        notes.append((UserWarning,
+                      f"Scoring failed for {len(unscored)} of {scores.size} path points, "
+                      f"whose scores are NaN (as GridSearchCV's error_score=nan); first "
+                      f"(fold, alpha, error): {unscored[0]}"))
+    n_bad = int(np.sum(~np.isfinite(scores))) - len(failed) - len(unscored)
+    if n_bad > 0:
+        # The scorer itself returned NaN or inf (GridSearchCV warns too).
+        notes.append((UserWarning, f"{n_bad} of {scores.size} fold scores are non-finite; "
+                                   f"those alphas rank last."))
+    best = int(np.argmax(np.where(valid, paths["mean_cv_scores_"], -np.inf)))
+    return paths, best, notes

@@ -42,14 +42,14 @@ import warnings
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
-from sklearn.exceptions import FitFailedWarning
 from sklearn.model_selection import check_cv
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from ._cv_folds import _fold_path, fold_scorer, path_point, scorer_accepts_weights
+from ._cv_folds import (_fold_path, fold_scorer, path_point, scorer_accepts_weights,
+                        summarise_folds)
 from ._estimator_base import (_check_sample_weight, _class_weight_factors, _encode_classes,
                               _TransactionalFit, _VersionedPickle)
 from ._validation import DataScaleWarning, validate_input
@@ -187,50 +187,14 @@ class _BaseConvexDeepReLUCV(_VersionedPickle, _TransactionalFit, BaseEstimator):
 
         self.alphas_ = alphas
         self.alpha_max_ = amax
-        self.cv_scores_ = np.array([o["scores"] for o in out])
-        self.cv_objectives_ = np.array([o["objectives"] for o in out])
-        self.cv_dual_gaps_ = np.array([o["dual_gaps"] for o in out])
-        self.cv_relative_gaps_ = np.array([o["relative_gaps"] for o in out])
-        self.cv_n_subnetworks_ = np.array([o["n_subnetworks"] for o in out])
-        self.cv_solve_times_ = np.array([o["solve_times"] for o in out])
-        self.mean_cv_scores_ = self.cv_scores_.mean(axis=0)
-        failed = [(f, alphas[k], msg) for f, o in enumerate(out) for k, msg in o["errors"]]
-        unscored = [(f, alphas[k], msg) for f, o in enumerate(out)
-                    for k, msg in o["score_errors"]]
-        valid = np.isfinite(self.mean_cv_scores_)
-        if not valid.any():
-            if failed or unscored:
-                raise ValueError(
-                    f"Every alpha failed on some fold; first failure (fold, alpha, error): "
-                    f"{(failed + unscored)[0]}")
-            bad = int(np.flatnonzero(~np.isfinite(self.cv_scores_).all(axis=1))[0])
-            raise ValueError(
-                f"The scoring {self.scoring!r} returned NaN or inf at every alpha on fold "
-                f"{bad}: a metric undefined on that fold's test rows (an AUC on a fold "
-                f"without some class, say). Use folds that hold every class (a "
-                f"StratifiedKFold with no more splits than the rarest class has members) "
-                f"or another scoring.")
-        if failed:
-            warnings.warn(
-                f"{len(failed)} of {self.cv_scores_.size} path solves failed and score "
-                f"NaN (as GridSearchCV's error_score=nan); first (fold, alpha, error): "
-                f"{failed[0]}", FitFailedWarning, stacklevel=_USER_FRAME)
-        if unscored:
-            warnings.warn(
-                f"Scoring failed for {len(unscored)} of {self.cv_scores_.size} path points, "
-                f"whose scores are NaN (as GridSearchCV's error_score=nan); first (fold, "
-                f"alpha, error): {unscored[0]}", UserWarning, stacklevel=_USER_FRAME)
-        n_bad = int(np.sum(~np.isfinite(self.cv_scores_))) - len(failed) - len(unscored)
-        if n_bad > 0:
-            # The scorer itself returned NaN or inf (GridSearchCV warns too).
-            warnings.warn(
-                f"{n_bad} of {self.cv_scores_.size} fold scores are non-finite; those "
-                f"alphas rank last.", UserWarning, stacklevel=_USER_FRAME)
-        # Ties go to the larger alpha (the first of the decreasing grid); an
-        # alpha that failed on a fold ranks last, as in GridSearchCV.
-        self.best_index_ = int(np.argmax(np.where(valid, self.mean_cv_scores_, -np.inf)))
-        self.best_score_ = float(self.mean_cv_scores_[self.best_index_])
-        self.alpha_ = float(alphas[self.best_index_])
+        paths, best_index, notes = summarise_folds(out, alphas, self.scoring)
+        for name, value in paths.items():
+            setattr(self, name, value)
+        for category, message in notes:
+            warnings.warn(message, category, stacklevel=_USER_FRAME)
+        self.best_index_ = best_index
+        self.best_score_ = float(self.mean_cv_scores_[best_index])
+        self.alpha_ = float(alphas[best_index])
         self.n_splits_ = len(folds)
         self.random_seed_ = seed
 
