@@ -26,7 +26,7 @@ from .extraction import extract_network
 from .enumeration import enumerate_arrangements
 from .optimality import optimality_certificate
 from .memory import check_fit_memory, resolve_memory_limit
-from .solvers import _resolve_solver, solve_convex
+from .solvers import _resolve_solver, check_n_jobs, solve_convex
 from .trained_patterns import train_arrangements
 
 
@@ -282,9 +282,7 @@ class _BaseConvexDeepReLU(_VersionedPickle, _TransactionalFit, BaseEstimator):
                 raise ValueError(f"{name} must be a bool; got {getattr(self, name)!r}.")
         if self.loss not in self._losses:
             raise ValueError(f"loss must be one of {self._losses}; got {self.loss!r}.")
-        if self.n_jobs is not None and (not isinstance(self.n_jobs, numbers.Integral)
-                                        or isinstance(self.n_jobs, bool) or self.n_jobs == 0):
-            raise ValueError(f"n_jobs must be None or a non-zero integer; got {self.n_jobs!r}.")
+        check_n_jobs(self.n_jobs)
         if self.solver is not None:
             # Named before any tuple is trained (the error would come after).
             _resolve_solver(self.solver)

@@ -41,6 +41,8 @@ import numbers
 import os
 import re
 
+from .losses import get_loss
+
 __all__ = ["estimate_fit_memory", "available_memory", "resolve_memory_limit",
            "check_fit_memory", "traced_peak", "FitMemoryError", "DEFAULT_MEMORY_LIMIT"]
 
@@ -147,9 +149,8 @@ def estimate_fit_memory(n_samples, n_features, n_outputs, n_patterns, n_hidden, 
     C = _positive_int("n_outputs", n_outputs)
     P = _positive_int("n_patterns", n_patterns)
     m = _positive_int("n_hidden", n_hidden)
-    if loss not in (None, "squared", "logistic", "cross_entropy"):
-        raise ValueError(f"loss must be None, 'squared', 'logistic' or 'cross_entropy'; "
-                         f"got {loss!r}.")
+    if loss is not None:
+        get_loss(loss)                      # a ValueError naming the known losses
     if solver is not None:
         from .solvers import _resolve_solver
         _resolve_solver(solver)             # a ValueError naming the known solvers

@@ -126,6 +126,13 @@ def check_fit_intercept(fit_intercept):
         raise ValueError(f"fit_intercept must be a bool; got {fit_intercept!r}.")
 
 
+def check_n_jobs(n_jobs):
+    """``ValueError`` unless ``n_jobs`` is None or a non-zero integer (joblib's rule)."""
+    if n_jobs is not None and (not isinstance(n_jobs, numbers.Integral)
+                               or isinstance(n_jobs, bool) or n_jobs == 0):
+        raise ValueError(f"n_jobs must be None or a non-zero integer; got {n_jobs!r}.")
+
+
 def check_solve_params(tol, max_iter):
     """``ValueError`` unless ``tol`` is positive and ``max_iter`` a positive integer."""
     if (not isinstance(tol, numbers.Real) or isinstance(tol, bool)
@@ -346,9 +353,7 @@ def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=Fal
     # n_jobs > 1; and multi-threaded OpenBLAS on the moderate matrices of the
     # solvers is slower, by orders of magnitude when cores are shared.
     if n_jobs is not None:
-        if (not isinstance(n_jobs, numbers.Integral) or isinstance(n_jobs, bool)
-                or n_jobs == 0):
-            raise ValueError(f"n_jobs must be None or a non-zero integer; got {n_jobs!r}.")
+        check_n_jobs(n_jobs)
         extra = dict(extra, n_jobs=n_jobs)
     with one_blas_thread():
         # The fast solver works in the row space of X (exact; see
