@@ -61,11 +61,14 @@ def _objective_and_grad(X, y, alpha, W1, w2, w3, b):
 
 
 def best_of_restarts(X, y, alpha, n_sub, m, *, fit_intercept=False, n_restarts=N_RESTARTS,
-                     steps=2000, n_polish=5, seed=0):
+                     steps=2000, n_polish=20, seed=0):
     """Best non-convex objective over random restarts.
 
     Every restart runs Adam (vectorised over restarts) from a Gaussian start;
     the best ``n_polish`` are then refined by L-BFGS to tight tolerances.
+    (Which restarts Adam leaves best depends on the BLAS kernels' rounding:
+    on an AMD EPYC machine the best 5 of the (5, 2, 2, True) case all
+    polished to a local minimum 3e-6 above the optimum; the best 20 reach it.)
     """
     rng = np.random.default_rng(seed)
     n, d = X.shape
