@@ -8,6 +8,7 @@ network.  ``_fit_transactional`` wraps it so that a failed fit leaves a
 previously fitted estimator as it was.
 """
 
+import functools
 import numbers
 import time
 import warnings
@@ -111,9 +112,24 @@ def _encode_classes(y, sample_weight, log_loss):
     return classes, codes, Y, "cross_entropy" if log_loss else "squared"
 
 
+#: decision values this close (relative to the largest, at least 1) count as tied
+_TIE_RTOL = 1e-12
+
+
 def _predicted_labels(classes, F):
-    """Labels from decision values: ``(n,)`` (two classes, sign) or ``(n, C)`` (argmax)."""
-    return classes[(F > 0).astype(int) if F.ndim == 1 else F.argmax(axis=1)]
+    """Labels from decision values: ``(n,)`` (two classes, sign) or ``(n, C)`` (argmax).
+
+    Ties within rounding go to the first class.  Classes that no
+    sub-network feeds share one intercept (exactly, with balanced class
+    weights), and two certified solutions of the same program differ there
+    by rounding: without the tolerance their predictions (and a cross-
+    validated choice of alpha) would turn on the last bit.
+    """
+    if F.ndim == 1:
+        return classes[(F > _TIE_RTOL * np.maximum(1.0, np.abs(F))).astype(int)]
+    top = F.max(axis=1, keepdims=True)
+    near = F >= top - _TIE_RTOL * np.maximum(1.0, np.abs(top))
+    return classes[near.argmax(axis=1)]
 
 
 def _log_probabilities(F):
@@ -354,13 +370,21 @@ class _BaseConvexDeepReLU(_VersionedPickle, _TransactionalFit, BaseEstimator):
                                             trained=self.patterns == "trained")
         # (the memory check is inside: microseconds)
         patterns_time = time.perf_counter() - started
+        solve = functools.partial(
+            solve_convex, Xa, Y, arrangements, float(self.alpha), loss=loss,
+            fit_intercept=self.fit_intercept, tol=float(self.tol),
+            max_iter=int(self.max_iter), sample_weight=sample_weight, warm_start=warm,
+            verbose=bool(self.verbose), n_jobs=self.n_jobs)
         try:
-            result = solve_convex(
-                Xa, Y, arrangements, float(self.alpha), loss=loss,
-                fit_intercept=self.fit_intercept, solver=self._solver_name(exact),
-                tol=float(self.tol),
-                max_iter=int(self.max_iter), sample_weight=sample_weight, warm_start=warm,
-                verbose=bool(self.verbose), n_jobs=self.n_jobs)
+            try:
+                result = solve(solver=self._solver_name(exact))
+            except Exception as exc:
+                if not (_is_solver_failure(exc) and self.solver is None and exact is not None):
+                    raise
+                # The enumerated program's default conic solver broke down
+                # (Clarabel on exponential cones, seen with three classes on
+                # six rows): the working-set solver takes the same program.
+                result = solve(solver="fast")
         except Exception as exc:
             if not _is_solver_failure(exc):
                 raise

@@ -253,10 +253,12 @@ def solver_failure_message(exc, solver, X, Y, fit_intercept):
         return (f"{head} The data are badly scaled (column scales from {lo:.3g} to "
                 f"{hi:.3g}, max |y| = {y_max:.3g}), the usual cause. Standardise X "
                 f"(and y for regression) and retry.")
+    others = ("solver='fast', or another CVXPY solver such as 'SCS'"
+              if solver is not None and solver != "fast"
+              else "solver='cvxpy', or a CVXPY solver such as 'SCS'")
     return (f"{head} The data look well scaled (column scales from {lo:.3g} to "
             f"{hi:.3g}), so this is a numerical failure of the solver: try another "
-            f"solver (solver='cvxpy', or a CVXPY solver such as 'SCS'), a larger alpha "
-            f"or tol, or another random_state.")
+            f"solver ({others}), a larger alpha or tol, or another random_state.")
 
 
 def warn_on_degenerate_patterns(arrangements, stacklevel=4, trained=False):

@@ -304,3 +304,16 @@ def test_exact_patterns_and_certificate():
     assert not hasattr(plain, "optimality_gap_")
     with pytest.raises(ValueError, match="certify"):
         ConvexDeepReLURegressor(certify="maybe").fit(X, y)
+
+
+def test_ties_within_rounding_go_to_the_first_class():
+    # Classes no sub-network feeds share one intercept (exactly, with balanced
+    # weights); two certified solutions differ there by rounding, and their
+    # predictions (and a CV estimator's alpha) must not turn on the last bit.
+    from convexrelu._estimator_base import _predicted_labels
+    classes = np.array(["a", "b", "c"])
+    F = np.array([[-1.6, 0.8, 0.8 + 2e-16], [-1.6, 0.8 + 2e-16, 0.8], [0.1, 0.3, 0.2]])
+    np.testing.assert_array_equal(_predicted_labels(classes, F), ["b", "b", "b"])
+    two = np.array(["no", "yes"])
+    np.testing.assert_array_equal(_predicted_labels(two, np.array([1e-17, -1e-17, 1e-3])),
+                                  ["no", "no", "yes"])

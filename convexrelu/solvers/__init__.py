@@ -414,11 +414,20 @@ def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=Fal
     converged = bool(cert.relative_gap <= tol
                      and cert.constraint_violation <= _FEASIBILITY_RTOL)
     if not converged:
+        other = "cvxpy" if name == "fast" else "fast"
         if out.n_iter >= max_iter:
             advice = "Increase max_iter, loosen tol, or increase alpha."
+        elif cert.relative_gap <= tol:
+            # The gap is fine; the point is not feasible enough to be certified.
+            advice = (f"The gap is within tol, but the pattern constraints are violated "
+                      f"by more than {_FEASIBILITY_RTOL:g} (relative): try solver={other!r}, "
+                      f"or standardise X.")
+        elif cert.relative_gap > 1e-2:
+            # Far from the optimum: no tolerance worth having would pass it.
+            advice = (f"It stopped before max_iter, far from the optimum: standardise X "
+                      f"(and y for regression), increase alpha, or try solver={other!r}.")
         else:
             # More iterations would not help: the solver gave up on its own.
-            other = "cvxpy" if name == "fast" else "fast"
             advice = (f"It stopped before max_iter, at the limit of its numerical "
                       f"accuracy: loosen tol to at least {_round_up(cert.relative_gap):.0e}, or try "
                       f"solver={other!r}.")
