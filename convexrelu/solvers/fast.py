@@ -98,7 +98,7 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
                warm_start=None, initial_blocks=None, grow=None, inner_tol=1e-10,
                polish=True, zero_rtol=1e-7, inner="ipm", first_round_tol=1e-3, prune=True,
                prune_rtol=3e-3, cache_multipliers=True, newton="auto", active_set=True,
-               n_jobs=None, loose_while_growing=True, **unused):
+               n_jobs=None, loose_while_growing=True, resume_ipm=True, **unused):
     """Working-set solver of the convex program with an exact restricted solve.
 
     Parameters
@@ -204,7 +204,8 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             inner_tol=inner_tol, polish=polish, zero_rtol=zero_rtol, inner=inner,
             first_round_tol=first_round_tol, prune=prune, prune_rtol=prune_rtol,
             cache_multipliers=cache_multipliers, newton=newton, active_set=active_set,
-            n_jobs=n_jobs, loose_while_growing=loose_while_growing)
+            n_jobs=n_jobs, loose_while_growing=loose_while_growing,
+            resume_ipm=resume_ipm)
 
     t0 = time.perf_counter()
     n, C, P, m = op.n_samples, op.n_outputs, op.n_patterns, op.n_hidden
@@ -280,6 +281,10 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
                   # the mean of its folds' solutions, each feasible on its
                   # own rows only: the interior point takes that round).
                   and op.max_violation(U) <= _FEASIBILITY_RTOL)
+    # The last interior-point round's final iterate, for a tight round on
+    # the same set after a loose one (see solve_restricted_barrier's resume).
+    ipm_state = {}
+    resume = None
     for n_iter in range(1, max_iter + 1):
         blocks = np.flatnonzero(in_set)
         B = len(blocks)
@@ -298,13 +303,15 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
                 Ub = None
                 inner_used = "ipm"
         if inner == "ipm" and Ub is None:
+            ipm_state = {}
             try:
                 Ub, b, l1, l2, status = solve_restricted_barrier(
                     op, loss, Y, w, alpha, blocks, fit_intercept=fit_intercept,
                     tol=round_tol, start_intercept=intercept, newton=newton,
                     # An exact previous point (a tight round or a warm start)
                     # warms the interior point's start too.
-                    start_u=(U.reshape(NB, m, d)[blocks] if from_exact and np.any(U) else None))
+                    start_u=(U.reshape(NB, m, d)[blocks] if from_exact and np.any(U) else None),
+                    resume=resume, state=ipm_state if resume_ipm else None)
                 # A stalled interior point reached its gap, not its stationarity:
                 # its point usually passes the certificate (tol is looser than
                 # the interior point's); if not, the tighter round below does.
@@ -369,6 +376,7 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
                             relative_gap=cert.relative_gap, active_blocks=active,
                             working_set=B, priced=len(outside), inner=inner_used,
                             round_tol=round_tol, violation=cert.constraint_violation,
+                            resumed=inner_used == "ipm" and bool(ipm_state.get("resumed")),
                             seconds=time.perf_counter() - t0))
         if verbose:
             # (+ 0.0: a violation of -0.0 prints as 0.0)
@@ -383,6 +391,7 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             break
         loose, round_tol = round_tol > ipm_tol, ipm_tol
         from_exact = not loose
+        resume = ipm_state if loose and inner_used == "ipm" and ipm_state else None
         n_violating = int(np.sum(~in_set & (ratios > 1.0)))
         if loose_while_growing and inner_used != "active_set" and n_violating >= grow:
             # At least grow blocks join: the next set is a guess again, solved
