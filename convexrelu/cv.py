@@ -352,9 +352,24 @@ _CV_ATTRS_DOC = """
     best_estimator_ : estimator
         The plain estimator refitted on all data at ``alpha_``; ``predict``
         and the other methods delegate to it.
-    coefs_, intercepts_, n_subnetworks_, objective_, dual_gap_, relative_gap_, \
-converged_, network_, ... : \
-        The fitted attributes of ``best_estimator_``.
+    coefs_, intercepts_ : list of ndarray
+        The refitted network's weights and biases (attributes of
+        ``best_estimator_``, as are all below up to ``convex_intercept_``).
+    n_layers_, n_subnetworks_ : int
+    network_ : ReLUNetwork
+    objective_, dual_objective_, dual_gap_, relative_gap_ : float
+        The refit's objective and certificate.
+    constraint_violation_ : float
+    converged_ : bool
+    n_iter_ : int
+    solver_ : str
+    fit_time_, patterns_time_ : float
+        Seconds of the refit's solve and of making its tuples.
+    n_patterns_ : int
+    first_weights_, second_weights_ : ndarray
+        Generating weights of the refit's tuples.
+    convex_weights_, convex_intercept_ : ndarray
+        The refit's convex solution.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
 """

@@ -48,3 +48,37 @@ def test_functional_api_parameters_are_documented(name):
     errors = [(c, m) for c, m in validate(f"convexrelu.{name}")["errors"]
               if c in PARAMETER_CODES]
     assert not errors, errors
+
+
+def _documented_attributes(cls):
+    docscrape = pytest.importorskip("numpydoc.docscrape")
+    names = set()
+    for item in docscrape.ClassDoc(cls)["Attributes"]:
+        names.update(n.strip() for n in item.name.split(","))
+    return names
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_fitted_attributes_are_documented(name):
+    # Both ways: every public fitted attribute is in the class docstring's
+    # Attributes section, and every attribute listed there is set by fit
+    # (the optimality_* ones with certify, which the plain estimators get here,
+    # feature_names_in_ with a DataFrame).
+    import numpy as np
+
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    cls = getattr(convexrelu, name)
+    y = (X[:, 0] > 0).astype(int) if "Classifier" in name else X[:, 0] - X[:, 1] ** 2
+    X = pd.DataFrame(X, columns=["a", "b", "c"])          # for feature_names_in_
+    params = dict(n_patterns=4, random_state=0)
+    if name.endswith("CV"):
+        params.update(n_alphas=2, cv=2)
+    else:
+        params.update(certify="sampled", alpha=1e-2)
+    est = cls(**params).fit(X, y)
+    fitted = {a for a in vars(est) if a.endswith("_") and not a.startswith("_")}
+    documented = _documented_attributes(cls)
+    assert fitted - documented == set(), "fitted but not documented"
+    assert documented - fitted == set(), "documented but not set by fit"
