@@ -486,3 +486,42 @@ def test_tiny_alpha_starts_at_the_targets_scale(alpha):
     assert abs(res.objective - ref.objective) <= 5e-6 * ref.objective
     norms = np.linalg.norm(res.u, axis=-1).sum()
     assert norms <= 2.0 * np.linalg.norm(ref.u, axis=-1).sum()
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_resumed_interior_point_finishes_a_loose_round_in_fewer_steps(loss, capsys):
+    """A loose round's final iterate, resumed at a tight tolerance on the same
+    blocks, reaches the cold tight solve's point in fewer Newton steps
+    (resume_ipm); a resume on other blocks is ignored."""
+    from convexrelu.solvers import _barrier, prepare_problem
+
+    X, y, arr, alpha = make_problem(3, 60, 3, 2, loss)
+    _, Y, w, loss_obj, op = prepare_problem(X, y, arr, loss, None)
+    blocks = np.arange(op.n_outputs * 2 * op.n_patterns)
+
+    def run(tol, **kwargs):
+        out = _barrier.solve_restricted_barrier(op, loss_obj, Y, w, alpha, blocks,
+                                                fit_intercept=True, tol=tol, verbose=True,
+                                                **kwargs)
+        steps = sum("[ipm]" in ln for ln in capsys.readouterr().out.splitlines())
+        return out, steps
+
+    state = {}
+    (_, _, _, _, status), loose_steps = run(1e-3, state=state)
+    assert not state["resumed"] and state["U"].shape == (len(blocks) * 2, X.shape[1])
+    assert status in ("optimal", "stalled")
+    cold, cold_steps = run(1e-10)
+    assert loose_steps < cold_steps
+    resumed_state = {}
+    warm, warm_steps = run(1e-10, resume=state, state=resumed_state)
+    assert resumed_state["resumed"]
+    assert cold[4] == warm[4] == "optimal"
+    # (measured: 12, 12, 13 steps against 19, 17, 21; the loose round took 9 to 13)
+    assert warm_steps <= 0.75 * cold_steps
+    for a, b in zip(cold[:2], warm[:2]):
+        np.testing.assert_allclose(a, b, atol=1e-6 * np.abs(cold[0]).max())
+    # another block set: the state does not apply, a cold start is made
+    other = {}
+    _barrier.solve_restricted_barrier(op, loss_obj, Y, w, alpha, blocks[:-1], fit_intercept=True,
+                                      tol=1e-10, resume=state, state=other)
+    assert not other["resumed"]

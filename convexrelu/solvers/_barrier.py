@@ -263,11 +263,12 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
     if (resume is not None and np.array_equal(resume.get("blocks"), blocks)
             and np.shape(resume["U"]) == (A, d)):
         # The exact slacks of the earlier iterate (its running ones carried rounding).
-        U = np.array(resume["U"], dtype=float)
+        # (No copies: the iteration replaces its arrays, never writes into them.)
+        U = np.asarray(resume["U"], dtype=float)
         s1, s2 = slacks(U)
         resumed = strictly_feasible(s1, s2)
         if resumed and fit_intercept:
-            b = np.array(resume["b"], dtype=float)
+            b = np.asarray(resume["b"], dtype=float)
     warm = False
     if not resumed:
         # ---- strictly feasible start --------------------------------------
@@ -382,8 +383,8 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
         tau /= WARM_GAP
     if resumed:
         tau = float(resume["tau"])
-        lam1 = np.array(resume["lam1"], dtype=float)
-        lam2 = np.array(resume["lam2"], dtype=float)
+        lam1 = np.asarray(resume["lam1"], dtype=float)
+        lam2 = np.asarray(resume["lam2"], dtype=float)
     else:
         lam1 = _start_multipliers(s1, live1, r1f, tau)
         lam2 = _start_multipliers(s2, live2, r2f, tau)
@@ -632,7 +633,9 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
         F = predict(s1, b)
 
     if state is not None:
-        state.update(U=U, b=b, lam1=lam1, lam2=lam2, tau=tau, blocks=blocks.copy(),
+        # (U and b are returned too, and the caller may edit those.)
+        state.update(U=U.copy(), b=b.copy(), lam1=lam1, lam2=lam2, tau=tau,
+                     blocks=blocks.copy(),
                      resumed=resumed)
     # Recompute the slacks exactly: the running ones accumulate rounding.
     s1, s2 = slacks(U)
