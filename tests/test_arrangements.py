@@ -47,6 +47,10 @@ def test_recompute_on_training_rows_reproduces_the_tuples():
     np.testing.assert_array_equal(again.first, arr.first)
     sub = arr.recompute(X[:10])
     assert sub.n_samples == 10 and sub.n_patterns == arr.n_patterns
+    # the same generators' patterns on those rows: the first 10 of every tuple's
+    np.testing.assert_array_equal(sub.first, arr.first[:, :10])
+    np.testing.assert_array_equal(sub.second, arr.second[:, :10])
+    np.testing.assert_array_equal(sub.signs, arr.signs)
 
 
 def test_user_arrays_are_validated():

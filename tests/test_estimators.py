@@ -102,7 +102,12 @@ def test_classifier_probabilities_and_labels():
     np.testing.assert_array_equal(clf.classes_, ["setosa", "versicolor", "virginica"])
     proba = clf.predict_proba(X)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
-    np.testing.assert_array_equal(clf.classes_[proba.argmax(axis=1)], clf.predict(X))
+    # (rows whose top two probabilities tie within rounding may go either way)
+    top2 = np.sort(proba, axis=1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 1e-9
+    assert clear.mean() > 0.9
+    np.testing.assert_array_equal(clf.classes_[proba.argmax(axis=1)][clear],
+                                  clf.predict(X)[clear])
     np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), proba, rtol=1e-10)
     assert clf.decision_function(X).shape == (150, 3)
     assert clf.score(X, labels) > 0.9
@@ -112,7 +117,10 @@ def test_classifier_probabilities_and_labels():
                                       random_state=0).fit(Xm, ym)
     assert binary.decision_function(Xm).shape == (120,)
     assert binary.score(Xm, ym) > 0.9
-    np.testing.assert_array_equal(binary.predict_proba(Xm).argmax(1), binary.predict(Xm))
+    pb = binary.predict_proba(Xm)
+    clear = np.abs(pb[:, 1] - pb[:, 0]) > 1e-9
+    assert clear.mean() > 0.9
+    np.testing.assert_array_equal(pb.argmax(1)[clear], binary.predict(Xm)[clear])
 
 
 def test_squared_loss_classifier_has_no_predict_proba():
@@ -254,7 +262,7 @@ def test_patterns_time_counts_the_tuples_not_the_solve(diabetes, monkeypatch):
     assert reg.patterns_time_ >= 0.3
     sampled = ConvexDeepReLURegressor(alpha=1e-2, n_patterns=8, patterns="sample",
                                       random_state=0).fit(X[:80], y[:80])
-    assert 0 < sampled.patterns_time_ < 0.3
+    assert 0 < sampled.patterns_time_ < 0.5 * reg.patterns_time_
 
 
 def test_pickle_and_clone(diabetes):
@@ -317,3 +325,39 @@ def test_ties_within_rounding_go_to_the_first_class():
     two = np.array(["no", "yes"])
     np.testing.assert_array_equal(_predicted_labels(two, np.array([1e-17, -1e-17, 1e-3])),
                                   ["no", "no", "yes"])
+
+
+@pytest.mark.parametrize("loss, n_classes", [("log_loss", 2), ("log_loss", 3),
+                                             ("squared", 2), ("squared", 3)])
+def test_classifier_fit_is_the_cvxpy_optimum_of_its_weighted_program(loss, n_classes):
+    """The classifier's objective is Clarabel's optimum of the program its
+    encoding describes (two classes: one output, targets -1/+1; more: one-hot
+    rows; sample and class weights multiplied), on its own tuples; its
+    decision function is the MLP forward pass of coefs_."""
+    from convexrelu import Arrangements, solve_convex
+    # (seed 2, binary: Clarabel itself fails on the logistic program)
+    rng = np.random.default_rng(n_classes + 10)
+    X = rng.standard_normal((45, 3))
+    y = np.array(["a", "b", "c"])[:n_classes][
+        np.digitize(X[:, 0] + 0.5 * X[:, 1] + 0.3 * rng.standard_normal(45),
+                    np.quantile(X[:, 0], np.linspace(0, 1, n_classes + 1)[1:-1]))]
+    sw = rng.uniform(0.5, 2.0, len(y))
+    clf = ConvexDeepReLUClassifier(alpha=1e-2, loss=loss, n_patterns=6, patterns="sample",
+                                   class_weight={"a": 2.0}, random_state=0, tol=1e-9)
+    clf.fit(X, y, sample_weight=sw)
+    Xa = np.hstack([X, np.ones((len(X), 1))])
+    arr = Arrangements.from_weights(Xa, clf.first_weights_, clf.second_weights_)
+    weights = sw * np.where(y == "a", 2.0, 1.0)
+    if n_classes == 2:
+        Y = np.where(y == "b", 1.0, -1.0)
+        name = "logistic" if loss == "log_loss" else "squared"
+    else:
+        Y = (y[:, None] == np.array(["a", "b", "c"])[None]).astype(float)
+        name = "cross_entropy" if loss == "log_loss" else "squared"
+    ref = solve_convex(Xa, Y, arr, 1e-2, loss=name, fit_intercept=True, sample_weight=weights,
+                       solver="cvxpy")
+    assert clf.converged_
+    assert clf.objective_ == pytest.approx(ref.objective, rel=1e-6)
+    F = _forward(clf, X)
+    np.testing.assert_allclose(clf.decision_function(X), F[:, 0] if n_classes == 2 else F,
+                               rtol=1e-10, atol=1e-12)

@@ -57,7 +57,7 @@ def test_optimal_intercept_is_stationary_and_cheap(loss, scale, shift):
 def test_logsumexp_matches_scipy_and_keeps_saturated_rows():
     rng = np.random.default_rng(0)
     F = rng.standard_normal((40, 5)) * 10
-    np.testing.assert_allclose(_logsumexp(F)[:, 0], logsumexp(F, axis=1), rtol=1e-15)
+    np.testing.assert_allclose(_logsumexp(F)[:, 0], logsumexp(F, axis=1), rtol=1e-13)
     # One dominant output: the loss of the right class is exp(-40) ~ 4e-18,
     # which log(1 + tiny) rounds to zero.
     F = np.array([[40.0, 0.0, 0.0]])

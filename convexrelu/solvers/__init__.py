@@ -434,7 +434,7 @@ def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=Fal
         warnings.warn(
             f"The {name} solver stopped with relative duality gap "
             f"{cert.relative_gap:.3e} (tol={tol:g}) and relative constraint violation "
-            f"{cert.constraint_violation:.1e} after {out.n_iter} iterations "
+            f"{cert.constraint_violation + 0.0:.1e} after {out.n_iter} iterations "
             f"(max_iter={max_iter}). {advice}",
             ConvergenceWarning, stacklevel=2)
     return ConvexResult(
