@@ -361,3 +361,17 @@ def test_classifier_fit_is_the_cvxpy_optimum_of_its_weighted_program(loss, n_cla
     F = _forward(clf, X)
     np.testing.assert_allclose(clf.decision_function(X), F[:, 0] if n_classes == 2 else F,
                                rtol=1e-10, atol=1e-12)
+
+
+def test_verbose_prints_the_solver_rounds_and_quiet_prints_nothing(diabetes, capsys):
+    X, y = diabetes
+    loud = ConvexDeepReLURegressor(alpha=1e-2, n_patterns=8, patterns="sample",
+                                   random_state=0, verbose=True).fit(X[:100], y[:100])
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("[fast] it")]
+    # one line per working-set round, with the objective and gap of each
+    assert len(lines) == loud.n_iter_
+    gaps = [float(ln.split("gap")[1].split()[0]) for ln in lines]
+    assert gaps[-1] == pytest.approx(loud.relative_gap_, rel=1e-2, abs=1e-12)
+    ConvexDeepReLURegressor(alpha=1e-2, n_patterns=8, patterns="sample",
+                            random_state=0).fit(X[:100], y[:100])
+    assert capsys.readouterr().out == ""
