@@ -525,3 +525,27 @@ def test_resumed_interior_point_finishes_a_loose_round_in_fewer_steps(loss, caps
     _barrier.solve_restricted_barrier(op, loss_obj, Y, w, alpha, blocks[:-1], fit_intercept=True,
                                       tol=1e-10, resume=state, state=other)
     assert not other["resumed"]
+
+
+def test_solve_records_a_resumed_round_and_resume_changes_nothing_else():
+    """Wine (3 classes, softmax, 32 sampled tuples, alpha 1e-3): the fast
+    solver's last round solves the loose round's set again tightly, and with
+    resume_ipm (the default) it continues that round's interior point."""
+    from sklearn.datasets import load_wine
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_wine(return_X_y=True)
+    Xa = np.hstack([StandardScaler().fit_transform(X), np.ones((len(X), 1))])
+    Y = np.eye(3)[y]
+    arr = sample_arrangements(Xa, 32, 2, random_state=0)
+    on = solve_convex(Xa, Y, arr, 1e-3, loss="cross_entropy", fit_intercept=True)
+    off = solve_convex(Xa, Y, arr, 1e-3, loss="cross_entropy", fit_intercept=True,
+                       resume_ipm=False)
+    resumed = [h for h in on.history if h["resumed"]]
+    assert len(resumed) == 1 and resumed[0]["inner"] == "ipm"
+    k = on.history.index(resumed[0])
+    assert on.history[k - 1]["round_tol"] > resumed[0]["round_tol"]        # after a loose one
+    assert on.history[k - 1]["working_set"] == resumed[0]["working_set"]   # on the same set
+    assert not any(h["resumed"] for h in off.history)
+    assert on.converged and off.converged
+    assert on.objective == pytest.approx(off.objective, rel=1e-9)

@@ -317,10 +317,12 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
                     # An exact previous point (a tight round or a warm start)
                     # warms the interior point's start too.
                     start_u=(U.reshape(NB, m, d)[blocks] if from_exact and np.any(U) else None),
-                    resume=resume,
-                    # (kept only after a loose round: n x (working groups) floats)
-                    state=ipm_state if resume_ipm and round_tol > ipm_tol else None)
+                    resume=resume, state=ipm_state if resume_ipm else None)
                 resume = None
+                if round_tol <= ipm_tol:
+                    # Only a loose round is resumed: its n x (working groups)
+                    # multipliers are not kept after a tight one.
+                    ipm_state = {"resumed": ipm_state.get("resumed", False)}
                 # A stalled interior point reached its gap, not its stationarity:
                 # its point usually passes the certificate (tol is looser than
                 # the interior point's); if not, the tighter round below does.
