@@ -462,8 +462,17 @@ def test_balanced_weights_on_a_fold_without_some_class():
         warnings.simplefilter("error", RuntimeWarning)      # was a division by zero
         est = ConvexDeepReLUClassifierCV(alphas=[0.1, 0.01], cv=KFold(3),
                                          class_weight="balanced", n_patterns=6,
-                                         random_state=0).fit(X, y)
+                                         patterns="sample", random_state=0).fit(X, y)
     assert np.isfinite(est.cv_scores_).all()
+    # each fold's score is that of the plain classifier with balanced weights
+    # from that fold's training rows (where class 2 may be missing)
+    for f, (train, test) in enumerate(KFold(3).split(X)):
+        for k, alpha in enumerate([0.1, 0.01]):
+            plain = ConvexDeepReLUClassifier(alpha=alpha, class_weight="balanced",
+                                             n_patterns=6, patterns="sample",
+                                             random_state=0).fit(X[train], y[train])
+            assert est.cv_scores_[f, k] == pytest.approx(plain.score(X[test], y[test]),
+                                                         abs=1e-12)
 
 
 def test_string_features_name_the_problem():
