@@ -52,8 +52,13 @@ PAIR_GRAM_MIN_FEATURES = 24
 #: largest size of the rows' products x_i x_i^T kept for a whole solve
 PAIR_PRODUCTS_MAX_BYTES = 2 ** 28
 #: the loss part goes through the Woodbury identity only for working sets
-#: of at least this many weights (and more than twice the rows' outputs)
-WOODBURY_MIN_WEIGHTS = 1500
+#: of at least this many weights (and more than twice the rows' outputs).
+#: It was 1500 until the twenty-third session; without the floor, 26 cold
+#: fits on bundled and UCI-121 data (benchmarks/bench_newton_floor.py) ran
+#: 1.9 to 3.0x faster on spectf and parkinsons, 1.3 to 1.5x on
+#: echocardiogram and breast cancer (sampled tuples), the others within
+#: noise, the objectives the same to 1e-15
+WOODBURY_MIN_WEIGHTS = 0
 #: when a split Newton solve (Woodbury, by output) fails, the dense Newton
 #: matrix takes over only up to this size; larger ones (a 9 GiB matrix on a
 #: 226-row fit, where the split systems held about 1 GB) raise
@@ -142,8 +147,8 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
         part ("woodbury"), or, for a softmax, on its rank-one part with the
         rest factorised by output ("outputs").  "auto" takes "outputs" for
         a softmax whose estimated cost is below ``BY_OUTPUT_RATIO`` (0.85)
-        of the dense one, else "woodbury" when the working set has at least
-        1500 weights and more than twice ``n C`` (falling back to dense
+        of the dense one, else "woodbury" when the working set has more
+        weights than twice ``n C`` (falling back to dense
         systems if their small matrices turn singular).
     start_u : ndarray of shape (B, m, d), default=None
         A feasible point on these blocks (a previous round's solution, zero
