@@ -274,6 +274,10 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
         resumed = strictly_feasible(s1, s2)
         if resumed and fit_intercept:
             b = np.asarray(resume["b"], dtype=float)
+    # The zero network's prediction and loss (the start's scale, and the
+    # divergence test's yardstick below).
+    F0 = np.zeros((n, C)) + b
+    L0 = loss.value(F0, Y, w)
     warm = False
     if not resumed:
         # ---- strictly feasible start --------------------------------------
@@ -288,8 +292,6 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
             s1 *= c.reshape(1, A)
             s2 = second(s1)
         # Scale the start so that the network is small against the data.
-        F0 = predict(np.zeros((n, A)), b)
-        L0 = loss.value(F0, Y, w)
         # Outputs at the start: the largest, and the largest before the two
         # signs of a tuple cancel (see start_scale).
         out = np.abs(predict(s1, np.zeros(C))).max()
@@ -401,8 +403,7 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
     guard = (not const_hessian or op.flat_directions) if check_steps is None else bool(check_steps)
     # The zero network's objective (the optimum is below it) plus the start's:
     # what no iterate of a converging solve comes near (see DIVERGED_FACTOR).
-    f_limit = DIVERGED_FACTOR * (abs(loss.value(predict(np.zeros((n, A)), b), Y, w))
-                                 + abs(f_obj))
+    f_limit = DIVERGED_FACTOR * (abs(L0) + abs(f_obj))
     I_d = np.eye(d)
     st = 0.0
     for it in range(1, max_newton + 1):

@@ -296,6 +296,7 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         B = len(blocks)
         Ub = None
         inner_used = "ipm"
+        resumed = False
         if inner == "ipm" and active_set and from_exact:
             # A feasible point of the last round or of the warm start: the
             # active-set method continues from it on its face.
@@ -319,10 +320,11 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
                     start_u=(U.reshape(NB, m, d)[blocks] if from_exact and np.any(U) else None),
                     resume=resume, state=ipm_state if resume_ipm else None)
                 resume = None
+                resumed = bool(ipm_state.get("resumed"))
                 if round_tol <= ipm_tol:
                     # Only a loose round is resumed: its n x (working groups)
                     # multipliers are not kept after a tight one.
-                    ipm_state = {"resumed": ipm_state.get("resumed", False)}
+                    ipm_state = {}
                 # A stalled interior point reached its gap, not its stationarity:
                 # its point usually passes the certificate (tol is looser than
                 # the interior point's); if not, the tighter round below does.
@@ -387,7 +389,7 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
                             relative_gap=cert.relative_gap, active_blocks=active,
                             working_set=B, priced=len(outside), inner=inner_used,
                             round_tol=round_tol, violation=cert.constraint_violation,
-                            resumed=inner_used == "ipm" and bool(ipm_state.get("resumed")),
+                            resumed=inner_used == "ipm" and resumed,
                             seconds=time.perf_counter() - t0))
         if verbose:
             # (+ 0.0: a violation of -0.0 prints as 0.0)
