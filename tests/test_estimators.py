@@ -131,6 +131,28 @@ def test_squared_loss_classifier_has_no_predict_proba():
     assert clf.score(X, y) > 0.85
 
 
+def test_one_vs_rest_squared_classifiers_solve_the_multiclass_programs():
+    # The README's advice for many classes: OneVsRestClassifier over binary
+    # squared-loss classifiers, each with its own tuples, at 2 alpha.  With
+    # sampled tuples (X and the seed only) every binary classifier sees the
+    # multi-class model's tuples, and its -1/+1 targets, 2 x one-hot - 1,
+    # make its program that output's with the solution scaled by 2: decision
+    # 2 F_k - 1 and objective 4 x the output's.
+    from sklearn.multiclass import OneVsRestClassifier
+
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    kw = dict(loss="squared", n_patterns=8, n_hidden=2, patterns="sample", random_state=0)
+    multi = ConvexDeepReLUClassifier(alpha=1e-2, **kw).fit(X, y)
+    ovr = OneVsRestClassifier(ConvexDeepReLUClassifier(alpha=2e-2, **kw)).fit(X, y)
+    F = multi.decision_function(X)
+    for k, binary in enumerate(ovr.estimators_):
+        np.testing.assert_allclose(binary.decision_function(X), 2 * F[:, k] - 1, atol=1e-6)
+    total = sum(b.objective_ for b in ovr.estimators_)
+    assert total == pytest.approx(4 * multi.objective_, rel=1e-7)
+    np.testing.assert_array_equal(ovr.predict(X), multi.predict(X))
+
+
 def test_sample_weight_equals_repetition(diabetes):
     X, y = diabetes[0][:60], diabetes[1][:60]
     w = np.ones(60)
