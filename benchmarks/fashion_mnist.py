@@ -122,12 +122,15 @@ def main(argv=None):
         est = model[-1] if hasattr(model, "steps") else model
         if hasattr(est, "relative_gap_"):
             note = (f"{est.n_subnetworks_} sub-networks, rel. gap {est.relative_gap_:.1e}, "
-                    f"objective {est.objective_:.4g}")
+                    f"objective {est.objective_:.4g}, tuples {est.patterns_time_:.0f} s")
         elif hasattr(est, "estimators_"):
             parts = est.estimators_
+            # (seconds summed over the classifiers: with n_jobs they overlap)
             note = (f"{sum(e.n_subnetworks_ for e in parts)} sub-networks in "
                     f"{len(parts)} classifiers, largest rel. gap "
-                    f"{max(e.relative_gap_ for e in parts):.1e}")
+                    f"{max(e.relative_gap_ for e in parts):.1e}, tuples "
+                    f"{sum(e.patterns_time_ for e in parts):.0f} s and solves "
+                    f"{sum(e.fit_time_ for e in parts):.0f} s summed")
         if any("converge" in str(w.message).lower() for w in caught):
             note += " (convergence warning)"
         print(f"| {label} | {fit_time:.1f} | {acc:.4f} | {note} |", flush=True)
