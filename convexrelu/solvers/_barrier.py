@@ -643,6 +643,4 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
         state.update(U=U.copy(), b=b.copy(), lam1=lam1, lam2=lam2, tau=tau,
                      blocks=blocks.copy(),
                      resumed=resumed)
-    # Recompute the slacks exactly: the running ones accumulate rounding.
-    s1, s2 = slacks(U)
     return U.reshape(B, m, d), b, (lam1 * r1f).reshape(n, B, m), lam2 * r2f, status

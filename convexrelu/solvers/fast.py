@@ -297,6 +297,10 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         Ub = None
         inner_used = "ipm"
         resumed = False
+        if resume is not None and not np.array_equal(resume["blocks"], blocks):
+            # The set changed: the loose round's iterate is of no use, and its
+            # n x (working groups) multipliers would stay alive through this round.
+            resume, ipm_state = None, {}
         if inner == "ipm" and active_set and from_exact:
             # A feasible point of the last round or of the warm start: the
             # active-set method continues from it on its face.
