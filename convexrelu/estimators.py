@@ -47,9 +47,10 @@ _PARAMS_DOC_REST = """
         with W1) and fit an unpenalised output intercept.
     patterns : {"trained", "sample", "exact"}, default="trained"
         Where the activation-pattern tuples come from.  "trained": the
-        ``n_patterns`` sub-networks of a parallel network trained for 300
-        full-batch Adam steps on the same loss and regulariser
-        (:func:`convexrelu.train_arrangements`); the convex program then
+        ``n_patterns`` sub-networks of a parallel network trained by Adam on
+        the same loss and regulariser (:func:`convexrelu.train_arrangements`:
+        300 full-batch steps, or above 16000 rows 1200 steps on minibatches
+        of 2000 rows); the convex program then
         finds the certified best network over their tuples, at least as good
         as the trained network.  "sample": forward passes of ``n_patterns``
         random Gaussian networks (the paper's sampling: no training, but
