@@ -5,8 +5,9 @@ know nothing about the targets, and every sample is one more pattern
 constraint, so on large data the cone of weights that reproduce a random
 tuple is narrow and the convex optimum over a few random tuples is poor
 (README, "Fashion-MNIST").  Here the generators are instead the sub-networks
-of a parallel network trained for a few hundred full-batch Adam steps on the
-same loss and a smooth form of the same regulariser::
+of a parallel network trained briefly by Adam (a few hundred full-batch
+steps, or on large data minibatch steps) on the same loss and a smooth form
+of the same regulariser::
 
     f(x) = b + sum_t w3_t * relu( sum_j w2_tj relu(x . w1_tj) ),   w3_t in R^C
 
@@ -99,8 +100,8 @@ def _train_generators(X, Y, w, loss, alpha, n_patterns, n_hidden, n_steps, learn
 
 
 # Above this many rows "auto" trains on minibatches: at 60000 Fashion-MNIST
-# rows 1200 steps on 2000 rows matched 300 full-batch steps in accuracy for
-# an eighth of the arithmetic (benchmarks/bench_generator_batches.py).
+# rows 1200 steps on 2000 rows matched 300 full-batch steps in accuracy,
+# touching 7.5 times fewer rows (benchmarks/bench_generator_batches.py).
 AUTO_FULL_BATCH_MAX_ROWS = 16_000
 AUTO_BATCH_SIZE = 2_000
 FULL_BATCH_STEPS = 300
@@ -157,9 +158,9 @@ def train_arrangements(X, Y, n_patterns, n_hidden, *, loss="squared", alpha=1e-3
         Rows per step.  None: all of them (full batch).  "auto": all of them
         up to 16000 rows, minibatches of 2000 rows above.  A minibatch step
         costs ``batch_size / n_samples`` of a full one, so on large data
-        1200 minibatch steps cost a fraction of 300 full-batch steps (an
-        eighth at 60000 rows) and, measured on Fashion-MNIST, train networks
-        as accurate.
+        1200 minibatch steps cost a fraction of 300 full-batch steps (7.5
+        times fewer rows touched at 60000 rows) and, measured on
+        Fashion-MNIST, train networks as accurate.
     fit_intercept : bool, default=True
         Train an unpenalised output intercept alongside.
     random_state : int, RandomState instance or None, default=None
