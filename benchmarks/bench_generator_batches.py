@@ -37,24 +37,9 @@ sys.path.insert(0, str(HERE))
 
 import paper_data as pdata  # noqa: E402
 from datasets import load_uci_regression, uci_regression_names  # noqa: E402
+from fashion_levers import generator_outputs, train_generator  # noqa: E402
 
 SCHEDULES = (("full batch", None), ("auto", "auto"))
-
-
-def _generators(X, Y, loss, alpha, P, m, batch_size, seed):
-    """The trained generator network (W1, w2, W3, b) with train_arrangements' schedule."""
-    from convexrelu.losses import get_loss
-    from convexrelu.trained_patterns import _schedule, _train_generators
-
-    batch, steps = _schedule(len(X), batch_size, None)
-    w = np.full(len(X), 1.0 / len(X))
-    return _train_generators(X, Y, w, get_loss(loss), alpha, P, m, steps, 1e-2, True,
-                             np.random.default_rng(seed), batch_size=batch), batch, steps
-
-
-def _predict(X, W1, w2, W3, b):
-    H1 = np.maximum(np.einsum("nd,pdm->npm", X, W1), 0.0)
-    return np.maximum(np.einsum("npm,pm->np", H1, w2), 0.0) @ W3 + b
 
 
 def protein(args):
@@ -78,8 +63,9 @@ def protein(args):
     gen_times = {}
     for name, batch_size in SCHEDULES:
         t = time.perf_counter()
-        (W1, w2, _, _), batch, steps = _generators(A, ytr[:, None], "squared", args.alpha,
-                                                    args.patterns, args.hidden, batch_size, 0)
+        (W1, w2, _, _), batch, steps = train_generator(A, ytr[:, None], "squared", args.alpha,
+                                                        args.patterns, args.hidden, batch_size,
+                                                        None, seed=0)
         gen_times[name] = time.perf_counter() - t
         arr = Arrangements.from_weights(A, W1, w2, drop_duplicates=True)
         t = time.perf_counter()
@@ -113,10 +99,11 @@ def fashion(args):
         Ftr, Fte = np.zeros((len(A), 10)), np.zeros((len(B), 10))
         t = time.perf_counter()
         for k in range(10):
-            params, batch, steps = _generators(A, np.where(ytr == k, 1.0, -1.0)[:, None],
-                                               "squared", 2 * args.alpha, args.patterns,
-                                               args.hidden, batch_size, k)
-            Ftr[:, k], Fte[:, k] = _predict(A, *params)[:, 0], _predict(B, *params)[:, 0]
+            params, batch, steps = train_generator(A, np.where(ytr == k, 1.0, -1.0)[:, None],
+                                                   "squared", 2 * args.alpha, args.patterns,
+                                                   args.hidden, batch_size, None, seed=k)
+            Ftr[:, k] = generator_outputs(A, *params)[:, 0]
+            Fte[:, k] = generator_outputs(B, *params)[:, 0]
         gen_times[name] = time.perf_counter() - t
         print(f"| {name} | {batch or 'all'} | {steps} | {gen_times[name]:.1f} | "
               f"{np.mean(Ftr.argmax(1) == ytr):.4f} | {np.mean(Fte.argmax(1) == yte):.4f} |",

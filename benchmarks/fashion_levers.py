@@ -119,6 +119,30 @@ def main(argv=None):
         pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
 
 
+def train_generator(X, Y, loss, alpha, n_patterns, n_hidden, batch_size, n_steps, seed):
+    """The network behind ``patterns="trained"``, trained with ``train_arrangements``' schedule.
+
+    The estimator's procedure and defaults (learning rate 1e-2, an
+    intercept, the schedule of ``batch_size`` and ``n_steps``; its own seed
+    differs).  Returns ``(W1, w2, W3, b)``, the batch size (None: full
+    batch) and the step count.
+    """
+    from convexrelu.losses import get_loss
+    from convexrelu.trained_patterns import _schedule, _train_generators
+
+    batch, steps = _schedule(len(X), batch_size, n_steps)
+    w = np.full(len(X), 1.0 / len(X))
+    params = _train_generators(X, Y, w, get_loss(loss), alpha, n_patterns, n_hidden, steps,
+                               1e-2, True, np.random.default_rng(seed), batch_size=batch)
+    return params, batch, steps
+
+
+def generator_outputs(X, W1, w2, W3, b):
+    """Outputs ``(n, C)`` of a trained generator network."""
+    H1 = np.maximum(np.einsum("nd,pdm->npm", X, W1), 0.0)
+    return np.maximum(np.einsum("npm,pm->np", H1, w2), 0.0) @ W3 + b
+
+
 def generators(args, A, ytr, B, yte):
     """Accuracy of the trained parallel network behind ``patterns="trained"``.
 
@@ -126,37 +150,25 @@ def generators(args, A, ytr, B, yte):
     the alpha (what each binary classifier trains), scored by the argmax of
     the ten networks' outputs.
     """
-    from convexrelu.losses import get_loss
-    from convexrelu.trained_patterns import _schedule, _train_generators
-
     Xa, Xb = (np.hstack([Z, np.ones((len(Z), 1))]) for Z in (A, B))
     onehot = np.eye(ytr.max() + 1)[ytr]
     if args.one_vs_rest:
         problems = [(2 * onehot[:, [k]] - 1, 2 * args.alpha) for k in range(onehot.shape[1])]
     else:
         problems = [(onehot, args.alpha)]
-    w = np.full(len(Xa), 1.0 / len(Xa))
     batch = None if args.batch_size == "none" else (
         "auto" if args.batch_size == "auto" else int(args.batch_size))
-
-    def outputs(X, W1, w2, W3, b):
-        H1 = np.maximum(np.einsum("nd,pdm->npm", X, W1), 0.0)
-        return np.maximum(np.einsum("npm,pm->np", H1, w2), 0.0) @ W3 + b
-
     for steps in args.generators.split(","):
         t = time.perf_counter()
         Ftr, Fte = [], []
         for Y, alpha in problems:
-            # The estimator's procedure and defaults (learning rate 1e-2, an
-            # intercept; its own seed differs); every step count repeats the
-            # same run from the same start, only longer.  "default": the
-            # schedule's own step count.
-            size, n_steps = _schedule(len(Xa), batch, None if steps == "default" else int(steps))
-            params = _train_generators(Xa, Y, w, get_loss(args.loss), alpha, args.patterns,
-                                       args.hidden, n_steps, 1e-2, True,
-                                       np.random.default_rng(0), batch_size=size)
-            Ftr.append(outputs(Xa, *params))
-            Fte.append(outputs(Xb, *params))
+            # Every step count repeats the same run from the same start, only
+            # longer.  "default": the schedule's own step count.
+            params, size, n_steps = train_generator(
+                Xa, Y, args.loss, alpha, args.patterns, args.hidden, batch,
+                None if steps == "default" else int(steps), seed=0)
+            Ftr.append(generator_outputs(Xa, *params))
+            Fte.append(generator_outputs(Xb, *params))
         Ftr, Fte = np.hstack(Ftr), np.hstack(Fte)
         print(f"generators: {args.patterns} sub-networks"
               f"{' per class' if args.one_vs_rest else ''}, m={args.hidden}, pca={args.pca}, "

@@ -49,7 +49,8 @@ def _train_generators(X, Y, w, loss, alpha, n_patterns, n_hidden, n_steps, learn
     """Adam on the smooth objective; returns W1 (P, d, m), w2 (P, m), W3 (P, C), b.
 
     ``batch_size=None``: full-batch steps at a constant step size.  An
-    integer: steps on minibatches of that many rows (weights renormalised
+    integer below ``n`` (:func:`_schedule` resolves larger ones to None):
+    steps on minibatches of that many rows (weights renormalised
     within the batch, so each step's loss estimates the whole one), with the
     step size decaying linearly to zero; without the decay the minibatch
     noise keeps the iterates away from the full-batch quality.
@@ -66,7 +67,7 @@ def _train_generators(X, Y, w, loss, alpha, n_patterns, n_hidden, n_steps, learn
     m1 = [np.zeros_like(p) for p in params]
     m2 = [np.zeros_like(p) for p in params]
     beta1, beta2, eps = 0.9, 0.999, 1e-8
-    full = batch_size is None or batch_size >= n
+    full = batch_size is None
     batches = (itertools.repeat(None, n_steps) if full
                else _minibatches(n, batch_size, n_steps, rng))
     for step, rows in enumerate(batches, start=1):
@@ -74,7 +75,8 @@ def _train_generators(X, Y, w, loss, alpha, n_patterns, n_hidden, n_steps, learn
             Xb, Yb, wb, lr = X, Y, w, learning_rate
         else:
             Xb, Yb, wb = X[rows], Y[rows], w[rows]
-            wb = wb / wb.sum() if wb.sum() > 0 else np.full(len(rows), 1.0 / len(rows))
+            total = wb.sum()
+            wb = wb / total if total > 0 else np.full(len(rows), 1.0 / len(rows))
             lr = learning_rate * (1.0 - (step - 1) / n_steps)
         A1 = np.einsum("nd,dpm->npm", Xb, W1)
         H1 = np.maximum(A1, 0.0)
@@ -187,6 +189,6 @@ def train_arrangements(X, Y, n_patterns, n_hidden, *, loss="squared", alpha=1e-3
     # The generator's own stream, so a RandomState passed in advances once.
     gen = np.random.default_rng(rng.randint(2 ** 31 - 1))
     first, second, _, _ = _train_generators(
-        X, Y, w, loss, float(alpha), int(n_patterns), int(n_hidden), int(n_steps),
+        X, Y, w, loss, float(alpha), int(n_patterns), int(n_hidden), n_steps,
         float(learning_rate), bool(fit_intercept), gen, batch_size=batch_size)
     return Arrangements.from_weights(X, first, second, drop_duplicates=True)
