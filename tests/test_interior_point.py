@@ -440,6 +440,73 @@ def test_dead_neuron_start_takes_fewer_newton_steps(monkeypatch, capsys):
         assert fast.objective == pytest.approx(ref.objective, rel=1e-6)
 
 
+def test_balancing_scales_raise_small_blocks_to_the_block_ratio():
+    """A block far below the largest (a generating sub-network that died in
+    training) is scaled up, all its groups alike, to START_BLOCK_RATIO of
+    the largest block's norm; the other blocks keep their factors and every
+    second-layer slack stays positive."""
+    from convexrelu.solvers import _interior_start
+
+    rng = np.random.default_rng(1)
+    n, B, m, d = 30, 3, 2, 4
+    U = rng.standard_normal((B, m, d))
+    U[1] *= 1e-20
+    Z = np.abs(rng.standard_normal((n, B, m))) + 0.1
+    Z[:, 1] *= 1e-20
+    W2 = np.ones((n, B, m), dtype=np.int8)
+    r2 = np.ones((n, B), bool)
+    c = _interior_start._balancing_scales(U, Z, W2, r2)
+    block = np.linalg.norm(U * c[:, :, None], axis=(1, 2))
+    assert block[1] == pytest.approx(
+        _interior_start.START_BLOCK_RATIO * np.linalg.norm(U, axis=(1, 2)).max(), rel=1e-12)
+    np.testing.assert_allclose(c[1], c[1, 0])                  # one factor for the block
+    plain = _interior_start._balancing_scales(U[[0, 2]], Z[:, [0, 2]], W2[:, [0, 2]],
+                                              r2[:, [0, 2]])
+    np.testing.assert_array_equal(c[[0, 2]], plain)
+    assert np.einsum("nbm,bm->nb", W2 * Z, c).min() > 0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_dead_subnetwork_start_takes_fewer_newton_steps(monkeypatch, capsys, seed):
+    """One tuple's generating sub-network has all weights ~1e-20 beside O(1)
+    ones: without raising its block, the start's stationarity residual is
+    ~1e18 and the interior point took 35 to 78 Newton steps (seeds 0 to 3);
+    raised, it starts below 1e3 and needs under 60% of them, to Clarabel's
+    optimum."""
+    from convexrelu import Arrangements
+    from convexrelu.solvers import _barrier, _interior_start, prepare_problem
+
+    rng = np.random.default_rng(seed)
+    n, d, m, n_patterns = 80, 4, 2, 6
+    X = np.hstack([rng.standard_normal((n, d)), np.ones((n, 1))])
+    y = np.maximum(X[:, 0], 0) - 0.7 * np.maximum(X[:, 1] - 0.3, 0) + 0.1 * rng.standard_normal(n)
+    W1 = rng.standard_normal((n_patterns, d + 1, m))
+    w2 = rng.standard_normal((n_patterns, m))
+    w2[0] *= 1e-20
+    arr = Arrangements.from_weights(X, W1, w2)
+    _, Y, w, loss_obj, op = prepare_problem(X, y, arr, "squared", None)
+    blocks = np.arange(2 * op.n_patterns)
+    alpha = 1e-2
+    ratio = _interior_start.START_BLOCK_RATIO
+
+    def run(block_ratio):
+        monkeypatch.setattr(_interior_start, "START_BLOCK_RATIO", block_ratio)
+        out = _barrier.solve_restricted_barrier(op, loss_obj, Y, w, alpha, blocks,
+                                                fit_intercept=True, tol=1e-9, verbose=True)
+        trace = [ln.split() for ln in capsys.readouterr().out.splitlines() if "[ipm]" in ln]
+        return out, len(trace), float(trace[0][8])
+
+    plain, plain_steps, plain_res = run(0.0)
+    ours, our_steps, our_res = run(ratio)
+    assert plain[4] == ours[4] == "optimal"
+    assert plain_res > 1e12 and our_res < 1e3
+    assert our_steps < 0.6 * plain_steps
+    ref = solve_convex(X, y, arr, alpha, fit_intercept=True, solver="cvxpy", tol=1e-9)
+    fast = solve_convex(X, y, arr, alpha, fit_intercept=True, tol=1e-8)
+    assert fast.converged
+    assert fast.objective == pytest.approx(ref.objective, rel=1e-6)
+
+
 @pytest.mark.parametrize("shape", ["wide", "collinear"])
 def test_squared_loss_with_a_null_space_of_x_stays_on_the_interior_point(shape):
     """Fewer rows than features, or duplicated features: ``X u = 0`` for some ``u``.
