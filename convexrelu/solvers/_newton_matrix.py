@@ -71,34 +71,34 @@ def _row_blocks(X, c1, c2, W2, row_chunk, XX=None, WW=None):
     matrix product with those products (``XX`` from :func:`_pair_products`,
     or built in chunks of rows) instead of a Python loop over groups; only
     the upper triangles (pairs ``j <= j'``) are computed, the rest is
-    symmetry.  ``WW`` (n, B, m (m + 1) / 2): the products ``W2[:, :, j]
-    W2[:, :, j']`` of those pairs, the same at every Newton step.
+    symmetry.  The sub-block ``(j, j')`` is ``X^T diag(q) X`` with
+    ``q = c2[:, b] W2[:, b, j] W2[:, b, j'] + [j = j'] c1[:, bj]``: one
+    coefficient column per pair, ``m (m + 1) / 2`` per block, not ``m``
+    more for the first-layer rows (3 instead of 5 products at m = 2).
+    ``WW`` (n, B, m (m + 1) / 2): the products ``W2[:, :, j] W2[:, :, j']``
+    of those pairs, the same at every Newton step.
     """
     n, d = X.shape
     _, B, m = W2.shape
     pj, pk = np.triu_indices(m)
     npair = len(pj)
-    out = np.zeros((B * npair + B * m, d * (d + 1) // 2))
+    diag = np.flatnonzero(pj == pk)                 # pair (j, j), j = 0 .. m-1
+    out = np.zeros((B * npair, d * (d + 1) // 2))
     for start in range(0, n, row_chunk):
         sl = slice(start, min(n, start + row_chunk))
         XXc = _pair_products(X[sl]) if XX is None else XX[sl]
         Wc = W2[sl][:, :, pj] * W2[sl][:, :, pk] if WW is None else WW[sl]
-        Q = (c2[sl, :, None] * Wc).reshape(-1, B * npair)
-        # Two products into the two row ranges (no concatenated copy).
-        out[:B * npair] += Q.T @ XXc
-        out[B * npair:] += c1[sl].T @ XXc
+        Q = c2[sl, :, None] * Wc
+        Q[:, :, diag] += c1[sl].reshape(-1, B, m)
+        out += Q.reshape(-1, B * npair).T @ XXc
     # Symmetric d x d matrices from their upper triangles.
-    full = _symmetric_from_upper(out, d)
-    second = full[:B * npair].reshape(B, npair, d, d)
+    second = _symmetric_from_upper(out, d).reshape(B, npair, d, d)
     blocks = np.zeros((B, m, d, m, d))
     for p in range(npair):
         j, k = pj[p], pk[p]
         blocks[:, j, :, k, :] = second[:, p]
         if j != k:
             blocks[:, k, :, j, :] = np.transpose(second[:, p], (0, 2, 1))
-    first = full[B * npair:].reshape(B, m, d, d)
-    for j in range(m):
-        blocks[:, j, :, j, :] += first[:, j]
     return blocks.reshape(B, m * d, m * d)
 
 
