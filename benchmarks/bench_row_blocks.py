@@ -9,7 +9,8 @@ d(d+1)/2).  The sub-block ``(j, j')`` needs only the coefficients
 ``c2 W2_j W2_j' + [j = j'] c1_j``: ``m (m + 1) / 2`` columns per block.  The
 baseline here (the solver's form until the twenty-sixth session) multiplied
 the first-layer coefficients ``c1`` separately: ``m (m + 1) / 2 + m``
-columns.  Random weights of the interior point's shapes (signs for the
+columns (both on the same pair products, the solver's current
+layout).  Random weights of the interior point's shapes (signs for the
 second-layer rows), the rows' pair products kept (``--chunk`` rows at a
 time rebuilt when they would take more than the solver's 256 MB); medians
 of ``--repeats`` alternating calls, one process; the largest difference of
@@ -40,14 +41,14 @@ def separate_first_layer(X, c1, c2, W2, row_chunk, XX=None):
     _, B, m = W2.shape
     pj, pk = np.triu_indices(m)
     npair = len(pj)
-    out = np.zeros((B * npair + B * m, d * (d + 1) // 2))
+    out = np.zeros((d * (d + 1) // 2, B * npair + B * m))
     for start in range(0, n, row_chunk):
         sl = slice(start, min(n, start + row_chunk))
-        XXc = _pair_products(X[sl]) if XX is None else XX[sl]
+        XXc = _pair_products(X[sl]) if XX is None else XX[:, sl]
         Q = (c2[sl, :, None] * W2[sl][:, :, pj] * W2[sl][:, :, pk]).reshape(-1, B * npair)
-        out[:B * npair] += Q.T @ XXc
-        out[B * npair:] += c1[sl].T @ XXc
-    full = _symmetric_from_upper(out, d)
+        out[:, :B * npair] += XXc @ Q
+        out[:, B * npair:] += XXc @ c1[sl]
+    full = _symmetric_from_upper(out.T, d)
     second = full[:B * npair].reshape(B, npair, d, d)
     blocks = np.zeros((B, m, d, m, d))
     for p in range(npair):
