@@ -31,7 +31,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from convexrelu.solvers._barrier import PAIR_PRODUCTS_MAX_BYTES  # noqa: E402
-from convexrelu.solvers._newton_matrix import (_pair_products, _row_blocks,  # noqa: E402
+from convexrelu.solvers._newton_matrix import (_blocks_from_pairs,  # noqa: E402
+                                               _pair_products, _row_blocks,
                                                _symmetric_from_upper)
 
 
@@ -49,13 +50,7 @@ def separate_first_layer(X, c1, c2, W2, row_chunk, XX=None):
         out[:, :B * npair] += XXc @ Q
         out[:, B * npair:] += XXc @ c1[sl]
     full = _symmetric_from_upper(out.T, d)
-    second = full[:B * npair].reshape(B, npair, d, d)
-    blocks = np.zeros((B, m, d, m, d))
-    for p in range(npair):
-        j, k = pj[p], pk[p]
-        blocks[:, j, :, k, :] = second[:, p]
-        if j != k:
-            blocks[:, k, :, j, :] = np.transpose(second[:, p], (0, 2, 1))
+    blocks = _blocks_from_pairs(full[:B * npair].reshape(B, npair, d, d), m)
     first = full[B * npair:].reshape(B, m, d, d)
     for j in range(m):
         blocks[:, j, :, j, :] += first[:, j]

@@ -96,14 +96,23 @@ def _row_blocks(X, c1, c2, W2, row_chunk, XX=None, WW=None):
         Q[:, :, diag] += c1[sl].reshape(-1, B, m)
         out += XXc @ Q.reshape(-1, B * npair)
     # Symmetric d x d matrices from their upper triangles.
-    second = _symmetric_from_upper(out.T, d).reshape(B, npair, d, d)
+    pairs = _symmetric_from_upper(out.T, d).reshape(B, npair, d, d)
+    return _blocks_from_pairs(pairs, m).reshape(B, m * d, m * d)
+
+
+def _blocks_from_pairs(pairs, m):
+    """The (B, m, d, m, d) blocks whose sub-blocks ``(j, j')``, ``j <= j'``, are ``pairs``.
+
+    ``pairs`` (B, m (m + 1) / 2, d, d) in the order of ``np.triu_indices(m)``;
+    the sub-blocks below the diagonal are their transposes.
+    """
+    B, _, d, _ = pairs.shape
     blocks = np.zeros((B, m, d, m, d))
-    for p in range(npair):
-        j, k = pj[p], pk[p]
-        blocks[:, j, :, k, :] = second[:, p]
+    for p, (j, k) in enumerate(zip(*np.triu_indices(m))):
+        blocks[:, j, :, k, :] = pairs[:, p]
         if j != k:
-            blocks[:, k, :, j, :] = np.transpose(second[:, p], (0, 2, 1))
-    return blocks.reshape(B, m * d, m * d)
+            blocks[:, k, :, j, :] = np.transpose(pairs[:, p], (0, 2, 1))
+    return blocks
 
 
 def _pair_loss_gram(K, X, XX, mask, out_of_group, parts, row_chunk):
