@@ -198,11 +198,11 @@ def test_multi_output_squared_splits_by_output(fit_intercept):
     assert norms[0] > 0 and norms[1] > 0
 
 
-@pytest.mark.parametrize("step", [0.9, 0.7])
+@pytest.mark.parametrize("step", [0.9, 0.8])
 def test_strong_rule_predicts_the_next_active_blocks(step):
     from convexrelu.operator import group_norms
     from convexrelu.solvers import prepare_problem
-    from convexrelu.solvers.fast import _add_strong_rule_blocks
+    from convexrelu.solvers.fast import STRONG_RULE_MIN_STEP, _add_strong_rule_blocks
 
     rng = np.random.default_rng(5)
     X = np.hstack([rng.standard_normal((80, 3)), np.ones((80, 1))])
@@ -223,9 +223,31 @@ def test_strong_rule_predicts_the_next_active_blocks(step):
     _add_strong_rule_blocks(op, predicted, prev, step * alpha)
     assert np.all(predicted[entering])                    # every new block predicted
     assert predicted.sum() < NB                           # and not simply all of them
-    unchanged = active(prev).copy()
-    _add_strong_rule_blocks(op, unchanged, prev, 1.5 * alpha)   # larger alpha: nothing
-    assert np.array_equal(unchanged, active(prev))
+    for other in (1.5, 0.99 * STRONG_RULE_MIN_STEP, 0.3):
+        # A larger alpha, or a step too coarse for the rule: nothing added
+        # (pricing finds the entering blocks).
+        unchanged = active(prev).copy()
+        _add_strong_rule_blocks(op, unchanged, prev, other * alpha)
+        assert np.array_equal(unchanged, active(prev))
+
+
+def test_coarse_path_steps_reach_the_cold_optimum():
+    """Without the strong rule's blocks, a coarse path's points are still the
+    certified optima of cold solves (pricing adds what enters)."""
+    rng = np.random.default_rng(7)
+    X = np.hstack([rng.standard_normal((120, 4)), np.ones((120, 1))])
+    y = (np.maximum(X[:, 0] - X[:, 1], 0) + 0.5 * np.sin(2 * X[:, 2])
+         + 0.1 * rng.standard_normal(120))
+    arr = sample_arrangements(X, 20, 2, random_state=7)
+    from convexrelu import convex_path
+
+    path = convex_path(X, y, arr, n_alphas=5, eps=1e-3, fit_intercept=True, solver="fast",
+                       tol=1e-8)
+    assert path.alphas[2] < 0.5 * path.alphas[1]          # coarse steps
+    for a, obj, res in zip(path.alphas[1:], path.objectives[1:], path.results[1:]):
+        assert res.converged and res.relative_gap <= 1e-8
+        cold = solve_convex(X, y, arr, a, fit_intercept=True, solver="cvxpy")
+        assert obj == pytest.approx(cold.objective, rel=1e-6)
 
 
 @pytest.mark.parametrize("seed,m,step_max", [(0, 1, None), (1, 2, None), (2, 3, None),

@@ -616,3 +616,76 @@ def test_solve_records_a_resumed_round_and_resume_changes_nothing_else():
     assert not any(h["resumed"] for h in off.history)
     assert on.converged and off.converged
     assert on.objective == pytest.approx(off.objective, rel=1e-9)
+
+
+def test_jammed_warm_start_restarts_from_the_cold_start(monkeypatch):
+    """A warm start whose first JAM_STEPS steps are all short is abandoned for
+    the cold start, which then runs step for step as a cold solve; a cold
+    start is never restarted.  (Every step counts as short here: SHORT_STEP
+    is raised above any step length.)"""
+    import contextlib
+    import io
+
+    from convexrelu.solvers import _barrier, prepare_problem
+
+    X, y, arr, alpha = make_problem(48, 70, 3, 2, "logistic", n_patterns=6, alpha_frac=0.1)
+    X, Y, w, loss_obj, op = prepare_problem(X, y, arr, "logistic", None)
+    blocks = np.arange(op.n_outputs * 2 * op.n_patterns)
+    previous = _barrier.solve_restricted_barrier(op, loss_obj, Y, w, 2 * alpha, blocks,
+                                                 fit_intercept=True, tol=1e-10)[0]
+
+    def solve(start_u):
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            out = _barrier.solve_restricted_barrier(op, loss_obj, Y, w, alpha, blocks,
+                                                    fit_intercept=True, tol=1e-10,
+                                                    verbose=True, start_u=start_u)
+        return out, [ln for ln in buf.getvalue().splitlines() if "[ipm]" in ln]
+
+    cold, cold_trace = solve(None)
+    warm, warm_trace = solve(previous)
+    assert warm[4] == cold[4] == "optimal"
+    assert warm_trace[0] != cold_trace[0]                # the warm start is used
+    monkeypatch.setattr(_barrier, "SHORT_STEP", 2.0)
+    jammed, jammed_trace = solve(previous)
+    cold_short, cold_short_trace = solve(None)
+    # A cold start is not restarted: its steps are numbered on from 1.
+    steps = [int(ln.split()[2]) for ln in cold_short_trace]
+    assert steps == list(range(1, len(steps) + 1))
+    assert cold_short_trace[0] == cold_trace[0]
+    # The warm start: JAM_STEPS steps, then the cold solve step for step.
+    assert jammed_trace[:_barrier.JAM_STEPS] == warm_trace[:_barrier.JAM_STEPS]
+    assert jammed_trace[_barrier.JAM_STEPS:] == cold_short_trace
+    assert np.array_equal(jammed[0], cold_short[0])
+
+
+def test_drifting_gap_stops_as_stalled(monkeypatch, capsys):
+    """Without floored first multipliers, the dead-neuron problem's interior
+    point reaches the gap early (stationarity residual still ~30) and the gap
+    drifts back above tol for dozens of steps before it recovers: within
+    STALL_DRIFT_STEPS it finishes "optimal"; with a shorter allowance it stops
+    "stalled" that many steps after first reaching the gap."""
+    from convexrelu.solvers import _barrier, _interior_start, prepare_problem
+
+    monkeypatch.setattr(_interior_start, "START_GROUP_RATIO", 0.0)
+    monkeypatch.setattr(_interior_start, "START_SLACK_FLOOR", 0.0)
+    X, Y1, arr = _dead_neuron_problem(0)
+    _, Y, w, loss_obj, op = prepare_problem(X, Y1, arr, "cross_entropy", None)
+    blocks = np.arange(op.n_outputs * 2 * op.n_patterns)
+    tol = 1e-9
+
+    def run():
+        out = _barrier.solve_restricted_barrier(op, loss_obj, Y, w, 1e-2, blocks,
+                                                fit_intercept=True, tol=tol, verbose=True)
+        trace = [ln.split() for ln in capsys.readouterr().out.splitlines() if "[ipm]" in ln]
+        gaps = np.array([float(t[6]) / abs(float(t[4])) for t in trace])
+        return out[4], gaps
+
+    status, gaps = run()
+    assert status == "optimal"
+    first = int(np.argmax(gaps <= tol))
+    assert gaps[first] <= tol and np.sum(gaps[first:] > tol) > 10     # it drifts
+    monkeypatch.setattr(_barrier, "STALL_DRIFT_STEPS", 10)
+    status, short = run()
+    assert status == "stalled"
+    assert len(short) == first + 10 + 1

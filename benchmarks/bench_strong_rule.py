@@ -1,0 +1,144 @@
+"""Paths with the strong rule's former cap on coarse steps against the current rule.
+
+A path point starts its working set from the previous solution's blocks
+plus those the sequential strong rule expects to enter
+(``convexrelu/solvers/fast.py``, ``_add_strong_rule_blocks``).  Until the
+twenty-seventh session, steps coarser than ``alpha >= 0.8 alpha_prev``
+(where the rule's threshold ``2 alpha - alpha_prev`` falls toward zero)
+took every block within 40% of ``alpha_prev``; now they take none
+(``STRONG_RULE_MIN_STEP``).  This script solves the same paths both ways
+in one process, alternating per path, and prints each path's seconds
+(median of ``--repeats``), its working-set rounds, the ratio (former /
+current: above 1 means the current rule is faster) and the largest
+relative difference of the certified objectives.
+
+Paths: one training fold (``--fold`` of 5) of diabetes, the UCI regression
+sets of ``../shared/data`` (training rows of split 0, cut to
+``--max-train``; skipped when absent), iris and wine (cross-entropy) and
+breast cancer (logistic); X standardised, trained tuples (``--patterns``,
+m = 2) as the CV estimators use, ``convex_path`` with ``--n-alphas`` down
+to ``--eps`` times alpha_max, tol 1e-6.
+
+    python benchmarks/bench_strong_rule.py                          # 10 alphas, eps 1e-3
+    python benchmarks/bench_strong_rule.py --n-alphas 30 --fold 1 --seed 1
+    python benchmarks/bench_strong_rule.py --n-alphas 10 --eps 1e-2 --sets diabetes,yacht
+
+Set OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 to time on one core.
+"""
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_wine
+from sklearn.model_selection import KFold
+from sklearn.preprocessing import StandardScaler
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from datasets import load_uci_regression, uci_regression_names  # noqa: E402
+
+import convexrelu.solvers.fast as fast  # noqa: E402
+from convexrelu import convex_path, train_arrangements  # noqa: E402
+
+# The two largest UCI regression sets take minutes per path at any rule.
+SKIP = ("protein-tertiary-structure", "year-prediction-MSD")
+
+
+def former_rule(op, in_set, warm_start, alpha):
+    """The rule before STRONG_RULE_MIN_STEP: on coarse steps the blocks within
+    40% of ``alpha_prev`` (``c_b >= 0.6 alpha_prev``)."""
+    prev = getattr(warm_start, "alpha", None)
+    V = getattr(warm_start, "dual_point", None)
+    lam1 = getattr(warm_start, "lam1", None)
+    lam2 = getattr(warm_start, "lam2", None)
+    n, NB = op.n_samples, in_set.shape[0]
+    if (prev is None or V is None or lam1 is None or lam2 is None or prev <= alpha
+            or np.shape(V)[0] != n or np.size(lam1) != n * NB * op.n_hidden):
+        return
+    c = fast._ratios(op, np.asarray(V, float), np.asarray(lam1, float).reshape(n, NB, -1),
+                     np.asarray(lam2, float).reshape(n, NB), 1.0)
+    in_set |= c >= max(2.0 * alpha - float(prev), 0.6 * float(prev))
+
+
+RULES = {"former": former_rule, "current": fast._add_strong_rule_blocks}
+
+
+def datasets(max_train):
+    X, y = load_diabetes(return_X_y=True)
+    yield "diabetes", StandardScaler().fit_transform(X), (y - y.mean()) / y.std(), "squared"
+    for name in uci_regression_names():
+        if name in SKIP:
+            continue
+        X, y, _, _ = load_uci_regression(name, split=0)
+        X, y = X[:max_train], y[:max_train]
+        yield name, StandardScaler().fit_transform(X), (y - y.mean()) / y.std(), "squared"
+    for name, load in (("iris", load_iris), ("wine", load_wine)):
+        X, y = load(return_X_y=True)
+        yield name, StandardScaler().fit_transform(X), np.eye(y.max() + 1)[y], "cross_entropy"
+    X, y = load_breast_cancer(return_X_y=True)
+    yield "breast cancer", StandardScaler().fit_transform(X), 2.0 * y - 1.0, "logistic"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n-alphas", type=int, default=10)
+    p.add_argument("--eps", type=float, default=1e-3)
+    p.add_argument("--max-train", type=int, default=1000)
+    p.add_argument("--patterns", type=int, default=32)
+    p.add_argument("--fold", type=int, default=0, help="training fold (of 5)")
+    p.add_argument("--seed", type=int, default=0, help="the tuples' seed")
+    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--sets", default=None, help="comma-separated set names")
+    args = p.parse_args(argv)
+    warnings.simplefilter("ignore")
+
+    problems = []
+    for name, X, y, loss in datasets(args.max_train):
+        if args.sets and name not in args.sets.split(","):
+            continue
+        Xa = np.hstack([X, np.ones((len(X), 1))])
+        train = list(KFold(5, shuffle=True, random_state=0).split(X))[args.fold][0]
+        Y = y[train] if y.ndim == 2 else y[train, None]
+        # Tuples trained below the grid's smallest alpha, as a CV fold trains them.
+        arr = train_arrangements(Xa[train], Y, args.patterns, 2, loss=loss, alpha=1e-4,
+                                 random_state=np.random.RandomState(args.seed))
+        problems.append((name, Xa[train], y[train], arr, loss))
+
+    print(f"{args.n_alphas} alphas down to {args.eps:g} alpha_max, {args.patterns} trained "
+          f"tuples, m = 2, fold {args.fold}, seed {args.seed}; seconds (rounds)")
+    print(f"{'path':<24}{'n x d':>10}{'former':>14}{'current':>14}{'ratio':>7}"
+          f"{'rel obj diff':>14}")
+    total = dict.fromkeys(RULES, 0.0)
+    original = fast._add_strong_rule_blocks
+    try:
+        for name, X, y, arr, loss in problems:
+            runs = {rule: [] for rule in RULES}
+            for _ in range(args.repeats):
+                for rule, fn in RULES.items():
+                    fast._add_strong_rule_blocks = fn
+                    t = time.perf_counter()
+                    path = convex_path(X, y, arr, n_alphas=args.n_alphas, eps=args.eps,
+                                       loss=loss, fit_intercept=True, tol=1e-6)
+                    runs[rule].append((time.perf_counter() - t, path))
+            sec = {rule: float(np.median([t for t, _ in runs[rule]])) for rule in RULES}
+            rounds = {rule: sum(len(r.history) for r in runs[rule][0][1].results)
+                      for rule in RULES}
+            o_f = runs["former"][0][1].objectives
+            o_c = runs["current"][0][1].objectives
+            diff = float(np.max(np.abs(o_c - o_f) / np.abs(o_f)))
+            for rule in RULES:
+                total[rule] += sec[rule]
+            cells = "".join(f"{sec[r]:>9.2f} ({rounds[r]:>2})" for r in RULES)
+            print(f"{name:<24}{f'{X.shape[0]}x{X.shape[1] - 1}':>10}{cells}"
+                  f"{sec['former'] / sec['current']:>7.2f}{diff:>14.1e}", flush=True)
+    finally:
+        fast._add_strong_rule_blocks = original
+    print(f"{'total':<34}{total['former']:>14.2f}{total['current']:>14.2f}"
+          f"{total['former'] / total['current']:>7.2f}")
+
+
+if __name__ == "__main__":
+    main()
