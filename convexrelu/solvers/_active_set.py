@@ -54,7 +54,8 @@ entry is :class:`~convexrelu.solvers._zero_groups.ZeroGroups`.
 """
 
 import numpy as np
-from scipy.linalg import LinAlgError, solve_triangular
+from scipy.linalg import LinAlgError
+from scipy.linalg.lapack import dpotrs, dtrtrs
 
 from ..losses import flat_direction_curvature
 from . import _FEASIBILITY_RTOL
@@ -474,14 +475,21 @@ class _ActiveSet(Faces, ZeroGroups):
         # rounding only) is held without changing the step, so the rows of
         # one pass are walked in the order they block until an independent
         # one changes the target; ``max_rows`` counts the independent ones.
-        A_rows, W_cols, added = [], [], []
-        L = np.zeros((0, 0))
+        # The held rows a (rows of A), their H^-1 a (columns of W) and L,
+        # filled up to n_held (LAPACK's triangular solves: scipy's wrappers
+        # cost ~10 us a call, most of the solves' time at these sizes).
+        p = len(star)
+        A_mat = np.empty((max_rows, p))
+        W_mat = np.empty((p, max_rows))
+        L = np.zeros((max_rows, max_rows), order="F")
+        n_held = 0
+        added = []
         walked = 0
+        s1, s2 = self.slacks(Zcur)
         for _ in range(max_rows):
             dth = target - cur
             dUs, _ = self.theta_to_u(dth)
             dZ = X @ dUs.T
-            s1, s2 = self.slacks(Zcur)
             ds1, ds2 = self.slacks(dZ)
             lim1 = rows1 & ~held1 & (ds1 < 0)
             lim2 = rows2 & ~held2 & (ds2 < 0)
@@ -505,8 +513,8 @@ class _ActiveSet(Faces, ZeroGroups):
                 a = self.row_in_theta(*row)
                 wa = solve(a)
                 s_aa = float(a @ wa)
-                ell = (solve_triangular(L, np.array([r @ wa for r in A_rows]), lower=True)
-                       if A_rows else np.zeros(0))
+                ell = (dtrtrs(L[:n_held, :n_held], A_mat[:n_held] @ wa, lower=1)[0]
+                       if n_held else np.zeros(0))
                 pivot = s_aa - float(ell @ ell)
                 if pivot > 1e-10 * s_aa:
                     t_stop = max(float(rats[k]), 0.0)
@@ -519,17 +527,17 @@ class _ActiveSet(Faces, ZeroGroups):
                 break
             cur = cur + t_stop * dth
             Zcur = Zcur + t_stop * dZ
-            n_held = len(A_rows)
-            L2 = np.zeros((n_held + 1, n_held + 1))
-            L2[:n_held, :n_held] = L
-            L2[n_held, :n_held] = ell
-            L2[n_held, n_held] = np.sqrt(pivot)
-            L = L2
-            A_rows.append(a)
-            W_cols.append(wa)
-            rhs = np.array(A_rows) @ (star - cur)
-            nu = solve_triangular(L, solve_triangular(L, rhs, lower=True), lower=True, trans="T")
-            target = star - np.column_stack(W_cols) @ nu
+            # (the slacks are linear in Z)
+            s1 = s1 + t_stop * ds1
+            s2 = s2 + t_stop * ds2
+            L[n_held, :n_held] = ell
+            L[n_held, n_held] = np.sqrt(pivot)
+            A_mat[n_held] = a
+            W_mat[:, n_held] = wa
+            n_held += 1
+            rhs = A_mat[:n_held] @ (star - cur)
+            nu = dpotrs(L[:n_held, :n_held], rhs, lower=1)[0]
+            target = star - W_mat[:, :n_held] @ nu
         else:
             return None
         dUt, dbt = self.theta_to_u(cur)
