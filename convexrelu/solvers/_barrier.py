@@ -82,7 +82,7 @@ SHORT_STEP = 0.05
 #: SHORT_STEP is jammed against the boundary: the solve starts again from the
 #: cold interior start.  (A path point of UCI energy, 43 blocks, a previous
 #: solution 2.2 times the alpha away: steps of 4e-4 to 5e-3 for all 200
-#: allowed, then Clarabel, 12.5 s of a 12.9 s path; started again cold, 0.2 s.)
+#: allowed, then Clarabel, 12.5 s of a 12.9 s path; started again cold, 0.59 s.)
 JAM_STEPS = 5
 #: steps after the gap first reached tol, with the gap back above it, after
 #: which the interior point reports "stalled": at tau ~ 1e14 the iterates can
