@@ -51,16 +51,11 @@ def former_rule(op, in_set, warm_start, alpha):
     """The rule before STRONG_RULE_MIN_STEP: on coarse steps the blocks within
     40% of ``alpha_prev`` (``c_b >= 0.6 alpha_prev``)."""
     prev = getattr(warm_start, "alpha", None)
-    V = getattr(warm_start, "dual_point", None)
-    lam1 = getattr(warm_start, "lam1", None)
-    lam2 = getattr(warm_start, "lam2", None)
-    n, NB = op.n_samples, in_set.shape[0]
-    if (prev is None or V is None or lam1 is None or lam2 is None or prev <= alpha
-            or np.shape(V)[0] != n or np.size(lam1) != n * NB * op.n_hidden):
+    if prev is None or prev <= alpha:
         return
-    c = fast._ratios(op, np.asarray(V, float), np.asarray(lam1, float).reshape(n, NB, -1),
-                     np.asarray(lam2, float).reshape(n, NB), 1.0)
-    in_set |= c >= max(2.0 * alpha - float(prev), 0.6 * float(prev))
+    c = fast._warm_dual_norms(op, warm_start, in_set.shape[0])
+    if c is not None:
+        in_set |= c >= max(2.0 * alpha - float(prev), 0.6 * float(prev))
 
 
 RULES = {"former": former_rule, "current": fast._add_strong_rule_blocks}

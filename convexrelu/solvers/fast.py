@@ -542,17 +542,27 @@ def _add_strong_rule_blocks(op, in_set, warm_start, alpha):
     block the rule missed.
     """
     prev = getattr(warm_start, "alpha", None)
+    if prev is None or prev <= alpha or alpha < STRONG_RULE_MIN_STEP * float(prev):
+        return
+    c = _warm_dual_norms(op, warm_start, in_set.shape[0])
+    if c is not None:
+        in_set |= c >= 2.0 * alpha - float(prev)
+
+
+def _warm_dual_norms(op, warm_start, n_blocks):
+    """Each block's largest dual norm ``max_j ||X^T g_bj||`` at a warm start's
+    certified dual point and multipliers, shape (n_blocks,); None when the
+    warm start lacks them or they do not fit these rows."""
     V = getattr(warm_start, "dual_point", None)
     lam1 = getattr(warm_start, "lam1", None)
     lam2 = getattr(warm_start, "lam2", None)
-    n, NB = op.n_samples, in_set.shape[0]
-    if (prev is None or V is None or lam1 is None or lam2 is None or prev <= alpha
-            or alpha < STRONG_RULE_MIN_STEP * float(prev)
-            or np.shape(V)[0] != n or np.size(lam1) != n * NB * op.n_hidden):
-        return
-    c = _ratios(op, np.asarray(V, float), np.asarray(lam1, float).reshape(n, NB, -1),
-                np.asarray(lam2, float).reshape(n, NB), 1.0)
-    in_set |= c >= 2.0 * alpha - float(prev)
+    n = op.n_samples
+    if (V is None or lam1 is None or lam2 is None
+            or np.shape(V)[0] != n or np.size(lam1) != n * n_blocks * op.n_hidden):
+        return None
+    return _ratios(op, np.asarray(V, float),
+                   np.asarray(lam1, float).reshape(n, n_blocks, -1),
+                   np.asarray(lam2, float).reshape(n, n_blocks), 1.0)
 
 
 def _drop_negligible_blocks(op, loss, Y, w, alpha, U, intercept, fit_intercept, tol, cert,
