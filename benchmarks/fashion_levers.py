@@ -15,21 +15,27 @@ and compare rows, e.g.
     python benchmarks/fashion_levers.py --n-train 10000 --patterns 32 --pca 30 --generators 300,3000
     python benchmarks/fashion_levers.py --n-train 10000 --patterns 32 --pca 30 --one-vs-rest
 
-``--one-vs-rest`` fits ``OneVsRestClassifier`` over binary squared-loss
-classifiers instead (the squared loss only): the same per-class programs,
-but each class's tuples come from a network trained on that class alone
+``--one-vs-rest`` fits ``OneVsRestClassifier`` over binary classifiers
+instead, each class's tuples from a network trained on that class alone.
+With the squared loss these are the multi-class model's per-class programs
 (``alpha`` is doubled for their -1/+1 targets, which keeps each program the
-multi-class model's; see ``fashion_mnist.py``).
+multi-class model's; see ``fashion_mnist.py``); with ``--loss log_loss``
+they are binary logistic programs at the given ``alpha`` (no multi-class
+program to match).
 
 ``--generators STEPS`` fits no convex model: it trains the parallel network
 whose sub-networks ``patterns="trained"`` takes its tuples from, for each
 number of Adam steps, and prints that network's own accuracy (the convex
 program over its tuples can only lower the training objective); with
 ``--one-vs-rest`` one network per class, as the binary classifiers train
-them.  ``--batch-size`` picks the schedule (``train_arrangements``), e.g.
+them; with ``--loss log_loss`` the networks are binary logistic ones per
+class, or one softmax network over all classes without ``--one-vs-rest``.
+``--batch-size`` picks the schedule (``train_arrangements``), e.g.
 
     python benchmarks/fashion_levers.py --n-train 60000 --pca 100 --patterns 16 \
         --one-vs-rest --generators default
+    python benchmarks/fashion_levers.py --n-train 60000 --pca 100 --patterns 16 \
+        --one-vs-rest --generators default --loss log_loss --alpha 3e-4
 
 Set OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 to time on one core.
 """
@@ -64,7 +70,7 @@ def main(argv=None):
     p.add_argument("--n-jobs", type=int, default=None)
     p.add_argument("--profile", action="store_true")
     p.add_argument("--one-vs-rest", action="store_true",
-                   help="one binary squared-loss classifier per class, tuples per class")
+                   help="one binary classifier per class, tuples per class")
     p.add_argument("--generators", default=None,
                    help="comma-separated Adam step counts ('default': the schedule's): "
                         "report the tuple generators only")
@@ -85,14 +91,11 @@ def main(argv=None):
     scaler = StandardScaler().fit(pca.transform(Xtr))
     A, B = scaler.transform(pca.transform(Xtr)), scaler.transform(pca.transform(Xte))
     if args.generators:
-        if args.loss != "squared":
-            p.error("--generators supports --loss squared only")
         generators(args, A, ytr, B, yte)
         return
-    if args.one_vs_rest and args.loss != "squared":
-        p.error("--one-vs-rest needs --loss squared")
+    doubled = args.one_vs_rest and args.loss == "squared"
     est = ConvexDeepReLUClassifier(
-        alpha=2 * args.alpha if args.one_vs_rest else args.alpha, n_patterns=args.patterns,
+        alpha=2 * args.alpha if doubled else args.alpha, n_patterns=args.patterns,
         n_hidden=args.hidden, loss=args.loss, tol=args.tol, patterns=args.tuples,
         memory_limit=None, n_jobs=None if args.one_vs_rest else args.n_jobs, random_state=0)
     if args.one_vs_rest:
@@ -146,15 +149,20 @@ def generator_outputs(X, W1, w2, W3, b):
 def generators(args, A, ytr, B, yte):
     """Accuracy of the trained parallel network behind ``patterns="trained"``.
 
-    With ``--one-vs-rest``: one network per class on -1/+1 targets at twice
-    the alpha (what each binary classifier trains), scored by the argmax of
-    the ten networks' outputs.
+    With ``--one-vs-rest``: one network per class on -1/+1 targets (at twice
+    the alpha for the squared loss: what each binary classifier trains),
+    scored by the argmax of the ten networks' outputs.
     """
     Xa, Xb = (np.hstack([Z, np.ones((len(Z), 1))]) for Z in (A, B))
     onehot = np.eye(ytr.max() + 1)[ytr]
     if args.one_vs_rest:
-        problems = [(2 * onehot[:, [k]] - 1, 2 * args.alpha) for k in range(onehot.shape[1])]
+        # Binary logistic networks take the given alpha (no program to match).
+        loss = "squared" if args.loss == "squared" else "logistic"
+        scale = 2 if args.loss == "squared" else 1
+        problems = [(2 * onehot[:, [k]] - 1, scale * args.alpha)
+                    for k in range(onehot.shape[1])]
     else:
+        loss = "squared" if args.loss == "squared" else "cross_entropy"
         problems = [(onehot, args.alpha)]
     batch = None if args.batch_size == "none" else (
         "auto" if args.batch_size == "auto" else int(args.batch_size))
@@ -165,7 +173,7 @@ def generators(args, A, ytr, B, yte):
             # Every step count repeats the same run from the same start, only
             # longer.  "default": the schedule's own step count.
             params, size, n_steps = train_generator(
-                Xa, Y, args.loss, alpha, args.patterns, args.hidden, batch,
+                Xa, Y, loss, alpha, args.patterns, args.hidden, batch,
                 None if steps == "default" else int(steps), seed=0)
             Ftr.append(generator_outputs(Xa, *params))
             Fte.append(generator_outputs(Xb, *params))
