@@ -93,9 +93,9 @@ def main(argv=None):
     if args.generators:
         generators(args, A, ytr, B, yte)
         return
-    doubled = args.one_vs_rest and args.loss == "squared"
     est = ConvexDeepReLUClassifier(
-        alpha=2 * args.alpha if doubled else args.alpha, n_patterns=args.patterns,
+        alpha=per_class_alpha(args) if args.one_vs_rest else args.alpha,
+        n_patterns=args.patterns,
         n_hidden=args.hidden, loss=args.loss, tol=args.tol, patterns=args.tuples,
         memory_limit=None, n_jobs=None if args.one_vs_rest else args.n_jobs, random_state=0)
     if args.one_vs_rest:
@@ -120,6 +120,13 @@ def main(argv=None):
           f"rel. gap {max(e.relative_gap_ for e in parts):.1e}", flush=True)
     if prof:
         pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
+
+
+def per_class_alpha(args):
+    """The alpha of each binary program of ``--one-vs-rest``: twice ``--alpha``
+    for the squared loss (its -1/+1 targets keep each program the multi-class
+    model's), ``--alpha`` itself for the logistic loss (no program to match)."""
+    return 2 * args.alpha if args.loss == "squared" else args.alpha
 
 
 def train_generator(X, Y, loss, alpha, n_patterns, n_hidden, batch_size, n_steps, seed):
@@ -156,10 +163,8 @@ def generators(args, A, ytr, B, yte):
     Xa, Xb = (np.hstack([Z, np.ones((len(Z), 1))]) for Z in (A, B))
     onehot = np.eye(ytr.max() + 1)[ytr]
     if args.one_vs_rest:
-        # Binary logistic networks take the given alpha (no program to match).
         loss = "squared" if args.loss == "squared" else "logistic"
-        scale = 2 if args.loss == "squared" else 1
-        problems = [(2 * onehot[:, [k]] - 1, scale * args.alpha)
+        problems = [(2 * onehot[:, [k]] - 1, per_class_alpha(args))
                     for k in range(onehot.shape[1])]
     else:
         loss = "squared" if args.loss == "squared" else "cross_entropy"
