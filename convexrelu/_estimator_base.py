@@ -27,7 +27,7 @@ from .extraction import extract_network
 from .enumeration import enumerate_arrangements
 from .optimality import optimality_certificate
 from .memory import check_fit_memory, resolve_memory_limit
-from .solvers import _resolve_solver, check_n_jobs, solve_convex
+from .solvers import _resolve_solver, check_n_jobs, check_solve_params, solve_convex
 from .trained_patterns import train_arrangements
 
 
@@ -281,10 +281,9 @@ class _BaseConvexDeepReLU(_VersionedPickle, _TransactionalFit, BaseEstimator):
                 raise ValueError(f"{name} must be a positive finite number; got {val!r}.")
 
         positive_real("alpha")
-        positive_real("tol")
+        check_solve_params(self.tol, self.max_iter)
         positive_int("n_patterns")
         positive_int("n_hidden")
-        positive_int("max_iter")
         positive_int("max_patterns")
         if self.patterns not in ("sample", "trained", "exact"):
             raise ValueError(f"patterns must be 'sample', 'trained' or 'exact'; "

@@ -316,7 +316,7 @@ _CV_PARAMS_DOC_REST = """
     solver : str, default=None
         Convex solver (None: the package default).
     tol : float, default=1e-6
-        Relative duality gap of every solve.
+        Relative duality gap of every solve, in (0, 1).
     max_iter : int, default=1000
         Iteration limit of every solve (working-set rounds of the fast solver).
     random_state : int, RandomState instance or None, default=None

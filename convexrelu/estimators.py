@@ -79,7 +79,7 @@ _PARAMS_DOC_REST = """
         :func:`convexrelu.available_solvers`, or a CVXPY solver such as
         "CLARABEL".
     tol : float, default=1e-6
-        Stop when the relative duality gap is below ``tol``.
+        Stop when the relative duality gap is below ``tol`` (in (0, 1)).
     max_iter : int, default=1000
         Iteration limit of the solver; a :class:`~sklearn.exceptions.ConvergenceWarning`
         is raised when it stops above ``tol``.

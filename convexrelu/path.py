@@ -436,7 +436,7 @@ def convex_path(X, y, arrangements, *, alphas=None, n_alphas=20, eps=1e-3,
     solver : str, default=None
         Passed to :func:`convexrelu.solve_convex` (None: the default solver).
     tol : float, default=1e-6
-        Target relative duality gap of every solve.
+        Target relative duality gap of every solve, in (0, 1).
     max_iter : int, default=1000
         Iteration limit of the solver (working-set rounds of the fast solver).
     sample_weight : array-like of shape (n_samples,), default=None

@@ -299,7 +299,8 @@ def test_pickle_and_clone(diabetes):
 
 @pytest.mark.parametrize("bad, match", [
     (dict(alpha=0.0), "alpha"), (dict(n_patterns=0), "n_patterns"),
-    (dict(n_hidden=1.5), "n_hidden"), (dict(tol=-1), "tol"), (dict(loss="hinge"), "loss"),
+    (dict(n_hidden=1.5), "n_hidden"), (dict(tol=-1), "tol"), (dict(tol=1.0), "tol"),
+    (dict(max_iter=0), "max_iter"), (dict(loss="hinge"), "loss"),
     (dict(n_jobs=0), "n_jobs"), (dict(n_jobs=1.5), "n_jobs"),
 ])
 def test_invalid_hyperparameters(bad, match):

@@ -58,7 +58,8 @@ def test_unknown_fast_solver_option_is_an_error(problem):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(tol=0.0), "tol"), (dict(tol=np.inf), "tol"), (dict(max_iter=0), "max_iter"),
+    (dict(tol=0.0), "tol"), (dict(tol=np.inf), "tol"), (dict(tol=1.0), "tol"),
+    (dict(max_iter=0), "max_iter"),
     (dict(max_iter=True), "max_iter"), (dict(solver="bogus"), "Unknown solver")])
 def test_path_checks_parameters_it_would_not_use(problem, kwargs, match):
     """Every alpha above alpha_max is certified without a solve, and with
