@@ -15,7 +15,15 @@ of the certified objectives; then the totals.  Problems:
   training split of a UCI regression set (standardised; COUNT sampled
   tuples, default 100, m = 2, tol 1e-6), varying SET_FRACTION;
 * ``solver:NxD``: ``benchmarks/bench_solver.py``'s problem (100 tuples,
-  m = 4, alpha = 0.1 x the gated bound, tol 1e-6), varying SET_FRACTION.
+  m = 4, alpha = 0.1 x the gated bound, tol 1e-6), varying SET_FRACTION;
+* ``digits:ALPHA[:COUNT]``: the default ``ConvexDeepReLUClassifier``
+  (cross-entropy, COUNT trained tuples, default 32, m = 2, tol 1e-6) on
+  scikit-learn's digits (standardised ``train_test_split(random_state=0)``
+  training rows, 1347 x 64, 10 classes); needs no ``../shared/data``.
+
+``--balanced`` compares instead the cold first working set by turns over
+the outputs (``BALANCED_FIRST_SET``, the default) with the most violated
+blocks overall, at the default fractions (multiclass problems only).
 
 With at most 40 tuples on one output the two settings coincide (a first
 set of at least 8 blocks), so single-output problems need more tuples.
@@ -23,6 +31,7 @@ set of at least 8 blocks), so single-output problems need more tuples.
     python benchmarks/bench_set_fraction.py
     python benchmarks/bench_set_fraction.py --problems yeast:1e-2:trained --fractions 10 20
     python benchmarks/bench_set_fraction.py --single --fractions 10 16
+    python benchmarks/bench_set_fraction.py --balanced --problems digits:1e-2 yeast:1e-2:trained
 """
 
 import argparse
@@ -64,7 +73,16 @@ def _fit(problem):
             res = solve_convex(X, y, arr, alpha, fit_intercept=True, solver="fast", tol=1e-6)
             return time.perf_counter() - t, len(res.history), res.objective
         return run, "SET_FRACTION"
-    if kind == "reg":
+    if kind == "digits":
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+        from sklearn.preprocessing import StandardScaler
+
+        X, _, y, _ = train_test_split(*load_digits(return_X_y=True), random_state=0)
+        X = StandardScaler().fit_transform(X)
+        count = int(rest[1]) if len(rest) > 1 else 32
+        est = ConvexDeepReLUClassifier(n_patterns=count, alpha=float(rest[0]), random_state=0)
+    elif kind == "reg":
         name, alpha = rest[0], float(rest[1])
         count = int(rest[2]) if len(rest) > 2 else 100
         X, y, _, _ = load_uci_regression(name)
@@ -95,33 +113,42 @@ def main(argv=None):
     parser.add_argument("--single", action="store_true",
                         help="the single-output problems (SET_FRACTION) instead")
     parser.add_argument("--fractions", nargs=2, type=int, default=[10, 20])
+    parser.add_argument("--balanced", action="store_true",
+                        help="first working set by turns over the outputs or not, instead")
     args = parser.parse_args(argv)
     problems = SINGLE if args.single and args.problems == DEFAULT else args.problems
-    if not uci121_root().exists() and any(not p.startswith("solver:") for p in problems):
+    if (not uci121_root().exists()
+            and any(p.split(":")[0] not in ("solver", "digits") for p in problems)):
         print("needs ../shared/data (UCI sets); nothing to run")
         return
     warnings.simplefilter("ignore")
-    fr = args.fractions
-    defaults = {name: getattr(fast, name) for name in ("SET_FRACTION", "COUPLED_SET_FRACTION")}
-    tot = {f: 0.0 for f in fr}
-    print(f"{'problem':40s} " + "  ".join(f"{'s, ' + str(f):>8s} {'rounds':>6s}" for f in fr)
+    # (label, value) of the two settings of the attribute each problem varies
+    fr = ([("top", False), ("turns", True)] if args.balanced
+          else [(str(f), f) for f in args.fractions])
+    names = ("SET_FRACTION", "COUPLED_SET_FRACTION", "BALANCED_FIRST_SET")
+    defaults = {name: getattr(fast, name) for name in names}
+    tot = {label: 0.0 for label, _ in fr}
+    print(f"{'problem':40s} " + "  ".join(f"{'s, ' + label:>8s} {'rounds':>6s}"
+                                          for label, _ in fr)
           + f" {'ratio':>6s} {'rel obj diff':>12s}")
     for i, problem in enumerate(problems):
         run, which = _fit(problem)
+        if args.balanced:
+            which = "BALANCED_FIRST_SET"
         res = {}
-        for f in (fr if i % 2 == 0 else fr[::-1]):
-            setattr(fast, which, f)
+        for label, value in (fr if i % 2 == 0 else fr[::-1]):
+            setattr(fast, which, value)
             try:
-                res[f] = run()
+                res[label] = run()
             finally:
                 setattr(fast, which, defaults[which])
-            tot[f] += res[f][0]
-        a, b = res[fr[0]], res[fr[1]]
-        print(f"{problem:40s} " + "  ".join(f"{res[f][0]:8.2f} {res[f][1]:6d}" for f in fr)
+            tot[label] += res[label][0]
+        a, b = res[fr[0][0]], res[fr[1][0]]
+        print(f"{problem:40s} " + "  ".join(f"{res[label][0]:8.2f} {res[label][1]:6d}"
+                                            for label, _ in fr)
               + f" {a[0] / b[0]:6.2f} {abs(a[2] - b[2]) / abs(a[2]):12.1e}", flush=True)
-    print(f"{'total':40s} " + "  ".join(f"{tot[f]:8.1f} {'':6s}" for f in fr)
-          + f" {tot[fr[0]] / max(tot[fr[1]], 1e-9):6.2f}")
-
+    print(f"{'total':40s} " + "  ".join(f"{tot[label]:8.1f} {'':6s}" for label, _ in fr)
+          + f" {tot[fr[0][0]] / max(tot[fr[1][0]], 1e-9):6.2f}")
 
 if __name__ == "__main__":
     main()

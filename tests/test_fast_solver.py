@@ -233,6 +233,42 @@ def test_strong_rule_predicts_the_next_active_blocks(step):
         assert np.array_equal(unchanged, active(prev))
 
 
+def test_cold_working_set_takes_the_outputs_in_turn():
+    """A softmax's most violated blocks at zero can all feed a few classes
+    (digits: the first 32 on 4 of 10 classes, whose first round then fitted
+    none of the others); by turns, each class gets its most violated ones."""
+    from sklearn.datasets import load_digits
+
+    from convexrelu.solvers import prepare_problem
+    from convexrelu.solvers.fast import _add_violators, _gated_ratios
+
+    X, y = load_digits(return_X_y=True)
+    X = (X[:400] - X[:400].mean(axis=0)) / np.maximum(X[:400].std(axis=0), 1e-12)
+    Xa = np.hstack([X, np.ones((400, 1))])
+    Y = np.eye(10)[y[:400]]
+    arr = sample_arrangements(Xa, 16, 2, random_state=0)
+    _, Yp, w, loss, op = prepare_problem(Xa, Y, arr, "cross_entropy", None)
+    b = loss.optimal_intercept(np.zeros_like(Yp), Yp, w, start=np.zeros(10))
+    ratios = _gated_ratios(op, -loss.gradient(op.predict(op.zeros()) + b, Yp, w), 1e-2)
+    per_output = ratios.size // 10
+
+    def outputs(n_outputs):
+        in_set = np.zeros(ratios.size, bool)
+        assert _add_violators(in_set, ratios, 20, n_outputs=n_outputs)
+        assert in_set.sum() == 20
+        return np.flatnonzero(in_set) // per_output, in_set
+
+    overall, _ = outputs(1)
+    turns, by_turns = outputs(10)
+    assert len(np.unique(overall)) < 10                   # the case is not trivial
+    assert np.array_equal(np.bincount(turns, minlength=10), np.full(10, 2))
+    for o in range(10):
+        # each output's own most violated two
+        mine = ratios[o * per_output:(o + 1) * per_output]
+        assert set(np.flatnonzero(by_turns[o * per_output:(o + 1) * per_output])) == set(
+            np.argsort(-mine)[:2])
+
+
 def test_coarse_path_steps_reach_the_cold_optimum():
     """Without the strong rule's blocks, a coarse path's points are still the
     certified optima of cold solves (pricing adds what enters)."""
