@@ -150,5 +150,6 @@ def main(argv=None):
     print(f"{'total':40s} " + "  ".join(f"{tot[label]:8.1f} {'':6s}" for label, _ in fr)
           + f" {tot[fr[0][0]] / max(tot[fr[1][0]], 1e-9):6.2f}")
 
+
 if __name__ == "__main__":
     main()

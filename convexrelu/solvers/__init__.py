@@ -278,7 +278,6 @@ def _in_row_space(op, warm_start):
     return op_r, warm_start, V
 
 
-
 def _without_tiny_groups(op, loss, Y, w, alpha, out, cert, norms, fit_intercept, tol):
     """``out.u`` with its tiny groups zeroed, and its certificate, where that is as good.
 
@@ -301,9 +300,10 @@ def _without_tiny_groups(op, loss, Y, w, alpha, out, cert, norms, fit_intercept,
     allowed_gap = max(cert.gap, 0.0, 0.1 * tol * abs(cert.primal)) + 1e-12 * abs(cert.primal)
     allowed_violation = max(cert.constraint_violation, 0.01 * _FEASIBILITY_RTOL)
     # (groups: the last axis of norms; a block's groups are its m neurons)
-    for zero in (tiny, tiny & small.all(axis=-1, keepdims=True)):
-        if not zero.any():
-            continue
+    whole_blocks = tiny & small.all(axis=-1, keepdims=True)
+    candidates = [tiny] + ([whole_blocks] if whole_blocks.any()
+                           and not np.array_equal(whole_blocks, tiny) else [])
+    for zero in candidates:
         u_clean = np.where(zero[..., None], 0.0, out.u)
         cert_clean = duality_gap(op, loss, Y, w, u_clean, alpha, intercept=cert.intercept,
                                  fit_intercept=fit_intercept, lam1=out.lam1, lam2=out.lam2,
