@@ -46,9 +46,10 @@ def make_models(args):
     from sklearn.preprocessing import StandardScaler
     from convexrelu.estimators import ConvexDeepReLUClassifier
 
-    def classifier(m, alpha, loss, n_jobs):
+    def classifier(m, alpha, loss, n_jobs, class_weight=None):
         return ConvexDeepReLUClassifier(alpha=alpha, n_patterns=args.patterns, n_hidden=m,
-                                        loss=loss, solver=args.solver, tol=args.tol,
+                                        loss=loss, class_weight=class_weight,
+                                        solver=args.solver, tol=args.tol,
                                         patterns=args.tuples, memory_limit=args.memory_limit,
                                         max_iter=args.max_iter, n_jobs=n_jobs, random_state=0)
 
@@ -60,9 +61,13 @@ def make_models(args):
         # One binary squared-loss classifier per class, each with tuples
         # trained on its own class.  Its -1/+1 targets are twice the one-hot
         # ones less one, so 2 alpha gives each class the program of the
-        # multi-class model's output (the solution scaled by 2).
+        # multi-class model's output (the solution scaled by 2).  A positive
+        # weight w weighs each class's own images w times the others' (the
+        # binary classifiers see labels 0 / 1): no multi-class program then.
+        weight = None if args.positive_weight == 1 else {1: args.positive_weight}
         return make_pipeline(PCA(args.pca, random_state=0), StandardScaler(),
-                             OneVsRestClassifier(classifier(m, 2 * args.alpha, "squared", None),
+                             OneVsRestClassifier(classifier(m, 2 * args.alpha, "squared", None,
+                                                            weight),
                                                  n_jobs=args.n_jobs))
 
     return {
@@ -96,6 +101,9 @@ def main(argv=None):
                    help="the convex models' n_jobs (squared loss: one output per worker)")
     p.add_argument("--memory-limit", default="auto", type=lambda v: None if v == "none" else v,
                    help="the estimator's memory_limit ('auto', a size such as 12GiB, or none)")
+    p.add_argument("--positive-weight", type=float, default=1.0,
+                   help="convex3-ovr: class_weight={1: W} on each binary classifier "
+                        "(its class's images against the rest's)")
     p.add_argument("--tuples", default="trained", choices=["sample", "trained"],
                    help="the convex models' patterns: random or from a trained network")
     args = p.parse_args(argv)

@@ -108,3 +108,23 @@ def test_cv_class_weight_makes_the_choice_of_grid_search(class_weight):
     plain = ConvexDeepReLUClassifierCV(alphas=cv.alphas_, cv=folds, patterns="sample",
                                        **small).fit(X, y)
     assert not np.allclose(plain.cv_objectives_, cv.cv_objectives_, rtol=1e-3)
+
+
+def test_one_vs_rest_class_weight_weighs_each_class_against_the_rest():
+    """Under ``OneVsRestClassifier`` each binary classifier sees labels 0 / 1,
+    so ``class_weight={1: w}`` weighs its own class's rows w times the rest's
+    (how ``benchmarks/fashion_mnist.py --positive-weight`` uses it): each
+    binary fit is the plain classifier's on ``y == k`` with sample weights w
+    and 1."""
+    from sklearn.multiclass import OneVsRestClassifier
+    X, y = _imbalanced(3, seed=3)
+    params = dict(loss="squared", n_patterns=6, random_state=0, tol=1e-8)
+    ovr = OneVsRestClassifier(ConvexDeepReLUClassifier(class_weight={1: 3.0}, **params)).fit(X, y)
+    for k, est in enumerate(ovr.estimators_):
+        np.testing.assert_array_equal(est.classes_, [0, 1])
+        target = (y == k).astype(int)
+        by_sample = ConvexDeepReLUClassifier(**params).fit(
+            X, target, sample_weight=np.where(target == 1, 3.0, 1.0))
+        plain = ConvexDeepReLUClassifier(**params).fit(X, target)
+        assert est.objective_ == pytest.approx(by_sample.objective_, rel=1e-9)
+        assert abs(est.objective_ - plain.objective_) > 1e-3 * plain.objective_
