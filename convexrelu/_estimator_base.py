@@ -65,6 +65,22 @@ def _is_solver_failure(exc):
 _REQUIRED_FITTED = ("network_", "coefs_", "intercepts_", "n_features_in_")
 
 
+#: per-round records of the fast solver that ``history_`` exposes, and their dtypes
+_HISTORY_FIELDS = (("objective", float), ("relative_gap", float), ("seconds", float),
+                   ("active_blocks", int), ("working_set", int))
+
+
+def _history_arrays(history):
+    """A solver's per-round records (a list of dicts) as ``history_``'s arrays.
+
+    ``"output"`` is -1 for rounds of a program shared by all outputs.
+    """
+    arrays = {key: np.array([h[key] for h in history], dtype=dtype)
+              for key, dtype in _HISTORY_FIELDS}
+    arrays["output"] = np.array([h.get("output", -1) for h in history], dtype=int)
+    return arrays
+
+
 def _check_sample_weight(sample_weight, n_samples):
     if sample_weight is None:
         return None
@@ -422,6 +438,7 @@ class _BaseConvexDeepReLU(_VersionedPickle, _TransactionalFit, BaseEstimator):
         self.constraint_violation_ = result.constraint_violation
         self.converged_ = result.converged
         self.n_iter_ = result.n_iter
+        self.history_ = _history_arrays(result.history)
         self.solver_ = result.solver
         self.fit_time_ = result.solve_time
         self.patterns_time_ = patterns_time

@@ -62,7 +62,7 @@ __all__ = ["ConvexDeepReLURegressorCV", "ConvexDeepReLUClassifierCV"]
 #: fitted attributes of the refitted estimator that the CV estimator exposes
 _DELEGATED = ("coefs_", "intercepts_", "n_layers_", "n_subnetworks_", "objective_",
               "dual_objective_", "dual_gap_", "relative_gap_", "constraint_violation_",
-              "converged_", "n_iter_", "solver_", "fit_time_", "patterns_time_",
+              "converged_", "n_iter_", "history_", "solver_", "fit_time_", "patterns_time_",
               "first_weights_",
               "second_weights_", "n_patterns_", "convex_weights_", "convex_intercept_",
               "network_")
@@ -362,6 +362,8 @@ _CV_ATTRS_DOC = """
     constraint_violation_ : float
     converged_ : bool
     n_iter_ : int
+    history_ : dict of ndarray
+        The refit's working-set rounds (see the plain estimator's).
     solver_ : str
     fit_time_, patterns_time_ : float
         Seconds of the refit's solve and of making its tuples.

@@ -141,6 +141,18 @@ _ATTRS_DOC = """
         Whether ``relative_gap_ <= tol`` with feasible constraints.
     n_iter_ : int
         Solver iterations.
+    history_ : dict of ndarray
+        The fast solver's working-set rounds, one entry each (empty arrays
+        for ``solver="cvxpy"``), for objective-versus-time curves:
+        ``"objective"`` and ``"relative_gap"`` (the whole program's value and
+        certificate at the round's solution), ``"seconds"`` (since that
+        program's solve began), ``"active_blocks"`` and ``"working_set"``
+        (non-zero blocks of the round's solution, blocks of its restricted
+        program), and ``"output"``: -1 when the outputs share one program;
+        with the squared loss each output is a program of its own, solved in
+        turn (in parallel with ``n_jobs``), and its rounds carry its index.
+        The last round's values precede the final removal of negligible
+        groups; ``objective_`` and ``relative_gap_`` are the fit's own.
     fit_time_ : float
         Seconds in the solver.
     patterns_time_ : float
