@@ -67,7 +67,7 @@ _REQUIRED_FITTED = ("network_", "coefs_", "intercepts_", "n_features_in_")
 
 #: per-round records of the fast solver that ``history_`` exposes, and their dtypes
 _HISTORY_FIELDS = (("objective", float), ("relative_gap", float), ("seconds", float),
-                   ("active_blocks", int), ("working_set", int))
+                   ("active_blocks", int), ("working_set", int), ("inner", str))
 
 
 def _history_arrays(history):

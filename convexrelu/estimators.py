@@ -148,7 +148,10 @@ _ATTRS_DOC = """
         certificate at the round's solution), ``"seconds"`` (since that
         program's solve began), ``"active_blocks"`` and ``"working_set"``
         (non-zero blocks of the round's solution, blocks of its restricted
-        program), and ``"output"``: -1 when the outputs share one program;
+        program), ``"inner"`` (what solved the restricted program:
+        ``"active_set"``, ``"ipm"`` or ``"clarabel"``, see the README's
+        "How the fast solver works"), and ``"output"``: -1 when the outputs
+        share one program;
         with the squared loss each output is a program of its own, solved in
         turn (in parallel with ``n_jobs``), and its rounds carry its index.
         The last round's values precede the final removal of negligible

@@ -28,7 +28,9 @@ def test_history_has_a_round_per_iteration_and_ends_at_the_certificate(diabetes,
                if line.startswith("[fast] it")]
     h = est.history_
     assert set(h) == {"objective", "relative_gap", "seconds", "active_blocks",
-                      "working_set", "output"}
+                      "working_set", "inner", "output"}
+    # A cold fit's first round is an interior point's (nothing exact to start from).
+    assert h["inner"][0] == "ipm" and set(h["inner"]) <= {"ipm", "active_set", "clarabel"}
     assert est.converged_ and est.n_iter_ >= 2
     assert all(len(v) == est.n_iter_ for v in h.values())
     assert np.all(np.diff(h["seconds"]) > 0) and h["seconds"][-1] <= est.fit_time_
@@ -59,7 +61,8 @@ def test_separate_outputs_carry_their_index(diabetes):
 
 def test_cvxpy_fits_and_warm_starts(diabetes):
     """CVXPY has no rounds to record; a warm-started fit records its own rounds
-    only (here a single one from the previous solution, which still certifies)."""
+    only (here a single one, the active-set method's from the previous
+    solution, which still certifies)."""
     X, y = diabetes
     cvx = ConvexDeepReLURegressor(alpha=1e-2, n_patterns=4, solver="cvxpy",
                                   random_state=0).fit(X, y)
@@ -69,6 +72,7 @@ def test_cvxpy_fits_and_warm_starts(diabetes):
     cold_rounds = len(est.history_["objective"])
     est.fit(X, y)
     assert len(est.history_["objective"]) == est.n_iter_ < cold_rounds
+    assert list(est.history_["inner"]) == ["active_set"]
 
 
 def test_cv_estimator_exposes_the_refits_history(diabetes):
