@@ -30,7 +30,9 @@ class LiftedOperator:
     X : ndarray of shape (n_samples, n_features)
         Data as the tuples were computed on.
     arrangements : Arrangements
-        The tuples; ``arrangements.n_samples`` must equal ``X.shape[0]``.
+        The tuples; ``arrangements.n_samples`` must equal ``X.shape[0]``, and
+        their generating weights (when they carry them) must have
+        ``X.shape[1]`` features.
     n_outputs : int, default=1
         Number of outputs ``C``; every output gets its own copy of the
         variables over the same tuples (FORMULATION.md section 8).
@@ -44,6 +46,15 @@ class LiftedOperator:
             raise ValueError(
                 f"The arrangements were computed on {arrangements.n_samples} samples "
                 f"but X has {X.shape[0]} rows.")
+        fw = arrangements.first_weights
+        if fw is not None and fw.shape[1] != X.shape[1]:
+            # Tuples of another feature space (most often: sampled with a
+            # column of ones, solved without it) have no strictly feasible
+            # point here, and the program solved would not be theirs.
+            raise ValueError(
+                f"The arrangements' generating weights have {fw.shape[1]} features "
+                f"but X has {X.shape[1]} columns; compute the arrangements on X as "
+                f"the first layer sees it (with the column of ones if X has one).")
         self.X = X
         self.arrangements = arrangements
         self.n_samples, self.n_features = X.shape

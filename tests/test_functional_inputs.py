@@ -168,6 +168,21 @@ def test_generating_weights_must_fit_the_tuples(problem):
     np.testing.assert_array_equal(again.first, arr.first)
 
 
+def test_tuples_of_another_feature_space_are_refused(problem):
+    # Sampled with the column of ones, solved without it: the tuples'
+    # cones have no interior on X[:, :2], and a conic solver would return
+    # the optimum of a program that is not theirs.
+    X, y, arr, _ = problem
+    for call in (lambda: cr.solve_convex(X[:, :2], y, arr, 0.01),
+                 lambda: cr.convex_path(X[:, :2], y, arr, n_alphas=2),
+                 lambda: cr.LiftedOperator(X[:, :2], arr)):
+        with pytest.raises(ValueError, match="have 3 features but X has 2 columns"):
+            call()
+    # Without generating weights the tuples carry no feature count to check.
+    bare = cr.Arrangements(arr.first, arr.signs, arr.second)
+    assert cr.LiftedOperator(X[:, :2], bare).n_features == 2
+
+
 def test_memory_estimate_and_n_jobs_names(problem):
     X, y, arr, _ = problem
     with pytest.raises(ValueError, match="loss must be"):
