@@ -26,6 +26,13 @@ complement (each couples to one group only).
 A strictly feasible start comes from the generating weights of sampled
 tuples (the generating network is strictly inside its own pattern cone), or
 from a phase-one linear program per block (:mod:`._interior_start`).
+
+The parts: the working set's rows and the maps through their masks
+(:class:`~convexrelu.solvers._working_rows.WorkingRows`), the first iterate
+(:func:`_start`), the Newton systems and how they are solved
+(:class:`_NewtonSystems`), one predictor-corrector step
+(:func:`_predictor_corrector`), and the iteration with its stopping rules
+(:func:`_solve_restricted_barrier`).
 """
 
 import numpy as np
@@ -36,6 +43,7 @@ from ._newton_matrix import (NoInteriorError, _add_loss_gram, _pair_loss_gram, _
 from ._interior_start import (WARM_GAP, WARM_THETA, _balancing_scales, _start_multipliers,
                               generating_start, start_scale)
 from ._woodbury import output_block_solver, output_costs, woodbury_solver
+from ._working_rows import WorkingRows
 
 
 #: entries of the lifted rows built at once for the loss part of a Newton
@@ -221,197 +229,17 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
     NoInteriorError
         When a block has no strictly feasible point.
     """
-    X = op.X
-    n, d = X.shape
-    C, P, m = op.n_outputs, op.n_patterns, op.n_hidden
     blocks = np.asarray(blocks, dtype=int)
-    B = len(blocks)
-    A = B * m
-    k = A * d
-    # The masks are -1 / 0 / +1, kept as int8: every float n x (working
-    # groups) array is another 32 MiB per 100000 rows and group.
-    o_idx, mask, E1, W2 = op.block_masks(blocks, dtype=np.int8)       # (n, B, m) each
-    mask = mask.reshape(n, A)
-    _, _, t_idx = np.unravel_index(blocks, (C, 2, P))
-    out_of_group = np.repeat(o_idx, m)                                # (A,)
-    # Rows that vanish identically (x_i = 0, or no first-layer neuron on in
-    # the block for the second-layer rows) carry no constraint.
-    xnz = np.any(X != 0, axis=1)
-    r1 = np.broadcast_to(xnz[:, None, None], (n, B, m))
-    r2 = np.any(W2 != 0, axis=2) & xnz[:, None]
-    # A scalar where every first-layer row carries a constraint (always with
-    # an intercept column): multiplying by it is then free of copies.
-    r1f = 1.0 if xnz.all() else r1.reshape(n, A).astype(float)
-    r2f = r2.astype(float)
-    E1f = E1.reshape(n, A)
-    # The first-layer signs are +-1, so the slacks s1 = E1 X u determine
-    # X u = E1 s1: no separate copy of X u is kept (nor of its steps), and
-    # the predictions and second-layer slacks come from s1 through these.
-    sign_mask = E1f * mask                                             # int8
-    # Floats (one n x (working groups) array): the second-layer sums below
-    # run at every Newton direction, and einsum over int8 masks casts them
-    # each time (10000 rows, 20 blocks, m = 4: 8.4 ms as a product and a sum
-    # over the short last axis, 5.2 ms by einsum on int8, 2 to 3 on floats).
-    W2E = (W2 * E1).astype(float)                                      # (n, B, m)
-    n_rows = int(r1.sum() + r2.sum())
-    # Masks of the rows that carry a constraint; None where all do.
-    rows1 = r1.reshape(n, A)
-    live1 = None if r1.all() else rows1
-    live2 = None if r2.all() else r2
-    n_barrier = n_rows + 2 * A
-
-    # Columns of each output (blocks are sorted, so outputs are contiguous).
-    cols = {}
-    for o in range(C):
-        g = np.flatnonzero(out_of_group == o)
-        if len(g):
-            cols[o] = slice(g[0] * d, (g[-1] + 1) * d)
-    ci = C if fit_intercept else 0
-    nz = k + ci
-
-    def second(s1c):
-        """Second-layer slacks (or their steps) from the first layer's."""
-        return np.einsum("nbm,nbm->nb", W2E, s1c.reshape(n, B, m))
-
-    def slacks(Uc):
-        s1 = X @ Uc.T                                                  # (n, A)
-        s1 *= E1f
-        return s1, second(s1)
-
-    def strictly_feasible(s1c, s2c):
-        return not (np.any(s1c[r1.reshape(n, A)] <= 0) or np.any(s2c[r2] <= 0))
-
-    def predict(s1c, b):
-        Fm = s1c * sign_mask
-        F = np.zeros((n, C))
-        for o, sl in cols.items():
-            F[:, o] = Fm[:, sl.start // d:sl.stop // d].sum(axis=1)
-        return F + b
-
+    rows = WorkingRows(op, blocks)
+    X, n, d = rows.X, rows.n, rows.d
     const_hessian = loss.name == "squared"
-    b = np.zeros(C) if start_intercept is None else np.asarray(start_intercept, float).copy()
-    if not fit_intercept:
-        b = np.zeros(C)
-    resumed = False
-    if (resume is not None and np.array_equal(resume.get("blocks"), blocks)
-            and np.shape(resume["U"]) == (A, d)):
-        # The exact slacks of the earlier iterate (its running ones carried rounding).
-        # (No copies: the iteration replaces its arrays, never writes into them.)
-        U = np.asarray(resume["U"], dtype=float)
-        s1, s2 = slacks(U)
-        resumed = strictly_feasible(s1, s2)
-        if resumed and fit_intercept:
-            b = np.asarray(resume["b"], dtype=float)
-    # The zero network's prediction and loss (the start's scale, and the
-    # divergence test's yardstick below).
-    F0 = np.zeros((n, C)) + b
-    L0 = loss.value(F0, Y, w)
-    warm = False
-    if not resumed:
-        # ---- strictly feasible start --------------------------------------
-        U, generated = generating_start(op, t_idx, E1, W2, r1, r2, blocks)
-        U = U.reshape(A, d)
-        s1, s2 = slacks(U)
-        if not strictly_feasible(s1, s2):
-            raise NoInteriorError("the generating weights are not strictly feasible")
-        if generated:
-            c = _balancing_scales(U.reshape(B, m, d), s1.reshape(n, B, m) * E1, W2, r2)
-            U *= c.reshape(A, 1)
-            s1 *= c.reshape(1, A)
-            s2 = second(s1)
-        # Scale the start so that the network is small against the data.
-        # Outputs at the start: the largest, and the largest before the two
-        # signs of a tuple cancel (see start_scale).
-        out = np.abs(predict(s1, np.zeros(C))).max()
-        out_abs = np.abs(predict(np.abs(s1) * sign_mask, np.zeros(C))).max()
-        scale = float(np.abs(Y - F0).max()) if const_hessian else 1.0
-        kappa = start_scale(L0, alpha, np.linalg.norm(U, axis=1).sum(), out, out_abs, scale)
-        U *= kappa
-        s1, s2 = s1 * kappa, s2 * kappa
-        warm = start_u is not None and WARM_THETA > 0
-        if warm:
-            # Part of the way from a previous solution (feasible, on its face)
-            # to this interior start: strictly feasible, and much closer.
-            Uw = (1.0 - WARM_THETA) * np.asarray(start_u, float).reshape(A, d) + WARM_THETA * U
-            s1w, s2w = slacks(Uw)
-            warm = strictly_feasible(s1w, s2w)
-            if warm:
-                U, s1, s2 = Uw, s1w, s2w
-            s1w = s2w = None
+    U, s1, s2, b, L0, warm, resumed = _start(rows, op, loss, Y, w, alpha, blocks, fit_intercept,
+                                             start_intercept, start_u, resume, const_hessian)
+    systems = _NewtonSystems(rows, loss, Y, w, newton, fit_intercept, const_hessian)
 
-    pj, pk = np.triu_indices(m)
-    WW = W2[:, :, pj] * W2[:, :, pk]                                   # int8, (n, B, pairs)
-    chunk = max(LOSS_CHUNK_MIN_ROWS, int(LOSS_CHUNK_ENTRIES // max(k, 1)), k // 4)
-    n_pairs = d * (d + 1) // 2
-    # The rows' products x_i x_i^T are the same at every Newton step: keep
-    # them when they take at most 256 MB, else rebuild them chunk by chunk.
-    XX = _pair_products(X) if n * n_pairs * 8 <= PAIR_PRODUCTS_MAX_BYTES else None
-    if newton not in ("auto", "dense", "woodbury", "outputs"):
-        raise ValueError(
-            f"newton must be 'auto', 'dense', 'woodbury' or 'outputs'; got {newton!r}")
-    # A softmax's Hessian is diagonal minus rank one per sample: the Newton
-    # matrix is block diagonal by output minus rank n, solved through the
-    # Woodbury identity when that is well below the dense cost (many classes,
-    # working sets wider than the rows; see output_block_solver).
-    parts_of = getattr(loss, "hessian_parts", None)
-    dense_cost = k ** 3 / 3 + n * k * k * (0.5 + 1.0 / C)
-    by_output_cost = n * n * k + n ** 3 / 3 + sum(
-        min(output_costs(n, sl.stop - sl.start, m * d)) for sl in cols.values())
-    use_outputs = (C > 1 and parts_of is not None and not const_hessian
-                   and (newton == "outputs" or (
-                       newton == "auto" and by_output_cost < BY_OUTPUT_RATIO * dense_cost
-                       and max(n * n, n * k) * 8 <= 2 ** 30)))
-    # Dense Newton matrices cost (k + C)^3 / 3; through the Woodbury identity
-    # the loss part (rank n C) costs (n C)^2 k: the cheaper one when the
-    # working set has more weights than the rows have outputs (d large).
-    # With a softmax the split above is cheaper still (capacitance n, not n C).
-    use_woodbury = not use_outputs and (newton == "woodbury" or (
-        newton == "auto" and 2 * n * C < k and k >= WOODBURY_MIN_WEIGHTS
-        and n * k * 8 <= 2 ** 30))
-    split = use_woodbury or use_outputs
-    Phi_ws = ((mask[:, :, None] * X[:, None, :]).reshape(n, k) if split else None)
-    row_chunk = (n if XX is not None
-                 else max(1, int(2 ** 19 // (n_pairs + B * m * (m + 1) // 2 + A))))
-    pair_chunk = max(1, int(LOSS_CHUNK_ENTRIES // max(A * (A + 1) // 2, n_pairs)))
-    K_loss = None
-    H_buf = None
-
-    # Output of each Newton column (weights of output o fill the slice cols[o]).
-    col_out = np.repeat(out_of_group, d)
-
-    def loss_hessian(F):
-        Hl = loss.hessian(F, Y, w)                                     # (n, C, C)
-        parts = parts_of(F, Y, w) if parts_of is not None else None
-        K = np.zeros((nz, nz))
-        by_pairs = parts is not None and d >= PAIR_GRAM_MIN_FEATURES
-        if by_pairs:
-            _pair_loss_gram(K, X, XX, mask, out_of_group, parts, pair_chunk)
-            if not fit_intercept:
-                return K
-        for start in range(0, n, chunk):
-            sl_n = slice(start, min(n, start + chunk))
-            Phi = (mask[sl_n, :, None] * X[sl_n, None, :]).reshape(-1, k)
-            _add_loss_gram(K, Phi, cols, col_out, Hl[sl_n],
-                           None if parts is None
-                           else tuple(None if p is None else p[sl_n] for p in parts),
-                           fit_intercept, weights=not by_pairs)
-        return K
-
-    def merit(Uc, bc, s1c, s2c, tau_c):
-        """The barrier function at ``tau_c``, epigraphs minimised out (inf outside)."""
-        s1l = s1c if live1 is None else s1c[live1]
-        if np.any(s1l <= 0) or np.any(s2c[r2] <= 0):
-            return np.inf
-        beta_c = alpha * tau_c
-        rc = np.linalg.norm(Uc, axis=1)
-        Sc = np.sqrt(1.0 + (beta_c * rc) ** 2)
-        groups = float(np.sum(1.0 + Sc - np.log(2.0 * (1.0 + Sc) / beta_c ** 2)))
-        rows = -float(np.sum(np.log(s1l))) - float(np.sum(np.log(s2c[r2])))
-        return tau_c * loss.value(predict(s1c, bc), Y, w) + groups + rows
-
-    F = predict(s1, b)
+    F = rows.predict(s1, b)
     f_obj = loss.value(F, Y, w) + alpha * np.linalg.norm(U, axis=1).sum()
-    tau = n_barrier / max(abs(f_obj), 1e-300)
+    tau = rows.n_barrier / max(abs(f_obj), 1e-300)
     if warm:
         # The barrier's gap estimate n_barrier / tau: a fraction of the
         # objective from a warm point, all of it from a cold one.
@@ -421,8 +249,9 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
         lam1 = np.asarray(resume["lam1"], dtype=float)
         lam2 = np.asarray(resume["lam2"], dtype=float)
     else:
-        lam1 = _start_multipliers(s1, live1, r1f, tau)
-        lam2 = _start_multipliers(s2, live2, r2f, tau)
+        lam1 = _start_multipliers(s1, rows.live1, rows.r1f, tau)
+        lam2 = _start_multipliers(s2, rows.live2, rows.r2f, tau)
+    r1f, r2f, r2 = rows.r1f, rows.r2f, rows.r2
     status = "max_newton"
     best_res, best_it, n_short = np.inf, 0, 0
     reached = None          # the first step at which the gap reached tol
@@ -434,10 +263,11 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
     # what no iterate of a converging solve comes near (see DIVERGED_FACTOR).
     f_limit = DIVERGED_FACTOR * (abs(L0) + abs(f_obj))
     I_d = np.eye(d)
+    B, m = rows.B, rows.m
     st = 0.0
     for it in range(1, max_newton + 1):
         gF = loss.gradient(F, Y, w)                                    # (n, C)
-        g_f = (gF[:, out_of_group] * mask).T @ X                       # grad_u L, (A, d)
+        g_f = (gF[:, rows.out_of_group] * rows.mask).T @ X             # grad_u L, (A, d)
         # The group epigraphs, minimised out: h(u) = min_t alpha t - log(t^2 - |u|^2)/tau,
         # grad h = alpha c u, c = beta / (1 + S), S = sqrt(1 + beta^2 |u|^2).
         beta = alpha * tau
@@ -448,10 +278,7 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
         gap_grp = float(np.sum(alpha * r - alpha * cgrp * r * r))
         gap_rows = float(np.sum(lam1 * s1 * r1f) + np.sum(lam2 * s2 * r2f))
         gap_est = gap_rows + gap_grp
-        Glam = E1f * lam1
-        Glam += (W2 * lam2[:, :, None]).reshape(n, A)
-        r_u = g_f + g_h - Glam.T @ X
-        Glam = None
+        r_u = g_f + g_h - rows.row_sums(lam1, lam2).T @ X
         f_obj = loss.value(F, Y, w) + alpha * r.sum()
         res = float(np.max(np.linalg.norm(r_u, axis=1)))
         if fit_intercept:
@@ -488,68 +315,25 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
             elif it - best_it >= STALL_STEPS or n_short >= STALL_SHORT_STEPS:
                 status = "stalled"
                 break
-        # Predictor-corrector (Mehrotra): one factorisation, two solves.
-        mu_rows = gap_rows / max(n_rows, 1)
+        # The Newton matrix: the rows' blocks, the group cones' curvature, the loss.
+        mu_rows = gap_rows / max(rows.n_rows, 1)
         beta = alpha * tau
         S = np.sqrt(1.0 + (beta * r) ** 2)
         cgrp = beta / (1.0 + S)
         g_h = alpha * cgrp[:, None] * U
         curv = alpha * beta ** 3 / (S * (1.0 + S) ** 2)
-        inv_s1 = r1f / (s1 if live1 is None else np.where(live1, s1, 1.0))
+        inv_s1 = r1f / (s1 if rows.live1 is None else np.where(rows.live1, s1, 1.0))
         inv_s2 = r2f / np.where(r2, s2, 1.0)
         c1 = lam1 * inv_s1                                             # (n, A)
         c2 = lam2 * inv_s2                                             # (n, B)
-        blocks_H = _row_blocks(X, c1, c2, W2, row_chunk, XX, WW)        # (B, md, md)
+        blocks_H = systems.row_blocks(c1, c2)                          # (B, md, md)
         grp = (alpha * cgrp[:, None, None] * I_d
                - curv[:, None, None] * U[:, :, None] * U[:, None, :])  # (A, d, d)
         diag = np.arange(m)
         blocks_H.reshape(B, m, d, m, d)[:, diag, :, diag, :] += (
             grp.reshape(B, m, d, d).transpose(1, 0, 2, 3))
         ridged = ridged_factorisations()
-        if use_woodbury or use_outputs:
-            Hl = loss.hessian(F, Y, w)
-            extra = (flat_direction_curvature(Hl.sum(axis=0))
-                     if fit_intercept and loss.shift_invariant else None)
-        if use_woodbury:
-            try:
-                solve = woodbury_solver(blocks_H, Phi_ws, cols, Hl, fit_intercept, extra)
-            except NoInteriorError:
-                # An ill-conditioned capacitance or Schur matrix (late steps
-                # of a saturated loss): dense systems from here on.
-                use_woodbury = False
-        if use_outputs:
-            parts = parts_of(F, Y, w)
-            # Without a rank-one part (a loss that does not split) or with a
-            # singular small matrix: dense systems from here on.
-            use_outputs = parts is not None and parts[1] is not None
-            if use_outputs:
-                try:
-                    solve = output_block_solver(blocks_H, Phi_ws, cols, parts[0], parts[1], Hl,
-                                                fit_intercept, extra)
-                except NoInteriorError:
-                    use_outputs = False
-        if not (use_woodbury or use_outputs):
-            if split:
-                check_dense_newton(nz, "the split Newton systems failed")
-            if const_hessian:
-                if K_loss is None:
-                    K_loss = loss_hessian(F)
-                if H_buf is None:
-                    H_buf = np.empty_like(K_loss)
-                # One buffer for every step: a fresh matrix each time costs page faults.
-                H = H_buf
-                np.copyto(H, K_loss)
-            else:
-                H = loss_hessian(F)
-            if fit_intercept and loss.shift_invariant:
-                # The softmax ignores a common shift of all intercepts: curvature
-                # along that flat direction (where the gradient is zero too)
-                # makes the matrix definite without changing the step.
-                H[k:, k:] += flat_direction_curvature(H[k:, k:])
-            for bi in range(B):
-                sl = slice(bi * m * d, (bi + 1) * m * d)
-                H[sl, sl] += blocks_H[bi]
-            solve = _scaled_factor(H)
+        solve = systems.solver(blocks_H, F)
         # A ridged matrix gives an inexact step, and the squared loss is flat
         # where the matrix is nearly singular: along directions that X maps
         # to zero (fewer rows than features, or collinear ones) only the
@@ -557,100 +341,11 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
         # objective from 4e-3 to 1e29 (sklearn's sample-weight check).
         guard = guard or ridged_factorisations() > ridged
         # The stationarity residual above, at the same tau (g_h unchanged).
-        base = -r_u
-
-        def direction(t1, t2):
-            """Newton step for the row targets ``lam s = t`` (t1: (n, A), t2: (n, B))."""
-            # inv_s and lam vanish on rows without a constraint, so no mask here.
-            e1 = t1 * inv_s1 - lam1
-            e2 = t2 * inv_s2 - lam2
-            extra = E1f * e1
-            extra += (W2 * e2[:, :, None]).reshape(n, A)
-            rhs_u = base + extra.T @ X
-            extra = None
-            rhs = np.concatenate([rhs_u.ravel(),
-                                  -gF.sum(axis=0) if fit_intercept else np.zeros(0)])
-            step = solve(rhs)
-            dU = step[:k].reshape(A, d)
-            db = step[k:] if fit_intercept else np.zeros(C)
-            ds1 = X @ dU.T
-            ds1 *= E1f
-            ds2 = second(ds1)
-            dl1 = c1 * ds1
-            np.subtract(e1, dl1, out=dl1)
-            dl2 = e2 - c2 * ds2
-            return dU, db, ds1, ds2, dl1, dl2
-
-        def max_steps(ds1, ds2, dl1, dl2):
-            sp = sd = 1.0
-            for v, dv, live, is_primal in ((s1, ds1, live1, True), (s2, ds2, live2, True),
-                                           (lam1, dl1, live1, False),
-                                           (lam2, dl2, live2, False)):
-                # The largest step keeping v + t dv > 0 is min(-v / dv) over dv < 0:
-                # the maximum of dv / v, without masking copies of v.
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    q = dv / v
-                if live is not None:
-                    q = np.where(live, q, 0.0)
-                worst = float(np.min(q, initial=0.0))
-                if worst < 0:
-                    lim = -1.0 / worst
-                    if is_primal:
-                        sp = min(sp, lim)
-                    else:
-                        sd = min(sd, lim)
-            return sp, sd
-
-        aff = direction(np.zeros_like(s1), np.zeros_like(s2))
-        ap, ad = max_steps(*aff[2:])
-        mu_aff = (float(np.sum((s1 + ap * aff[2]) * (lam1 + ad * aff[4]) * r1f))
-                  + float(np.sum((s2 + ap * aff[3]) * (lam2 + ad * aff[5]) * r2f))
-                  ) / max(n_rows, 1)
-        # Mehrotra's centring weight, held near one after short steps (the
-        # iterate is then off-centre and a smaller target only shortens them).
-        sigma = min(1.0, max((mu_aff / max(mu_rows, 1e-300)) ** 3, min(0.9, (1.0 - st) ** 2)))
-        target = max(sigma * mu_rows, 0.1 * tol * max(abs(f_obj), 1e-300) / n_barrier)
-        T1, T2 = aff[2] * aff[4], aff[3] * aff[5]
-        np.subtract(target, T1, out=T1)
-        np.subtract(target, T2, out=T2)
-        # Directions are n x (working groups) arrays each: keep at most two.
-        aff = None
-        cur = direction(T1, T2)
-        # Separate primal and dual steps to the boundary: from a small start
-        # the slacks grow by orders of magnitude, which a common step would
-        # throttle through the multipliers.
-        sp, sd = max_steps(*cur[2:])
-        # Gondzio's centrality correctors: push the products lam * s that
-        # would leave [0.1, 10] x target (at a longer trial step) back into
-        # it; each costs one more solve with the same factorisation.
-        for _ in range(n_correctors):
-            tp, td = min(1.0, 1.5 * sp + 0.1), min(1.0, 1.5 * sd + 0.1)
-            lo, hi = 0.1 * target, 10.0 * target
-            # q = max(clip(v, lo, hi) - v, -hi) on live rows, built in place
-            # (v = the products lam s at the trial step): the correctors run
-            # at the solver's memory peak.
-            q1 = tp * cur[2]
-            q1 += s1
-            v1 = td * cur[4]
-            v1 += lam1
-            q1 *= v1
-            np.clip(q1, lo, hi, out=v1)
-            np.subtract(v1, q1, out=q1)
-            v1 = None
-            np.maximum(q1, -hi, out=q1)
-            q1 *= r1f
-            q1 += T1
-            v2 = (s2 + tp * cur[3]) * (lam2 + td * cur[5])
-            q2 = np.maximum(np.clip(v2, lo, hi) - v2, -hi) * r2f
-            q2 += T2
-            trial = direction(q1, q2)
-            tsp, tsd = max_steps(*trial[2:])
-            if min(tsp, tsd) < 1.05 * min(sp, sd):
-                break
-            cur, sp, sd, T1, T2 = trial, tsp, tsd, q1, q2
-        trial = v2 = q1 = q2 = T1 = T2 = None
-        dU, db, ds1, ds2, dl1, dl2 = cur
-        cur = None
+        rhs_b = -gF.sum(axis=0) if fit_intercept else np.zeros(0)
+        floor = 0.1 * tol * max(abs(f_obj), 1e-300) / rows.n_barrier
+        dU, db, ds1, ds2, dl1, dl2, sp, sd, target = _predictor_corrector(
+            rows, solve, -r_u, rhs_b, s1, s2, lam1, lam2, inv_s1, inv_s2, c1, c2,
+            mu_rows, st, floor, n_correctors)
         tau = max(tau, 1.0 / target)
         sp, sd = min(1.0, 0.99 * sp), min(1.0, 0.99 * sd)
         if guard:
@@ -660,9 +355,10 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
             # to 1e15 within a few iterations (so does a ridged matrix, see
             # above).  Halve the primal step until the barrier function at
             # the new tau does not increase.
-            phi0 = merit(U, b, s1, s2, tau)
+            phi0 = _merit(rows, loss, Y, w, alpha, U, b, s1, s2, tau)
             while sp > 1e-12:
-                phi1 = merit(U + sp * dU, b + sp * db, s1 + sp * ds1, s2 + sp * ds2, tau)
+                phi1 = _merit(rows, loss, Y, w, alpha, U + sp * dU, b + sp * db,
+                              s1 + sp * ds1, s2 + sp * ds2, tau)
                 if phi1 <= phi0 + 1e-12 * abs(phi0):
                     break
                 sp *= 0.5
@@ -674,7 +370,7 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
         s1, s2 = s1 + sp * ds1, s2 + sp * ds2
         lam1, lam2 = lam1 + sd * dl1, lam2 + sd * dl2
         dU = ds1 = ds2 = dl1 = dl2 = None
-        F = predict(s1, b)
+        F = rows.predict(s1, b)
 
     if state is not None:
         # (U and b are returned too, and the caller may edit those.)
@@ -682,3 +378,298 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
                      blocks=blocks.copy(),
                      resumed=resumed)
     return U.reshape(B, m, d), b, (lam1 * r1f).reshape(n, B, m), lam2 * r2f, status
+
+
+def _start(rows, op, loss, Y, w, alpha, blocks, fit_intercept, start_intercept, start_u,
+           resume, const_hessian):
+    """The interior point's first iterate: ``(U, s1, s2, b, L0, warm, resumed)``.
+
+    A resumed iterate (``resume``, see :func:`_solve_restricted_barrier`) if
+    it fits these blocks and is strictly feasible here; else the generating
+    weights (or phase one), balanced and scaled (:func:`start_scale`), moved
+    part of the way from ``start_u`` when that is given (``warm``).  ``L0``
+    is the loss of the zero network with the start's intercept.
+    """
+    n, d, C, A = rows.n, rows.d, rows.C, rows.A
+    b = np.zeros(C) if start_intercept is None else np.asarray(start_intercept, float).copy()
+    if not fit_intercept:
+        b = np.zeros(C)
+    resumed = False
+    if (resume is not None and np.array_equal(resume.get("blocks"), blocks)
+            and np.shape(resume["U"]) == (A, d)):
+        # The exact slacks of the earlier iterate (its running ones carried rounding).
+        # (No copies: the iteration replaces its arrays, never writes into them.)
+        U = np.asarray(resume["U"], dtype=float)
+        s1, s2 = rows.slacks(U)
+        resumed = rows.strictly_feasible(s1, s2)
+        if resumed and fit_intercept:
+            b = np.asarray(resume["b"], dtype=float)
+    # The zero network's prediction and loss (the start's scale, and the
+    # divergence test's yardstick).
+    F0 = np.zeros((n, C)) + b
+    L0 = loss.value(F0, Y, w)
+    warm = False
+    if not resumed:
+        B, m = rows.B, rows.m
+        U, generated = generating_start(op, rows.t_idx, rows.E1, rows.W2, rows.r1, rows.r2,
+                                        blocks)
+        U = U.reshape(A, d)
+        s1, s2 = rows.slacks(U)
+        if not rows.strictly_feasible(s1, s2):
+            raise NoInteriorError("the generating weights are not strictly feasible")
+        if generated:
+            c = _balancing_scales(U.reshape(B, m, d), s1.reshape(n, B, m) * rows.E1, rows.W2,
+                                  rows.r2)
+            U *= c.reshape(A, 1)
+            s1 *= c.reshape(1, A)
+            s2 = rows.second(s1)
+        # Scale the start so that the network is small against the data.
+        # Outputs at the start: the largest, and the largest before the two
+        # signs of a tuple cancel (see start_scale).
+        out = np.abs(rows.predict(s1, np.zeros(C))).max()
+        out_abs = np.abs(rows.predict(np.abs(s1) * rows.sign_mask, np.zeros(C))).max()
+        scale = float(np.abs(Y - F0).max()) if const_hessian else 1.0
+        kappa = start_scale(L0, alpha, np.linalg.norm(U, axis=1).sum(), out, out_abs, scale)
+        U *= kappa
+        s1, s2 = s1 * kappa, s2 * kappa
+        warm = start_u is not None and WARM_THETA > 0
+        if warm:
+            # Part of the way from a previous solution (feasible, on its face)
+            # to this interior start: strictly feasible, and much closer.
+            Uw = (1.0 - WARM_THETA) * np.asarray(start_u, float).reshape(A, d) + WARM_THETA * U
+            s1w, s2w = rows.slacks(Uw)
+            warm = rows.strictly_feasible(s1w, s2w)
+            if warm:
+                U, s1, s2 = Uw, s1w, s2w
+    return U, s1, s2, b, L0, warm, resumed
+
+
+def _merit(rows, loss, Y, w, alpha, U, b, s1, s2, tau):
+    """The barrier function at ``tau``, epigraphs minimised out (inf outside)."""
+    s1l = s1 if rows.live1 is None else s1[rows.live1]
+    if np.any(s1l <= 0) or np.any(s2[rows.r2] <= 0):
+        return np.inf
+    beta = alpha * tau
+    r = np.linalg.norm(U, axis=1)
+    S = np.sqrt(1.0 + (beta * r) ** 2)
+    groups = float(np.sum(1.0 + S - np.log(2.0 * (1.0 + S) / beta ** 2)))
+    barrier = -float(np.sum(np.log(s1l))) - float(np.sum(np.log(s2[rows.r2])))
+    return tau * loss.value(rows.predict(s1, b), Y, w) + groups + barrier
+
+
+def _predictor_corrector(rows, solve, base, rhs_b, s1, s2, lam1, lam2, inv_s1, inv_s2, c1, c2,
+                         mu_rows, st, floor, n_correctors):
+    """One Mehrotra predictor-corrector step with Gondzio's centrality correctors.
+
+    ``solve`` applies the factorised Newton matrix; ``base`` (A, d) and
+    ``rhs_b`` (C or 0) are the stationarity residual's right-hand side;
+    ``c1 = lam1 / s1``, ``c2 = lam2 / s2``; ``mu_rows`` is the rows' mean
+    complementarity, ``st`` the last step, ``floor`` the smallest centring
+    target.  Returns ``(dU, db, ds1, ds2, dl1, dl2, sp, sd, target)``: the
+    direction, the largest primal and dual steps along it, and its target.
+    """
+    X, d, A, k, C = rows.X, rows.d, rows.A, rows.k, rows.C
+    r1f, r2f = rows.r1f, rows.r2f
+    n_rows = max(rows.n_rows, 1)
+
+    def direction(t1, t2):
+        """Newton step for the row targets ``lam s = t`` (t1: (n, A), t2: (n, B))."""
+        # inv_s and lam vanish on rows without a constraint, so no mask here.
+        e1 = t1 * inv_s1 - lam1
+        e2 = t2 * inv_s2 - lam2
+        rhs_u = base + rows.row_sums(e1, e2).T @ X
+        step = solve(np.concatenate([rhs_u.ravel(), rhs_b]))
+        dU = step[:k].reshape(A, d)
+        db = step[k:] if len(rhs_b) else np.zeros(C)
+        ds1 = X @ dU.T
+        ds1 *= rows.E1f
+        ds2 = rows.second(ds1)
+        dl1 = c1 * ds1
+        np.subtract(e1, dl1, out=dl1)
+        dl2 = e2 - c2 * ds2
+        return dU, db, ds1, ds2, dl1, dl2
+
+    def max_steps(dirn):
+        return rows.max_steps(s1, s2, lam1, lam2, *dirn[2:])
+
+    aff = direction(np.zeros_like(s1), np.zeros_like(s2))
+    ap, ad = max_steps(aff)
+    mu_aff = (float(np.sum((s1 + ap * aff[2]) * (lam1 + ad * aff[4]) * r1f))
+              + float(np.sum((s2 + ap * aff[3]) * (lam2 + ad * aff[5]) * r2f))
+              ) / n_rows
+    # Mehrotra's centring weight, held near one after short steps (the
+    # iterate is then off-centre and a smaller target only shortens them).
+    sigma = min(1.0, max((mu_aff / max(mu_rows, 1e-300)) ** 3, min(0.9, (1.0 - st) ** 2)))
+    target = max(sigma * mu_rows, floor)
+    T1, T2 = aff[2] * aff[4], aff[3] * aff[5]
+    np.subtract(target, T1, out=T1)
+    np.subtract(target, T2, out=T2)
+    # Directions are n x (working groups) arrays each: keep at most two.
+    aff = None
+    cur = direction(T1, T2)
+    # Separate primal and dual steps to the boundary: from a small start
+    # the slacks grow by orders of magnitude, which a common step would
+    # throttle through the multipliers.
+    sp, sd = max_steps(cur)
+    # Gondzio's centrality correctors: push the products lam * s that
+    # would leave [0.1, 10] x target (at a longer trial step) back into
+    # it; each costs one more solve with the same factorisation.
+    for _ in range(n_correctors):
+        tp, td = min(1.0, 1.5 * sp + 0.1), min(1.0, 1.5 * sd + 0.1)
+        lo, hi = 0.1 * target, 10.0 * target
+        # q = max(clip(v, lo, hi) - v, -hi) on live rows, built in place
+        # (v = the products lam s at the trial step): the correctors run
+        # at the solver's memory peak.
+        q1 = tp * cur[2]
+        q1 += s1
+        v1 = td * cur[4]
+        v1 += lam1
+        q1 *= v1
+        np.clip(q1, lo, hi, out=v1)
+        np.subtract(v1, q1, out=q1)
+        v1 = None
+        np.maximum(q1, -hi, out=q1)
+        q1 *= r1f
+        q1 += T1
+        v2 = (s2 + tp * cur[3]) * (lam2 + td * cur[5])
+        q2 = np.maximum(np.clip(v2, lo, hi) - v2, -hi) * r2f
+        q2 += T2
+        trial = direction(q1, q2)
+        tsp, tsd = max_steps(trial)
+        if min(tsp, tsd) < 1.05 * min(sp, sd):
+            break
+        cur, sp, sd, T1, T2 = trial, tsp, tsd, q1, q2
+    return cur + (sp, sd, target)
+
+
+class _NewtonSystems:
+    """The interior point's Newton systems on one working set.
+
+    Chooses how they are solved (``newton``, see
+    :func:`_solve_restricted_barrier`): one dense Cholesky factorisation, the
+    Woodbury identity on the loss part, or (a softmax) by output; keeps what
+    every step reuses (the rows' pair products, the squared loss's part of
+    the matrix, a buffer for the matrix).
+    """
+
+    def __init__(self, rows, loss, Y, w, newton, fit_intercept, const_hessian):
+        X, n, d, C, m, B, A, k = rows.X, rows.n, rows.d, rows.C, rows.m, rows.B, rows.A, rows.k
+        self.rows, self.loss, self.Y, self.w = rows, loss, Y, w
+        self.fit_intercept, self.const_hessian = fit_intercept, const_hessian
+        pj, pk = np.triu_indices(m)
+        self.WW = rows.W2[:, :, pj] * rows.W2[:, :, pk]               # int8, (n, B, pairs)
+        self.chunk = max(LOSS_CHUNK_MIN_ROWS, int(LOSS_CHUNK_ENTRIES // max(k, 1)), k // 4)
+        n_pairs = d * (d + 1) // 2
+        # The rows' products x_i x_i^T are the same at every Newton step: keep
+        # them when they take at most 256 MB, else rebuild them chunk by chunk.
+        self.XX = _pair_products(X) if n * n_pairs * 8 <= PAIR_PRODUCTS_MAX_BYTES else None
+        if newton not in ("auto", "dense", "woodbury", "outputs"):
+            raise ValueError(
+                f"newton must be 'auto', 'dense', 'woodbury' or 'outputs'; got {newton!r}")
+        # A softmax's Hessian is diagonal minus rank one per sample: the Newton
+        # matrix is block diagonal by output minus rank n, solved through the
+        # Woodbury identity when that is well below the dense cost (many classes,
+        # working sets wider than the rows; see output_block_solver).
+        self.parts_of = getattr(loss, "hessian_parts", None)
+        dense_cost = k ** 3 / 3 + n * k * k * (0.5 + 1.0 / C)
+        by_output_cost = n * n * k + n ** 3 / 3 + sum(
+            min(output_costs(n, sl.stop - sl.start, m * d)) for sl in rows.cols.values())
+        self.use_outputs = (C > 1 and self.parts_of is not None and not const_hessian
+                            and (newton == "outputs" or (
+                                newton == "auto"
+                                and by_output_cost < BY_OUTPUT_RATIO * dense_cost
+                                and max(n * n, n * k) * 8 <= 2 ** 30)))
+        # Dense Newton matrices cost (k + C)^3 / 3; through the Woodbury identity
+        # the loss part (rank n C) costs (n C)^2 k: the cheaper one when the
+        # working set has more weights than the rows have outputs (d large).
+        # With a softmax the split above is cheaper still (capacitance n, not n C).
+        self.use_woodbury = not self.use_outputs and (newton == "woodbury" or (
+            newton == "auto" and 2 * n * C < k and k >= WOODBURY_MIN_WEIGHTS
+            and n * k * 8 <= 2 ** 30))
+        self.split = self.use_woodbury or self.use_outputs
+        self.Phi_ws = ((rows.mask[:, :, None] * X[:, None, :]).reshape(n, k)
+                       if self.split else None)
+        self.row_chunk = (n if self.XX is not None
+                          else max(1, int(2 ** 19 // (n_pairs + B * m * (m + 1) // 2 + A))))
+        self.pair_chunk = max(1, int(LOSS_CHUNK_ENTRIES // max(A * (A + 1) // 2, n_pairs)))
+        self.K_loss = None
+        self.H_buf = None
+        # Output of each Newton column (weights of output o fill the slice cols[o]).
+        self.col_out = np.repeat(rows.out_of_group, d)
+
+    def row_blocks(self, c1, c2):
+        """The constraint rows' ``md x md`` Newton blocks, shape (B, md, md)."""
+        return _row_blocks(self.rows.X, c1, c2, self.rows.W2, self.row_chunk, self.XX, self.WW)
+
+    def loss_hessian(self, F):
+        """The loss part ``Psi^T Hl Psi`` (with the intercepts') of the Newton matrix."""
+        rows, loss, Y, w = self.rows, self.loss, self.Y, self.w
+        X, n, d, k = rows.X, rows.n, rows.d, rows.k
+        Hl = loss.hessian(F, Y, w)                                     # (n, C, C)
+        parts = self.parts_of(F, Y, w) if self.parts_of is not None else None
+        nz = k + (rows.C if self.fit_intercept else 0)
+        K = np.zeros((nz, nz))
+        by_pairs = parts is not None and d >= PAIR_GRAM_MIN_FEATURES
+        if by_pairs:
+            _pair_loss_gram(K, X, self.XX, rows.mask, rows.out_of_group, parts, self.pair_chunk)
+            if not self.fit_intercept:
+                return K
+        for start in range(0, n, self.chunk):
+            sl_n = slice(start, min(n, start + self.chunk))
+            Phi = (rows.mask[sl_n, :, None] * X[sl_n, None, :]).reshape(-1, k)
+            _add_loss_gram(K, Phi, rows.cols, self.col_out, Hl[sl_n],
+                           None if parts is None
+                           else tuple(None if p is None else p[sl_n] for p in parts),
+                           self.fit_intercept, weights=not by_pairs)
+        return K
+
+    def solver(self, blocks_H, F):
+        """``rhs -> H^-1 rhs`` for the Newton matrix of the rows' blocks ``blocks_H``
+        (overwritten) and the loss at the outputs ``F``."""
+        rows, loss, Y, w = self.rows, self.loss, self.Y, self.w
+        fit_intercept, k, cols = self.fit_intercept, rows.k, rows.cols
+        if self.use_woodbury or self.use_outputs:
+            Hl = loss.hessian(F, Y, w)
+            extra = (flat_direction_curvature(Hl.sum(axis=0))
+                     if fit_intercept and loss.shift_invariant else None)
+        if self.use_woodbury:
+            try:
+                return woodbury_solver(blocks_H, self.Phi_ws, cols, Hl, fit_intercept, extra)
+            except NoInteriorError:
+                # An ill-conditioned capacitance or Schur matrix (late steps
+                # of a saturated loss): dense systems from here on.
+                self.use_woodbury = False
+        if self.use_outputs:
+            parts = self.parts_of(F, Y, w)
+            # Without a rank-one part (a loss that does not split) or with a
+            # singular small matrix: dense systems from here on.
+            self.use_outputs = parts is not None and parts[1] is not None
+            if self.use_outputs:
+                try:
+                    return output_block_solver(blocks_H, self.Phi_ws, cols, parts[0], parts[1],
+                                               Hl, fit_intercept, extra)
+                except NoInteriorError:
+                    self.use_outputs = False
+        if self.split:
+            check_dense_newton(k + (rows.C if fit_intercept else 0),
+                               "the split Newton systems failed")
+        if self.const_hessian:
+            if self.K_loss is None:
+                self.K_loss = self.loss_hessian(F)
+            if self.H_buf is None:
+                self.H_buf = np.empty_like(self.K_loss)
+            # One buffer for every step: a fresh matrix each time costs page faults.
+            H = self.H_buf
+            np.copyto(H, self.K_loss)
+        else:
+            H = self.loss_hessian(F)
+        if fit_intercept and loss.shift_invariant:
+            # The softmax ignores a common shift of all intercepts: curvature
+            # along that flat direction (where the gradient is zero too)
+            # makes the matrix definite without changing the step.
+            H[k:, k:] += flat_direction_curvature(H[k:, k:])
+        md = rows.m * rows.d
+        for bi in range(rows.B):
+            sl = slice(bi * md, (bi + 1) * md)
+            H[sl, sl] += blocks_H[bi]
+        return _scaled_factor(H)
