@@ -88,7 +88,8 @@ class AlphaMax:
         ``lam1, lam2`` (zero is optimal at every ``alpha >= value``).
     lower : float
         A lower bound from feasible cone-program points: zero is *not*
-        optimal below it.  ``(value - lower) / value`` is the accuracy.
+        optimal below it.  ``(value - lower) / value`` is the accuracy; at
+        most ``value`` (the two can meet, to rounding).
     block_values : ndarray of shape (C, 2, P)
         The certified upper bound on ``rho_beta`` of each block (the gated
         bound for blocks that were skipped).
@@ -235,7 +236,10 @@ def _alpha_max_details(op, loss, Y, w, fit_intercept, least_squares_bounds=True,
         offer(beta, u, *_block_rows(op, beta))
     value = float(upper.max(initial=0.0))
     return AlphaMax(
-        value=value, lower=float(best_lower), block_values=upper.reshape(C, 2, P),
+        # Where the two bounds meet, rounding can put the direction's rate an
+        # ulp above the multipliers' bound (numpy 2.5: 0.7289805591059226
+        # against 0.7289805591059225): the bounds are equal then.
+        value=value, lower=min(float(best_lower), value), block_values=upper.reshape(C, 2, P),
         gated=float(gated.max(initial=0.0)), intercept=b, dual_point=V,
         lam1=lam1.reshape((n,) + op.var_shape[:-1]),
         lam2=lam2.reshape((n,) + op.var_shape[:-2]),
