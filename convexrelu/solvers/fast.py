@@ -320,55 +320,17 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
     for n_iter in range(1, max_iter + 1):
         blocks = np.flatnonzero(in_set)
         B = len(blocks)
-        Ub = None
-        inner_used = "ipm"
-        resumed = False
         if resume is not None and not np.array_equal(resume["blocks"], blocks):
             # The set changed: the loose round's iterate is of no use, and its
             # n x (working groups) multipliers would stay alive through this round.
             resume, ipm_state = None, {}
-        if inner == "ipm" and active_set and from_exact:
-            # A feasible point of the last round or of the warm start: the
-            # active-set method continues from it on its face.
-            held_1, held_2 = lams.get(blocks)
-            Ub, b, l1, l2, status = solve_restricted_active_set(
-                op, loss, Y, w, alpha, blocks, U.reshape(NB, m, d)[blocks], intercept,
-                fit_intercept=fit_intercept, tol=ipm_tol, lam1=held_1, lam2=held_2)
-            del held_1, held_2
-            inner_used = "active_set"
-            if status != "optimal":
-                Ub = None
-                inner_used = "ipm"
-        if inner == "ipm" and Ub is None:
-            ipm_state = {}
-            try:
-                Ub, b, l1, l2, status = solve_restricted_barrier(
-                    op, loss, Y, w, alpha, blocks, fit_intercept=fit_intercept,
-                    tol=round_tol, start_intercept=intercept, newton=newton,
-                    # An exact previous point (a tight round or a warm start)
-                    # warms the interior point's start too.
-                    start_u=(U.reshape(NB, m, d)[blocks] if from_exact and np.any(U) else None),
-                    resume=resume, state=ipm_state if resume_ipm else None)
-                resume = None
-                resumed = bool(ipm_state.get("resumed"))
-                if round_tol <= ipm_tol:
-                    # Only a loose round is resumed: its n x (working groups)
-                    # multipliers are not kept after a tight one.
-                    ipm_state = {}
-                # A stalled interior point reached its gap, not its stationarity:
-                # its point usually passes the certificate (tol is looser than
-                # the interior point's); if not, the tighter round below does.
-                # (Clarabel there took minutes and answered less accurately.)
-                if status not in ("optimal", "stalled"):
-                    Ub = None
-            except (NoInteriorError, np.linalg.LinAlgError, FloatingPointError):
-                Ub = None
-        if Ub is None:
-            inner_used = "clarabel"
-            Ub, b, l1, l2, status = solve_restricted(
-                op, loss, Y, w, alpha, blocks, np.ones((n, B, m), bool),
-                np.ones((n, B), bool), fit_intercept=fit_intercept, tol=inner_tol,
-                start_intercept=intercept)
+        Ub, b, l1, l2, status, inner_used, resumed, ipm_state = _solve_round(
+            op, loss, Y, w, alpha, blocks, U, intercept, lams, fit_intercept=fit_intercept,
+            inner=inner, active_set=active_set, from_exact=from_exact, ipm_tol=ipm_tol,
+            round_tol=round_tol, inner_tol=inner_tol, newton=newton, resume=resume,
+            resume_ipm=resume_ipm, ipm_state=ipm_state)
+        # (Used: the earlier iterate's n x (working groups) arrays go now.)
+        resume = None
         # Interior points leave ~1e-10-sized groups where the optimum has
         # zeros; zero them (the certificate below judges the result).
         Ub = _zero_tiny_groups(op, Ub, blocks, zero_rtol)
@@ -384,47 +346,21 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             lams.clear()
         lams.set(blocks, l1, l2)
         del l1, l2
-        F0 = op.predict(U)
-        intercept = (loss.optimal_intercept(F0, Y, w, start=b) if fit_intercept else b)
-        V = -loss.gradient(F0 + intercept, Y, w)
-        # Zero blocks outside W that fail the gated test get priced multipliers.
-        gated = _gated_ratios(op, V, alpha)
-        ratios = lams.ratios(op, V, alpha, gated)
-        if cache_multipliers:
-            # Stale multipliers can certify worse than none at all.
-            worse = np.flatnonzero(~in_set & (gated < ratios))
-            lams.clear(worse)
-            ratios[worse] = gated[worse]
-        outside = np.flatnonzero(~in_set & (ratios > 1.0))
-        if len(outside):
-            ratios[outside] = price_into(op, V, outside, alpha, lams) / alpha
-        # The active-set method's multipliers are exact on its faces; the
-        # interior point's are only as good as its tolerance.
-        if polish and not (inner_used == "active_set"
-                           and ratios[blocks].max(initial=0.0) <= 1.0 + 1e-9):
-            polish_multipliers(op, V, U, alpha, blocks, lams)
-        # The dual point's feasibility: outside the set, ``ratios`` is every
-        # block's ratio with the multipliers it holds now (pricing's norms for
-        # the priced ones); the polish changed only the set's.
-        if B:
-            ratios[blocks] = block_ratios(op, V, *lams.get(blocks), alpha, blocks)
-        dual_ratio = float(ratios.max(initial=0.0))
-        cert = duality_gap(op, loss, Y, w, U, alpha, intercept=intercept,
-                           fit_intercept=fit_intercept, dual_ratio=dual_ratio,
-                           return_multipliers=False)
-        intercept = cert.intercept
+        intercept, V, ratios, n_priced, cert = _certify_round(
+            op, loss, Y, w, alpha, U, b, blocks, in_set, lams, inner_used,
+            fit_intercept=fit_intercept, cache_multipliers=cache_multipliers, polish=polish)
         bn = _block_norms(U, NB, m)
         active = int((bn > 0).sum())
         history.append(dict(iteration=n_iter, objective=cert.primal,
                             relative_gap=cert.relative_gap, active_blocks=active,
-                            working_set=B, priced=len(outside), inner=inner_used,
+                            working_set=B, priced=n_priced, inner=inner_used,
                             round_tol=round_tol, violation=cert.constraint_violation,
                             resumed=inner_used == "ipm" and resumed,
                             seconds=time.perf_counter() - t0))
         if verbose:
             # (+ 0.0: a violation of -0.0 prints as 0.0)
             print(f"[fast] it {n_iter:3d}  obj {cert.primal:.10e}  gap {cert.relative_gap:.2e}"
-                  f"  active {active:4d}  working {B:4d}  priced {len(outside):4d}"
+                  f"  active {active:4d}  working {B:4d}  priced {n_priced:4d}"
                   f"  viol {cert.constraint_violation + 0.0:.1e}"
                   f"  {time.perf_counter() - t0:7.2f}s  ({status})")
         if cert.relative_gap <= tol and cert.constraint_violation <= _FEASIBILITY_RTOL:
@@ -482,6 +418,115 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
     lam2 = lam2.reshape((n,) + op.var_shape[:-2])
 
     return SolverOutput(U, intercept, lam1, lam2, n_iter, converged, history)
+
+
+def _solve_round(op, loss, Y, w, alpha, blocks, U, intercept, lams, *, fit_intercept, inner,
+                 active_set, from_exact, ipm_tol, round_tol, inner_tol, newton, resume,
+                 resume_ipm, ipm_state):
+    """The restricted program of one working-set round.
+
+    The active-set method continues from ``U`` when that is an exact point
+    (``from_exact``); the interior point takes the round when it does not
+    (or fails), and Clarabel when the interior point cannot start or stops
+    short.  Returns ``(Ub, b, lam1, lam2, status, inner_used, resumed,
+    ipm_state)``: the blocks' weights, the intercept, the rows' multipliers,
+    the inner status, which solver produced them ("active_set", "ipm" or
+    "clarabel"), whether the interior point continued ``resume``, and its
+    final state (empty unless a loose interior-point round left one, for
+    the next round's ``resume``; ``ipm_state`` as given when the
+    interior point did not run).
+    """
+    n, m, d = op.n_samples, op.n_hidden, op.n_features
+    NB = op.n_outputs * 2 * op.n_patterns
+    B = len(blocks)
+    Ub = None
+    inner_used = "ipm"
+    resumed = False
+    if inner == "ipm" and active_set and from_exact:
+        # A feasible point of the last round or of the warm start: the
+        # active-set method continues from it on its face.
+        held_1, held_2 = lams.get(blocks)
+        Ub, b, l1, l2, status = solve_restricted_active_set(
+            op, loss, Y, w, alpha, blocks, U.reshape(NB, m, d)[blocks], intercept,
+            fit_intercept=fit_intercept, tol=ipm_tol, lam1=held_1, lam2=held_2)
+        del held_1, held_2
+        inner_used = "active_set"
+        if status != "optimal":
+            Ub = None
+            inner_used = "ipm"
+    if inner == "ipm" and Ub is None:
+        ipm_state = {}
+        try:
+            Ub, b, l1, l2, status = solve_restricted_barrier(
+                op, loss, Y, w, alpha, blocks, fit_intercept=fit_intercept,
+                tol=round_tol, start_intercept=intercept, newton=newton,
+                # An exact previous point (a tight round or a warm start)
+                # warms the interior point's start too.
+                start_u=(U.reshape(NB, m, d)[blocks] if from_exact and np.any(U) else None),
+                resume=resume, state=ipm_state if resume_ipm else None)
+            resumed = bool(ipm_state.get("resumed"))
+            if round_tol <= ipm_tol:
+                # Only a loose round is resumed: its n x (working groups)
+                # multipliers are not kept after a tight one.
+                ipm_state = {}
+            # A stalled interior point reached its gap, not its stationarity:
+            # its point usually passes the certificate (tol is looser than
+            # the interior point's); if not, the tighter round below does.
+            # (Clarabel there took minutes and answered less accurately.)
+            if status not in ("optimal", "stalled"):
+                Ub = None
+        except (NoInteriorError, np.linalg.LinAlgError, FloatingPointError):
+            Ub = None
+    if Ub is None:
+        inner_used = "clarabel"
+        Ub, b, l1, l2, status = solve_restricted(
+            op, loss, Y, w, alpha, blocks, np.ones((n, B, m), bool),
+            np.ones((n, B), bool), fit_intercept=fit_intercept, tol=inner_tol,
+            start_intercept=intercept)
+    return Ub, b, l1, l2, status, inner_used, resumed, ipm_state
+
+
+def _certify_round(op, loss, Y, w, alpha, U, b, blocks, in_set, lams, inner_used, *,
+                   fit_intercept, cache_multipliers, polish):
+    """The certificate of a round's point ``U`` (the working set's multipliers already in ``lams``).
+
+    The intercept is made optimal for ``U``; zero blocks outside the set
+    keep the multipliers that priced them last round where those still
+    certify better than none, and the rest that fail the gated test are
+    priced; the set's multipliers are polished (not the active-set method's
+    when they certify already).  Returns ``(intercept, V, ratios, n_priced,
+    cert)``: the dual point ``-grad L``, every block's dual ratio, how many
+    blocks were priced, and the duality gap.
+    """
+    F0 = op.predict(U)
+    intercept = (loss.optimal_intercept(F0, Y, w, start=b) if fit_intercept else b)
+    V = -loss.gradient(F0 + intercept, Y, w)
+    # Zero blocks outside W that fail the gated test get priced multipliers.
+    gated = _gated_ratios(op, V, alpha)
+    ratios = lams.ratios(op, V, alpha, gated)
+    if cache_multipliers:
+        # Stale multipliers can certify worse than none at all.
+        worse = np.flatnonzero(~in_set & (gated < ratios))
+        lams.clear(worse)
+        ratios[worse] = gated[worse]
+    outside = np.flatnonzero(~in_set & (ratios > 1.0))
+    if len(outside):
+        ratios[outside] = price_into(op, V, outside, alpha, lams) / alpha
+    # The active-set method's multipliers are exact on its faces; the
+    # interior point's are only as good as its tolerance.
+    if polish and not (inner_used == "active_set"
+                       and ratios[blocks].max(initial=0.0) <= 1.0 + 1e-9):
+        polish_multipliers(op, V, U, alpha, blocks, lams)
+    # The dual point's feasibility: outside the set, ``ratios`` is every
+    # block's ratio with the multipliers it holds now (pricing's norms for
+    # the priced ones); the polish changed only the set's.
+    if len(blocks):
+        ratios[blocks] = block_ratios(op, V, *lams.get(blocks), alpha, blocks)
+    dual_ratio = float(ratios.max(initial=0.0))
+    cert = duality_gap(op, loss, Y, w, U, alpha, intercept=intercept,
+                       fit_intercept=fit_intercept, dual_ratio=dual_ratio,
+                       return_multipliers=False)
+    return cert.intercept, V, ratios, len(outside), cert
 
 
 def _solve_by_output(op, loss, Y, w, alpha, *, warm_start, verbose, n_jobs=None, **kwargs):
