@@ -329,7 +329,7 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             inner=inner, active_set=active_set, from_exact=from_exact, ipm_tol=ipm_tol,
             round_tol=round_tol, inner_tol=inner_tol, newton=newton, resume=resume,
             resume_ipm=resume_ipm, ipm_state=ipm_state)
-        # (Used: the earlier iterate's n x (working groups) arrays go now.)
+        # Consumed: the loose round's n x (working groups) arrays go now.
         resume = None
         # Interior points leave ~1e-10-sized groups where the optimum has
         # zeros; zero them (the certificate below judges the result).
