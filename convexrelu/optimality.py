@@ -150,7 +150,7 @@ def _block_ratios(op, V, alpha, lam1=None, lam2=None):
 _REFINE_CHUNK = 1000
 
 
-def _block_data(X, arr, V, blocks):
+def _block_data(arr, V, blocks):
     """Per block ``(o, sig, t)``: base (n, B, m), E1 (n, B, m), Q (n, B, m)."""
     o, sg, t = blocks[:, 0], blocks[:, 1], blocks[:, 2]
     sig = np.where(sg == 0, 1.0, -1.0)
@@ -177,7 +177,7 @@ def _gradient_ratios(X, arr, V, alpha, blocks, n_iter=6):
     """
     m = arr.n_hidden
     n, B = V.shape[0], len(blocks)
-    base, E1, Q = _block_data(X, arr, V, blocks)
+    base, E1, Q = _block_data(arr, V, blocks)
     step = 1.0 / (2 * m * np.linalg.norm(X, 2) ** 2)
     XT = np.ascontiguousarray(X.T)
 
@@ -213,7 +213,7 @@ def _nnls_ratios(X, arr, V, alpha, blocks):
     """
     n, d = X.shape
     m = arr.n_hidden
-    base, E1, Q = _block_data(X, arr, V, blocks)
+    base, E1, Q = _block_data(arr, V, blocks)
     out = np.empty(len(blocks))
     XT = X.T
     for b in range(len(blocks)):
@@ -242,7 +242,7 @@ def _cone_program_ratios(X, arr, V, alpha, blocks, solver):
     n, d = X.shape
     m = arr.n_hidden
     B = len(blocks)
-    base, E1, Q = _block_data(X, arr, V, blocks)
+    base, E1, Q = _block_data(arr, V, blocks)
     rep = sp.kron(sp.eye(B), np.ones((1, m)), format="csc")         # B x Bm
     lam1 = cp.Variable((n, B * m), nonneg=True)
     lam2 = cp.Variable((n, B), nonneg=True)

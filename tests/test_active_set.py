@@ -97,11 +97,14 @@ def test_active_set_newton_by_output_matches_dense(fit_intercept, monkeypatch):
     calls = []
     real = _active_set._ActiveSet.by_output
 
-    def checked(self, diag_blocks, J, cols, out_col, Hl, parts):
+    def checked(self, diag_blocks, J, cols, Hl, parts):
         # Each split solve against numpy's solve of the face matrix formed
         # sample by sample: curvature blocks + Psi^T Hl Psi (+ flat direction).
-        solve = real(self, diag_blocks, J, cols, out_col, Hl, parts)
+        solve = real(self, diag_blocks, J, cols, Hl, parts)
         n, p_u = J.shape
+        out_col = np.empty(p_u, dtype=int)
+        for o, co in cols.items():
+            out_col[co] = o
         C = Hl.shape[1]
         p = p_u + (C if fit_intercept else 0)
         H = np.zeros((p, p))

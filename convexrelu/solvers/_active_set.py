@@ -260,7 +260,7 @@ class _ActiveSet(Faces, ZeroGroups):
                     continue
                 status = "optimal"
                 break
-            moved = self.line_search(dU, db, dec, live, r, lb)
+            moved = self.line_search(dU, live, r, lb)
             if moved is None:
                 if dec <= 1e3 * tol * max(abs(self.f), 1e-300):
                     # Rounding stops the descent: the face is as solved as it gets.
@@ -365,7 +365,7 @@ class _ActiveSet(Faces, ZeroGroups):
             # A softmax: block diagonal by output minus rank n (see
             # output_block_solver), the face blocks in place of the constraint ones.
             try:
-                solve = self.by_output(diag_blocks, J, cols, out_col, Hl, parts)
+                solve = self.by_output(diag_blocks, J, cols, Hl, parts)
             except (NoInteriorError, LinAlgError):
                 check_dense_newton(p, f"face of {p} weights")
                 H = np.zeros((p, p))
@@ -389,7 +389,7 @@ class _ActiveSet(Faces, ZeroGroups):
         db = step[p_u:] if ci else np.zeros(C)
         return dU, db, dec, float(np.abs(grad).max(initial=0.0))
 
-    def by_output(self, diag_blocks, J, cols, out_col, Hl, parts):
+    def by_output(self, diag_blocks, J, cols, Hl, parts):
         """``solve`` for the face's Newton matrix of a softmax, output by output.
 
         ``diag_blocks[o]`` holds the group curvature of output ``o``'s face
@@ -439,7 +439,7 @@ class _ActiveSet(Faces, ZeroGroups):
             out[lo:hi] = Zb.T @ a.ravel()
         return out
 
-    def line_search(self, dU, db, dec, live, r, lb, max_rows=50):
+    def line_search(self, dU, live, r, lb, max_rows=50):
         """Step along the face's Newton direction, rows permitting; None if no progress.
 
         When an inactive row blocks the step, the row is held at zero and the
