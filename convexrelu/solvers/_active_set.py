@@ -230,7 +230,7 @@ class _ActiveSet(Faces, ZeroGroups):
             bases = [(bi, np.flatnonzero(lb[bi])) for bi in np.flatnonzero(lb.any(axis=1))]
             bases = [(bi, gs, self.basis(bi, gs)) for bi, gs in bases]
             try:
-                dU, db, dec, gmax = self.newton_step(F, gF, gU, r, bases)
+                dU, dec, gmax = self.newton_step(F, gF, gU, r, bases)
             except (LinAlgError, RuntimeError, ValueError):
                 return self.result("failed")
             if verbose:
@@ -301,7 +301,11 @@ class _ActiveSet(Faces, ZeroGroups):
                 np.maximum(self.mu2, 0.0), status)
 
     def newton_step(self, F, gF, gU, r, bases):
-        """The Newton step on the current face: ``(dU, db, decrement)``."""
+        """The Newton step on the current face: ``(dU, decrement, largest gradient entry)``.
+
+        (The intercepts' part of the step stays in :attr:`model`, whose steps
+        :meth:`line_search` takes.)
+        """
         n, m, d, C, A = self.n, self.m, self.d, self.C, self.A
         X, alpha = self.op.X, self.alpha
         sizes = [Zb.shape[1] for _, _, Zb in bases]
@@ -321,7 +325,7 @@ class _ActiveSet(Faces, ZeroGroups):
                     raise RuntimeError("working blocks not sorted by output")
                 cols[o] = slice(co[0], co[-1] + 1)
         if p == 0:
-            return np.zeros((A, d)), np.zeros(C), 0.0, 0.0
+            return np.zeros((A, d)), 0.0, 0.0
         parts = self.loss.hessian_parts(F, self.Y, self.w)
         # A softmax's face system by output needs each output's diagonal
         # block only: about p^2 / C entries instead of p^2 (a 13-class face
@@ -386,8 +390,7 @@ class _ActiveSet(Faces, ZeroGroups):
         for (bi, gs, Zb), lo, hi in zip(bases, offs[:-1], offs[1:]):
             if hi > lo:
                 dU[bi * m + gs] = (Zb @ step[lo:hi]).reshape(len(gs), d)
-        db = step[p_u:] if ci else np.zeros(C)
-        return dU, db, dec, float(np.abs(grad).max(initial=0.0))
+        return dU, dec, float(np.abs(grad).max(initial=0.0))
 
     def by_output(self, diag_blocks, J, cols, Hl, parts):
         """``solve`` for the face's Newton matrix of a softmax, output by output.
