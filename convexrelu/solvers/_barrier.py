@@ -324,11 +324,8 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
                 status = "stalled"
                 break
         # The Newton matrix: the rows' blocks, the group cones' curvature, the loss.
+        # (beta, S and cgrp are the residual's above: tau has not changed.)
         mu_rows = gap_rows / max(rows.n_rows, 1)
-        beta = alpha * tau
-        S = np.sqrt(1.0 + (beta * r) ** 2)
-        cgrp = beta / (1.0 + S)
-        g_h = alpha * cgrp[:, None] * U
         curv = alpha * beta ** 3 / (S * (1.0 + S) ** 2)
         inv_s1 = r1f / (s1 if rows.live1 is None else np.where(rows.live1, s1, 1.0))
         inv_s2 = r2f / np.where(r2, s2, 1.0)
@@ -348,7 +345,7 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
         # group norms change, and unchecked steps there sent a 9 x 31 fit's
         # objective from 4e-3 to 1e29 (sklearn's sample-weight check).
         guard = guard or ridged_factorisations() > ridged
-        # The stationarity residual above, at the same tau (g_h unchanged).
+        # The right-hand side: the stationarity residual above.
         rhs_b = -gF.sum(axis=0) if fit_intercept else np.zeros(0)
         floor = 0.1 * tol * max(abs(f_obj), 1e-300) / rows.n_barrier
         dU, db, ds1, ds2, dl1, dl2, sp, sd, target = _predictor_corrector(
