@@ -258,7 +258,7 @@ def _in_row_space(op, warm_start):
     if V is None:
         return op, warm_start, None
     arr = op.arrangements
-    if arr.first_weights is not None and arr.first_weights.shape[1] == V.shape[0]:
+    if arr.first_weights is not None:
         # The generators start the interior point (strictly inside their own
         # pattern cones): X V V^T w = X w, so their projections are too.
         # Without them every block would need a phase-one linear program.

@@ -145,7 +145,8 @@ def generating_start(op, t_idx, E1, W2, r1, r2, blocks):
     """A strictly feasible ``u`` (B, m, d) of every block, and whether it is generated.
 
     ``u = w |v|`` from the tuples' generating weights (first layer ``w``,
-    second layer ``v``) where the arrangements carry them at this width;
+    second layer ``v``) where the arrangements carry them (at X's width:
+    :class:`~convexrelu.operator.LiftedOperator` refuses any other);
     otherwise a phase-one linear program per block (:func:`_phase_one`).
 
     Raises
@@ -157,7 +158,7 @@ def generating_start(op, t_idx, E1, W2, r1, r2, blocks):
     d = X.shape[1]
     B, m = len(blocks), op.n_hidden
     arr = op.arrangements
-    generated = arr.first_weights is not None and arr.first_weights.shape[1] == d
+    generated = arr.first_weights is not None
     if generated:
         U = (np.transpose(arr.first_weights[t_idx], (0, 2, 1))
              * np.abs(arr.second_weights[t_idx])[:, :, None])
