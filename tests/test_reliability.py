@@ -794,3 +794,35 @@ def test_warning_advice_when_only_the_constraints_fail():
     assert len(msgs) == 1
     assert "pattern constraints are violated" in msgs[0]
     assert "loosen tol" not in msgs[0]
+
+
+def test_reference_solver_falls_back_to_scs_when_clarabel_fails(monkeypatch):
+    # Clarabel fails outright on a few small exponential-cone programs
+    # (benchmarks/random_sweep.py); solver="cvxpy" then takes SCS instead of
+    # raising, and the certificate judges SCS's point like any other.
+    import cvxpy as cp
+
+    from convexrelu import solve_convex
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((30, 2))
+    y = np.where(X[:, 0] - X[:, 1] ** 2 + 0.3 * rng.standard_normal(30) > 0, 1.0, -1.0)
+    arr = sample_arrangements(X, 4, 2, random_state=0)
+    fast = solve_convex(X, y, arr, 1e-2, loss="logistic", fit_intercept=True, tol=1e-8)
+    used = []
+    real_solve = cp.Problem.solve
+
+    def clarabel_fails(self, *args, solver=None, **kwargs):
+        used.append(solver)
+        if solver == "CLARABEL":
+            raise cp.error.SolverError("Solver 'CLARABEL' failed.")
+        return real_solve(self, *args, solver=solver, **kwargs)
+
+    monkeypatch.setattr(cp.Problem, "solve", clarabel_fails)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = solve_convex(X, y, arr, 1e-2, loss="logistic", fit_intercept=True,
+                           solver="cvxpy", tol=1e-8)
+    assert used == ["CLARABEL", "CLARABEL", "SCS"]
+    assert abs(ref.objective - fast.objective) <= 1e-6 * fast.objective
+    assert ref.converged == (ref.relative_gap <= 1e-8 and ref.constraint_violation <= 1e-8)
