@@ -64,7 +64,8 @@ _PARAMS_DOC_REST = """
         within the default ``max_patterns`` reach n = 8 rows at d = 1
         feature (1089 tuples), n = 6 at d = 2 (4531), n = 5 at d = 3
         (3667); ``n_patterns`` is then ignored, and ``solver=None`` means
-        "cvxpy" (and "fast" should Clarabel fail).
+        "cvxpy" with the squared loss and "fast" with the logistic and
+        cross-entropy losses (each falls back to the other should it fail).
     max_patterns : int, default=10_000
         Largest number of enumerated tuples (exact patterns and exact
         certificates) before a ``ValueError`` naming the estimate.

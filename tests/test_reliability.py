@@ -758,9 +758,10 @@ def test_barrier_restarts_with_checked_steps_when_unchecked_ones_diverge():
     assert runs[True] < 0.5 * np.mean(Y ** 2)
 
 
-def test_exact_classifier_survives_a_conic_solver_failure():
-    # Clarabel (the enumerated program's default) fails on this 3-class,
-    # 6-row softmax; the fit falls back to the fast solver.
+def test_exact_classifier_solves_a_program_clarabel_fails_on():
+    # Clarabel fails on this 3-class, 6-row softmax (it was the enumerated
+    # program's default solver until the thirty-second session; the fast
+    # solver is now the default with the logistic and cross-entropy losses).
     rng = np.random.default_rng(0)
     X = rng.standard_normal((6, 1))
     y = np.array([0, 0, 1, 1, 2, 2])
@@ -826,3 +827,31 @@ def test_reference_solver_falls_back_to_scs_when_clarabel_fails(monkeypatch):
     assert used == ["CLARABEL", "CLARABEL", "SCS"]
     assert abs(ref.objective - fast.objective) <= 1e-6 * fast.objective
     assert ref.converged == (ref.relative_gap <= 1e-8 and ref.constraint_violation <= 1e-8)
+
+
+@pytest.mark.parametrize("estimator, target, default, other", [
+    (ConvexDeepReLURegressor, "value", "cvxpy", "fast"),
+    (ConvexDeepReLUClassifier, "labels", "fast", "cvxpy")])
+def test_exact_fit_falls_back_to_the_other_solver(estimator, target, default, other,
+                                                  monkeypatch):
+    # Enumerated tuples: CVXPY by default with the squared loss, the fast
+    # solver with the logistic loss; when the default breaks down
+    # numerically, the other one solves the same program.
+    from convexrelu import _estimator_base, solve_convex
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((12, 1))
+    y = np.sin(2 * X[:, 0]) if target == "value" else (X[:, 0] ** 2 > 0.5).astype(int)
+    assert estimator(alpha=1e-2, n_hidden=1, patterns="exact").fit(X, y).solver_ == default
+    tried = []
+
+    def default_fails(*args, solver=None, **kwargs):
+        tried.append(solver)
+        if solver == default:
+            raise RuntimeError(f"{solver} broke down")
+        return solve_convex(*args, solver=solver, **kwargs)
+
+    monkeypatch.setattr(_estimator_base, "solve_convex", default_fails)
+    est = estimator(alpha=1e-2, n_hidden=1, patterns="exact").fit(X, y)
+    assert tried == [default, other]
+    assert est.solver_ == other and est.converged_
