@@ -367,7 +367,7 @@ class _BaseConvexDeepReLU(_VersionedPickle, _TransactionalFit, BaseEstimator):
         n_patterns = (self.first_weights_.shape[0] if reuse
                       else exact.n_patterns if exact is not None else self.n_patterns)
         check_fit_memory(Xa.shape[0], Xa.shape[1], Y.shape[1], int(n_patterns),
-                         int(self.n_hidden), solver=self.solver, loss=loss,
+                         int(self.n_hidden), solver=self._solver_name(exact, loss), loss=loss,
                          memory_limit=self.memory_limit, n_jobs=self.n_jobs)
         if reuse:
             arrangements = Arrangements.from_weights(Xa, self.first_weights_,

@@ -855,3 +855,22 @@ def test_exact_fit_falls_back_to_the_other_solver(estimator, target, default, ot
     est = estimator(alpha=1e-2, n_hidden=1, patterns="exact").fit(X, y)
     assert tried == [default, other]
     assert est.solver_ == other and est.converged_
+
+
+def test_exact_fit_memory_check_counts_the_solver_it_runs():
+    # Enumerated tuples with the squared loss are solved by CVXPY: the check
+    # before the fit estimates that solver's memory, not the fast solver's
+    # (about 2.6 times larger here), which refused this fit.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((6, 1))
+    y = np.sin(2 * X[:, 0])
+    tuples = 541                      # 6 points in general position on a line, m = 2
+    fast = estimate_fit_memory(6, 2, 1, tuples, 2, loss="squared")
+    reference = estimate_fit_memory(6, 2, 1, tuples, 2, solver="cvxpy", loss="squared")
+    limit = int((fast * reference) ** 0.5)
+    assert reference < limit < fast
+    est = ConvexDeepReLURegressor(alpha=1e-2, patterns="exact", memory_limit=limit).fit(X, y)
+    assert est.solver_ == "cvxpy" and est.n_patterns_ == tuples and est.converged_
+    with pytest.raises(FitMemoryError):
+        ConvexDeepReLURegressor(alpha=1e-2, patterns="exact", solver="fast",
+                                memory_limit=limit).fit(X, y)
