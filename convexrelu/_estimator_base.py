@@ -366,8 +366,9 @@ class _BaseConvexDeepReLU(_VersionedPickle, _TransactionalFit, BaseEstimator):
                                            max_patterns=int(self.max_patterns))
         n_patterns = (self.first_weights_.shape[0] if reuse
                       else exact.n_patterns if exact is not None else self.n_patterns)
+        solver = self._solver_name(exact, loss)
         check_fit_memory(Xa.shape[0], Xa.shape[1], Y.shape[1], int(n_patterns),
-                         int(self.n_hidden), solver=self._solver_name(exact, loss), loss=loss,
+                         int(self.n_hidden), solver=solver, loss=loss,
                          memory_limit=self.memory_limit, n_jobs=self.n_jobs)
         if reuse:
             arrangements = Arrangements.from_weights(Xa, self.first_weights_,
@@ -397,15 +398,14 @@ class _BaseConvexDeepReLU(_VersionedPickle, _TransactionalFit, BaseEstimator):
             max_iter=int(self.max_iter), sample_weight=sample_weight, warm_start=warm,
             verbose=bool(self.verbose), n_jobs=self.n_jobs)
         try:
-            default = self._solver_name(exact, loss)
             try:
-                result = solve(solver=default)
+                result = solve(solver=solver)
             except Exception as exc:
                 if not (_is_solver_failure(exc) and self.solver is None and exact is not None):
                     raise
                 # The enumerated program's default solver broke down: the
                 # other one takes the same program.
-                result = solve(solver="fast" if default == "cvxpy" else "cvxpy")
+                result = solve(solver="fast" if solver == "cvxpy" else "cvxpy")
         except Exception as exc:
             if not _is_solver_failure(exc):
                 raise
