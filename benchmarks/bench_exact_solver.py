@@ -19,6 +19,12 @@ n_hidden=1)`` (default alpha 1e-3, logistic loss) on 25 random points in 2-D
 with each solver (CVXPY took minutes there):
 
     python benchmarks/bench_exact_solver.py --classifier
+
+``--enumeration`` times ``enumerate_arrangements`` itself, with the
+first-layer cells found around the arrangement's vertices (the default) and
+by linear programs only, on random data with a bias column:
+
+    python benchmarks/bench_exact_solver.py --enumeration
 """
 
 import argparse
@@ -52,6 +58,30 @@ def make_case(loss, n, d, seed=0):
     return Xa, y
 
 
+ENUMERATION_CASES = [(4, 2, 2), (5, 2, 2), (6, 2, 2), (40, 2, 1), (20, 3, 1)]
+
+
+def enumeration_times():
+    """``enumerate_arrangements`` with and without the vertex route to the cells."""
+    from convexrelu import enumeration
+
+    by_vertices = enumeration._cells_by_vertices
+    print(f"{'n':>3} {'d':>2} {'m':>2} {'tuples':>6} {'LPs only s':>10} {'vertices s':>10}")
+    for n, d, m in ENUMERATION_CASES:
+        X = np.random.default_rng(0).standard_normal((n, d))
+        Xa = np.hstack([X, np.ones((n, 1))])
+        seconds = []
+        for route in (lambda *args: None, by_vertices):
+            enumeration._cells_by_vertices = route
+            enumeration._CACHE.clear()
+            t = time.perf_counter()
+            arr = enumerate_arrangements(Xa, m, max_patterns=20_000)
+            seconds.append(time.perf_counter() - t)
+        enumeration._cells_by_vertices = by_vertices
+        print(f"{n:3d} {d:2d} {m:2d} {arr.n_patterns:6d} {seconds[0]:10.2f} {seconds[1]:10.2f}",
+              flush=True)
+
+
 def classifier_fits():
     """The exact-mode classifier with each solver, on 25 random points in 2-D."""
     rng = np.random.default_rng(0)
@@ -73,10 +103,14 @@ def main(argv=None):
     p.add_argument("--no-cvxpy", action="store_true")
     p.add_argument("--small", action="store_true", help="the cases of SMALL_CASES")
     p.add_argument("--classifier", action="store_true")
+    p.add_argument("--enumeration", action="store_true")
     args = p.parse_args(argv)
     warnings.simplefilter("ignore")
     if args.classifier:
         classifier_fits()
+        return
+    if args.enumeration:
+        enumeration_times()
         return
     solvers = ["fast"] + ([] if args.no_cvxpy else ["cvxpy"])
     print(f"{'loss':>13} {'n':>3} {'d':>2} {'m':>2} {'tuples':>6} "

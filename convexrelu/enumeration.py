@@ -51,7 +51,12 @@ How they are enumerated
    program (:func:`scipy.optimize.linprog`) finds a point of the cell with
    positive margin on the other side, splits the cell in two.  For points in
    general position the count is ``2 sum_{k<d} C(n-1, k)``
-   (:func:`cell_count_bound`).
+   (:func:`cell_count_bound`), and then no LP is needed: every cell is a
+   pointed cone whose extreme rays are the arrangement's vertices, and
+   points just off each vertex in every direction find all the cells
+   (:func:`_cells_by_vertices`; it reports failure on degenerate data,
+   which the LPs then take: 40 points in 2-D with a bias column, 1562
+   cells, 0.08 s against 20.2 s).
 2. *Second layer.*  For each multiset of ``m`` (cell, sign) pairs the open
    product of the cells is a polyhedral cone ``K`` in ``R^{m d}``, and the
    realisable ``D2`` are the sign vectors of the cells of the *second*
@@ -169,6 +174,71 @@ def _split_regions(rows, base, witness, dim):
     return regions
 
 
+#: most candidate points :func:`_cells_by_vertices` evaluates (beyond it the
+#: arrangement is left to the linear programs)
+VERTEX_POINTS_MAX = 2_000_000
+
+
+def _cells_by_vertices(rows, dim, bound):
+    """The cells of a central arrangement found around its vertices, without LPs.
+
+    In general position every cell of ``k >= dim`` hyperplanes of rank
+    ``dim`` is a pointed cone whose extreme rays are the arrangement's
+    vertices (the lines where ``dim - 1`` hyperplanes meet), and the
+    ``2^(dim-1)`` cells around a vertex ``r`` contain the points ``+-r + eps
+    B sigma`` (``B`` the dual basis of the ``dim - 1`` normals, ``sigma``
+    their signs, ``eps`` small against the other hyperplanes' distances).
+    Every such point whose margins are all non-zero lies in a cell; the cells
+    are all found when ``bound`` (:func:`cell_count_bound`, the count in
+    general position and an upper bound otherwise) of them are.  Each
+    cell's witness is the mean of its points, interior by convexity.
+
+    Returns the list of ``(signs, witness)`` of :func:`_split_regions`, or
+    None when the points do not find ``bound`` cells (degenerate data, or
+    fewer hyperplanes than ``dim``) or would be too many: the caller then
+    solves the linear programs.
+    """
+    k = rows.shape[0]
+    if dim < 2 or k < dim or np.linalg.matrix_rank(rows) < dim:
+        return None
+    n_points = math.comb(k, dim - 1) * 2 ** dim
+    if n_points > VERTEX_POINTS_MAX:
+        return None
+    subsets = np.array(list(itertools.combinations(range(k), dim - 1)), dtype=np.intp)
+    A = rows[subsets]                                               # (S, dim-1, dim)
+    # The vertex: the null vector of the dim-1 normals; the dual basis B
+    # (dim x dim-1) with A B = I moves off each of them independently.
+    _, sv, Vt = np.linalg.svd(A)
+    ok = sv[:, -1] > 1e-9 * sv[:, 0]
+    r = Vt[ok, -1, :]                                               # (S', dim)
+    A, subsets = A[ok], subsets[ok]
+    Bd = np.linalg.pinv(A)                                          # (S', dim, dim-1)
+    margins = r @ rows.T                                            # (S', k)
+    inside = np.zeros(margins.shape, bool)
+    inside[np.arange(len(subsets))[:, None], subsets] = True
+    gap = np.where(inside, np.inf, np.abs(margins)).min(axis=1)     # distance to the others
+    push = np.abs(np.einsum("kd,sdj->skj", rows, Bd)).sum(axis=2).max(axis=1)
+    eps = 0.5 * gap / np.maximum(push, 1e-300)
+    sigmas = np.array(list(itertools.product((-1.0, 1.0), repeat=dim - 1)))   # (Q, dim-1)
+    moves = np.einsum("sdj,qj->sqd", Bd, sigmas) * eps[:, None, None]         # (S', Q, dim)
+    pts = np.concatenate([r[:, None, :] + moves, -r[:, None, :] + moves], axis=1)
+    pts = pts.reshape(-1, dim)
+    pts /= np.linalg.norm(pts, axis=1, keepdims=True)
+    vals = pts @ rows.T
+    good = np.abs(vals).min(axis=1) > _MARGIN_TOL
+    pts, vals = pts[good], vals[good]
+    if len(pts) == 0:
+        return None
+    keys, which = np.unique(vals > 0, axis=0, return_inverse=True)
+    if len(keys) != bound:
+        return None
+    which = which.ravel()
+    sums = np.zeros((len(keys), dim))
+    np.add.at(sums, which, pts)
+    witnesses = sums / np.bincount(which, minlength=len(keys))[:, None]
+    return [(np.where(key, 1.0, -1.0), w) for key, w in zip(keys, witnesses)]
+
+
 def canonical_tuples(arrangements):
     """The same tuples with neurons sorted and permuted duplicates dropped.
 
@@ -244,8 +314,10 @@ def enumerate_cells(X, *, max_cells=None):
             f"The first-layer arrangement may have up to {bound} cells (n={n}, "
             f"rank={np.linalg.matrix_rank(X)}), more than the limit {max_cells}.")
     idx = np.flatnonzero(nonzero)
-    # Any point is in the (whole-space) open cone with no constraints.
-    regions = _split_regions(rows[idx], np.zeros((0, d)), np.zeros(d), d)
+    regions = _cells_by_vertices(rows[idx], d, bound)
+    if regions is None:
+        # Any point is in the (whole-space) open cone with no constraints.
+        regions = _split_regions(rows[idx], np.zeros((0, d)), np.zeros(d), d)
     patterns = np.ones((len(regions), n), dtype=bool)
     witnesses = np.zeros((len(regions), d))
     for r, (signs, w) in enumerate(regions):

@@ -107,6 +107,29 @@ def test_degenerate_data_cells_match_dense_sampling():
     assert np.all(cells[:, 3])             # the zero row is active everywhere
 
 
+@pytest.mark.parametrize("X, vertices", [
+    (_with_bias(np.random.default_rng(0).standard_normal((12, 2))), True),
+    (_with_bias(np.random.default_rng(1).standard_normal((9, 3))), True),
+    (np.random.default_rng(2).standard_normal((7, 3)), True),
+    (_with_bias(np.repeat(np.random.default_rng(3).standard_normal((4, 2)), 2, axis=0)), False),
+    (_with_bias(np.array([[i, j] for i in range(3) for j in range(3)], float)), False),
+], ids=["bias-2d", "bias-3d", "central-3d", "duplicated", "grid"])
+def test_cells_by_vertices_match_the_linear_programs(X, vertices, monkeypatch):
+    # The cells found around the arrangement's vertices (no LP) are the
+    # LP enumeration's, with witnesses strictly inside; on degenerate data
+    # the vertices miss cells and the LPs take over.
+    from convexrelu import enumeration
+
+    rows = X / np.linalg.norm(X, axis=1, keepdims=True)
+    bound = cell_count_bound(len(X), np.linalg.matrix_rank(X))
+    assert (enumeration._cells_by_vertices(rows, X.shape[1], bound) is not None) == vertices
+    cells, witnesses = enumerate_cells(X)
+    assert np.all(np.where(cells, 1.0, -1.0) * (witnesses @ X.T) > 0)
+    monkeypatch.setattr(enumeration, "_cells_by_vertices", lambda *args: None)
+    lp_cells, _ = enumerate_cells(X)
+    np.testing.assert_array_equal(cells, lp_cells)
+
+
 @pytest.mark.parametrize("X", [
     np.random.default_rng(3).standard_normal((4, 2)),          # lines through 0
     _with_bias(np.random.default_rng(4).standard_normal((3, 2))),
