@@ -174,9 +174,10 @@ def _split_regions(rows, base, witness, dim):
     return regions
 
 
-#: most candidate points :func:`_cells_by_vertices` evaluates (beyond it the
-#: arrangement is left to the linear programs)
-VERTEX_POINTS_MAX = 2_000_000
+#: most margins (candidate points times hyperplanes, 8 bytes each) that
+#: :func:`_cells_by_vertices` evaluates; beyond it the arrangement is left to
+#: the linear programs
+VERTEX_ENTRIES_MAX = 2 ** 24
 
 
 def _cells_by_vertices(rows, dim, bound):
@@ -201,8 +202,7 @@ def _cells_by_vertices(rows, dim, bound):
     k = rows.shape[0]
     if dim < 2 or k < dim or np.linalg.matrix_rank(rows) < dim:
         return None
-    n_points = math.comb(k, dim - 1) * 2 ** dim
-    if n_points > VERTEX_POINTS_MAX:
+    if math.comb(k, dim - 1) * 2 ** dim * k > VERTEX_ENTRIES_MAX:
         return None
     subsets = np.array(list(itertools.combinations(range(k), dim - 1)), dtype=np.intp)
     A = rows[subsets]                                               # (S, dim-1, dim)
