@@ -20,9 +20,11 @@ with each solver (CVXPY took minutes there):
 
     python benchmarks/bench_exact_solver.py --classifier
 
-``--enumeration`` times ``enumerate_arrangements`` itself, with the
-first-layer cells found around the arrangement's vertices (the default) and
-by linear programs only, on random data with a bias column:
+``--enumeration`` times ``enumerate_arrangements`` itself on random data
+with a bias column: by linear programs only (the incremental splitting),
+then with witnesses moved across a hyperplane sparing LPs where they stay
+inside, then also with the first-layer cells found around the
+arrangement's vertices (the default):
 
     python benchmarks/bench_exact_solver.py --enumeration
 """
@@ -62,24 +64,26 @@ ENUMERATION_CASES = [(4, 2, 2), (5, 2, 2), (6, 2, 2), (40, 2, 1), (20, 3, 1)]
 
 
 def enumeration_times():
-    """``enumerate_arrangements`` with and without the vertex route to the cells."""
+    """``enumerate_arrangements``: LPs only, with witnesses moved across, with the vertex route."""
     from convexrelu import enumeration
 
-    by_vertices = enumeration._cells_by_vertices
-    print(f"{'n':>3} {'d':>2} {'m':>2} {'tuples':>6} {'LPs only s':>10} {'vertices s':>10}")
+    by_vertices, across = enumeration._cells_by_vertices, enumeration._across
+    print(f"{'n':>3} {'d':>2} {'m':>2} {'tuples':>6} {'LPs only s':>10} {'+ moves s':>9} "
+          f"{'+ vertices s':>12}")
     for n, d, m in ENUMERATION_CASES:
         X = np.random.default_rng(0).standard_normal((n, d))
         Xa = np.hstack([X, np.ones((n, 1))])
         seconds = []
-        for route in (lambda *args: None, by_vertices):
-            enumeration._cells_by_vertices = route
+        for vertices, moves in ((False, False), (False, True), (True, True)):
+            enumeration._cells_by_vertices = by_vertices if vertices else (lambda *args: None)
+            enumeration._across = across if moves else (lambda *args: None)
             enumeration._CACHE.clear()
             t = time.perf_counter()
             arr = enumerate_arrangements(Xa, m, max_patterns=20_000)
             seconds.append(time.perf_counter() - t)
-        enumeration._cells_by_vertices = by_vertices
-        print(f"{n:3d} {d:2d} {m:2d} {arr.n_patterns:6d} {seconds[0]:10.2f} {seconds[1]:10.2f}",
-              flush=True)
+        enumeration._cells_by_vertices, enumeration._across = by_vertices, across
+        print(f"{n:3d} {d:2d} {m:2d} {arr.n_patterns:6d} {seconds[0]:10.2f} {seconds[1]:9.2f} "
+              f"{seconds[2]:12.2f}", flush=True)
 
 
 def classifier_fits():

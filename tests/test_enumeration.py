@@ -130,6 +130,38 @@ def test_cells_by_vertices_match_the_linear_programs(X, vertices, monkeypatch):
     np.testing.assert_array_equal(cells, lp_cells)
 
 
+@pytest.mark.parametrize("X, share", [
+    (_with_bias(np.random.default_rng(0).standard_normal((5, 2))), 0.7),
+    (_with_bias(np.repeat(np.random.default_rng(0).standard_normal((3, 2)), 2, axis=0)), 0.9),
+], ids=["general", "duplicated"])
+def test_witnesses_moved_across_spare_linear_programs_not_tuples(X, share, monkeypatch):
+    # A region's witness moved just across a new hyperplane often stays in
+    # the region: no LP for that side.  The tuples must be those of the
+    # LP-only splitting, in the same order.
+    from convexrelu import enumeration
+
+    calls = {"lp": 0}
+    real_lp = enumeration._max_margin
+
+    def counted(*args):
+        calls["lp"] += 1
+        return real_lp(*args)
+
+    monkeypatch.setattr(enumeration, "_max_margin", counted)
+    enumeration._CACHE.clear()
+    moved = enumerate_arrangements(X, 2)
+    with_moves = calls["lp"]
+    monkeypatch.setattr(enumeration, "_across", lambda *args: None)
+    enumeration._CACHE.clear()
+    calls["lp"] = 0
+    plain = enumerate_arrangements(X, 2)
+    enumeration._CACHE.clear()
+    assert with_moves < share * calls["lp"]
+    np.testing.assert_array_equal(moved.first, plain.first)
+    np.testing.assert_array_equal(moved.signs, plain.signs)
+    np.testing.assert_array_equal(moved.second, plain.second)
+
+
 @pytest.mark.parametrize("X", [
     np.random.default_rng(3).standard_normal((4, 2)),          # lines through 0
     _with_bias(np.random.default_rng(4).standard_normal((3, 2))),
