@@ -223,10 +223,11 @@ def _cells_by_vertices(rows, dim, bound):
     Returns the list of ``(signs, witness)`` of :func:`_split_regions`, or
     None when the points do not find ``bound`` cells (degenerate data, or
     fewer hyperplanes than ``dim``) or would be too many: the caller then
-    solves the linear programs.
+    solves the linear programs.  (Rows of rank below ``dim`` have no pointed
+    cells; the caller, which knows the rank, does not ask then.)
     """
     k = rows.shape[0]
-    if dim < 2 or k < dim or np.linalg.matrix_rank(rows) < dim:
+    if dim < 2 or k < dim:
         return None
     if math.comb(k, dim - 1) * 2 ** dim * k > VERTEX_ENTRIES_MAX:
         return None
@@ -334,13 +335,14 @@ def enumerate_cells(X, *, max_cells=None):
         raise ValueError(f"X must be 2-D; got shape {X.shape}.")
     n, d = X.shape
     rows, nonzero = _normalised_rows(X)
-    bound = cell_count_bound(int(nonzero.sum()), np.linalg.matrix_rank(X) if n else 0)
+    rank = np.linalg.matrix_rank(X) if n else 0
+    bound = cell_count_bound(int(nonzero.sum()), rank)
     if max_cells is not None and bound > max_cells:
         raise TooManyPatternsError(
             f"The first-layer arrangement may have up to {bound} cells (n={n}, "
-            f"rank={np.linalg.matrix_rank(X)}), more than the limit {max_cells}.")
+            f"rank={rank}), more than the limit {max_cells}.")
     idx = np.flatnonzero(nonzero)
-    regions = _cells_by_vertices(rows[idx], d, bound)
+    regions = _cells_by_vertices(rows[idx], d, bound) if rank == d else None
     if regions is None:
         # Any point is in the (whole-space) open cone with no constraints.
         regions = _split_regions(rows[idx], np.zeros((0, d)), np.zeros(d), d)
