@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from datasets import load_uci121  # noqa: E402
 
 from convexrelu import ConvexDeepReLUClassifier  # noqa: E402
-from convexrelu.solvers import _barrier  # noqa: E402
+from convexrelu.solvers import _newton_systems  # noqa: E402
 from convexrelu.solvers._newton_matrix import (_add_loss_gram, _pair_loss_gram,  # noqa: E402
                                                _pair_products)
 
@@ -121,11 +121,11 @@ def fit_table(name, alpha, repeats):
     print(f"\n{name}: first training fold, {len(tr)} x {X.shape[1]}, "
           f"{len(np.unique(y))} classes; alpha {alpha}, 40 trained tuples, m = 2, tol 1e-4")
     print(f"{'pair products':<15}{'seconds':>9}{'objective':>16}{'rel gap':>10}")
-    default = _barrier.PAIR_GRAM_MIN_FEATURES
+    default = _newton_systems.PAIR_GRAM_MIN_FEATURES
     times = {True: [], False: []}
     for _ in range(repeats):
         for on in (True, False):
-            _barrier.PAIR_GRAM_MIN_FEATURES = default if on else 10 ** 9
+            _newton_systems.PAIR_GRAM_MIN_FEATURES = default if on else 10 ** 9
             est = ConvexDeepReLUClassifier(alpha=alpha, n_patterns=40, n_hidden=2,
                                            patterns="trained", tol=1e-4, random_state=0)
             t = time.perf_counter()
@@ -135,7 +135,7 @@ def fit_table(name, alpha, repeats):
             times[on].append(time.perf_counter() - t)
             print(f"{'on' if on else 'off':<15}{times[on][-1]:9.1f}{est.objective_:16.10f}"
                   f"{est.relative_gap_:10.1e}", flush=True)
-    _barrier.PAIR_GRAM_MIN_FEATURES = default
+    _newton_systems.PAIR_GRAM_MIN_FEATURES = default
     print(f"median ratio off / on: {np.median(times[False]) / np.median(times[True]):.2f}")
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-import convexrelu.solvers._barrier as barrier
+import convexrelu.solvers._newton_systems as newton_systems
 from convexrelu import sample_arrangements, solve_convex, train_arrangements
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -39,7 +39,7 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=2)
     args = p.parse_args(argv)
     old, new = (int(v) for v in args.floors.split(","))
-    keep = barrier.WOODBURY_MIN_WEIGHTS
+    keep = newton_systems.WOODBURY_MIN_WEIGHTS
     print(f"{'problem':<30} {'n':>5} {'d':>4} {f'{old} s':>8} {f'{new} s':>8} {'ratio':>6} "
           f"{'rel obj diff':>12}")
     total = {old: 0.0, new: 0.0}
@@ -54,7 +54,7 @@ def main(argv=None):
                 res = {}
                 for _ in range(args.repeats):
                     for floor in (old, new):
-                        barrier.WOODBURY_MIN_WEIGHTS = floor
+                        newton_systems.WOODBURY_MIN_WEIGHTS = floor
                         with warnings.catch_warnings():
                             warnings.simplefilter("ignore")
                             t = time.perf_counter()
@@ -68,7 +68,7 @@ def main(argv=None):
                 print(f"{name + ':' + tuples:<30} {Xa.shape[0]:5d} {Xa.shape[1]:4d} {a:8.2f} "
                       f"{b:8.2f} {a / b:6.2f} {diff:12.1e}", flush=True)
     finally:
-        barrier.WOODBURY_MIN_WEIGHTS = keep
+        newton_systems.WOODBURY_MIN_WEIGHTS = keep
     print(f"\ntotal: {total[old]:.1f} s with floor {old}, {total[new]:.1f} s with {new} "
           f"({total[old] / total[new]:.2f}x)")
 

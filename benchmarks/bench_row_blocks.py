@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from convexrelu.solvers._barrier import PAIR_PRODUCTS_MAX_BYTES  # noqa: E402
+from convexrelu.solvers._newton_systems import PAIR_PRODUCTS_MAX_BYTES  # noqa: E402
 from convexrelu.solvers._newton_matrix import (_blocks_from_pairs,  # noqa: E402
                                                _pair_products, _row_blocks,
                                                _symmetric_from_upper)

@@ -178,8 +178,8 @@ def estimate_fit_memory(n_samples, n_features, n_outputs, n_patterns, n_hidden, 
 
 def _working_set_bytes(n, d, C, P, m, loss):
     """Bytes of the fast solver's interior point on its assumed working set."""
-    from .solvers._barrier import (LOSS_CHUNK_ENTRIES, PAIR_PRODUCTS_MAX_BYTES,
-                                   WOODBURY_MIN_WEIGHTS)
+    from .solvers._newton_systems import (LOSS_CHUNK_ENTRIES, PAIR_PRODUCTS_MAX_BYTES,
+                                          WOODBURY_MIN_WEIGHTS)
     from .solvers._woodbury import BATCHED_BLOCKS_MAX, output_costs
 
     # A squared loss is solved output by output; other losses couple them.

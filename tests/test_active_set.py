@@ -20,7 +20,7 @@ def test_active_set_declines_a_face_above_the_dense_cap(monkeypatch):
     """A face whose Newton matrix would exceed ``DENSE_FALLBACK_MAX_BYTES`` is
     declined (status "failed") before anything is allocated; the interior
     point then takes the round and the optimum is Clarabel's."""
-    from convexrelu.solvers import _barrier, fast
+    from convexrelu.solvers import _newton_systems, fast
 
     X, y, arr, alpha = make_problem(46, 60, 3, 1, "squared", n_patterns=6, alpha_frac=0.1)
     statuses = count_calls(monkeypatch, fast, "solve_restricted_active_set",
@@ -30,7 +30,7 @@ def test_active_set_declines_a_face_above_the_dense_cap(monkeypatch):
     solve_convex(X, y, arr, alpha, fit_intercept=True, tol=1e-8, warm_start=warm)
     assert "optimal" in statuses                      # the method runs under the cap
     statuses.clear()
-    monkeypatch.setattr(_barrier, "DENSE_FALLBACK_MAX_BYTES", 1)
+    monkeypatch.setattr(_newton_systems, "DENSE_FALLBACK_MAX_BYTES", 1)
     ours = solve_convex(X, y, arr, alpha, fit_intercept=True, tol=1e-8, warm_start=warm)
     assert statuses and set(statuses) == {"failed"}
     assert ours.converged and ours.relative_gap <= 1e-8
@@ -40,14 +40,14 @@ def test_active_set_declines_a_face_above_the_dense_cap(monkeypatch):
 def test_active_set_softmax_face_by_output_needs_no_dense_face(monkeypatch):
     """A softmax face solved output by output holds each output's diagonal block
     only: with the dense-face cap at one byte the method still solves it."""
-    from convexrelu.solvers import _active_set, _barrier, fast
+    from convexrelu.solvers import _active_set, _newton_systems, fast
 
     X, y, arr, alpha = make_problem(14, 70, 3, 2, "cross_entropy", n_patterns=10, alpha_frac=0.15)
     first = solve_convex(X, y, arr, alpha, loss="cross_entropy", fit_intercept=True, tol=1e-8)
     statuses = count_calls(monkeypatch, fast, "solve_restricted_active_set",
                             record=restricted_status)
     monkeypatch.setattr(_active_set, "_by_output_pays", lambda n, p, cols: True)
-    monkeypatch.setattr(_barrier, "DENSE_FALLBACK_MAX_BYTES", 1)
+    monkeypatch.setattr(_newton_systems, "DENSE_FALLBACK_MAX_BYTES", 1)
     ours = solve_convex(X, y, arr, 0.8 * alpha, loss="cross_entropy", fit_intercept=True,
                         tol=1e-8, warm_start=first)
     assert statuses[0] == "optimal"

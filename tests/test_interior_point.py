@@ -75,7 +75,7 @@ def test_many_classes_with_rare_ones_stay_on_the_output_split():
     from sklearn.model_selection import StratifiedKFold
 
     from convexrelu import ConvexDeepReLUClassifier
-    from convexrelu.solvers import _barrier
+    from convexrelu.solvers import _newton_systems
 
     folder = Path(__file__).resolve().parents[2] / "shared" / "data" / "uci121" / "audiology-std"
     if not folder.exists():
@@ -87,14 +87,14 @@ def test_many_classes_with_rare_ones_stay_on_the_output_split():
     inner = StratifiedKFold(2, shuffle=True, random_state=0)
     rows = train[next(inner.split(X[train], y[train]))[0]]
     dense = []
-    real = _barrier._scaled_factor
+    real = _newton_systems._scaled_factor
 
     def watching(H):
         dense.append(H.shape[0])
         return real(H)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_barrier, "_scaled_factor", watching)
+        mp.setattr(_newton_systems, "_scaled_factor", watching)
         clf = ConvexDeepReLUClassifier(n_patterns=40, n_hidden=2, patterns="trained",
                                        alpha=1e-3, tol=1e-4, random_state=0)
         clf.fit(X[rows], y[rows])
@@ -108,7 +108,7 @@ def test_failed_split_newton_does_not_form_a_dense_matrix_above_the_cap(monkeypa
     up to ``DENSE_FALLBACK_MAX_BYTES``; above it the interior point reports
     ``NoInteriorError`` and the fast solver's conic fallback still reaches the
     Clarabel optimum with its certificate."""
-    from convexrelu.solvers import _barrier, prepare_problem
+    from convexrelu.solvers import _newton_systems, prepare_problem
     from convexrelu.solvers._barrier import NoInteriorError, solve_restricted_barrier
 
     X, y, arr, alpha = make_problem(45, 40, 3, 2, "cross_entropy", n_patterns=4, alpha_frac=0.1)
@@ -116,7 +116,7 @@ def test_failed_split_newton_does_not_form_a_dense_matrix_above_the_cap(monkeypa
     def fail(*args, **kwargs):
         raise NoInteriorError("forced")
 
-    monkeypatch.setattr(_barrier, "output_block_solver", fail)
+    monkeypatch.setattr(_newton_systems, "output_block_solver", fail)
     _, Y, w, loss_obj, op = prepare_problem(X, y, arr, "cross_entropy", None)
     blocks = np.arange(op.n_outputs * 2 * op.n_patterns)
     # Under the cap: dense steps from the failure on, the same optimum.
@@ -127,7 +127,7 @@ def test_failed_split_newton_does_not_form_a_dense_matrix_above_the_cap(monkeypa
     assert fallback[4] == dense[4] == "optimal"
     np.testing.assert_allclose(fallback[0], dense[0], rtol=1e-6, atol=1e-9)
     # Above it: refused, naming the size.
-    monkeypatch.setattr(_barrier, "DENSE_FALLBACK_MAX_BYTES", 1)
+    monkeypatch.setattr(_newton_systems, "DENSE_FALLBACK_MAX_BYTES", 1)
     with pytest.raises(NoInteriorError, match="too large"):
         solve_restricted_barrier(op, loss_obj, Y, w, alpha, blocks, fit_intercept=True,
                                  tol=1e-10, newton="outputs")
@@ -277,17 +277,17 @@ def test_newton_steps_with_pair_gram_match_syrk_and_clarabel(loss, monkeypatch):
     pair products: the same interior-point solution as with syrk, and the
     solver's certified optimum is Clarabel's."""
     from convexrelu.losses import get_loss
-    from convexrelu.solvers import _barrier, prepare_problem
+    from convexrelu.solvers import _barrier, _newton_systems, prepare_problem
 
     X, y, arr, alpha = make_problem(7, 70, 4, 2, loss, n_patterns=5, alpha_frac=0.1)
     Xp, Y, w, loss_obj, op = prepare_problem(X, y, arr, loss, None)
     blocks = np.arange(op.n_outputs * 2 * op.n_patterns)
     from convexrelu.solvers import one_blas_thread
 
-    calls = count_calls(monkeypatch, _barrier, "_pair_loss_gram")
+    calls = count_calls(monkeypatch, _newton_systems, "_pair_loss_gram")
     out, used = [], []
     for threshold in (1, 10 ** 6):
-        monkeypatch.setattr(_barrier, "PAIR_GRAM_MIN_FEATURES", threshold)
+        monkeypatch.setattr(_newton_systems, "PAIR_GRAM_MIN_FEATURES", threshold)
         calls.clear()
         # (one BLAS thread, as solve_convex runs it: the rounding then does
         # not depend on the machine's thread count)
@@ -306,7 +306,7 @@ def test_newton_steps_with_pair_gram_match_syrk_and_clarabel(loss, monkeypatch):
             + alpha * float(np.linalg.norm(U, axis=-1).sum()) for U, b, *_ in out]
     assert objs[0] == pytest.approx(objs[1], rel=1e-9)
     np.testing.assert_allclose(out[0][0], out[1][0], rtol=1e-5, atol=1e-6)
-    monkeypatch.setattr(_barrier, "PAIR_GRAM_MIN_FEATURES", 1)
+    monkeypatch.setattr(_newton_systems, "PAIR_GRAM_MIN_FEATURES", 1)
     fast = solve_convex(X, y, arr, alpha, loss=loss, fit_intercept=True, solver="fast",
                         tol=1e-8)
     ref = solve_convex(X, y, arr, alpha, loss=loss, fit_intercept=True, solver="cvxpy",

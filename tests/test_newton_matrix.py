@@ -338,11 +338,11 @@ def test_newton_matrices_from_hessian_parts_match_the_pairwise_ones(fit_intercep
         def hessian_parts(self, F, Y, w):
             return None
 
-    from convexrelu.solvers import _barrier
+    from convexrelu.solvers import _newton_systems
 
     blocks = np.arange(op.n_outputs * 2 * op.n_patterns)
     with pytest.MonkeyPatch.context() as mp:
-        built = count_calls(mp, _barrier, "output_block_solver")
+        built = count_calls(mp, _newton_systems, "output_block_solver")
         out = [solve_restricted_barrier(op, lo, Y, w, alpha, blocks,
                                         fit_intercept=fit_intercept, tol=1e-10, newton=nw)
                for lo, nw in ((loss_obj, newton), (PairwiseOnly(), "dense"))]

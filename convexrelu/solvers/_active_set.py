@@ -59,7 +59,7 @@ from scipy.linalg.lapack import dpotrs, dtrtrs
 
 from ..losses import flat_direction_curvature
 from . import _FEASIBILITY_RTOL
-from ._barrier import BY_OUTPUT_RATIO, check_dense_newton
+from ._newton_systems import BY_OUTPUT_RATIO, check_dense_newton
 from ._newton_matrix import NoInteriorError, _add_loss_gram, _scaled_cholesky, _scaled_factor
 from ._woodbury import DenseOutput, by_output_solver, output_costs, softmax_weights
 from ._faces import Faces

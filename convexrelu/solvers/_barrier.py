@@ -32,49 +32,20 @@ from a phase-one linear program per block (:mod:`._interior_start`).
 The parts: the working set's rows and the maps through their masks
 (:class:`~convexrelu.solvers._working_rows.WorkingRows`), the first iterate
 (:func:`_start`), the Newton systems and how they are solved
-(:class:`_NewtonSystems`), one predictor-corrector step
+(:class:`~convexrelu.solvers._newton_systems.NewtonSystems`), one predictor-corrector step
 (:func:`_predictor_corrector`), and the iteration with its stopping rules
 (:func:`_solve_restricted_barrier`).
 """
 
 import numpy as np
 
-from ..losses import flat_direction_curvature
-from ._newton_matrix import (NoInteriorError, _add_loss_gram, _pair_loss_gram, _pair_products,
-                             _row_blocks, _scaled_factor, ridged_factorisations)
+from ._newton_matrix import NoInteriorError, ridged_factorisations
+from ._newton_systems import NewtonSystems
 from ._interior_start import (WARM_GAP, WARM_THETA, _balancing_scales, _start_multipliers,
                               generating_start, start_scale)
-from ._woodbury import output_block_solver, output_costs, woodbury_solver
 from ._working_rows import WorkingRows
 
 
-#: entries of the lifted rows built at once for the loss part of a Newton
-#: matrix (32 MiB, and as much again for their weighted copy), but at least
-#: LOSS_CHUNK_MIN_ROWS rows, so the products stay matrix products, and at
-#: least k / 4 rows for k weights: each chunk's product is a k x k
-#: temporary added into the matrix, the largest array there for large k
-LOSS_CHUNK_ENTRIES = 2 ** 22
-LOSS_CHUNK_MIN_ROWS = 256
-#: the loss part of a Newton matrix comes from the rows' pair products
-#: (:func:`_pair_loss_gram`, half the flops of ``syrk``) from this many
-#: features on; below it the products' coefficients cost more than they save
-PAIR_GRAM_MIN_FEATURES = 24
-#: largest size of the rows' products x_i x_i^T kept for a whole solve
-PAIR_PRODUCTS_MAX_BYTES = 2 ** 28
-#: the loss part goes through the Woodbury identity only for working sets
-#: of at least this many weights (and more than twice the rows' outputs).
-#: It was 1500 until the twenty-third session; without the floor, 26 cold
-#: fits on bundled and UCI-121 data (benchmarks/bench_newton_floor.py) ran
-#: 1.9 to 3.0x faster on spectf and parkinsons, 1.3 to 1.5x on
-#: echocardiogram and breast cancer (sampled tuples), the others within
-#: noise, the objectives the same to 1e-15
-WOODBURY_MIN_WEIGHTS = 0
-#: when a split Newton solve (Woodbury, by output) fails, the dense Newton
-#: matrix takes over only up to this size; larger ones (a 9 GiB matrix on a
-#: 226-row fit, where the split systems held about 1 GB) raise
-#: NoInteriorError, on which the caller falls back to a conic solver.  The
-#: active-set method's face matrices have the same bound.
-DENSE_FALLBACK_MAX_BYTES = 2 ** 32
 #: Newton steps without halving the stationarity residual, once the gap is
 #: reached, after which the interior point reports "stalled"
 STALL_STEPS = 15
@@ -102,11 +73,6 @@ JAM_STEPS = 5
 #: floored multipliers (tests/test_interior_point.py) recover from such a
 #: drift after up to 47 steps.
 STALL_DRIFT_STEPS = 60
-#: newton="auto" splits a softmax's Newton systems by output below this
-#: fraction of the dense cost estimate.  The estimates track measured times
-#: (digits, 10 classes: estimated 0.17 to 0.34, measured 0.27; statlog-vehicle,
-#: 4 classes: 0.73 to 0.82, measured 0.74), so the margin is small.
-BY_OUTPUT_RATIO = 0.85
 #: an unchecked iteration (squared loss, see ``check_steps``) whose objective
 #: exceeds this many times the start's plus the zero network's has diverged:
 #: the solve starts again with every step checked
@@ -119,14 +85,6 @@ class _Diverged(Exception):
 
 class _Jammed(Exception):
     """A warm start's first steps were all too short to make progress."""
-
-
-def check_dense_newton(size, what):
-    """Raise :class:`NoInteriorError` before forming a ``size x size`` dense
-    matrix above ``DENSE_FALLBACK_MAX_BYTES`` (``what`` says which one)."""
-    if size * size * 8 > DENSE_FALLBACK_MAX_BYTES:
-        raise NoInteriorError(f"{what}: the dense Newton matrix ({size} x {size}, "
-                              f"{size * size * 8 / 2 ** 30:.1f} GiB) is too large")
 
 
 def solve_restricted_barrier(*args, **kwargs):
@@ -243,7 +201,7 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
     const_hessian = loss.name == "squared"
     U, s1, s2, b, L0, warm, resumed = _start(rows, op, loss, Y, w, alpha, blocks, fit_intercept,
                                              start_intercept, start_u, resume, const_hessian)
-    systems = _NewtonSystems(rows, loss, Y, w, newton, fit_intercept, const_hessian)
+    systems = NewtonSystems(rows, loss, Y, w, newton, fit_intercept, const_hessian)
 
     F = rows.predict(s1, b)
     f_obj = loss.value(F, Y, w) + alpha * np.linalg.norm(U, axis=1).sum()
@@ -545,136 +503,3 @@ def _predictor_corrector(rows, solve, base, rhs_b, s1, s2, lam1, lam2, inv_s1, i
             break
         cur, sp, sd, T1, T2 = trial, tsp, tsd, q1, q2
     return cur + (sp, sd, target)
-
-
-class _NewtonSystems:
-    """The interior point's Newton systems on one working set.
-
-    Chooses how they are solved (``newton``, see
-    :func:`_solve_restricted_barrier`): one dense Cholesky factorisation, the
-    Woodbury identity on the loss part, or (a softmax) by output; keeps what
-    every step reuses (the rows' pair products, the squared loss's part of
-    the matrix, a buffer for the matrix).
-    """
-
-    def __init__(self, rows, loss, Y, w, newton, fit_intercept, const_hessian):
-        X, n, d, C, m, B, A, k = rows.X, rows.n, rows.d, rows.C, rows.m, rows.B, rows.A, rows.k
-        self.rows, self.loss, self.Y, self.w = rows, loss, Y, w
-        self.fit_intercept, self.const_hessian = fit_intercept, const_hessian
-        pj, pk = np.triu_indices(m)
-        self.WW = rows.W2[:, :, pj] * rows.W2[:, :, pk]               # int8, (n, B, pairs)
-        self.chunk = max(LOSS_CHUNK_MIN_ROWS, int(LOSS_CHUNK_ENTRIES // max(k, 1)), k // 4)
-        n_pairs = d * (d + 1) // 2
-        # The rows' products x_i x_i^T are the same at every Newton step: keep
-        # them when they take at most 256 MB, else rebuild them chunk by chunk.
-        self.XX = _pair_products(X) if n * n_pairs * 8 <= PAIR_PRODUCTS_MAX_BYTES else None
-        if newton not in ("auto", "dense", "woodbury", "outputs"):
-            raise ValueError(
-                f"newton must be 'auto', 'dense', 'woodbury' or 'outputs'; got {newton!r}")
-        # A softmax's Hessian is diagonal minus rank one per sample: the Newton
-        # matrix is block diagonal by output minus rank n, solved through the
-        # Woodbury identity when that is well below the dense cost (many classes,
-        # working sets wider than the rows; see output_block_solver).
-        self.parts_of = getattr(loss, "hessian_parts", None)
-        dense_cost = k ** 3 / 3 + n * k * k * (0.5 + 1.0 / C)
-        by_output_cost = n * n * k + n ** 3 / 3 + sum(
-            min(output_costs(n, sl.stop - sl.start, m * d)) for sl in rows.cols.values())
-        self.use_outputs = (C > 1 and self.parts_of is not None and not const_hessian
-                            and (newton == "outputs" or (
-                                newton == "auto"
-                                and by_output_cost < BY_OUTPUT_RATIO * dense_cost
-                                and max(n * n, n * k) * 8 <= 2 ** 30)))
-        # Dense Newton matrices cost (k + C)^3 / 3; through the Woodbury identity
-        # the loss part (rank n C) costs (n C)^2 k: the cheaper one when the
-        # working set has more weights than the rows have outputs (d large).
-        # With a softmax the split above is cheaper still (capacitance n, not n C).
-        self.use_woodbury = not self.use_outputs and (newton == "woodbury" or (
-            newton == "auto" and 2 * n * C < k and k >= WOODBURY_MIN_WEIGHTS
-            and n * k * 8 <= 2 ** 30))
-        self.split = self.use_woodbury or self.use_outputs
-        self.Phi_ws = ((rows.mask[:, :, None] * X[:, None, :]).reshape(n, k)
-                       if self.split else None)
-        self.row_chunk = (n if self.XX is not None
-                          else max(1, int(2 ** 19 // (n_pairs + B * m * (m + 1) // 2 + A))))
-        self.pair_chunk = max(1, int(LOSS_CHUNK_ENTRIES // max(A * (A + 1) // 2, n_pairs)))
-        self.K_loss = None
-        self.H_buf = None
-        # Output of each Newton column (weights of output o fill the slice cols[o]).
-        self.col_out = np.repeat(rows.out_of_group, d)
-
-    def row_blocks(self, c1, c2):
-        """The constraint rows' ``md x md`` Newton blocks, shape (B, md, md)."""
-        return _row_blocks(self.rows.X, c1, c2, self.rows.W2, self.row_chunk, self.XX, self.WW)
-
-    def loss_hessian(self, F):
-        """The loss part ``Psi^T Hl Psi`` (with the intercepts') of the Newton matrix."""
-        rows, loss, Y, w = self.rows, self.loss, self.Y, self.w
-        X, n, d, k = rows.X, rows.n, rows.d, rows.k
-        Hl = loss.hessian(F, Y, w)                                     # (n, C, C)
-        parts = self.parts_of(F, Y, w) if self.parts_of is not None else None
-        nz = k + (rows.C if self.fit_intercept else 0)
-        K = np.zeros((nz, nz))
-        by_pairs = parts is not None and d >= PAIR_GRAM_MIN_FEATURES
-        if by_pairs:
-            _pair_loss_gram(K, X, self.XX, rows.mask, rows.out_of_group, parts, self.pair_chunk)
-            if not self.fit_intercept:
-                return K
-        for start in range(0, n, self.chunk):
-            sl_n = slice(start, min(n, start + self.chunk))
-            Phi = (rows.mask[sl_n, :, None] * X[sl_n, None, :]).reshape(-1, k)
-            _add_loss_gram(K, Phi, rows.cols, self.col_out, Hl[sl_n],
-                           None if parts is None
-                           else tuple(None if p is None else p[sl_n] for p in parts),
-                           self.fit_intercept, weights=not by_pairs)
-        return K
-
-    def solver(self, blocks_H, F):
-        """``rhs -> H^-1 rhs`` for the Newton matrix of the rows' blocks ``blocks_H``
-        (overwritten) and the loss at the outputs ``F``."""
-        rows, loss, Y, w = self.rows, self.loss, self.Y, self.w
-        fit_intercept, k, cols = self.fit_intercept, rows.k, rows.cols
-        if self.use_woodbury or self.use_outputs:
-            Hl = loss.hessian(F, Y, w)
-            extra = (flat_direction_curvature(Hl.sum(axis=0))
-                     if fit_intercept and loss.shift_invariant else None)
-        if self.use_woodbury:
-            try:
-                return woodbury_solver(blocks_H, self.Phi_ws, cols, Hl, fit_intercept, extra)
-            except NoInteriorError:
-                # An ill-conditioned capacitance or Schur matrix (late steps
-                # of a saturated loss): dense systems from here on.
-                self.use_woodbury = False
-        if self.use_outputs:
-            parts = self.parts_of(F, Y, w)
-            # Without a rank-one part (a loss that does not split) or with a
-            # singular small matrix: dense systems from here on.
-            self.use_outputs = parts is not None and parts[1] is not None
-            if self.use_outputs:
-                try:
-                    return output_block_solver(blocks_H, self.Phi_ws, cols, parts[0], parts[1],
-                                               Hl, fit_intercept, extra)
-                except NoInteriorError:
-                    self.use_outputs = False
-        if self.split:
-            check_dense_newton(k + (rows.C if fit_intercept else 0),
-                               "the split Newton systems failed")
-        if self.const_hessian:
-            if self.K_loss is None:
-                self.K_loss = self.loss_hessian(F)
-            if self.H_buf is None:
-                self.H_buf = np.empty_like(self.K_loss)
-            # One buffer for every step: a fresh matrix each time costs page faults.
-            H = self.H_buf
-            np.copyto(H, self.K_loss)
-        else:
-            H = self.loss_hessian(F)
-        if fit_intercept and loss.shift_invariant:
-            # The softmax ignores a common shift of all intercepts: curvature
-            # along that flat direction (where the gradient is zero too)
-            # makes the matrix definite without changing the step.
-            H[k:, k:] += flat_direction_curvature(H[k:, k:])
-        md = rows.m * rows.d
-        for bi in range(rows.B):
-            sl = slice(bi * md, (bi + 1) * md)
-            H[sl, sl] += blocks_H[bi]
-        return _scaled_factor(H)

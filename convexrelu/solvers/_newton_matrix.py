@@ -1,8 +1,8 @@
 """Newton matrices of the restricted program: building them and factorising them.
 
-The interior point (:mod:`._barrier`), its Woodbury forms (:mod:`._woodbury`)
-and the active-set method (:mod:`._active_set`) share these parts of a Newton
-step:
+The interior point (:mod:`._barrier`, its systems in :mod:`._newton_systems`),
+its Woodbury forms (:mod:`._woodbury`) and the active-set method
+(:mod:`._active_set`) share these parts of a Newton step:
 
 * the constraint rows' ``md x md`` blocks (:func:`_row_blocks`) and the loss
   part ``Psi^T Hl Psi`` (:func:`_add_loss_gram`, :func:`_pair_loss_gram`),
