@@ -24,6 +24,10 @@ of the certified objectives; then the totals.  Problems:
 ``--balanced`` compares instead the cold first working set by turns over
 the outputs (``BALANCED_FIRST_SET``, the default) with the most violated
 blocks overall, at the default fractions (multiclass problems only).
+``--drop`` compares a cold first round whose interior point keeps every
+block of its guessed set with one that sheds the blocks heading for zero
+(``DROP_IN_FIRST_ROUND``; ``_barrier.DROP_RTOL``), at the default fractions
+(one output only: on several, both settings keep every block).
 
 With at most 40 tuples on one output the two settings coincide (a first
 set of at least 8 blocks), so single-output problems need more tuples.
@@ -32,6 +36,7 @@ set of at least 8 blocks), so single-output problems need more tuples.
     python benchmarks/bench_set_fraction.py --problems yeast:1e-2:trained --fractions 10 20
     python benchmarks/bench_set_fraction.py --single --fractions 10 16
     python benchmarks/bench_set_fraction.py --balanced --problems digits:1e-2 yeast:1e-2:trained
+    python benchmarks/bench_set_fraction.py --drop --single
 """
 
 import argparse
@@ -115,6 +120,8 @@ def main(argv=None):
     parser.add_argument("--fractions", nargs=2, type=int, default=[10, 20])
     parser.add_argument("--balanced", action="store_true",
                         help="first working set by turns over the outputs or not, instead")
+    parser.add_argument("--drop", action="store_true",
+                        help="a first round keeping or shedding blocks heading for zero, instead")
     args = parser.parse_args(argv)
     problems = SINGLE if args.single and args.problems == DEFAULT else args.problems
     if (not uci121_root().exists()
@@ -124,8 +131,10 @@ def main(argv=None):
     warnings.simplefilter("ignore")
     # (label, value) of the two settings of the attribute each problem varies
     fr = ([("top", False), ("turns", True)] if args.balanced
+          else [("keep", False), ("drop", True)] if args.drop
           else [(str(f), f) for f in args.fractions])
-    names = ("SET_FRACTION", "COUPLED_SET_FRACTION", "BALANCED_FIRST_SET")
+    names = ("SET_FRACTION", "COUPLED_SET_FRACTION", "BALANCED_FIRST_SET",
+             "DROP_IN_FIRST_ROUND")
     defaults = {name: getattr(fast, name) for name in names}
     tot = {label: 0.0 for label, _ in fr}
     print(f"{'problem':40s} " + "  ".join(f"{'s, ' + label:>8s} {'rounds':>6s}"
@@ -133,8 +142,8 @@ def main(argv=None):
           + f" {'ratio':>6s} {'rel obj diff':>12s}")
     for i, problem in enumerate(problems):
         run, which = _fit(problem)
-        if args.balanced:
-            which = "BALANCED_FIRST_SET"
+        if args.balanced or args.drop:
+            which = "BALANCED_FIRST_SET" if args.balanced else "DROP_IN_FIRST_ROUND"
         res = {}
         for label, value in (fr if i % 2 == 0 else fr[::-1]):
             setattr(fast, which, value)

@@ -693,3 +693,68 @@ def test_drifting_gap_stops_as_stalled(monkeypatch, capsys):
     status, short = run()
     assert status == "stalled"
     assert len(short) == first + 10 + 1
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_interior_point_sheds_blocks_heading_for_zero(loss):
+    """Given a ``dropped`` list, the interior point sheds once the blocks whose
+    norm falls below ``DROP_RTOL`` of the largest; it returns them as zeros
+    without multipliers, and the rest is the optimum of the program restricted
+    to the blocks it kept (the same as solving that smaller program)."""
+    from convexrelu.solvers import prepare_problem
+    from convexrelu.solvers._barrier import solve_restricted_barrier
+
+    X, y, arr, alpha = make_problem(17, 80, 3, 2, loss, n_patterns=10, alpha_frac=0.3)
+    X, Y, w, loss_obj, op = prepare_problem(X, y, arr, loss, None)
+    blocks = np.arange(op.n_outputs * 2 * op.n_patterns)
+    dropped = []
+    U, b, lam1, lam2, status = solve_restricted_barrier(
+        op, loss_obj, Y, w, alpha, blocks, fit_intercept=True, tol=1e-10, dropped=dropped)
+    assert status == "optimal"
+    assert 0 < len(dropped) < len(blocks)
+    out = np.isin(blocks, dropped)
+    assert not U[out].any() and not lam1[:, out].any() and not lam2[:, out].any()
+    kept = blocks[~out]
+    Uk, bk, _, _, status_k = solve_restricted_barrier(
+        op, loss_obj, Y, w, alpha, kept, fit_intercept=True, tol=1e-10)
+    assert status_k == "optimal"
+
+    def objective(Ub, bb, which):
+        Ufull = np.zeros((len(blocks),) + Ub.shape[1:])
+        Ufull[which] = Ub
+        F = op.predict(Ufull.reshape(op.var_shape)) + bb
+        return loss_obj.value(F, Y, w) + alpha * np.linalg.norm(Ub, axis=-1).sum()
+
+    assert objective(U[~out], b, ~out) == pytest.approx(objective(Uk, bk, ~out), rel=1e-8)
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_fast_solver_shedding_blocks_keeps_the_certified_optimum(monkeypatch, loss):
+    """A cold first round that sheds blocks (``DROP_IN_FIRST_ROUND``) leads to
+    the same certified optimum as one that keeps them, and Clarabel's."""
+    from convexrelu.solvers import _barrier, fast
+
+    X, y, arr, alpha = make_problem(5, 120, 4, 2, loss, n_patterns=40, alpha_frac=0.2)
+    shed = []
+    real = _barrier._solve_restricted_barrier
+
+    def watching(*args, **kwargs):
+        out = real(*args, **kwargs)
+        shed.extend(kwargs.get("dropped") or [])
+        return out
+
+    monkeypatch.setattr(_barrier, "_solve_restricted_barrier", watching)
+    results = {}
+    for on in (False, True):
+        monkeypatch.setattr(fast, "DROP_IN_FIRST_ROUND", on)
+        shed.clear()
+        results[on] = solve_convex(X, y, arr, alpha, loss=loss, fit_intercept=True, tol=1e-8)
+        assert bool(shed) == on
+    for res in results.values():
+        assert res.converged and res.relative_gap <= 1e-8
+    assert results[True].objective == pytest.approx(results[False].objective, rel=1e-8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = solve_convex(X, y, arr, alpha, loss=loss, fit_intercept=True, solver="cvxpy",
+                           tol=1e-9)
+    assert results[True].objective == pytest.approx(ref.objective, rel=1e-6)
