@@ -758,3 +758,44 @@ def test_fast_solver_shedding_blocks_keeps_the_certified_optimum(monkeypatch, lo
         ref = solve_convex(X, y, arr, alpha, loss=loss, fit_intercept=True, solver="cvxpy",
                            tol=1e-9)
     assert results[True].objective == pytest.approx(ref.objective, rel=1e-6)
+
+
+def test_round_falling_back_after_shedding_keeps_every_block(monkeypatch):
+    """When the interior point fails after shedding blocks, Clarabel solves the
+    round's whole set and nothing is taken out of it: the same certified
+    optimum as without shedding."""
+    from convexrelu.solvers import _barrier, _newton_systems, fast
+
+    X, y, arr, alpha = make_problem(5, 120, 4, 2, "squared", n_patterns=40, alpha_frac=0.2)
+    monkeypatch.setattr(fast, "DROP_IN_FIRST_ROUND", False)
+    plain = solve_convex(X, y, arr, alpha, fit_intercept=True, tol=1e-8)
+    monkeypatch.setattr(fast, "DROP_IN_FIRST_ROUND", True)
+    # (shedding every block below 0.9 of the largest: some of them are not
+    # zero at the round's optimum, so taking them out would show)
+    monkeypatch.setattr(_barrier, "DROP_RTOL", 0.9)
+    real_solver = _newton_systems.NewtonSystems.solver
+    first_set = {}
+
+    def failing_after_shedding(self, blocks_H, F):
+        first_set.setdefault("B", self.rows.B)
+        if self.rows.B < first_set["B"]:
+            first_set["failed"] = True
+            raise _barrier.NoInteriorError("forced after shedding")
+        return real_solver(self, blocks_H, F)
+
+    monkeypatch.setattr(_newton_systems.NewtonSystems, "solver", failing_after_shedding)
+    inner = count_calls(monkeypatch, fast, "solve_restricted")
+    ours = solve_convex(X, y, arr, alpha, fit_intercept=True, tol=1e-8)
+    assert first_set.get("failed")                 # it failed after shedding,
+    assert inner and ours.history[0]["inner"] == "clarabel"    # Clarabel took the round
+    # and kept every block of it: its first round's point is that of a
+    # round without shedding that Clarabel solved too.
+    monkeypatch.setattr(fast, "DROP_IN_FIRST_ROUND", False)
+    monkeypatch.setattr(_newton_systems.NewtonSystems, "solver",
+                        lambda self, blocks_H, F: (_ for _ in ()).throw(
+                            _barrier.NoInteriorError("forced")))
+    clarabel_first = solve_convex(X, y, arr, alpha, fit_intercept=True, tol=1e-8)
+    assert ours.history[0]["objective"] == pytest.approx(
+        clarabel_first.history[0]["objective"], rel=1e-9)
+    assert ours.converged and ours.relative_gap <= 1e-8
+    assert ours.objective == pytest.approx(plain.objective, rel=1e-8)
