@@ -2,7 +2,7 @@
 
 A path point starts its working set from the previous solution's blocks
 plus those the sequential strong rule expects to enter
-(``convexrelu/solvers/fast.py``, ``_add_strong_rule_blocks``).  Until the
+(``convexrelu/solvers/_working_set.py``, ``_add_strong_rule_blocks``).  Until the
 twenty-seventh session, steps coarser than ``alpha >= 0.8 alpha_prev``
 (where the rule's threshold ``2 alpha - alpha_prev`` falls toward zero)
 took every block within 40% of ``alpha_prev``; now they take none
@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from datasets import load_uci_regression, uci_regression_names  # noqa: E402
 
 import convexrelu.solvers.fast as fast  # noqa: E402
+from convexrelu.solvers._working_set import _warm_dual_norms  # noqa: E402
 from convexrelu import convex_path, train_arrangements  # noqa: E402
 
 # The two largest UCI regression sets take minutes per path at any rule.
@@ -53,7 +54,7 @@ def former_rule(op, in_set, warm_start, alpha):
     prev = getattr(warm_start, "alpha", None)
     if prev is None or prev <= alpha:
         return
-    c = fast._warm_dual_norms(op, warm_start, in_set.shape[0])
+    c = _warm_dual_norms(op, warm_start, in_set.shape[0])
     if c is not None:
         in_set |= c >= max(2.0 * alpha - float(prev), 0.6 * float(prev))
 

@@ -204,7 +204,7 @@ def test_multi_output_squared_splits_by_output(fit_intercept):
 def test_strong_rule_predicts_the_next_active_blocks(step):
     from convexrelu.operator import group_norms
     from convexrelu.solvers import prepare_problem
-    from convexrelu.solvers.fast import STRONG_RULE_MIN_STEP, _add_strong_rule_blocks
+    from convexrelu.solvers._working_set import STRONG_RULE_MIN_STEP, _add_strong_rule_blocks
 
     rng = np.random.default_rng(5)
     X = np.hstack([rng.standard_normal((80, 3)), np.ones((80, 1))])
@@ -240,7 +240,7 @@ def test_cold_working_set_takes_the_outputs_in_turn():
     from sklearn.datasets import load_digits
 
     from convexrelu.solvers import prepare_problem
-    from convexrelu.solvers.fast import _add_violators, _gated_ratios
+    from convexrelu.solvers._working_set import _add_violators, _gated_ratios
 
     X, y = load_digits(return_X_y=True)
     X = (X[:400] - X[:400].mean(axis=0)) / np.maximum(X[:400].std(axis=0), 1e-12)
