@@ -9,7 +9,8 @@ of each (and whether they agree or are one grid step apart), the best mean
 R^2 (accuracy for classifiers) of each, the largest difference of any
 fold's score, wall seconds of
 each and their ratio; then where the CV estimator's seconds went (alpha_max,
-the fold paths, the refit).
+the fold paths, the refit); then, per alpha, a path point's seconds against
+a ``GridSearchCV`` fit's (means over the folds) and the path's sub-networks.
 
 Data: scikit-learn's diabetes (442 x 10), and UCI yacht (training rows of
 split 0, 277 x 6) when ``../shared/data`` is present; X and y standardised.
@@ -111,7 +112,10 @@ def run(name, X, y, args):
         t_cv=t_cv, t_gs=t_gs, ratio=t_gs / t_cv, paths=paths, refit=refit,
         other=t_cv - paths - refit,
         gs_fits=float(gs.cv_results_["mean_fit_time"].sum() * args.folds),
-        gs_refit=float(gs.refit_time_), k_min=int(cv.cv_n_subnetworks_[:, -1].max()))
+        gs_refit=float(gs.refit_time_), k_min=int(cv.cv_n_subnetworks_[:, -1].max()),
+        alphas=alphas, path_per_alpha=cv.cv_solve_times_.mean(axis=0),
+        gs_per_alpha=np.asarray(gs.cv_results_["mean_fit_time"], float),
+        k_per_alpha=cv.cv_n_subnetworks_.mean(axis=0))
 
 
 def main(argv=None):
@@ -160,6 +164,15 @@ def main(argv=None):
     for r in rows:
         print(f"{r['name']:<9} {r['paths']:>10.1f} {r['refit']:>7.1f} {r['other']:>15.1f}   "
               f"{r['gs_fits']:>13.1f} {r['gs_refit']:>7.1f}   {r['k_min']:>14d}")
+    # Where the ratio comes from: a path point against a GridSearchCV fit at
+    # each alpha (means over the folds; GridSearchCV's include its tuples'
+    # training when they are trained at every alpha).
+    for r in rows:
+        print(f"\n{r['name']}: seconds per fold at each alpha")
+        print(f"{'alpha':>10} {'CV path point':>14} {'GS fit':>8} {'GS/CV':>6} {'sub-networks':>13}")
+        for a, tp, tg, k in zip(r["alphas"], r["path_per_alpha"], r["gs_per_alpha"],
+                                r["k_per_alpha"]):
+            print(f"{a:>10.3g} {tp:>14.3f} {tg:>8.3f} {tg / max(tp, 1e-9):>5.1f}x {k:>13.1f}")
 
 
 if __name__ == "__main__":
