@@ -799,3 +799,29 @@ def test_round_falling_back_after_shedding_keeps_every_block(monkeypatch):
         clarabel_first.history[0]["objective"], rel=1e-9)
     assert ours.converged and ours.relative_gap <= 1e-8
     assert ours.objective == pytest.approx(plain.objective, rel=1e-8)
+
+
+def test_unchecked_steps_become_checked_when_the_objective_rises(monkeypatch):
+    """The squared loss's steps go unchecked until the objective rises above
+    its lowest value by more than ``RISE_FACTOR`` times the gap there; from
+    then on each step is checked against the barrier function (``_merit``),
+    and the optimum is the same."""
+    from convexrelu.losses import get_loss
+    from convexrelu.solvers import _barrier, prepare_problem
+
+    X, y, arr, alpha = make_problem(3, 90, 3, 2, "squared", n_patterns=8, alpha_frac=0.1)
+    _, Y, w, loss_obj, op = prepare_problem(X, y, arr, "squared", None)
+    blocks = np.arange(2 * op.n_patterns)
+    merits = count_calls(monkeypatch, _barrier, "_merit")
+    out = {}
+    for factor in (np.inf, -1.0):           # never, or from the second step on
+        monkeypatch.setattr(_barrier, "RISE_FACTOR", factor)
+        merits.clear()
+        U, b, _, _, status = _barrier.solve_restricted_barrier(
+            op, get_loss("squared"), Y, w, alpha, blocks, fit_intercept=True, tol=1e-10)
+        assert status in ("optimal", "stalled")
+        F = op.predict(U.reshape(op.var_shape)) + b
+        out[factor] = (len(merits), loss_obj.value(F, Y, w)
+                       + alpha * np.linalg.norm(U, axis=-1).sum())
+    assert out[np.inf][0] == 0 and out[-1.0][0] > 0
+    assert out[-1.0][1] == pytest.approx(out[np.inf][1], rel=1e-8)
