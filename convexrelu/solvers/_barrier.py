@@ -398,16 +398,15 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
         state.update(U=U.copy(), b=b.copy(), lam1=lam1, lam2=lam2, tau=tau,
                      blocks=blocks.copy(),
                      resumed=resumed)
+    U, lam1, lam2 = U.reshape(B, m, d), (lam1 * r1f).reshape(n, B, m), lam2 * r2f
     if len(kept) < len(blocks_in):
         # Dropped blocks are zero, with no multipliers (the caller takes them
         # out of its working set).
         B0 = len(blocks_in)
         Uf, l1f, l2f = np.zeros((B0, m, d)), np.zeros((n, B0, m)), np.zeros((n, B0))
-        Uf[kept] = U.reshape(B, m, d)
-        l1f[:, kept] = (lam1 * r1f).reshape(n, B, m)
-        l2f[:, kept] = lam2 * r2f
-        return Uf, b, l1f, l2f, status
-    return U.reshape(B, m, d), b, (lam1 * r1f).reshape(n, B, m), lam2 * r2f, status
+        Uf[kept], l1f[:, kept], l2f[:, kept] = U, lam1, lam2
+        U, lam1, lam2 = Uf, l1f, l2f
+    return U, b, lam1, lam2, status
 
 
 def _start(rows, op, loss, Y, w, alpha, blocks, fit_intercept, start_intercept, start_u,

@@ -298,7 +298,6 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
     # the same set after a loose one (see solve_restricted_barrier's resume).
     ipm_state = {}
     resume = None
-    dropped = [] if DROP_IN_FIRST_ROUND and C == 1 else None
     for n_iter in range(1, max_iter + 1):
         blocks = np.flatnonzero(in_set)
         B = len(blocks)
@@ -306,14 +305,15 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             # The set changed: the loose round's iterate is of no use, and its
             # n x (working groups) multipliers would stay alive through this round.
             resume, ipm_state = None, {}
+        # The cold first set only, on one output: later loose rounds that shed
+        # blocks took them back by pricing, round after round.
+        dropped = ([] if DROP_IN_FIRST_ROUND and C == 1 and n_iter == 1 and warm_start is None
+                   else None)
         Ub, b, l1, l2, status, inner_used, resumed, ipm_state = _solve_round(
             op, loss, Y, w, alpha, blocks, U, intercept, lams, fit_intercept=fit_intercept,
             inner=inner, active_set=active_set, from_exact=from_exact, ipm_tol=ipm_tol,
             round_tol=round_tol, inner_tol=inner_tol, newton=newton, resume=resume,
-            resume_ipm=resume_ipm, ipm_state=ipm_state,
-            # (the cold first set only: later loose rounds that shed blocks
-            # took them back by pricing, round after round)
-            dropped=dropped if n_iter == 1 and warm_start is None else None)
+            resume_ipm=resume_ipm, ipm_state=ipm_state, dropped=dropped)
         # Consumed: the loose round's n x (working groups) arrays go now.
         resume = None
         if dropped:
@@ -322,8 +322,8 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             # such a block could never leave again, and later sets grew.)
             keep = ~np.isin(blocks, dropped)
             in_set[dropped] = False
+            # (B, the history's working set, stays the round's start)
             blocks, Ub, l1, l2 = blocks[keep], Ub[keep], l1[:, keep], l2[:, keep]
-            dropped = []        # (B, the history's working set, stays the round's start)
         # Interior points leave ~1e-10-sized groups where the optimum has
         # zeros; zero them (the certificate below judges the result).
         Ub = _zero_tiny_groups(op, Ub, blocks, zero_rtol)
