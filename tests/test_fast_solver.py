@@ -399,6 +399,24 @@ def test_ball_rounds_lower_the_zero_groups_excess():
     assert np.sum(e10) < np.sum(e0)
 
 
+@pytest.mark.parametrize("m", [1, 3])
+def test_block_columns_are_the_operator_applied_to_unit_vectors(m):
+    """``_BlockColumns.columns`` writes out the columns that ``matvec`` applies."""
+    from convexrelu.solvers._pricing import _BlockColumns
+
+    rng = np.random.default_rng(m)
+    n, d = 30, 4
+    X = rng.standard_normal((n, d))
+    cols = _BlockColumns(X, np.linalg.norm(X, axis=1), rng.standard_normal((n, m)),
+                         rng.standard_normal((n, m)))
+    # first-layer and second-layer columns, mixed and out of order
+    idx = rng.permutation(n * m + n)[:25]
+    unit = np.eye(n * m + n)
+    expected = np.column_stack([cols.matvec(unit[i]) for i in idx])
+    np.testing.assert_allclose(cols.columns(idx), expected, rtol=0, atol=1e-14)
+    assert cols.columns(np.zeros(0, int)).shape == (m * d, 0)
+
+
 def test_warm_start_multipliers_spare_pricing(monkeypatch):
     """A path point starts from the previous point's multipliers.
 
