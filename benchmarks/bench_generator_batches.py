@@ -81,14 +81,8 @@ def protein(args):
 
 
 def fashion(args):
-    from sklearn.decomposition import PCA
-    from sklearn.preprocessing import StandardScaler
-
     Xtr, ytr, Xte, yte = pdata.fashion_mnist_pixels(None)
-    pca = PCA(args.pca, random_state=0).fit(Xtr)
-    scaler = StandardScaler().fit(pca.transform(Xtr))
-    A, B = (np.hstack([scaler.transform(pca.transform(Z)), np.ones((len(Z), 1))])
-            for Z in (Xtr, Xte))
+    A, B = pdata.pca_features(Xtr, Xte, args.pca, ones=True)
     print(f"\n=== Fashion-MNIST: {len(A)} training images, PCA {args.pca}; one generator "
           f"per class, {args.patterns} sub-networks, m={args.hidden}, "
           f"alpha={2 * args.alpha:g} on -1/+1 targets")

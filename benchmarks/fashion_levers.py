@@ -78,8 +78,6 @@ def main(argv=None):
                    help="generators' rows per step: 'auto' (train_arrangements' default), "
                         "'none' (full batch) or an integer")
     args = p.parse_args(argv)
-    from sklearn.decomposition import PCA
-    from sklearn.preprocessing import StandardScaler
     from convexrelu.estimators import ConvexDeepReLUClassifier
 
     try:
@@ -87,9 +85,7 @@ def main(argv=None):
     except pdata.DataUnavailable as exc:
         print(f"[skip] {exc}")
         return
-    pca = PCA(args.pca, random_state=0).fit(Xtr)
-    scaler = StandardScaler().fit(pca.transform(Xtr))
-    A, B = scaler.transform(pca.transform(Xtr)), scaler.transform(pca.transform(Xte))
+    A, B = pdata.pca_features(Xtr, Xte, args.pca)
     if args.generators:
         generators(args, A, ytr, B, yte)
         return

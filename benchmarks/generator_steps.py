@@ -35,17 +35,6 @@ import paper_data as pdata  # noqa: E402
 from fashion_levers import generator_outputs, train_generator  # noqa: E402
 
 
-def features(fit_rows, other_rows, n_components):
-    """PCA and standardisation fit on ``fit_rows``; both row sets with a column of ones."""
-    from sklearn.decomposition import PCA
-    from sklearn.preprocessing import StandardScaler
-
-    pca = PCA(n_components, random_state=0).fit(fit_rows)
-    scaler = StandardScaler().fit(pca.transform(fit_rows))
-    return tuple(np.hstack([scaler.transform(pca.transform(Z)), np.ones((len(Z), 1))])
-                 for Z in (fit_rows, other_rows))
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", default="1200,2400", help="minibatch step counts, comma-separated")
@@ -64,7 +53,7 @@ def main(argv=None):
     Xtr, ytr, Xte, yte = pdata.fashion_mnist_pixels(None)
     if not args.test:
         Xtr, ytr, Xte, yte = Xtr[:50000], ytr[:50000], Xtr[50000:], ytr[50000:]
-    A, B = features(Xtr, Xte, args.pca)
+    A, B = pdata.pca_features(Xtr, Xte, args.pca, ones=True)
     print(f"Fashion-MNIST, {len(A)} training rows, scored on {len(B)} "
           f"{'test' if args.test else 'held-out training'} images; PCA {args.pca}; one network "
           f"per class, {args.patterns} sub-networks, m={args.hidden}, alpha "

@@ -114,3 +114,21 @@ def training_subset(X, y, n, seed=0):
         return X, y
     keep = np.random.default_rng(seed).choice(len(y), n, replace=False)
     return X[keep], y[keep]
+
+
+def pca_features(fit_rows, other_rows, n_components, ones=False):
+    """PCA then standardisation, both fit on ``fit_rows``: the two row sets transformed.
+
+    The convex models' view of image data (as the estimators' pipelines in
+    ``fashion_mnist.py``); ``ones`` appends a column of ones, the bias
+    column of the functional API (:func:`convexrelu.sample_arrangements`).
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    pca = PCA(n_components, random_state=0).fit(fit_rows)
+    scaler = StandardScaler().fit(pca.transform(fit_rows))
+    out = [scaler.transform(pca.transform(Z)) for Z in (fit_rows, other_rows)]
+    if ones:
+        out = [np.hstack([Z, np.ones((len(Z), 1))]) for Z in out]
+    return tuple(out)

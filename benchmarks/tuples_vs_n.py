@@ -26,8 +26,6 @@ import paper_data as pdata  # noqa: E402
 
 
 def main(argv=None):
-    from sklearn.decomposition import PCA
-    from sklearn.preprocessing import StandardScaler
     from convexrelu import ConvexDeepReLUClassifier
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -46,9 +44,7 @@ def main(argv=None):
     for n in (int(v) for v in args.sizes.split(",")):
         Xtr, ytr = pdata.training_subset(Xtr0, ytr0, n)
         Xtr = Xtr / 255.0
-        pca = PCA(30, random_state=0).fit(Xtr)
-        scaler = StandardScaler().fit(pca.transform(Xtr))
-        Z, Zte = scaler.transform(pca.transform(Xtr)), scaler.transform(pca.transform(Xte / 255.0))
+        Z, Zte = pdata.pca_features(Xtr, Xte / 255.0, 30)
         est = ConvexDeepReLUClassifier(alpha=args.alpha, n_patterns=args.patterns,
                                        n_hidden=args.hidden, loss="squared", tol=1e-4,
                                        patterns="sample", random_state=0)
