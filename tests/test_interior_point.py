@@ -728,6 +728,32 @@ def test_interior_point_sheds_blocks_heading_for_zero(loss):
     assert objective(U[~out], b, ~out) == pytest.approx(objective(Uk, bk, ~out), rel=1e-8)
 
 
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_restricted_newton_systems_keep_the_squared_loss_part(fit_intercept):
+    """After shedding, the kept blocks' Newton systems reuse the squared loss's
+    part of the matrix: it equals that part built afresh on the kept blocks."""
+    from convexrelu.solvers import prepare_problem
+    from convexrelu.solvers._newton_systems import NewtonSystems
+    from convexrelu.solvers._working_rows import WorkingRows
+
+    X, y, arr, _ = make_problem(3, 60, 4, 2, "squared", n_patterns=6)
+    X, Y, w, loss_obj, op = prepare_problem(X, y, arr, "squared", None)
+    blocks = np.arange(2 * op.n_patterns)
+    rows = WorkingRows(op, blocks)
+    systems = NewtonSystems(rows, loss_obj, Y, w, "dense", fit_intercept, True)
+    F = np.zeros((op.n_samples, 1))
+    systems.K_loss = systems.loss_hessian(F)
+    keep = np.zeros(len(blocks), bool)
+    keep[[0, 3, 4, 9]] = True
+    kept_rows = WorkingRows(op, blocks[keep])
+    sub = systems.restricted_to(kept_rows, keep)
+    fresh = NewtonSystems(kept_rows, loss_obj, Y, w, "dense", fit_intercept, True)
+    expected = fresh.loss_hessian(F)
+    assert sub.K_loss.shape == expected.shape
+    np.testing.assert_allclose(sub.K_loss, expected, rtol=1e-12, atol=1e-14)
+    assert sub.XX is systems.XX
+
+
 @pytest.mark.parametrize("loss", ["squared", "logistic"])
 def test_fast_solver_shedding_blocks_keeps_the_certified_optimum(monkeypatch, loss):
     """A cold first round that sheds blocks (``DROP_IN_FIRST_ROUND``) leads to

@@ -292,7 +292,7 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
                 U, s1, lam1 = U[gk], s1[:, gk], lam1[:, gk]
                 s2, lam2 = s2[:, keep], lam2[:, keep]
                 rows = WorkingRows(op, blocks)
-                systems = NewtonSystems(rows, loss, Y, w, newton, fit_intercept, const_hessian)
+                systems = systems.restricted_to(rows, keep)
                 r1f, r2f, r2 = rows.r1f, rows.r2f, rows.r2
                 B = rows.B
                 F = rows.predict(s1, b)
