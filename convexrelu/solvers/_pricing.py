@@ -111,14 +111,16 @@ def price_blocks(op, V, blocks, targets=None, rows1=None, rows2=None, alpha=None
     resid = np.zeros((nb, m, d))
     if ball is None:
         ball = np.full((nb, m), targets is None)
-    XT = X.T
     xnorm = np.linalg.norm(X, axis=1)
+    sig = np.where(s_idx == 0, 1.0, -1.0)
+    # Every block's c_j = X^T (mask_bj * V) in one pass over X.
+    a = (sig * op.D2[:, t_idx])[:, :, None] * op.S1[:, t_idx, :] * V[:, o_idx, None]
+    c0 = (a.reshape(n, nb * m).T @ X).reshape(nb, m, d)
+    tgt = np.zeros((nb, m, d)) if targets is None else np.array(targets, float)
+    om = np.ones((nb, m)) if weights is None else np.asarray(weights, float)
+    cols, seeds = [], []
     for k in range(nb):
         t = t_idx[k]
-        sig = 1.0 if s_idx[k] == 0 else -1.0
-        a = (sig * op.D2[:, t])[:, None] * op.S1[:, t, :] * V[:, o_idx[k], None]   # (n, m)
-        c0 = (XT @ a).T                                                         # (m, d)
-        tgt = np.zeros((m, d)) if targets is None else np.array(targets[k], float)
         # Columns of the multipliers' operator M: lam1_{i, j} (rows allowed by
         # rows1) and lam2_i (rows2), each x_i scaled into group j's slot.
         e1 = op.E1[:, t, :]
@@ -129,9 +131,7 @@ def price_blocks(op, V, blocks, targets=None, rows1=None, rows2=None, alpha=None
             w2 = w2 * rows2[:, k, None]
         # Weighting group j's residual scales its part of every column and of
         # the right-hand side; the multipliers keep their meaning.
-        om = np.ones(m) if weights is None else np.asarray(weights[k], float)
-        cols = _BlockColumns(X, xnorm, e1 * om, w2 * om)
-        stop = alpha if targets is None and weights is None else None
+        cols.append(_BlockColumns(X, xnorm, e1 * om[k], w2 * om[k]))
         seed = None
         if start is not None:
             # At most m d of them (an interior point's are all positive): the
@@ -140,23 +140,33 @@ def price_blocks(op, V, blocks, targets=None, rows1=None, rows2=None, alpha=None
             seed = np.flatnonzero(prev > 0)
             if len(seed) > m * d:
                 seed = seed[np.argpartition(-prev[seed], m * d - 1)[:m * d]]
-        for rnd in range(ball_rounds + 1):
-            x = _nnls_by_columns(cols, ((c0 - tgt) * om[:, None]).ravel(), m, d, stop,
-                                 start=seed)
-            # The next ball round's target moves a little: start from this support.
-            seed = np.flatnonzero(x > 0)
-            r = (c0 - tgt).ravel() + (cols.matvec(x).reshape(m, d) / om[:, None]).ravel()
-            g = r.reshape(m, d) + tgt
+        seeds.append(seed)
+    stop = alpha if targets is None and weights is None else None
+    todo = np.arange(nb)
+    for rnd in range(ball_rounds + 1):
+        xs, rs = _nnls_blocks([cols[k] for k in todo],
+                              [((c0[k] - tgt[k]) * om[k][:, None]).ravel() for k in todo],
+                              m, d, stop, starts=[seeds[k] for k in todo])
+        more = []
+        for k, x, r in zip(todo, xs, rs):
+            r = r.reshape(m, d) / om[k][:, None]
+            g = r + tgt[k]
             gn = np.sqrt(np.einsum("jd,jd->j", g, g))
+            norms[k] = gn
+            resid[k] = r
+            lam1[:, k, :] = x[:n * m].reshape(n, m)
+            lam2[:, k] = x[n * m:]
             if alpha is None or rnd == ball_rounds or np.all(gn[ball[k]] <= alpha):
-                break
-            stop = None
+                continue
+            # The next ball round's target moves a little: start from this support.
+            seeds[k] = np.flatnonzero(x > 0)
             proj = np.where(gn > alpha, alpha / np.maximum(gn, 1e-300), 1.0)
-            tgt[ball[k]] = (g * proj[:, None])[ball[k]]
-        norms[k] = gn
-        resid[k] = r.reshape(m, d)
-        lam1[:, k, :] = x[:n * m].reshape(n, m)
-        lam2[:, k] = x[n * m:]
+            tgt[k, ball[k]] = (g * proj[:, None])[ball[k]]
+            more.append(k)
+        todo = np.asarray(more, dtype=int)
+        stop = None
+        if not len(todo):
+            break
     if return_residual:
         return lam1, lam2, norms, resid
     return lam1, lam2, norms
@@ -181,8 +191,11 @@ class _BlockColumns:
                                      xnorm * np.linalg.norm(w2, axis=1)])
 
     def rmatvec(self, r):
+        return self.rmatvec_from(self.X @ r.reshape(self.m, self.d).T)
+
+    def rmatvec_from(self, XR):
+        """``M^T r`` from the product ``XR = X R^T`` (n, m)."""
         n, m = self.n, self.m
-        XR = self.X @ r.reshape(m, self.d).T                          # (n, m)
         out = np.empty(n * m + n)
         np.multiply(self.e1, XR, out=out[:n * m].reshape(n, m))
         # (einsum: a sum over the short last axis is several times slower)
@@ -215,60 +228,100 @@ def _nnls_by_columns(M, c, m, d, alpha, max_rounds=50, start=None):
     none is left (the KKT conditions of the full problem then hold, so the
     result is the full NNLS solution) or, when ``alpha`` is given, until every
     group's residual norm is at most ``alpha`` (the block is certified).
-    ``M`` is a :class:`_BlockColumns` (or anything with its ``shape``,
-    ``norms``, ``rmatvec``, ``matvec`` and ``columns``).  ``start`` (column
+    ``M`` is a :class:`_BlockColumns` (or anything with its ``X``, ``shape``,
+    ``norms``, ``rmatvec_from`` and ``columns``).  ``start`` (column
     indices) is a first candidate set, fitted before any column is added.
+    One block of :func:`_nnls_blocks`; returns ``x``.
     """
-    ncol = M.shape[1]
-    x = np.zeros(ncol)
-    if ncol == 0:
-        return x
-    colnorm = np.maximum(M.norms, 1e-300)
-    live = M.norms > 0
-    # Columns added per round: enough for a solution (at most m d positives)
-    # on small blocks; on large ones (d = 100: 404) a smaller step keeps the
-    # NNLS problems small, whose cost grows faster than their column count
-    # (n = 500, d = 100 bench problem: 35 s with 101 or 128, 40 s with 404).
-    step = min(m * d, NNLS_STEP_MAX)
-    keep = np.zeros(ncol, bool)
-    r = c.copy()
-    scale = max(float(np.abs(c).max()), 1e-300)
+    xs, _ = _nnls_blocks([M], [c], m, d, alpha, max_rounds=max_rounds, starts=[start])
+    return xs[0]
 
-    def fit():
-        """NNLS on the kept columns: x and the residual; True when certified."""
-        nonlocal r
-        idx = np.flatnonzero(keep)
-        Mi = M.columns(idx)
-        xs, _ = nnls(Mi, -c, maxiter=50 * len(idx))
-        x[:] = 0.0
-        x[idx] = xs
-        r = c + Mi @ xs
-        # Columns NNLS left at zero stay candidates only through the gradient test.
-        keep[idx[xs <= 0]] = False
-        return alpha is not None and np.sqrt(
-            np.einsum("jd,jd->j", r.reshape(m, d), r.reshape(m, d))).max() <= alpha
 
-    if alpha is not None and np.sqrt(
-            np.einsum("jd,jd->j", c.reshape(m, d), c.reshape(m, d))).max() <= alpha:
-        return x                        # certified without multipliers
-    if start is not None and len(start):
-        keep[np.asarray(start)[live[start]]] = True
-        if keep.any() and fit():
-            return x
+def _nnls_blocks(Ms, cs, m, d, alpha, max_rounds=50, starts=None):
+    """:func:`_nnls_by_columns` for several blocks at once: ``(xs, residuals)``.
+
+    The blocks' column generations go in lockstep, so that each round's
+    products ``X R^T`` of all unfinished blocks take one pass over ``X``
+    (one pass per block and round was half of pricing's time on 60000
+    Fashion-MNIST rows).  Every block's sequence of fits is the one it has
+    alone.  ``Ms`` share ``X``; ``residuals[k] = cs[k] + Ms[k] x_k``.
+    """
+    fits = [_ColumnGeneration(M, c, m, d, alpha) for M, c in zip(Ms, cs)]
+    todo = []
+    for k, f in enumerate(fits):
+        if f.certified():
+            continue                    # certified without multipliers
+        start = None if starts is None else starts[k]
+        if start is not None and len(start) and f.seed(start):
+            continue
+        todo.append(f)
     for _ in range(max_rounds):
-        grad = M.rmatvec(r) / colnorm
-        grad[keep | ~live] = 0.0
-        cand = np.flatnonzero(grad < -1e-12 * scale)
-        if len(cand) == 0:
+        if not todo:
             break
+        X = todo[0].M.X
+        R = np.concatenate([f.r.reshape(m, d) for f in todo])
+        XR = X @ R.T
+        todo = [f for k, f in enumerate(todo) if not f.grow(XR[:, k * m:(k + 1) * m])]
+    return [f.x for f in fits], [f.r for f in fits]
+
+
+class _ColumnGeneration:
+    """One block's state in :func:`_nnls_blocks`: candidate columns, ``x``, residual ``r``."""
+
+    def __init__(self, M, c, m, d, alpha):
+        self.M, self.c, self.m, self.d, self.alpha = M, c, m, d, alpha
+        ncol = M.shape[1]
+        self.x = np.zeros(ncol)
+        self.r = c.copy()
+        self.colnorm = np.maximum(M.norms, 1e-300)
+        self.live = M.norms > 0
+        self.keep = np.zeros(ncol, bool)
+        self.scale = max(float(np.abs(c).max()), 1e-300)
+        # Columns added per round: enough for a solution (at most m d
+        # positives) on small blocks; on large ones (d = 100: 404) a smaller
+        # step keeps the NNLS problems small, whose cost grows faster than
+        # their column count (n = 500, d = 100 bench problem: 35 s with 101
+        # or 128, 40 s with 404).
+        self.step = min(m * d, NNLS_STEP_MAX)
+
+    def certified(self):
+        if self.alpha is None or self.M.shape[1] == 0:
+            return self.M.shape[1] == 0
+        r = self.r.reshape(self.m, self.d)
+        return np.sqrt(np.einsum("jd,jd->j", r, r)).max() <= self.alpha
+
+    def seed(self, start):
+        """Fit on the columns ``start`` first; True when that certifies."""
+        start = np.asarray(start)
+        self.keep[start[self.live[start]]] = True
+        return self.keep.any() and self.fit()
+
+    def fit(self):
+        """NNLS on the kept columns: ``x`` and the residual; True when certified."""
+        idx = np.flatnonzero(self.keep)
+        Mi = self.M.columns(idx)
+        xs, _ = nnls(Mi, -self.c, maxiter=50 * len(idx))
+        self.x[:] = 0.0
+        self.x[idx] = xs
+        self.r = self.c + Mi @ xs
+        # Columns NNLS left at zero stay candidates only through the gradient test.
+        self.keep[idx[xs <= 0]] = False
+        return self.alpha is not None and self.certified()
+
+    def grow(self, XR):
+        """One column-generation round from ``XR = X R^T`` (n, m); True when done."""
+        grad = self.M.rmatvec_from(XR) / self.colnorm
+        grad[self.keep | ~self.live] = 0.0
+        cand = np.flatnonzero(grad < -1e-12 * self.scale)
+        if len(cand) == 0:
+            return True
+        step = self.step
         if len(cand) > step:
             # The step most negative (a partition: sorting every candidate
             # took 10 ms a round at n = 50000, most of a pricing round there).
             cand = cand[np.argpartition(grad[cand], step - 1)[:step]]
-        keep[cand] = True
-        if fit():
-            break
-    return x
+        self.keep[cand] = True
+        return self.fit()
 
 
 def restore_feasibility(op, U, blocks, max_rounds=10, max_move=1e-6):
