@@ -28,6 +28,9 @@ blocks overall, at the default fractions (multiclass problems only).
 block of its guessed set with one that sheds the blocks heading for zero
 (``DROP_IN_FIRST_ROUND``; ``_barrier.DROP_RTOL``), at the default fractions
 (one output only: on several, both settings keep every block).
+``--give-up`` compares pricing every violating block to the end with
+stopping those that cannot be certified at their pace
+(``convexrelu/solvers/_pricing.py``'s ``GIVE_UP_PACE``, the default).
 
 With at most 40 tuples on one output the two settings coincide (a first
 set of at least 8 blocks), so single-output problems need more tuples.
@@ -37,6 +40,7 @@ set of at least 8 blocks), so single-output problems need more tuples.
     python benchmarks/bench_set_fraction.py --single --fractions 10 16
     python benchmarks/bench_set_fraction.py --balanced --problems digits:1e-2 yeast:1e-2:trained
     python benchmarks/bench_set_fraction.py --drop --single
+    python benchmarks/bench_set_fraction.py --give-up --single
 """
 
 import argparse
@@ -49,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from datasets import load_uci121, load_uci_regression, uci121_root  # noqa: E402
 
+import convexrelu.solvers._pricing as pricing  # noqa: E402
 import convexrelu.solvers.fast as fast  # noqa: E402
 from convexrelu import ConvexDeepReLUClassifier, ConvexDeepReLURegressor, solve_convex  # noqa: E402
 
@@ -122,6 +127,8 @@ def main(argv=None):
                         help="first working set by turns over the outputs or not, instead")
     parser.add_argument("--drop", action="store_true",
                         help="a first round keeping or shedding blocks heading for zero, instead")
+    parser.add_argument("--give-up", action="store_true",
+                        help="pricing violators to the end or giving up on hopeless ones, instead")
     args = parser.parse_args(argv)
     problems = SINGLE if args.single and args.problems == DEFAULT else args.problems
     if (not uci121_root().exists()
@@ -132,10 +139,12 @@ def main(argv=None):
     # (label, value) of the two settings of the attribute each problem varies
     fr = ([("top", False), ("turns", True)] if args.balanced
           else [("keep", False), ("drop", True)] if args.drop
+          else [("to end", None), ("give up", pricing.GIVE_UP_PACE)] if args.give_up
           else [(str(f), f) for f in args.fractions])
     names = ("SET_FRACTION", "COUPLED_SET_FRACTION", "BALANCED_FIRST_SET",
              "DROP_IN_FIRST_ROUND")
     defaults = {name: getattr(fast, name) for name in names}
+    defaults["GIVE_UP_PACE"] = pricing.GIVE_UP_PACE
     tot = {label: 0.0 for label, _ in fr}
     print(f"{'problem':40s} " + "  ".join(f"{'s, ' + label:>8s} {'rounds':>6s}"
                                           for label, _ in fr)
@@ -144,13 +153,16 @@ def main(argv=None):
         run, which = _fit(problem)
         if args.balanced or args.drop:
             which = "BALANCED_FIRST_SET" if args.balanced else "DROP_IN_FIRST_ROUND"
+        if args.give_up:
+            which = "GIVE_UP_PACE"
+        owner = pricing if which == "GIVE_UP_PACE" else fast
         res = {}
         for label, value in (fr if i % 2 == 0 else fr[::-1]):
-            setattr(fast, which, value)
+            setattr(owner, which, value)
             try:
                 res[label] = run()
             finally:
-                setattr(fast, which, defaults[which])
+                setattr(owner, which, defaults[which])
             tot[label] += res[label][0]
         a, b = res[fr[0][0]], res[fr[1][0]]
         print(f"{problem:40s} " + "  ".join(f"{res[label][0]:8.2f} {res[label][1]:6d}"

@@ -581,6 +581,35 @@ def test_softmax_path_prints_nothing(capfd):
     assert "illegal" not in out.err and "illegal" not in out.out
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_pricing_gives_up_on_hopeless_blocks_only(seed, monkeypatch):
+    """``give_up`` stops the column generation of blocks that cannot be
+    certified at their pace: fewer NNLS fits, the same blocks certified, and
+    every block's least-squares residual at least the full fit's (the
+    multipliers it keeps are a feasible point of the same least squares)."""
+    from convexrelu import LiftedOperator
+    from convexrelu.solvers import _pricing
+    from convexrelu.solvers._pricing import price_blocks
+
+    X, y, arr, alpha = make_problem(seed, 1000, 20, 2, "squared", n_patterns=20)
+    op = LiftedOperator(X, arr)
+    V = (y.reshape(-1, 1) - y.mean()) / len(y)
+    blocks = np.arange(2 * op.n_patterns)
+    calls = count_calls(monkeypatch, _pricing, "nnls")
+    norms = []
+    counts = []
+    for give_up in (None, 0.0):
+        calls.clear()
+        norms.append(price_blocks(op, V, blocks, alpha=alpha, give_up=give_up)[2])
+        counts.append(len(calls))
+    full, early = norms
+    assert counts[1] < counts[0]
+    certified = full.max(axis=1) <= alpha
+    assert 0 < certified.sum() < len(blocks)
+    np.testing.assert_array_equal(early.max(axis=1) <= alpha, certified)
+    assert np.all(np.sum(early ** 2, axis=1) >= np.sum(full ** 2, axis=1) * (1 - 1e-9))
+
+
 @pytest.mark.parametrize("seed,m", [(0, 1), (1, 2), (2, 3)])
 def test_seeded_pricing_reaches_the_same_fit_in_one_nnls(seed, m, monkeypatch):
     """Pricing seeded with earlier multipliers (``start``) ends at the same

@@ -31,10 +31,16 @@ from ._multipliers import _MAX_ENTRIES, block_ratios
 
 #: most candidate columns one column-generation round of the pricing NNLS adds
 NNLS_STEP_MAX = 128
+#: :func:`price_into` stops a block's fit once its last round lowered the
+#: residual by less than ``1 - GIVE_UP_PACE`` and that pace would not
+#: certify it within the rounds left (``give_up`` of :func:`price_blocks`);
+#: None prices every block to the end
+GIVE_UP_PACE = 0.99
 
 
 def price_blocks(op, V, blocks, targets=None, rows1=None, rows2=None, alpha=None,
-                 ball=None, ball_rounds=0, return_residual=False, weights=None, start=None):
+                 ball=None, ball_rounds=0, return_residual=False, weights=None, start=None,
+                 give_up=None):
     """Multipliers and dual norms of the zero blocks ``blocks``.
 
     Parameters
@@ -90,6 +96,12 @@ def price_blocks(op, V, blocks, targets=None, rows1=None, rows2=None, alpha=None
         this is ``(1 - alpha / |r_j|)_+ r_j`` at the fixed point: the block's
         steepest feasible descent direction, zero exactly when the block is
         certified.
+    give_up : float, default=None
+        With ``alpha``: stop a block's fit once a round lowers its residual
+        by a factor above ``give_up`` and that pace cannot certify it (see
+        :func:`_nnls_blocks`); its norms then overestimate the least-squares
+        ones.  For ranking violators, not for ``return_residual``'s
+        directions, which need the solution.
 
     Returns
     -------
@@ -146,7 +158,8 @@ def price_blocks(op, V, blocks, targets=None, rows1=None, rows2=None, alpha=None
     for rnd in range(ball_rounds + 1):
         xs, rs = _nnls_blocks([cols[k] for k in todo],
                               [((c0[k] - tgt[k]) * om[k][:, None]).ravel() for k in todo],
-                              m, d, stop, starts=[seeds[k] for k in todo])
+                              m, d, stop, starts=[seeds[k] for k in todo],
+                              give_up=give_up if stop is not None else None)
         more = []
         for k, x, r in zip(todo, xs, rs):
             r = r.reshape(m, d) / om[k][:, None]
@@ -237,7 +250,7 @@ def _nnls_by_columns(M, c, m, d, alpha, max_rounds=50, start=None):
     return xs[0]
 
 
-def _nnls_blocks(Ms, cs, m, d, alpha, max_rounds=50, starts=None):
+def _nnls_blocks(Ms, cs, m, d, alpha, max_rounds=50, starts=None, give_up=None):
     """:func:`_nnls_by_columns` for several blocks at once: ``(xs, residuals)``.
 
     The blocks' column generations go in lockstep, so that each round's
@@ -245,6 +258,16 @@ def _nnls_blocks(Ms, cs, m, d, alpha, max_rounds=50, starts=None):
     (one pass per block and round was half of pricing's time on 60000
     Fashion-MNIST rows).  Every block's sequence of fits is the one it has
     alone.  ``Ms`` share ``X``; ``residuals[k] = cs[k] + Ms[k] x_k``.
+
+    ``give_up`` (a pace in [0, 1], with ``alpha``): a block stops once its
+    last round lowered the residual norm by a factor above ``give_up`` and
+    it cannot be certified within the rounds left at that pace (its largest
+    residual norm over ``alpha`` times the factor to the power of the
+    rounds left stays above one), with the multipliers it has: they certify less than the least-squares solution
+    would, which only makes its dual ratio an overestimate (an uncertified
+    block's ratio only ranks it among the violators).  On one
+    Fashion-MNIST class (60000 rows) 13 of 91 priced blocks ran all 50
+    rounds to ratios of 15 to 87 that the first 10 rounds had within 2%.
     """
     fits = [_ColumnGeneration(M, c, m, d, alpha) for M, c in zip(Ms, cs)]
     todo = []
@@ -255,13 +278,15 @@ def _nnls_blocks(Ms, cs, m, d, alpha, max_rounds=50, starts=None):
         if start is not None and len(start) and f.seed(start):
             continue
         todo.append(f)
-    for _ in range(max_rounds):
+    for rnd in range(max_rounds):
         if not todo:
             break
         X = todo[0].M.X
         R = np.concatenate([f.r.reshape(m, d) for f in todo])
         XR = X @ R.T
-        todo = [f for k, f in enumerate(todo) if not f.grow(XR[:, k * m:(k + 1) * m])]
+        left = max_rounds - rnd - 1
+        todo = [f for k, f in enumerate(todo)
+                if not f.grow(XR[:, k * m:(k + 1) * m], left, give_up)]
     return [f.x for f in fits], [f.r for f in fits]
 
 
@@ -308,8 +333,10 @@ class _ColumnGeneration:
         self.keep[idx[xs <= 0]] = False
         return self.alpha is not None and self.certified()
 
-    def grow(self, XR):
-        """One column-generation round from ``XR = X R^T`` (n, m); True when done."""
+    def grow(self, XR, rounds_left=0, give_up=None):
+        """One column-generation round from ``XR = X R^T`` (n, m); True when done
+        (certified, solved, or with ``give_up`` given, hopeless: see
+        :func:`_nnls_blocks`)."""
         grad = self.M.rmatvec_from(XR) / self.colnorm
         grad[self.keep | ~self.live] = 0.0
         cand = np.flatnonzero(grad < -1e-12 * self.scale)
@@ -321,7 +348,17 @@ class _ColumnGeneration:
             # took 10 ms a round at n = 50000, most of a pricing round there).
             cand = cand[np.argpartition(grad[cand], step - 1)[:step]]
         self.keep[cand] = True
-        return self.fit()
+        before = np.linalg.norm(self.r)
+        if self.fit():
+            return True
+        if give_up is None or self.alpha is None:
+            return False
+        pace = np.linalg.norm(self.r) / max(before, 1e-300)
+        if pace <= give_up:
+            return False
+        r = self.r.reshape(self.m, self.d)
+        worst = np.sqrt(np.einsum("jd,jd->j", r, r)).max() / self.alpha
+        return worst * pace ** rounds_left > 1.0
 
 
 def restore_feasibility(op, U, blocks, max_rounds=10, max_move=1e-6):
@@ -412,13 +449,16 @@ def price_into(op, V, blocks, alpha, lams):
 
     A few blocks at a time (about ``2^21`` floats of dense multipliers): all
     of them at once are the size of the lifted problem.  Blocks are priced
-    independently, so the batches do not change the result.
+    independently, so the batches do not change the result.  A block that
+    cannot be certified stops early (``give_up`` of :func:`price_blocks`):
+    its norm only ranks it among the violators and bounds the dual ratio.
     """
     step = max(1, _MAX_ENTRIES // max(1, op.n_samples * op.n_hidden))
     worst = np.empty(len(blocks))
     for lo in range(0, len(blocks), step):
         part = blocks[lo:lo + step]
-        p1, p2, pn = price_blocks(op, V, part, alpha=alpha, start=lams.get(part))
+        p1, p2, pn = price_blocks(op, V, part, alpha=alpha, start=lams.get(part),
+                                  give_up=GIVE_UP_PACE)
         lams.set(part, p1, p2)
         worst[lo:lo + len(part)] = pn.max(axis=1)
     return worst
