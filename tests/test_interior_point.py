@@ -754,6 +754,43 @@ def test_restricted_newton_systems_keep_the_squared_loss_part(fit_intercept):
     assert sub.XX is systems.XX
 
 
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_loss_part_of_an_earlier_working_set_is_reused(fit_intercept, monkeypatch):
+    """A round's Newton systems take the squared loss's part of the blocks the
+    previous round had from that round's, and compute only the pairs of groups
+    with a new block: the part equals the one built afresh, from fewer pairs."""
+    from convexrelu.solvers import _newton_systems, prepare_problem
+    from convexrelu.solvers._newton_systems import PAIR_GRAM_MIN_FEATURES, NewtonSystems
+    from convexrelu.solvers._working_rows import WorkingRows
+
+    d = PAIR_GRAM_MIN_FEATURES      # the pair products' path, where parts are reused
+    X, y, arr, _ = make_problem(4, 80, d, 2, "squared", n_patterns=6)
+    X, Y, w, loss_obj, op = prepare_problem(X, y, arr, "squared", None)
+    F = np.zeros((op.n_samples, 1))
+    first, second = np.array([0, 2, 3, 7, 9]), np.array([1, 2, 3, 8, 9, 11])
+    systems = NewtonSystems(WorkingRows(op, first), loss_obj, Y, w, "dense", fit_intercept, True)
+    systems.K_loss = systems.loss_hessian(F)
+    kept = {}
+    systems.keep_loss_part(first, kept)
+    pairs = []
+    real = _newton_systems._pair_loss_gram
+
+    def counting(*args, **kwargs):
+        pairs.append(kwargs.get("pairs"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_newton_systems, "_pair_loss_gram", counting)
+    rows = WorkingRows(op, second)
+    reused = NewtonSystems(rows, loss_obj, Y, w, "dense", fit_intercept, True)
+    reused.reuse_loss_part(second, kept)
+    got = reused.loss_hessian(F)
+    fresh = NewtonSystems(rows, loss_obj, Y, w, "dense", fit_intercept, True)
+    expected = fresh.loss_hessian(F)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
+    # 12 groups, 3 blocks (6 groups) shared: 78 pairs, 21 of them copied
+    assert len(pairs[0][0]) == 78 - 21 and pairs[1] is None
+
+
 @pytest.mark.parametrize("loss", ["squared", "logistic"])
 def test_fast_solver_shedding_blocks_keeps_the_certified_optimum(monkeypatch, loss):
     """A cold first round that sheds blocks (``DROP_IN_FIRST_ROUND``) leads to

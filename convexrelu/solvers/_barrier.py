@@ -135,7 +135,7 @@ def _solve_with_cold_restart(*args, **kwargs):
 def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, tol=1e-10,
                              start_intercept=None, max_newton=200, n_correctors=5,
                              verbose=False, newton="auto", start_u=None, resume=None,
-                             state=None, check_steps=None, dropped=None):
+                             state=None, check_steps=None, dropped=None, loss_part=None):
     """Solve the program restricted to ``blocks`` (all their constraint rows).
 
     Parameters
@@ -206,6 +206,11 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
         restricted to the blocks kept.  (A cold first round of the n = 500
         ``bench_solver.py`` problem: 10 of its 20 blocks shed at step 10 of
         21, the later steps on 264 weights instead of 880.)
+    loss_part : dict, default=None
+        The squared loss's part of the Newton matrix of an earlier call on
+        the same problem (another working set), kept from one call to the
+        next: this call builds only what its new blocks add to it
+        (:meth:`NewtonSystems.reuse_loss_part`) and leaves its own there.
 
     Returns
     -------
@@ -232,6 +237,8 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
     U, s1, s2, b, L0, warm, resumed = _start(rows, op, loss, Y, w, alpha, blocks, fit_intercept,
                                              start_intercept, start_u, resume, const_hessian)
     systems = NewtonSystems(rows, loss, Y, w, newton, fit_intercept, const_hessian)
+    if loss_part is not None:
+        systems.reuse_loss_part(blocks, loss_part)
 
     F = rows.predict(s1, b)
     f_obj = loss.value(F, Y, w) + alpha * np.linalg.norm(U, axis=1).sum()
@@ -393,6 +400,8 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
         dU = ds1 = ds2 = dl1 = dl2 = None
         F = rows.predict(s1, b)
 
+    if loss_part is not None:
+        systems.keep_loss_part(blocks, loss_part)
     if state is not None:
         # (U and b are returned too, and the caller may edit those.)
         state.update(U=U.copy(), b=b.copy(), lam1=lam1, lam2=lam2, tau=tau,

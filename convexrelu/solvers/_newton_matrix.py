@@ -115,7 +115,7 @@ def _blocks_from_pairs(pairs, m):
     return blocks
 
 
-def _pair_loss_gram(K, X, XX, mask, out_of_group, parts, row_chunk):
+def _pair_loss_gram(K, X, XX, mask, out_of_group, parts, row_chunk, pairs=None):
     """Add the weights' block of ``Psi^T Hl Psi`` to ``K[:k, :k]`` from the rows' pair products.
 
     Group ``g``'s lifted column block is ``mask[:, g] x_i``, so the block of
@@ -128,13 +128,16 @@ def _pair_loss_gram(K, X, XX, mask, out_of_group, parts, row_chunk):
     all pairs come out of one matrix product of ``d(d+1)/2 x n`` products
     with ``n x pairs`` coefficients: ``n k^2 / 2`` flops, half of ``syrk``'s
     ``n k^2``, the difference that matters when ``d`` is large and the loss
-    part is built over many rows.
+    part is built over many rows.  ``pairs`` ``(g, g')`` with ``g <= g'``
+    (default: all): only those blocks and their transposes are added.
     """
     n, d = X.shape
     A = mask.shape[1]
     k = A * d
     D, R = parts
-    pg, pg2 = np.triu_indices(A)
+    pg, pg2 = np.triu_indices(A) if pairs is None else pairs
+    if not len(pg):
+        return
     same = out_of_group[pg] == out_of_group[pg2]
     one_output = R is None and bool(np.all(same))
     acc = np.zeros((d * (d + 1) // 2, len(pg)))
@@ -158,6 +161,13 @@ def _pair_loss_gram(K, X, XX, mask, out_of_group, parts, row_chunk):
         acc += XXc @ coef
         coef = XXc = None
     acc = acc.T
+    if pairs is not None:
+        blk = _symmetric_from_upper(acc, d)
+        for p, (g, g2) in enumerate(zip(pg, pg2)):
+            K[g * d:(g + 1) * d, g2 * d:(g2 + 1) * d] += blk[p]
+            if g != g2:
+                K[g2 * d:(g2 + 1) * d, g * d:(g + 1) * d] += blk[p]
+        return
     pos = 0
     for g in range(A):
         cnt = A - g

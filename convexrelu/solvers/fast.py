@@ -298,6 +298,9 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
     # the same set after a loose one (see solve_restricted_barrier's resume).
     ipm_state = {}
     resume = None
+    # The squared loss's part of the last interior point's Newton matrix: the
+    # next one builds only its new blocks' share (see solve_restricted_barrier).
+    loss_part = {}
     for n_iter in range(1, max_iter + 1):
         blocks = np.flatnonzero(in_set)
         B = len(blocks)
@@ -313,7 +316,7 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             op, loss, Y, w, alpha, blocks, U, intercept, lams, fit_intercept=fit_intercept,
             inner=inner, active_set=active_set, from_exact=from_exact, ipm_tol=ipm_tol,
             round_tol=round_tol, inner_tol=inner_tol, newton=newton, resume=resume,
-            resume_ipm=resume_ipm, ipm_state=ipm_state, dropped=dropped)
+            resume_ipm=resume_ipm, ipm_state=ipm_state, dropped=dropped, loss_part=loss_part)
         # Consumed: the loose round's n x (working groups) arrays go now.
         resume = None
         if dropped:
@@ -415,7 +418,7 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
 
 def _solve_round(op, loss, Y, w, alpha, blocks, U, intercept, lams, *, fit_intercept, inner,
                  active_set, from_exact, ipm_tol, round_tol, inner_tol, newton, resume,
-                 resume_ipm, ipm_state, dropped=None):
+                 resume_ipm, ipm_state, dropped=None, loss_part=None):
     """The restricted program of one working-set round.
 
     The active-set method continues from ``U`` when that is an exact point
@@ -428,7 +431,9 @@ def _solve_round(op, loss, Y, w, alpha, blocks, U, intercept, lams, *, fit_inter
     final state (empty unless a loose interior-point round left one, for
     the next round's ``resume``; ``ipm_state`` as given when the
     interior point did not run).  ``dropped`` (a list, or None): the blocks
-    the interior point shed are appended (see :func:`solve_restricted_barrier`).
+    the interior point shed are appended; ``loss_part`` (a dict, or None)
+    passes the Newton matrices' loss part from round to round (both: see
+    :func:`solve_restricted_barrier`).
     """
     n, m, d = op.n_samples, op.n_hidden, op.n_features
     NB = op.n_outputs * 2 * op.n_patterns
@@ -458,7 +463,7 @@ def _solve_round(op, loss, Y, w, alpha, blocks, U, intercept, lams, *, fit_inter
                 # warms the interior point's start too.
                 start_u=(U.reshape(NB, m, d)[blocks] if from_exact and np.any(U) else None),
                 resume=resume, state=ipm_state if resume_ipm else None,
-                dropped=dropped)
+                dropped=dropped, loss_part=loss_part)
             resumed = bool(ipm_state.get("resumed"))
             if round_tol <= ipm_tol:
                 # Only a loose round is resumed: its n x (working groups)
