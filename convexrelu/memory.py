@@ -21,7 +21,9 @@ hidden units per sub-network there are ``G = C * 2 * P * m`` groups, and
   the weights; else arrays of ``n x k`` through the Woodbury identity, and
   for a softmax one ``k/C x k/C`` matrix per class, or ``k/C x n`` factors
   when a class has more weights than rows), a chunk of lifted rows
-  and the rows' products ``x_i x_i^T`` (at most 256 MB).  The working set's
+  and the rows' products ``x_i x_i^T`` (at most 256 MB); a squared loss
+  with many features also keeps the last round's loss part of its Newton
+  matrix for the next round (at most 256 MB).  The working set's
   size is not known before the fit: it is taken as a third of the blocks,
   at least 32 (the working sets of the calibration fits held from a fifth
   to half of the blocks).  With many features or many classes the Newton
@@ -178,7 +180,8 @@ def estimate_fit_memory(n_samples, n_features, n_outputs, n_patterns, n_hidden, 
 
 def _working_set_bytes(n, d, C, P, m, loss):
     """Bytes of the fast solver's interior point on its assumed working set."""
-    from .solvers._newton_systems import (LOSS_CHUNK_ENTRIES, PAIR_PRODUCTS_MAX_BYTES,
+    from .solvers._newton_systems import (KEPT_LOSS_PART_MAX_BYTES, LOSS_CHUNK_ENTRIES,
+                                          PAIR_GRAM_MIN_FEATURES, PAIR_PRODUCTS_MAX_BYTES,
                                           WOODBURY_MIN_WEIGHTS)
     from .solvers._woodbury import BATCHED_BLOCKS_MAX, output_costs
 
@@ -203,6 +206,9 @@ def _working_set_bytes(n, d, C, P, m, loss):
             # 6 rows, estimated 2.5 GB, traced 12 MB).
             face = min(k, (n + 1) * md)
             newton = max(face * face, 4 * n * k)
+        elif loss == "squared" and d_eff >= PAIR_GRAM_MIN_FEATURES:
+            # and the previous round's loss part, kept for the next round
+            newton += min(k * k, KEPT_LOSS_PART_MAX_BYTES // _FLOAT)
     else:
         # Softmax, by class: a formed k/C-wide block, or k/C x n factors and
         # an n x n capacitance when the solver's cost model prefers them

@@ -143,9 +143,10 @@ class NewtonSystems:
         return new
 
     def reuse_loss_part(self, blocks, kept):
-        """Build the squared loss's part of the Newton matrix from ``kept``, an
-        earlier working set's (``{"blocks", "K", "fit_intercept"}``, see
-        :meth:`keep_loss_part`; ``blocks``: this set's, increasing).
+        """Have the squared loss's part of the Newton matrix built from
+        ``kept``, an earlier working set's (``{"blocks", "K",
+        "fit_intercept"}``, see :meth:`keep_loss_part`; ``blocks``: this
+        set's, increasing) when :meth:`loss_hessian` first builds it.
 
         The part of a pair of groups depends on those groups alone, so the
         pairs of blocks both sets have are copied and only the pairs with a

@@ -260,14 +260,15 @@ def _nnls_blocks(Ms, cs, m, d, alpha, max_rounds=50, starts=None, give_up=None):
     alone.  ``Ms`` share ``X``; ``residuals[k] = cs[k] + Ms[k] x_k``.
 
     ``give_up`` (a pace in [0, 1], with ``alpha``): a block stops once its
-    last round lowered the residual norm by a factor above ``give_up`` and
-    it cannot be certified within the rounds left at that pace (its largest
-    residual norm over ``alpha`` times the factor to the power of the
-    rounds left stays above one), with the multipliers it has: they certify less than the least-squares solution
-    would, which only makes its dual ratio an overestimate (an uncertified
-    block's ratio only ranks it among the violators).  On one
-    Fashion-MNIST class (60000 rows) 13 of 91 priced blocks ran all 50
-    rounds to ratios of 15 to 87 that the first 10 rounds had within 2%.
+    last round multiplied the residual norm by a factor above ``give_up``
+    and it cannot be certified within the rounds left at that pace (its
+    largest residual norm over ``alpha``, times the factor to the power of
+    the rounds left, stays above one), with the multipliers it has.  They
+    certify less than the least-squares solution would, which only makes
+    its dual ratio an overestimate (an uncertified block's ratio only ranks
+    it among the violators).  On one Fashion-MNIST class (60000 rows) 13 of
+    91 priced blocks ran all 50 rounds to ratios of 15 to 87 that the first
+    10 rounds had within 2%.
     """
     fits = [_ColumnGeneration(M, c, m, d, alpha) for M, c in zip(Ms, cs)]
     todo = []
@@ -310,6 +311,8 @@ class _ColumnGeneration:
         self.step = min(m * d, NNLS_STEP_MAX)
 
     def certified(self):
+        """Nothing left to fit: no columns, or (``alpha`` given) every group's
+        residual norm within ``alpha``."""
         if self.alpha is None or self.M.shape[1] == 0:
             return self.M.shape[1] == 0
         r = self.r.reshape(self.m, self.d)
