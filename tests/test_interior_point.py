@@ -791,6 +791,34 @@ def test_loss_part_of_an_earlier_working_set_is_reused(fit_intercept, monkeypatc
     assert len(pairs[0][0]) == 78 - 21 and pairs[1] is None
 
 
+def test_fast_solver_reusing_the_loss_part_keeps_the_certified_optimum(monkeypatch):
+    """A second interior-point round on a changed set builds its loss part from
+    the first's; the certified optimum is the one reached building it afresh."""
+    from convexrelu.solvers import _newton_systems
+
+    X, y, arr, alpha = make_problem(0, 400, 30, 2, "squared", n_patterns=30, alpha_frac=0.1)
+    real = _newton_systems._pair_loss_gram
+    subsets = []
+
+    def watching(*args, **kwargs):
+        subsets.append(kwargs.get("pairs") is not None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_newton_systems, "_pair_loss_gram", watching)
+    results, reused = [], []
+    for cap in (_newton_systems.KEPT_LOSS_PART_MAX_BYTES, 0):
+        monkeypatch.setattr(_newton_systems, "KEPT_LOSS_PART_MAX_BYTES", cap)
+        subsets.clear()
+        results.append(solve_convex(X, y, arr, alpha, fit_intercept=True, tol=1e-8))
+        reused.append(any(subsets))
+    assert reused == [True, False]
+    kept, fresh = results
+    assert kept.converged and fresh.converged
+    assert [h["inner"] for h in kept.history][:2] == ["ipm", "ipm"]
+    assert kept.objective == pytest.approx(fresh.objective, rel=1e-9)
+    assert kept.relative_gap <= 1e-8
+
+
 @pytest.mark.parametrize("loss", ["squared", "logistic"])
 def test_fast_solver_shedding_blocks_keeps_the_certified_optimum(monkeypatch, loss):
     """A cold first round that sheds blocks (``DROP_IN_FIRST_ROUND``) leads to
