@@ -28,6 +28,9 @@ blocks overall, at the default fractions (multiclass problems only).
 block of its guessed set with one that sheds the blocks heading for zero
 (``DROP_IN_FIRST_ROUND``; ``_barrier.DROP_RTOL``), at the default fractions
 (one output only: on several, both settings keep every block).
+``--generator`` compares a trained-tuple program's cold first working set
+of the most violated blocks with the generating network's own blocks
+(``GENERATOR_FIRST_SET``, the default; single-output problems only).
 ``--give-up`` compares pricing every violating block to the end with
 stopping those that cannot be certified at their pace
 (``convexrelu/solvers/_pricing.py``'s ``GIVE_UP_PACE``, the default).
@@ -41,6 +44,7 @@ set of at least 8 blocks), so single-output problems need more tuples.
     python benchmarks/bench_set_fraction.py --balanced --problems digits:1e-2 yeast:1e-2:trained
     python benchmarks/bench_set_fraction.py --drop --single
     python benchmarks/bench_set_fraction.py --give-up --single
+    python benchmarks/bench_set_fraction.py --generator --problems pima:1e-2:trained:32
 """
 
 import argparse
@@ -127,6 +131,8 @@ def main(argv=None):
                         help="first working set by turns over the outputs or not, instead")
     parser.add_argument("--drop", action="store_true",
                         help="a first round keeping or shedding blocks heading for zero, instead")
+    parser.add_argument("--generator", action="store_true",
+                        help="most violated first set or the generator's own blocks, instead")
     parser.add_argument("--give-up", action="store_true",
                         help="pricing violators to the end or giving up on hopeless ones, instead")
     args = parser.parse_args(argv)
@@ -140,9 +146,10 @@ def main(argv=None):
     fr = ([("top", False), ("turns", True)] if args.balanced
           else [("keep", False), ("drop", True)] if args.drop
           else [("to end", None), ("give up", pricing.GIVE_UP_PACE)] if args.give_up
+          else [("violated", False), ("own", True)] if args.generator
           else [(str(f), f) for f in args.fractions])
     names = ("SET_FRACTION", "COUPLED_SET_FRACTION", "BALANCED_FIRST_SET",
-             "DROP_IN_FIRST_ROUND")
+             "DROP_IN_FIRST_ROUND", "GENERATOR_FIRST_SET")
     defaults = {name: getattr(fast, name) for name in names}
     defaults["GIVE_UP_PACE"] = pricing.GIVE_UP_PACE
     tot = {label: 0.0 for label, _ in fr}
@@ -155,6 +162,8 @@ def main(argv=None):
             which = "BALANCED_FIRST_SET" if args.balanced else "DROP_IN_FIRST_ROUND"
         if args.give_up:
             which = "GIVE_UP_PACE"
+        if args.generator:
+            which = "GENERATOR_FIRST_SET"
         owner = pricing if which == "GIVE_UP_PACE" else fast
         res = {}
         for label, value in (fr if i % 2 == 0 else fr[::-1]):

@@ -37,6 +37,12 @@ class Arrangements:
         passes; they let :meth:`recompute` rebuild the patterns on other rows.
     second_weights : ndarray of shape (n_patterns, n_hidden), default=None
         Generating second-layer weights, paired with ``first_weights``.
+    output_weights : ndarray of shape (n_patterns, n_outputs), default=None
+        Output weights of the network the tuples were trained in
+        (:func:`convexrelu.train_arrangements`).  Their signs name the
+        generator's own sub-networks among the convex program's blocks
+        (tuple ``t``, output sign ``+`` or ``-``), with which the fast
+        solver starts a single-output program's cold working set.
 
     Attributes
     ----------
@@ -47,7 +53,7 @@ class Arrangements:
     """
 
     def __init__(self, first, signs, second, *, first_weights=None,
-                 second_weights=None):
+                 second_weights=None, output_weights=None):
         first = np.asarray(first)
         signs = np.asarray(signs)
         second = np.asarray(second)
@@ -78,6 +84,12 @@ class Arrangements:
                 f"Generating weights of shapes {self.first_weights.shape} and "
                 f"{self.second_weights.shape} do not fit {P} tuples of width {m} (expected "
                 f"({P}, n_features, {m}) and ({P}, {m})).")
+        self.output_weights = (None if output_weights is None
+                               else np.asarray(output_weights, float))
+        if self.output_weights is not None and (
+                self.output_weights.ndim != 2 or self.output_weights.shape[0] != P):
+            raise ValueError(f"output_weights must have shape ({P}, n_outputs); got "
+                             f"{self.output_weights.shape}.")
 
     @property
     def n_patterns(self):
@@ -99,7 +111,8 @@ class Arrangements:
                 f"n_hidden={self.n_hidden})")
 
     @classmethod
-    def from_weights(cls, X, first_weights, second_weights, *, drop_duplicates=False):
+    def from_weights(cls, X, first_weights, second_weights, *, drop_duplicates=False,
+                     output_weights=None):
         """Tuples of the networks ``(first_weights[t], second_weights[t])`` on ``X``.
 
         Parameters
@@ -108,6 +121,8 @@ class Arrangements:
         first_weights : array-like of shape (n_patterns, n_features, n_hidden)
         second_weights : array-like of shape (n_patterns, n_hidden)
         drop_duplicates : bool, default=False
+        output_weights : array-like of shape (n_patterns, n_outputs), default=None
+            The generating network's output weights, kept with the tuples.
 
         Returns
         -------
@@ -122,7 +137,11 @@ class Arrangements:
             raise ValueError(
                 f"Generating weights of shapes {W1.shape} and {w2.shape} do not fit X of "
                 f"shape {X.shape}.")
-        return _from_generators(X, W1, w2, drop_duplicates)
+        W3 = None if output_weights is None else np.asarray(output_weights, float)
+        if W3 is not None and (W3.ndim != 2 or W3.shape[0] != W1.shape[0]):
+            raise ValueError(f"output_weights of shape {W3.shape} do not fit "
+                             f"{W1.shape[0]} generating networks.")
+        return _from_generators(X, W1, w2, drop_duplicates, W3)
 
     def recompute(self, X, *, drop_duplicates=False):
         """Patterns of the generating networks on new rows ``X``.
@@ -146,7 +165,8 @@ class Arrangements:
                 "These arrangements have no generating weights; only sampled "
                 "arrangements can be recomputed on new data.")
         return Arrangements.from_weights(X, self.first_weights, self.second_weights,
-                                         drop_duplicates=drop_duplicates)
+                                         drop_duplicates=drop_duplicates,
+                                         output_weights=self.output_weights)
 
     def subset(self, index):
         """A subset of the tuples, with their generating weights.
@@ -162,8 +182,9 @@ class Arrangements:
         """
         fw = None if self.first_weights is None else self.first_weights[index]
         sw = None if self.second_weights is None else self.second_weights[index]
+        ow = None if self.output_weights is None else self.output_weights[index]
         return Arrangements(self.first[index], self.signs[index], self.second[index],
-                            first_weights=fw, second_weights=sw)
+                            first_weights=fw, second_weights=sw, output_weights=ow)
 
 
 def _forward_patterns(X, W1, w2):
@@ -185,7 +206,7 @@ def _unique_tuples(D1, signs, D2):
     return np.sort(first_idx)
 
 
-def _from_generators(X, W1, w2, drop_duplicates):
+def _from_generators(X, W1, w2, drop_duplicates, W3=None):
     # NaN > 0 is False: a NaN row would silently get all-off patterns.
     if not (np.all(np.isfinite(X)) and np.all(np.isfinite(W1)) and np.all(np.isfinite(w2))):
         raise ValueError("X and the generating weights must be finite (no NaN or inf).")
@@ -193,7 +214,8 @@ def _from_generators(X, W1, w2, drop_duplicates):
     if drop_duplicates:
         keep = _unique_tuples(D1, signs, D2)
         D1, signs, D2, W1, w2 = D1[keep], signs[keep], D2[keep], W1[keep], w2[keep]
-    return Arrangements(D1, signs, D2, first_weights=W1, second_weights=w2)
+        W3 = None if W3 is None else W3[keep]
+    return Arrangements(D1, signs, D2, first_weights=W1, second_weights=w2, output_weights=W3)
 
 
 def sample_arrangements(X, n_patterns, n_hidden, random_state=None):

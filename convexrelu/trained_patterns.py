@@ -174,7 +174,9 @@ def train_arrangements(X, Y, n_patterns, n_hidden, *, loss="squared", alpha=1e-3
     -------
     Arrangements
         The distinct tuples of the trained sub-networks, with their
-        generating weights (so :meth:`Arrangements.recompute` works).
+        generating weights (so :meth:`Arrangements.recompute` works) and
+        output weights (``output_weights``: the fast solver's first working
+        set of a single-output program).
     """
     X, Y, w, loss = validate_problem_data(X, Y, loss, sample_weight)
     if (not isinstance(alpha, numbers.Real) or isinstance(alpha, bool)
@@ -190,7 +192,8 @@ def train_arrangements(X, Y, n_patterns, n_hidden, *, loss="squared", alpha=1e-3
     rng = check_random_state(random_state)
     # The generator's own stream, so a RandomState passed in advances once.
     gen = np.random.default_rng(rng.randint(2 ** 31 - 1))
-    first, second, _, _ = _train_generators(
+    first, second, third, _ = _train_generators(
         X, Y, w, loss, float(alpha), int(n_patterns), int(n_hidden), n_steps,
         float(learning_rate), bool(fit_intercept), gen, batch_size=batch_size)
-    return Arrangements.from_weights(X, first, second, drop_duplicates=True)
+    return Arrangements.from_weights(X, first, second, drop_duplicates=True,
+                                     output_weights=third)

@@ -581,6 +581,43 @@ def test_softmax_path_prints_nothing(capfd):
     assert "illegal" not in out.err and "illegal" not in out.out
 
 
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_trained_tuples_start_from_their_networks_own_blocks(loss, monkeypatch):
+    """A cold single-output program on trained tuples starts from the
+    generating network's own blocks that violate their gated constraint at
+    zero; the certified optimum is the one reached from the most violated."""
+    from convexrelu import LiftedOperator, train_arrangements
+    from convexrelu.losses import get_loss
+    from convexrelu.solvers import fast
+    from convexrelu.solvers._working_set import _gated_ratios
+
+    rng = np.random.default_rng(2)
+    X = np.hstack([rng.standard_normal((300, 5)), np.ones((300, 1))])
+    y = np.sin(2 * X[:, 0]) + np.maximum(X[:, 1], 0) * X[:, 2]
+    if loss == "logistic":
+        y = np.where(y > np.median(y), 1.0, -1.0)
+    alpha = 1e-3
+    arr = train_arrangements(X, y, 16, 2, loss=loss, alpha=alpha, random_state=0)
+    op = LiftedOperator(X, arr)
+    P = op.n_patterns
+    own = np.arange(P) + P * (arr.output_weights[:, 0] <= 0)
+    kw = dict(loss=loss, fit_intercept=True, tol=1e-8)
+    res = solve_convex(X, y, arr, alpha, **kw)
+    # The gated ratios at zero with the optimal intercept, as the solver has them.
+    Y, F, w = y[:, None], np.zeros((len(y), 1)), np.full(len(y), 1.0 / len(y))
+    lo = get_loss(loss)
+    b0 = lo.optimal_intercept(F, Y, w, start=np.zeros(1))
+    ratios = _gated_ratios(op, -lo.gradient(F + b0, Y, w), alpha)
+    violating = own[ratios[own] > 1.0]
+    assert 0 < len(violating)
+    assert res.history[0]["working_set"] == len(violating)
+    monkeypatch.setattr(fast, "GENERATOR_FIRST_SET", False)
+    most = solve_convex(X, y, arr, alpha, **kw)
+    assert most.history[0]["working_set"] != len(violating)
+    assert res.converged and most.converged
+    assert res.objective == pytest.approx(most.objective, rel=1e-7)
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_pricing_gives_up_on_hopeless_blocks_only(seed, monkeypatch):
     """``give_up`` stops the column generation of blocks that cannot be

@@ -72,6 +72,30 @@ def test_train_arrangements_is_reproducible_and_validates():
         train_arrangements(X, y[:-1], 12, 2)
 
 
+def test_trained_tuples_keep_their_networks_output_weights():
+    """``output_weights`` are the trained network's, tuple by tuple (after the
+    duplicates are dropped), and survive ``subset`` and ``recompute``."""
+    X, y = _data(5)
+    n = len(X)
+    arr = train_arrangements(X, y, 12, 2, alpha=1e-2, random_state=3)
+    # The same training by hand: the stream train_arrangements seeds.
+    gen = np.random.default_rng(np.random.RandomState(3).randint(2 ** 31 - 1))
+    W1, w2, W3, _ = _train_generators(X, y[:, None], np.full(n, 1.0 / n), get_loss("squared"),
+                                      1e-2, 12, 2, 300, 1e-2, True, gen)
+    assert arr.output_weights.shape == (arr.n_patterns, 1)
+    for t in range(arr.n_patterns):
+        # each kept tuple's generator is one of the trained sub-networks
+        k = np.flatnonzero(np.all(np.isclose(W1, arr.first_weights[t]), axis=(1, 2)))
+        assert len(k) >= 1
+        np.testing.assert_allclose(arr.output_weights[t], W3[k[0]])
+    half = arr.subset(np.arange(arr.n_patterns // 2))
+    np.testing.assert_array_equal(half.output_weights,
+                                  arr.output_weights[:arr.n_patterns // 2])
+    np.testing.assert_array_equal(arr.recompute(X[:40]).output_weights, arr.output_weights)
+    with pytest.raises(ValueError, match="output_weights"):
+        Arrangements(arr.first, arr.signs, arr.second, output_weights=np.ones(3))
+
+
 def test_estimator_with_trained_patterns_fits_better_than_sampled():
     # Same count of tuples: the trained ones give a lower certified optimum
     # on this data (a regression with structure the random tuples miss).

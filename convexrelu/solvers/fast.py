@@ -55,7 +55,8 @@ from ._multipliers import BlockMultipliers, block_ratios
 from ._pricing import polish_multipliers, price_blocks, price_into, restore_feasibility
 from ._restricted import solve_restricted
 from ._working_set import (_add_strong_rule_blocks, _add_violators, _block_norms,
-                           _drop_negligible_blocks, _gated_ratios, _zero_tiny_groups)
+                           _drop_negligible_blocks, _gated_ratios, _generator_blocks,
+                           _zero_tiny_groups)
 
 __all__ = ["solve_fast"]
 
@@ -95,6 +96,12 @@ BALANCED_FIRST_SET = True
 #: 0.79x on the slowest), 0.97x over 14 softmax fits, whose first sets are
 #: chosen by turns over the classes
 DROP_IN_FIRST_ROUND = True
+#: a cold single-output program on trained tuples starts from the generating
+#: network's own blocks (each tuple with the sign of its output weight) that
+#: violate their gated constraint at zero, instead of the most violated
+#: blocks; ``initial_blocks`` set by hand keeps the latter
+#: (``bench_set_fraction.py --generator``)
+GENERATOR_FIRST_SET = True
 
 
 def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
@@ -129,7 +136,9 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         (default ``max(8, 2 C P // 10)``, ``// 20`` for a softmax over
         ``C > 1`` outputs, capped at ``DENSE_SET_WEIGHTS``
         weights per output, at least ``MIN_SET_BLOCKS`` blocks, where the
-        Newton matrices are formed: see ``DENSE_SET_WEIGHTS``).
+        Newton matrices are formed: see ``DENSE_SET_WEIGHTS``).  Not given,
+        a single-output program on trained tuples starts instead from the
+        generating network's own blocks (``GENERATOR_FIRST_SET``).
     grow : int, default=None
         Most blocks added per round (the same default).
     inner_tol : float, default=1e-10
@@ -227,6 +236,7 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         # fewer rows), one k x k factorisation per step (k^3 / 3), so a
         # small first set and growth pay for the extra rounds (d = 100).
         default = max(MIN_SET_BLOCKS, C * DENSE_SET_WEIGHTS // per_block)
+    initial_blocks_given = initial_blocks
     initial_blocks = default if initial_blocks is None else int(initial_blocks)
     grow = default if grow is None else int(grow)
 
@@ -250,11 +260,16 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             # Every dual constraint holds at zero: zero (with the intercept)
             # is optimal, and the certificate says so.
             return SolverOutput(U, intercept, *zero_lams, 0, True, [])
-        # With a softmax, by turns: the most violated blocks overall can all
-        # feed a few classes (digits: 32 blocks on 4 of 10), and a first
-        # round without the others fits nothing of them.
-        _add_violators(in_set, ratios, initial_blocks,
-                       n_outputs=C if BALANCED_FIRST_SET else 1)
+        own = (_generator_blocks(op, ratios)
+               if GENERATOR_FIRST_SET and initial_blocks_given is None else None)
+        if own is not None:
+            in_set[own] = True
+        else:
+            # With a softmax, by turns: the most violated blocks overall can
+            # all feed a few classes (digits: 32 blocks on 4 of 10), and a
+            # first round without the others fits nothing of them.
+            _add_violators(in_set, ratios, initial_blocks,
+                           n_outputs=C if BALANCED_FIRST_SET else 1)
 
     history = []
     converged = False
