@@ -166,7 +166,7 @@ class Arrangements:
                 "arrangements can be recomputed on new data.")
         return Arrangements.from_weights(X, self.first_weights, self.second_weights,
                                          drop_duplicates=drop_duplicates,
-                                         output_weights=self.output_weights)
+                                         output_weights=getattr(self, "output_weights", None))
 
     def subset(self, index):
         """A subset of the tuples, with their generating weights.
@@ -182,7 +182,9 @@ class Arrangements:
         """
         fw = None if self.first_weights is None else self.first_weights[index]
         sw = None if self.second_weights is None else self.second_weights[index]
-        ow = None if self.output_weights is None else self.output_weights[index]
+        # (getattr: arrangements pickled before output_weights existed)
+        ow = getattr(self, "output_weights", None)
+        ow = None if ow is None else ow[index]
         return Arrangements(self.first[index], self.signs[index], self.second[index],
                             first_weights=fw, second_weights=sw, output_weights=ow)
 
