@@ -611,11 +611,18 @@ def test_trained_tuples_start_from_their_networks_own_blocks(loss, monkeypatch):
     violating = own[ratios[own] > 1.0]
     assert 0 < len(violating)
     assert res.history[0]["working_set"] == len(violating)
+    # Where the Newton matrices are formed, capped as the default set is.
+    assert len(violating) > 5
+    monkeypatch.setattr(fast, "DENSE_SET_WEIGHTS", 5 * 2 * X.shape[1])
+    capped = solve_convex(X, y, arr, alpha, **kw)
+    assert capped.history[0]["working_set"] == 5
+    monkeypatch.setattr(fast, "DENSE_SET_WEIGHTS", 4096)
     monkeypatch.setattr(fast, "GENERATOR_FIRST_SET", False)
     most = solve_convex(X, y, arr, alpha, **kw)
     assert most.history[0]["working_set"] != len(violating)
-    assert res.converged and most.converged
+    assert res.converged and most.converged and capped.converged
     assert res.objective == pytest.approx(most.objective, rel=1e-7)
+    assert capped.objective == pytest.approx(most.objective, rel=1e-7)
 
 
 @pytest.mark.parametrize("seed", [0, 1])

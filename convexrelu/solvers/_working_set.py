@@ -87,7 +87,7 @@ def _warm_dual_norms(op, warm_start, n_blocks):
                    np.asarray(lam2, float).reshape(n, n_blocks), 1.0)
 
 
-def _generator_blocks(op, ratios):
+def _generator_blocks(op, ratios, most=None):
     """The generating network's own blocks that violate their gated constraint, or None.
 
     Tuples trained in a network (:func:`convexrelu.train_arrangements`) carry
@@ -100,7 +100,7 @@ def _generator_blocks(op, ratios):
     per fit); one round instead of three on Fashion-MNIST classes (60000
     rows, 16 tuples), 1.9x and 2.6x.  ``ratios``: every block's gated ratio
     at zero; the blocks at most one there are left out (near ``alpha_max``
-    most are).
+    most are).  ``most``: keep at most that many, the most violated.
     """
     W3 = getattr(op.arrangements, "output_weights", None)
     P = op.n_patterns
@@ -108,6 +108,8 @@ def _generator_blocks(op, ratios):
         return None
     own = np.arange(P) + P * (W3[:, 0] <= 0)
     own = own[ratios[own] > 1.0]
+    if most is not None and len(own) > most:
+        own = np.sort(own[np.argsort(-ratios[own], kind="stable")[:most]])
     return own if len(own) else None
 
 

@@ -260,8 +260,12 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             # Every dual constraint holds at zero: zero (with the intercept)
             # is optimal, and the certificate says so.
             return SolverOutput(U, intercept, *zero_lams, 0, True, [])
-        own = (_generator_blocks(op, ratios)
-               if GENERATOR_FIRST_SET and initial_blocks_given is None else None)
+        own = None
+        if GENERATOR_FIRST_SET and initial_blocks_given is None:
+            # (capped as the default set is, where the Newton matrices are formed)
+            own = _generator_blocks(op, ratios, most=(
+                max(MIN_SET_BLOCKS, C * DENSE_SET_WEIGHTS // per_block)
+                if 2 * n * C >= P * per_block else None))
         if own is not None:
             in_set[own] = True
         else:
