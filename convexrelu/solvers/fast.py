@@ -230,12 +230,13 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
     NB = C * 2 * P
     default = max(8, NB // (COUPLED_SET_FRACTION if C > 1 else SET_FRACTION))
     per_block = m * op.n_features
+    dense_cap = max(MIN_SET_BLOCKS, C * DENSE_SET_WEIGHTS // per_block)
     if 2 * n * C >= default * per_block and default * per_block // C > DENSE_SET_WEIGHTS:
         # At least half as many rows (times outputs) as weights: the
         # interior point forms its Newton matrices (its Woodbury form is for
         # fewer rows), one k x k factorisation per step (k^3 / 3), so a
         # small first set and growth pay for the extra rounds (d = 100).
-        default = max(MIN_SET_BLOCKS, C * DENSE_SET_WEIGHTS // per_block)
+        default = dense_cap
     initial_blocks_given = initial_blocks
     initial_blocks = default if initial_blocks is None else int(initial_blocks)
     grow = default if grow is None else int(grow)
@@ -263,9 +264,8 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             return SolverOutput(U, intercept, *zero_lams, 0, True, [])
         if GENERATOR_FIRST_SET and initial_blocks_given is None:
             # (capped as the default set is, where the Newton matrices are formed)
-            own = _generator_blocks(op, ratios, most=(
-                max(MIN_SET_BLOCKS, C * DENSE_SET_WEIGHTS // per_block)
-                if 2 * n * C >= P * per_block else None))
+            own = _generator_blocks(op, ratios,
+                                    most=dense_cap if 2 * n * C >= P * per_block else None)
         if own is not None:
             in_set[own] = True
         else:
