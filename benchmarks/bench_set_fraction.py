@@ -34,6 +34,11 @@ of the most violated blocks with the generating network's own blocks
 ``--give-up`` compares pricing every violating block to the end with
 stopping those that cannot be certified at their pace
 (``convexrelu/solvers/_pricing.py``'s ``GIVE_UP_PACE``, the default).
+``--near`` compares adding every block that pricing leaves above alpha with
+giving the few near violators the exact test first (``NEAR_VIOLATORS_MOST``
+0 against the default); ``--tight-retry`` the exact test without and with
+its tight re-solve of rows that certify in value but not in multipliers
+(``convexrelu/solvers/_block_certificate.py``'s ``TIGHT_RETRY``).
 
 With at most 40 tuples on one output the two settings coincide (a first
 set of at least 8 blocks), so single-output problems need more tuples.
@@ -45,6 +50,7 @@ set of at least 8 blocks), so single-output problems need more tuples.
     python benchmarks/bench_set_fraction.py --drop --single
     python benchmarks/bench_set_fraction.py --give-up --single
     python benchmarks/bench_set_fraction.py --generator --problems pima:1e-2:trained:32
+    python benchmarks/bench_set_fraction.py --near --single
 """
 
 import argparse
@@ -57,6 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from datasets import load_uci121, load_uci_regression, uci121_root  # noqa: E402
 
+import convexrelu.solvers._block_certificate as block_certificate  # noqa: E402
 import convexrelu.solvers._pricing as pricing  # noqa: E402
 import convexrelu.solvers.fast as fast  # noqa: E402
 from convexrelu import ConvexDeepReLUClassifier, ConvexDeepReLURegressor, solve_convex  # noqa: E402
@@ -135,6 +142,10 @@ def main(argv=None):
                         help="most violated first set or the generator's own blocks, instead")
     parser.add_argument("--give-up", action="store_true",
                         help="pricing violators to the end or giving up on hopeless ones, instead")
+    parser.add_argument("--near", action="store_true",
+                        help="near violators added or given the exact test first, instead")
+    parser.add_argument("--tight-retry", action="store_true",
+                        help="the exact test without or with its tight re-solve, instead")
     args = parser.parse_args(argv)
     problems = SINGLE if args.single and args.problems == DEFAULT else args.problems
     if (not uci121_root().exists()
@@ -147,11 +158,14 @@ def main(argv=None):
           else [("keep", False), ("drop", True)] if args.drop
           else [("to end", None), ("give up", pricing.GIVE_UP_PACE)] if args.give_up
           else [("violated", False), ("own", True)] if args.generator
+          else [("added", 0), ("exact", fast.NEAR_VIOLATORS_MOST)] if args.near
+          else [("default", False), ("tight", True)] if args.tight_retry
           else [(str(f), f) for f in args.fractions])
     names = ("SET_FRACTION", "COUPLED_SET_FRACTION", "BALANCED_FIRST_SET",
-             "DROP_IN_FIRST_ROUND", "GENERATOR_FIRST_SET")
-    defaults = {name: getattr(fast, name) for name in names}
-    defaults["GIVE_UP_PACE"] = pricing.GIVE_UP_PACE
+             "DROP_IN_FIRST_ROUND", "GENERATOR_FIRST_SET", "NEAR_VIOLATORS_MOST")
+    owners = dict.fromkeys(names, fast)
+    owners.update(GIVE_UP_PACE=pricing, TIGHT_RETRY=block_certificate)
+    defaults = {name: getattr(owner, name) for name, owner in owners.items()}
     tot = {label: 0.0 for label, _ in fr}
     print(f"{'problem':40s} " + "  ".join(f"{'s, ' + label:>8s} {'rounds':>6s}"
                                           for label, _ in fr)
@@ -164,7 +178,9 @@ def main(argv=None):
             which = "GIVE_UP_PACE"
         if args.generator:
             which = "GENERATOR_FIRST_SET"
-        owner = pricing if which == "GIVE_UP_PACE" else fast
+        if args.near or args.tight_retry:
+            which = "NEAR_VIOLATORS_MOST" if args.near else "TIGHT_RETRY"
+        owner = owners[which]
         res = {}
         for label, value in (fr if i % 2 == 0 else fr[::-1]):
             setattr(owner, which, value)
