@@ -23,6 +23,13 @@ to ``--eps`` times alpha_max, tol 1e-6.
     python benchmarks/bench_strong_rule.py --n-alphas 30 --fold 1 --seed 1
     python benchmarks/bench_strong_rule.py --n-alphas 10 --eps 1e-2 --sets diabetes,yacht
 
+``--near`` compares instead, on the same paths, the solver without and with
+the exact test of near violators and of the working set's multipliers
+(``NEAR_VIOLATORS_MOST`` 0 and ``TIGHT_RETRY`` off against the defaults; see
+``_certify_near_violators`` in ``convexrelu/solvers/fast.py``):
+
+    python benchmarks/bench_strong_rule.py --near --sets naval-propulsion-plant,diabetes
+
 Set OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 to time on one core.
 """
 
@@ -40,6 +47,7 @@ from sklearn.preprocessing import StandardScaler
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from datasets import load_uci_regression, uci_regression_names  # noqa: E402
 
+import convexrelu.solvers._block_certificate as block_certificate  # noqa: E402
 import convexrelu.solvers.fast as fast  # noqa: E402
 from convexrelu.solvers._working_set import _warm_dual_norms  # noqa: E402
 from convexrelu import convex_path, train_arrangements  # noqa: E402
@@ -60,6 +68,16 @@ def former_rule(op, in_set, warm_start, alpha):
 
 
 RULES = {"former": former_rule, "current": fast._add_strong_rule_blocks}
+#: --near: (NEAR_VIOLATORS_MOST, TIGHT_RETRY) without and with the exact tests
+NEAR = {"former": (0, False), "current": (fast.NEAR_VIOLATORS_MOST, True)}
+
+
+def _use(setting, near):
+    """Install a setting of RULES (or of NEAR with ``near``)."""
+    if near:
+        fast.NEAR_VIOLATORS_MOST, block_certificate.TIGHT_RETRY = NEAR[setting]
+    else:
+        fast._add_strong_rule_blocks = RULES[setting]
 
 
 def datasets(max_train):
@@ -88,6 +106,8 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0, help="the tuples' seed")
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--sets", default=None, help="comma-separated set names")
+    p.add_argument("--near", action="store_true",
+                   help="without and with the exact tests of near violators, instead")
     args = p.parse_args(argv)
     warnings.simplefilter("ignore")
 
@@ -104,17 +124,17 @@ def main(argv=None):
         problems.append((name, Xa[train], y[train], arr, loss))
 
     print(f"{args.n_alphas} alphas down to {args.eps:g} alpha_max, {args.patterns} trained "
-          f"tuples, m = 2, fold {args.fold}, seed {args.seed}; seconds (rounds)")
+          f"tuples, m = 2, fold {args.fold}, seed {args.seed}; seconds (rounds)"
+          + ("; former: without the exact tests of near violators" if args.near else ""))
     print(f"{'path':<24}{'n x d':>10}{'former':>14}{'current':>14}{'ratio':>7}"
           f"{'rel obj diff':>14}")
     total = dict.fromkeys(RULES, 0.0)
-    original = fast._add_strong_rule_blocks
     try:
         for name, X, y, arr, loss in problems:
             runs = {rule: [] for rule in RULES}
             for _ in range(args.repeats):
-                for rule, fn in RULES.items():
-                    fast._add_strong_rule_blocks = fn
+                for rule in RULES:
+                    _use(rule, args.near)
                     t = time.perf_counter()
                     path = convex_path(X, y, arr, n_alphas=args.n_alphas, eps=args.eps,
                                        loss=loss, fit_intercept=True, tol=1e-6)
@@ -131,7 +151,7 @@ def main(argv=None):
             print(f"{name:<24}{f'{X.shape[0]}x{X.shape[1] - 1}':>10}{cells}"
                   f"{sec['former'] / sec['current']:>7.2f}{diff:>14.1e}", flush=True)
     finally:
-        fast._add_strong_rule_blocks = original
+        _use("current", args.near)
     print(f"{'total':<34}{total['former']:>14.2f}{total['current']:>14.2f}"
           f"{total['former'] / total['current']:>7.2f}")
 

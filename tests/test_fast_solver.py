@@ -484,6 +484,43 @@ def test_near_violators_get_the_exact_test(monkeypatch):
     assert primal - dual == pytest.approx(tested.dual_gap, rel=1e-6, abs=1e-13)
 
 
+@pytest.mark.parametrize("loss", LOSSES)
+def test_exact_multipliers_certify_live_blocks_too(loss):
+    """Any multipliers give a valid dual bound, live block or not: the exact
+    test's (``_exact_multipliers``) bring every live block of an optimum
+    from its ratio without multipliers back to one, no worse than the
+    solver's own multipliers do.  (The certificate's last resort when the
+    polish of a stalled interior point falls short.)"""
+    from convexrelu.solvers import fast, prepare_problem
+    from convexrelu.solvers._multipliers import BlockMultipliers, block_ratios
+
+    X, y, arr, alpha = make_problem(5, 70, 3, 2, loss, n_patterns=8, alpha_frac=0.1)
+    res = solve_convex(X, y, arr, alpha, loss=loss, fit_intercept=True, tol=1e-9)
+    assert res.converged
+    _, Y, w, loss_obj, op = prepare_problem(X, y, arr, loss, None)
+    C, m = op.n_outputs, op.n_hidden
+    NB, n = C * 2 * op.n_patterns, op.n_samples
+    U = res.u.reshape(op.var_shape)
+    V = -loss_obj.gradient(op.predict(U) + res.intercept, Y, w)
+    live = np.flatnonzero(np.any(res.u.reshape(NB, -1) != 0, axis=1))
+    assert len(live) >= 2
+    none = block_ratios(op, V, np.zeros((n, len(live), m)), np.zeros((n, len(live))), alpha,
+                        live)
+    own = block_ratios(op, V, res.lam1.reshape(n, NB, m)[:, live],
+                       res.lam2.reshape(n, NB)[:, live], alpha, live)
+    lams = BlockMultipliers(n, NB, m)
+    ratios = np.full(NB, np.inf)
+    ratios[live] = none
+    fast._exact_multipliers(op, V, alpha, live, ratios, lams)
+    assert np.all(none > 1 + 1e-3)
+    assert np.all(ratios[live] <= 1 + 1e-7)
+    assert np.all(ratios[live] <= own + 1e-7)
+    l1, l2 = lams.get(live)
+    assert l1.min() >= 0 and l2.min() >= 0
+    np.testing.assert_allclose(block_ratios(op, V, l1, l2, alpha, live), ratios[live],
+                               rtol=1e-12)
+
+
 def test_naval_path_converges_at_every_point():
     """UCI naval (training rows of split 0, the first 1000, standardised;
     fold 0 of 5; 32 tuples trained at 1e-4; 10 alphas to 1e-3 alpha_max),

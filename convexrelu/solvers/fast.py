@@ -371,7 +371,8 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         del l1, l2
         intercept, V, ratios, n_priced, cert = _certify_round(
             op, loss, Y, w, alpha, U, b, blocks, in_set, lams, inner_used,
-            fit_intercept=fit_intercept, cache_multipliers=cache_multipliers, polish=polish)
+            fit_intercept=fit_intercept, cache_multipliers=cache_multipliers, polish=polish,
+            tol=tol)
         bn = _block_norms(U, NB, m)
         active = int((bn > 0).sum())
         history.append(dict(iteration=n_iter, objective=cert.primal,
@@ -516,7 +517,7 @@ def _solve_round(op, loss, Y, w, alpha, blocks, U, intercept, lams, *, fit_inter
 
 
 def _certify_round(op, loss, Y, w, alpha, U, b, blocks, in_set, lams, inner_used, *,
-                   fit_intercept, cache_multipliers, polish):
+                   fit_intercept, cache_multipliers, polish, tol):
     """The certificate of a round's point ``U`` (the working set's multipliers already in ``lams``).
 
     The intercept is made optimal for ``U``; zero blocks outside the set
@@ -552,10 +553,21 @@ def _certify_round(op, loss, Y, w, alpha, U, b, blocks, in_set, lams, inner_used
     # the priced ones); the polish changed only the set's.
     if len(blocks):
         ratios[blocks] = block_ratios(op, V, *lams.get(blocks), alpha, blocks)
-    dual_ratio = float(ratios.max(initial=0.0))
     cert = duality_gap(op, loss, Y, w, U, alpha, intercept=intercept,
-                       fit_intercept=fit_intercept, dual_ratio=dual_ratio,
+                       fit_intercept=fit_intercept, dual_ratio=float(ratios.max(initial=0.0)),
                        return_multipliers=False)
+    short = blocks[ratios[blocks] > 1.0]
+    if (cert.relative_gap > tol and 0 < len(short) <= NEAR_VIOLATORS_MOST
+            and not np.any(ratios[~in_set] > 1.0)):
+        # Only the set's multipliers stand between this point and the
+        # certificate: the polish fits the stationarity conditions on the
+        # active rows, which at a stalled interior point (a block crawling
+        # to its cone's apex) can leave a ratio of 1.09 where the exact
+        # dual norm is 1 + 3e-5 (UCI naval, a path point at 1.3e-3).
+        _exact_multipliers(op, V, alpha, short, ratios, lams)
+        cert = duality_gap(op, loss, Y, w, U, alpha, intercept=intercept,
+                           fit_intercept=fit_intercept,
+                           dual_ratio=float(ratios.max(initial=0.0)), return_multipliers=False)
     return cert.intercept, V, ratios, len(outside), cert
 
 
@@ -569,17 +581,27 @@ def _certify_near_violators(op, V, alpha, violators, ratios, lams):
     point at alpha 3.4e-3: an interior-point round of 1.95 s that changed
     nothing).  When at most ``NEAR_VIOLATORS_MOST`` blocks violate, none
     by more than ``NEAR_VIOLATION``, each gets the exact test
-    (:func:`certify_zero_block`), whose multipliers it keeps where they
-    lower its ratio (``ratios`` is updated in place).  Blocks that sit at
-    the boundary (``rho`` within rounding of ``alpha``) stay a few 1e-9
-    above it even so, too little to matter to the duality gap, which
-    then decides whether another round is needed.
+    (:func:`_exact_multipliers`).  Blocks that sit at the boundary (``rho``
+    within rounding of ``alpha``) stay a few 1e-9 above it even so, too
+    little to matter to the duality gap, which then decides whether another
+    round is needed.
     """
-    if (not len(violators) or len(violators) > NEAR_VIOLATORS_MOST
-            or ratios[violators].max() > NEAR_VIOLATION):
-        return
+    if (len(violators) and len(violators) <= NEAR_VIOLATORS_MOST
+            and ratios[violators].max() <= NEAR_VIOLATION):
+        _exact_multipliers(op, V, alpha, violators, ratios, lams)
+
+
+def _exact_multipliers(op, V, alpha, bis, ratios, lams):
+    """Each block of ``bis`` gets the multipliers of its exact dual norm
+    (:func:`certify_zero_block`) where they lower its ratio; ``ratios`` is
+    updated in place.
+
+    Any ``lam >= 0`` gives a valid dual bound, whether the block is zero
+    or not: the exact test's ``rho = min_lam max_j ||c_j + (A^T lam)_j||`` is
+    the smallest ratio any multipliers give the block at this dual point.
+    """
     n, m = op.n_samples, op.n_hidden
-    for b in violators:
+    for b in bis:
         held1, held2 = lams.get([b])
         _, l1, l2, *_ = certify_zero_block(
             op, V, b, alpha, seed_rows=(held1[:, 0] > 0, held2[:, 0] > 0))
