@@ -521,15 +521,13 @@ def test_exact_multipliers_certify_live_blocks_too(loss):
                                rtol=1e-12)
 
 
-def test_naval_path_converges_at_every_point():
-    """UCI naval (training rows of split 0, the first 1000, standardised;
-    fold 0 of 5; 32 tuples trained at 1e-4; 10 alphas to 1e-3 alpha_max),
-    whose X has rank 14 of 17: a zero block whose exact test ended at
-    ``rho = alpha (1 - 8e-11)`` with multipliers at ``alpha (1 + 2.3e-9)``
-    went to the restricted interior point, whose multipliers left a gap of
-    3e-5 that no later round closed (Clarabel last, 23 s, unconverged).
-    Now the exact test re-solves its rows tightly and every point is
-    certified."""
+def _uci_path(name, fold, seed):
+    """The path of ``benchmarks/bench_strong_rule.py``'s kind on a UCI regression
+    set (training rows of split 0, the first 1000, standardised; fold
+    ``fold`` of 5; 32 tuples trained at 1e-4 with seed ``seed``; 10 alphas to
+    1e-3 alpha_max), on one BLAS thread, or a skip without ``../shared/data``.
+    (The failures below hung on rounding: this order of indexing, as the
+    benchmarks' loader has it, and one thread reproduced them.)"""
     from pathlib import Path
 
     from sklearn.model_selection import KFold
@@ -539,28 +537,65 @@ def test_naval_path_converges_at_every_point():
     from convexrelu import convex_path, train_arrangements
 
     folder = (Path(__file__).resolve().parents[2] / "shared" / "data" / "uci_regression"
-              / "UCI_Datasets" / "naval-propulsion-plant" / "data")
+              / "UCI_Datasets" / name / "data")
     if not folder.exists():
         pytest.skip("../shared/data absent")
     data = np.loadtxt(folder / "data.txt")
     feats = np.loadtxt(folder / "index_features.txt", dtype=int).ravel()
     target = int(np.loadtxt(folder / "index_target.txt"))
     rows = np.loadtxt(folder / "index_train_0.txt", dtype=int)[:1000]
-    # (The failure hung on rounding: this order of indexing, as the
-    # benchmarks' loader has it, and one BLAS thread reproduced it.)
     X = StandardScaler().fit_transform(data[:, feats][rows])
     y = data[:, target][rows]
     y = (y - y.mean()) / y.std()
     Xa = np.hstack([X, np.ones((len(X), 1))])
-    train = next(KFold(5, shuffle=True, random_state=0).split(X))[0]
+    train = list(KFold(5, shuffle=True, random_state=0).split(X))[fold][0]
     with threadpool_limits(1), warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         arr = train_arrangements(Xa[train], y[train, None], 32, 2, loss="squared",
-                                 alpha=1e-4, random_state=np.random.RandomState(0))
-        path = convex_path(Xa[train], y[train], arr, n_alphas=10, eps=1e-3,
+                                 alpha=1e-4, random_state=np.random.RandomState(seed))
+        return convex_path(Xa[train], y[train], arr, n_alphas=10, eps=1e-3,
                            fit_intercept=True, tol=1e-6)
+
+
+def test_naval_path_converges_at_every_point():
+    """UCI naval (fold 0, seed 0 of ``_uci_path``), whose X has rank 14 of
+    17: a zero block whose exact test ended at ``rho = alpha (1 - 8e-11)``
+    with multipliers at ``alpha (1 + 2.3e-9)`` went to the restricted
+    interior point, whose multipliers left a gap of 3e-5 that no later round
+    closed (Clarabel last, 23 s, unconverged).  Now the exact test re-solves
+    its rows tightly and every point is certified."""
+    path = _uci_path("naval-propulsion-plant", 0, 0)
     assert all(r.converged for r in path.results)
     assert np.max(path.relative_gaps) <= 1e-6
+
+
+def test_block_step_gains_below_rounding_do_not_cycle(monkeypatch):
+    """UCI energy (fold 2, seed 0 of ``_uci_path``): the active-set method's
+    block step moved a block for a gain of the objective below 1e-12
+    (relative), ``drop_tiny_groups`` zeroed its new groups again at once,
+    and the face was solved again, 40 times, until the 60-step limit
+    (2.5 s, then "failed").  No active-set solve of the path may now spend
+    all its steps."""
+    from convexrelu.solvers import _active_set
+
+    runs = []
+    real_run, real_step = _active_set._ActiveSet.run, _active_set._ActiveSet.newton_step
+
+    def step(self, *args, **kwargs):
+        self.steps_taken = getattr(self, "steps_taken", 0) + 1
+        return real_step(self, *args, **kwargs)
+
+    def run(self, tol, max_newton, verbose):
+        out = real_run(self, tol, max_newton, verbose)
+        runs.append((getattr(self, "steps_taken", 0), max_newton))
+        return out
+
+    monkeypatch.setattr(_active_set._ActiveSet, "newton_step", step)
+    monkeypatch.setattr(_active_set._ActiveSet, "run", run)
+    path = _uci_path("energy", 2, 0)
+    assert all(r.converged for r in path.results)
+    assert len(runs) >= 10
+    assert all(taken < most for taken, most in runs)
 
 
 @pytest.mark.parametrize("seed", [1, 3])

@@ -63,7 +63,7 @@ from ._newton_systems import BY_OUTPUT_RATIO, check_dense_newton
 from ._newton_matrix import NoInteriorError, _add_loss_gram, _scaled_cholesky, _scaled_factor
 from ._woodbury import DenseOutput, by_output_solver, output_costs, softmax_weights
 from ._faces import Faces
-from ._zero_groups import ZeroGroups
+from ._zero_groups import OBJECTIVE_RTOL, ZeroGroups
 
 #: A face whose Newton decrement is below this (relative to the objective)
 #: has its rows checked once before it is solved: a row its multipliers
@@ -288,7 +288,7 @@ class _ActiveSet(Faces, ZeroGroups):
         tiny = (r > 0) & (r <= rtol * r.max(initial=0.0))
         if not tiny.any():
             return
-        ftol = 1e-12 * abs(self.f)
+        ftol = OBJECTIVE_RTOL * abs(self.f)
         if not self.try_zero(tiny, ftol=ftol, feas=1e-9):
             for g in np.flatnonzero(tiny):
                 one = np.zeros_like(tiny)
