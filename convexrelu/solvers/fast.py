@@ -523,10 +523,13 @@ def _certify_round(op, loss, Y, w, alpha, U, b, blocks, in_set, lams, inner_used
     The intercept is made optimal for ``U``; zero blocks outside the set
     keep the multipliers that priced them last round where those still
     certify better than none, and the rest that fail the gated test are
-    priced; the set's multipliers are polished (not the active-set method's
-    when they certify already).  Returns ``(intercept, V, ratios, n_priced,
-    cert)``: the dual point ``-grad L``, every block's dual ratio, how many
-    blocks were priced, and the duality gap.
+    priced, the few left just above ``alpha`` by the exact test
+    (:func:`_certify_near_violators`); the set's multipliers are polished
+    (not the active-set method's when they certify already), and when they
+    alone keep the gap above ``tol``, the short blocks get the exact test's
+    (:func:`_exact_multipliers`).  Returns ``(intercept, V, ratios,
+    n_priced, cert)``: the dual point ``-grad L``, every block's dual ratio,
+    how many blocks were priced, and the duality gap.
     """
     F0 = op.predict(U)
     intercept = (loss.optimal_intercept(F0, Y, w, start=b) if fit_intercept else b)
