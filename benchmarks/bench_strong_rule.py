@@ -25,8 +25,8 @@ to ``--eps`` times alpha_max, tol 1e-6.
 
 ``--near`` compares instead, on the same paths, the solver without and with
 the exact test of near violators and of the working set's multipliers
-(``NEAR_VIOLATORS_MOST`` 0 and ``TIGHT_RETRY`` off against the defaults; see
-``_certify_near_violators`` in ``convexrelu/solvers/fast.py``):
+(``NEAR_VIOLATORS_MOST`` and ``SHORT_SET_BLOCKS_MOST`` 0, ``TIGHT_RETRY`` off,
+against the defaults; see ``_certify_round`` in ``convexrelu/solvers/fast.py``):
 
     python benchmarks/bench_strong_rule.py --near --sets naval-propulsion-plant,diabetes
 
@@ -68,14 +68,17 @@ def former_rule(op, in_set, warm_start, alpha):
 
 
 RULES = {"former": former_rule, "current": fast._add_strong_rule_blocks}
-#: --near: (NEAR_VIOLATORS_MOST, TIGHT_RETRY) without and with the exact tests
-NEAR = {"former": (0, False), "current": (fast.NEAR_VIOLATORS_MOST, True)}
+#: --near: (NEAR_VIOLATORS_MOST, SHORT_SET_BLOCKS_MOST, TIGHT_RETRY) without
+#: and with the exact tests
+NEAR = {"former": (0, 0, False),
+        "current": (fast.NEAR_VIOLATORS_MOST, fast.SHORT_SET_BLOCKS_MOST, True)}
 
 
 def _use(setting, near):
     """Install a setting of RULES (or of NEAR with ``near``)."""
     if near:
-        fast.NEAR_VIOLATORS_MOST, block_certificate.TIGHT_RETRY = NEAR[setting]
+        (fast.NEAR_VIOLATORS_MOST, fast.SHORT_SET_BLOCKS_MOST,
+         block_certificate.TIGHT_RETRY) = NEAR[setting]
     else:
         fast._add_strong_rule_blocks = RULES[setting]
 

@@ -107,6 +107,10 @@ GENERATOR_FIRST_SET = True
 #: ``NEAR_VIOLATION`` times (see ``_certify_near_violators``)
 NEAR_VIOLATORS_MOST = 8
 NEAR_VIOLATION = 1.01
+#: when a round misses ``tol`` through the working set's multipliers alone,
+#: at most this many of its blocks short of dual feasibility get the exact
+#: test's (``_exact_multipliers``; 0 turns it off)
+SHORT_SET_BLOCKS_MOST = 32
 
 
 def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
@@ -560,7 +564,7 @@ def _certify_round(op, loss, Y, w, alpha, U, b, blocks, in_set, lams, inner_used
                        fit_intercept=fit_intercept, dual_ratio=float(ratios.max(initial=0.0)),
                        return_multipliers=False)
     short = blocks[ratios[blocks] > 1.0]
-    if (cert.relative_gap > tol and 0 < len(short) <= NEAR_VIOLATORS_MOST
+    if (cert.relative_gap > tol and 0 < len(short) <= SHORT_SET_BLOCKS_MOST
             and not np.any(ratios[~in_set] > 1.0)):
         # Only the set's multipliers stand between this point and the
         # certificate: the polish fits the stationarity conditions on the
