@@ -159,7 +159,7 @@ def main(argv=None):
           else [("to end", None), ("give up", pricing.GIVE_UP_PACE)] if args.give_up
           else [("violated", False), ("own", True)] if args.generator
           else [("added", 0), ("exact", fast.NEAR_VIOLATORS_MOST)] if args.near
-          else [("default", False), ("tight", True)] if args.tight_retry
+          else [("no retry", False), ("retry", True)] if args.tight_retry
           else [(str(f), f) for f in args.fractions])
     names = ("SET_FRACTION", "COUPLED_SET_FRACTION", "BALANCED_FIRST_SET",
              "DROP_IN_FIRST_ROUND", "GENERATOR_FIRST_SET", "NEAR_VIOLATORS_MOST")
