@@ -52,6 +52,10 @@ class Arrangements:
         The tuple set's dimensions.
     """
 
+    #: (a class default: arrangements pickled before output_weights existed
+    #: read it as None)
+    output_weights = None
+
     def __init__(self, first, signs, second, *, first_weights=None,
                  second_weights=None, output_weights=None):
         first = np.asarray(first)
@@ -84,12 +88,7 @@ class Arrangements:
                 f"Generating weights of shapes {self.first_weights.shape} and "
                 f"{self.second_weights.shape} do not fit {P} tuples of width {m} (expected "
                 f"({P}, n_features, {m}) and ({P}, {m})).")
-        self.output_weights = (None if output_weights is None
-                               else np.asarray(output_weights, float))
-        if self.output_weights is not None and (
-                self.output_weights.ndim != 2 or self.output_weights.shape[0] != P):
-            raise ValueError(f"output_weights must have shape ({P}, n_outputs); got "
-                             f"{self.output_weights.shape}.")
+        self.output_weights = _checked_output_weights(output_weights, P)
 
     @property
     def n_patterns(self):
@@ -137,10 +136,8 @@ class Arrangements:
             raise ValueError(
                 f"Generating weights of shapes {W1.shape} and {w2.shape} do not fit X of "
                 f"shape {X.shape}.")
-        W3 = None if output_weights is None else np.asarray(output_weights, float)
-        if W3 is not None and (W3.ndim != 2 or W3.shape[0] != W1.shape[0]):
-            raise ValueError(f"output_weights of shape {W3.shape} do not fit "
-                             f"{W1.shape[0]} generating networks.")
+        # (checked before drop_duplicates indexes them)
+        W3 = _checked_output_weights(output_weights, W1.shape[0])
         return _from_generators(X, W1, w2, drop_duplicates, W3)
 
     def recompute(self, X, *, drop_duplicates=False):
@@ -166,7 +163,7 @@ class Arrangements:
                 "arrangements can be recomputed on new data.")
         return Arrangements.from_weights(X, self.first_weights, self.second_weights,
                                          drop_duplicates=drop_duplicates,
-                                         output_weights=getattr(self, "output_weights", None))
+                                         output_weights=self.output_weights)
 
     def subset(self, index):
         """A subset of the tuples, with their generating weights.
@@ -182,11 +179,19 @@ class Arrangements:
         """
         fw = None if self.first_weights is None else self.first_weights[index]
         sw = None if self.second_weights is None else self.second_weights[index]
-        # (getattr: arrangements pickled before output_weights existed)
-        ow = getattr(self, "output_weights", None)
-        ow = None if ow is None else ow[index]
+        ow = None if self.output_weights is None else self.output_weights[index]
         return Arrangements(self.first[index], self.signs[index], self.second[index],
                             first_weights=fw, second_weights=sw, output_weights=ow)
+
+
+def _checked_output_weights(W3, P):
+    """``W3`` as floats of shape (P, n_outputs), or None; a clear error otherwise."""
+    if W3 is None:
+        return None
+    W3 = np.asarray(W3, float)
+    if W3.ndim != 2 or W3.shape[0] != P:
+        raise ValueError(f"output_weights must have shape ({P}, n_outputs); got {W3.shape}.")
+    return W3
 
 
 def _forward_patterns(X, W1, w2):

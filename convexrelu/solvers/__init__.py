@@ -265,7 +265,7 @@ def _in_row_space(op, warm_start):
         arr = Arrangements(arr.first, arr.signs, arr.second,
                            first_weights=np.einsum("dr,pdm->prm", V, arr.first_weights),
                            second_weights=arr.second_weights,
-                           output_weights=getattr(arr, "output_weights", None))
+                           output_weights=arr.output_weights)
     op_r = LiftedOperator(op.X @ V, arr, n_outputs=op.n_outputs)
     # X had a null space, so the interior point keeps its step checks: the
     # lifted problem still has directions the loss ignores (r = n rows of

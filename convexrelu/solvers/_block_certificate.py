@@ -244,8 +244,7 @@ def _row_generation(op, block, c, *, stop, seed_rows, max_rounds, tight=False):
         if found is None:
             return "undecided", u, best_lam, best, rho, len(idx)
         u, lam, rho = found
-        G = (c + A.T @ lam).reshape(m, d)
-        bound = float(np.sqrt(np.einsum("jd,jd->j", G, G)).max())
+        bound = _largest_norm(c, A, lam, m, d)
         if bound < best:
             best = bound
             best_lam = np.zeros(n * m + n)
@@ -265,8 +264,7 @@ def _row_generation(op, block, c, *, stop, seed_rows, max_rounds, tight=False):
             # 3e-5).  The same rows at tight tolerances certify it.
             found = _solve_rows(A, c, m, d, tight=True)
             if found is not None:
-                G = (c + A.T @ found[1]).reshape(m, d)
-                bound = float(np.sqrt(np.einsum("jd,jd->j", G, G)).max())
+                bound = _largest_norm(c, A, found[1], m, d)
                 if bound <= stop:
                     best_lam = np.zeros(n * m + n)
                     best_lam[idx] = found[1]
@@ -277,6 +275,12 @@ def _row_generation(op, block, c, *, stop, seed_rows, max_rounds, tight=False):
             bad = bad[np.argpartition(slack[bad], step - 1)[:step]]
         keep[bad] = True
     return "undecided", u, best_lam, best, rho, int(keep.sum())
+
+
+def _largest_norm(c, A, lam, m, d):
+    """``max_j ||c_j + (A^T lam)_j||``: the bound the multipliers ``lam`` give."""
+    G = (c + A.T @ lam).reshape(m, d)
+    return float(np.sqrt(np.einsum("jd,jd->j", G, G)).max())
 
 
 def certify_zero(op, V, ratios, alpha, near=1.25, most_exact=3):
