@@ -560,9 +560,12 @@ def _certify_round(op, loss, Y, w, alpha, U, b, blocks, in_set, lams, inner_used
     # the priced ones); the polish changed only the set's.
     if len(blocks):
         ratios[blocks] = block_ratios(op, V, *lams.get(blocks), alpha, blocks)
-    cert = duality_gap(op, loss, Y, w, U, alpha, intercept=intercept,
-                       fit_intercept=fit_intercept, dual_ratio=float(ratios.max(initial=0.0)),
-                       return_multipliers=False)
+    def certificate():
+        return duality_gap(op, loss, Y, w, U, alpha, intercept=intercept,
+                           fit_intercept=fit_intercept,
+                           dual_ratio=float(ratios.max(initial=0.0)), return_multipliers=False)
+
+    cert = certificate()
     short = blocks[ratios[blocks] > 1.0]
     if (cert.relative_gap > tol and 0 < len(short) <= SHORT_SET_BLOCKS_MOST
             and not np.any(ratios[~in_set] > 1.0)):
@@ -572,9 +575,7 @@ def _certify_round(op, loss, Y, w, alpha, U, b, blocks, in_set, lams, inner_used
         # to its cone's apex) can leave a ratio of 1.09 where the exact
         # dual norm is 1 + 3e-5 (UCI naval, a path point at 1.3e-3).
         _exact_multipliers(op, V, alpha, short, ratios, lams)
-        cert = duality_gap(op, loss, Y, w, U, alpha, intercept=intercept,
-                           fit_intercept=fit_intercept,
-                           dual_ratio=float(ratios.max(initial=0.0)), return_multipliers=False)
+        cert = certificate()
     return cert.intercept, V, ratios, len(outside), cert
 
 
