@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from ..arrangements import Arrangements
-from ..duality import duality_gap, relative_gap
+from ..duality import duality_gap, output_factor, relative_gap
 from ..losses import get_loss
 from ..operator import LiftedOperator, group_norms
 from ._result import ConvexResult
@@ -53,13 +53,15 @@ _FEASIBILITY_RTOL = 1e-8
 
 
 def _scaled_in_place(lam, scale):
-    """``scale * lam``, in place where ``lam`` allows it (it is the size of the lifted problem)."""
-    if lam is None or scale == 1.0:
+    """``scale * lam``, in place where ``lam`` allows it (it is the size of the
+    lifted problem); ``scale`` a float or one per output (axis 1 of ``lam``)."""
+    if lam is None or np.all(scale == 1.0):
         return lam
+    factor = output_factor(scale, np.ndim(lam))
     if isinstance(lam, np.ndarray) and lam.flags.writeable and lam.dtype == np.float64:
-        lam *= scale
+        lam *= factor
         return lam
-    return scale * np.asarray(lam, dtype=float)
+    return np.asarray(lam, dtype=float) * factor
 
 
 _BLAS_CONTROLLER = None
