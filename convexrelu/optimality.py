@@ -59,7 +59,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar, nnls
 
 from .arrangements import Arrangements, sample_arrangements
-from .duality import relative_gap
+from .duality import output_factor, relative_gap
 from .enumeration import TooManyPatternsError, canonical_tuples, enumerate_arrangements
 from .extraction import extract_network
 from .losses import get_loss
@@ -98,8 +98,10 @@ class OptimalityCertificate:
     max_ratio : float
         ``R``: the largest ``min_lam max_j ||X^T g|| / alpha`` over the checked
         blocks at the unscaled ``V = -grad L``.
-    dual_scale : float
+    dual_scale : float or ndarray of shape (n_outputs,)
         The factor ``c`` applied to ``V``; feasibility needs ``c <= 1 / R``.
+        One per output for the squared loss with several outputs, each
+        bounded by that output's own largest ratio.
     n_cone_programs : int
         Blocks whose ratio was refined by the multiplier cone program (the
         others were settled by the closed form or the fit's multipliers, or
@@ -272,6 +274,14 @@ def _cone_program_ratios(X, arr, V, alpha, blocks, solver):
     return norms.max(axis=1) / alpha
 
 
+def _largest_scale(loss, R):
+    """The largest feasible scale ``1 / R`` of ``V`` (no limit when ``R <= 0``,
+    but for the squared loss, whose own maximiser along the ray is finite)."""
+    if R > 0:
+        return 1.0 / R
+    return 1.0 if loss.name == "squared" else np.inf
+
+
 def _best_scale(loss, V, Y, w, c_max):
     """``argmax_{0 <= c <= c_max} -L*(-c V)`` and its value."""
     if loss.name == "squared":
@@ -403,9 +413,11 @@ def optimality_certificate(X, y, result, *, loss=None, n_hidden=None, alpha=None
     reuse = {}
     if m == m_res and result.lam1 is not None and result.lam2 is not None:
         dp = np.asarray(result.dual_point, float)
-        vv = float(np.sum(V * V))
-        c_res = float(np.sum(dp * V)) / vv if vv > 0 else 0.0
-        if c_res > 0:
+        # (per output: a squared loss's outputs are scaled each by its own ratio)
+        vv = np.sum(V * V, axis=0)
+        c_res = np.sum(dp * V, axis=0) / np.where(vv > 0, vv, 1.0)
+        if np.all(c_res[vv > 0] > 0) and np.any(vv > 0):
+            c_res[vv == 0] = 1.0
             reuse = {k: i for i, k in enumerate(_tuple_keys(result.arrangements))}
     check_keys = _tuple_keys(check)
 
@@ -419,8 +431,8 @@ def optimality_certificate(X, y, result, *, loss=None, n_hidden=None, alpha=None
         hit = [(a, reuse[check_keys[i]]) for a, i in enumerate(idx) if check_keys[i] in reuse]
         if hit:
             loc, res_idx = map(np.asarray, zip(*hit))
-            l1 = result.lam1[:, :, :, res_idx] / c_res
-            l2 = result.lam2[:, :, :, res_idx] / c_res
+            l1 = result.lam1[:, :, :, res_idx] / output_factor(c_res, 5)
+            l2 = result.lam2[:, :, :, res_idx] / output_factor(c_res, 4)
             op_hit = LiftedOperator(X, sub.subset(loc), n_outputs=C)
             r_hit = _block_ratios(op_hit, V, alpha, l1, l2)
             r[:, :, loc] = np.minimum(r[:, :, loc], r_hit)
@@ -471,10 +483,18 @@ def optimality_certificate(X, y, result, *, loss=None, n_hidden=None, alpha=None
 
     R = float(ratios.max(initial=0.0))
     worst = int(np.unravel_index(np.argmax(ratios), ratios.shape)[2]) if P else -1
-    c_max = np.inf if R <= 0 else 1.0 / R
-    if not np.isfinite(c_max) and loss_obj.name == "squared":
-        c_max = 1.0  # V = 0 or no tuple: the quadratic's own maximiser is finite anyway
-    c, lower = _best_scale(loss_obj, V, Y, w, c_max)
+    if loss_obj.separable and C > 1:
+        # Each output's blocks constrain its own column of V and the dual is a
+        # sum over outputs: one scale per output (as in duality_gap).  The
+        # lazy refinement above stops at the largest exact ratio overall, so
+        # an output's own maximum may stay a (valid) upper bound.
+        scales = [_best_scale(loss_obj, V[:, [o]], Y[:, [o]], w,
+                              _largest_scale(loss_obj, float(ratios[o].max(initial=0.0))))
+                  for o in range(C)]
+        c = np.array([sc for sc, _ in scales])
+        lower = float(sum(value for _, value in scales))
+    else:
+        c, lower = _best_scale(loss_obj, V, Y, w, _largest_scale(loss_obj, R))
 
     if network is None:
         network = extract_network(result)
@@ -486,5 +506,6 @@ def optimality_certificate(X, y, result, *, loss=None, n_hidden=None, alpha=None
     return OptimalityCertificate(
         lower_bound=float(lower), upper_bound=upper, gap=float(gap),
         relative_gap=float(relative_gap(loss_obj, Y, w, upper, lower)),
-        exact=bool(is_exact), n_tuples_checked=int(P), max_ratio=R, dual_scale=float(c),
-        n_cone_programs=int(n_cone), dual_point=c * V, worst_tuple=worst)
+        exact=bool(is_exact), n_tuples_checked=int(P), max_ratio=R,
+        dual_scale=c if np.ndim(c) else float(c), n_cone_programs=int(n_cone),
+        dual_point=V * output_factor(c, 2), worst_tuple=worst)

@@ -246,6 +246,31 @@ def test_perturbed_solution_has_a_large_gap():
     assert cert.gap > 0.01 * best
 
 
+def test_squared_outputs_get_each_its_own_scale():
+    # Two squared-loss outputs are two programs: the lower bound of the whole
+    # is the sum of the outputs' own, even when one output's point is poor
+    # (one scale for both would charge the solved output the other's ratio).
+    X, y = _data(5, 7)
+    Y = np.column_stack([y, np.maximum(X[:, 0], 0) - 0.5 * X[:, 1]])
+    A = enumerate_arrangements(X, 2)
+    res = solve_convex(X, Y, A, 0.05, solver="cvxpy", fit_intercept=True, tol=1e-9)
+    worse = res.u.copy()
+    worse[1] *= 0.7                                  # output 1 away from its optimum
+    poor = dataclasses.replace(res, u=worse)
+    cert = optimality_certificate(X, Y, poor, exact=True)
+    parts = [optimality_certificate(
+        X, Y[:, o], dataclasses.replace(poor, u=worse[o:o + 1], intercept=res.intercept[o:o + 1],
+                                        lam1=res.lam1[:, o:o + 1], lam2=res.lam2[:, o:o + 1],
+                                        dual_point=res.dual_point[:, o:o + 1]),
+        exact=True) for o in range(2)]
+    assert parts[0].relative_gap <= 1e-7 and parts[1].max_ratio > 1.01
+    assert cert.lower_bound == pytest.approx(parts[0].lower_bound + parts[1].lower_bound,
+                                             rel=1e-9)
+    np.testing.assert_allclose(cert.dual_scale, [p.dual_scale for p in parts], rtol=1e-9)
+    assert cert.upper_bound == pytest.approx(parts[0].upper_bound + parts[1].upper_bound,
+                                             rel=1e-12)
+
+
 def test_logistic_loss_certificate():
     X, y = _data(5, 4)
     yb = np.where(y > 0, 1.0, -1.0)
