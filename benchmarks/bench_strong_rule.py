@@ -30,6 +30,12 @@ against the defaults; see ``_certify_round`` in ``convexrelu/solvers/fast.py``):
 
     python benchmarks/bench_strong_rule.py --near --sets naval-propulsion-plant,diabetes
 
+``--walk`` compares the active-set method's former limit of 1000 blocking rows
+walked in one line search with none (``DEPENDENT_ROWS_MOST`` in
+``convexrelu/solvers/_active_set.py``):
+
+    python benchmarks/bench_strong_rule.py --walk --fold 4
+
 Set OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 to time on one core.
 """
 
@@ -47,6 +53,7 @@ from sklearn.preprocessing import StandardScaler
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from datasets import load_uci_regression, uci_regression_names  # noqa: E402
 
+import convexrelu.solvers._active_set as active_set  # noqa: E402
 import convexrelu.solvers._block_certificate as block_certificate  # noqa: E402
 import convexrelu.solvers.fast as fast  # noqa: E402
 from convexrelu.solvers._working_set import _warm_dual_norms  # noqa: E402
@@ -74,11 +81,17 @@ NEAR = {"former": (0, 0, False),
         "current": (fast.NEAR_VIOLATORS_MOST, fast.SHORT_SET_BLOCKS_MOST, True)}
 
 
-def _use(setting, near):
-    """Install a setting of RULES (or of NEAR with ``near``)."""
-    if near:
+#: --walk: DEPENDENT_ROWS_MOST
+WALK = {"former": 1000, "current": active_set.DEPENDENT_ROWS_MOST}
+
+
+def _use(setting, mode):
+    """Install a setting of RULES (or of NEAR or WALK, as ``mode`` says)."""
+    if mode == "near":
         (fast.NEAR_VIOLATORS_MOST, fast.SHORT_SET_BLOCKS_MOST,
          block_certificate.TIGHT_RETRY) = NEAR[setting]
+    elif mode == "walk":
+        active_set.DEPENDENT_ROWS_MOST = WALK[setting]
     else:
         fast._add_strong_rule_blocks = RULES[setting]
 
@@ -111,7 +124,10 @@ def main(argv=None):
     p.add_argument("--sets", default=None, help="comma-separated set names")
     p.add_argument("--near", action="store_true",
                    help="without and with the exact tests of near violators, instead")
+    p.add_argument("--walk", action="store_true",
+                   help="the active-set line search's former limit on rows walked, instead")
     args = p.parse_args(argv)
+    mode = "near" if args.near else "walk" if args.walk else "rule"
     warnings.simplefilter("ignore")
 
     problems = []
@@ -128,16 +144,17 @@ def main(argv=None):
 
     print(f"{args.n_alphas} alphas down to {args.eps:g} alpha_max, {args.patterns} trained "
           f"tuples, m = 2, fold {args.fold}, seed {args.seed}; seconds (rounds)"
-          + ("; former: without the exact tests of near violators" if args.near else ""))
+          + ("; former: without the exact tests of near violators" if args.near else "")
+          + ("; former: at most 1000 rows walked per line search" if args.walk else ""))
     print(f"{'path':<24}{'n x d':>10}{'former':>14}{'current':>14}{'ratio':>7}"
-          f"{'rel obj diff':>14}")
+          f"{'rel obj diff':>14}{'unconverged':>13}")
     total = dict.fromkeys(RULES, 0.0)
     try:
         for name, X, y, arr, loss in problems:
             runs = {rule: [] for rule in RULES}
             for _ in range(args.repeats):
                 for rule in RULES:
-                    _use(rule, args.near)
+                    _use(rule, mode)
                     t = time.perf_counter()
                     path = convex_path(X, y, arr, n_alphas=args.n_alphas, eps=args.eps,
                                        loss=loss, fit_intercept=True, tol=1e-6)
@@ -148,13 +165,16 @@ def main(argv=None):
             o_f = runs["former"][0][1].objectives
             o_c = runs["current"][0][1].objectives
             diff = float(np.max(np.abs(o_c - o_f) / np.abs(o_f)))
+            unconv = {rule: sum(not r.converged for r in runs[rule][0][1].results)
+                      for rule in RULES}
             for rule in RULES:
                 total[rule] += sec[rule]
             cells = "".join(f"{sec[r]:>9.2f} ({rounds[r]:>2})" for r in RULES)
             print(f"{name:<24}{f'{X.shape[0]}x{X.shape[1] - 1}':>10}{cells}"
-                  f"{sec['former'] / sec['current']:>7.2f}{diff:>14.1e}", flush=True)
+                  f"{sec['former'] / sec['current']:>7.2f}{diff:>14.1e}"
+                  f"{unconv['former']:>8} / {unconv['current']}", flush=True)
     finally:
-        _use("current", args.near)
+        _use("current", mode)
     print(f"{'total':<34}{total['former']:>14.2f}{total['current']:>14.2f}"
           f"{total['former'] / total['current']:>7.2f}")
 

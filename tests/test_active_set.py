@@ -37,6 +37,33 @@ def test_active_set_declines_a_face_above_the_dense_cap(monkeypatch):
     assert ours.objective == pytest.approx(ref.objective, rel=1e-6)
 
 
+def test_line_search_walks_every_dependent_row(monkeypatch):
+    """Rows repeated 25 times (and a column that is the sum of two others):
+    each constraint row has 24 copies, which block a step together and all
+    but one of which depend on the held rows.  The line search holds them
+    without changing the step; with the former limit of 1000 rows walked
+    per line search the method failed on this path (UCI naval, X of rank
+    14 of 17, failed so on every round of a path point, left unconverged)."""
+    from convexrelu import convex_path, sample_arrangements
+    from convexrelu.solvers import _active_set, fast
+
+    rng = np.random.default_rng(0)
+    Z = np.repeat(rng.standard_normal((40, 3)), 25, axis=0)
+    X = np.hstack([Z, Z[:, :1] + Z[:, 1:2], np.ones((len(Z), 1))])
+    y = np.maximum(Z[:, 0], 0) - np.maximum(Z[:, 1] - 0.5, 0) + 0.1 * rng.standard_normal(len(Z))
+    arr = sample_arrangements(X, 12, 2, random_state=0)
+    statuses = count_calls(monkeypatch, fast, "solve_restricted_active_set",
+                           record=restricted_status)
+    path = convex_path(X, y, arr, n_alphas=10, eps=1e-3, fit_intercept=True, tol=1e-6)
+    assert all(r.converged for r in path.results)
+    assert statuses.count("optimal") >= 10 and "failed" not in statuses
+    statuses.clear()
+    monkeypatch.setattr(_active_set, "DEPENDENT_ROWS_MOST", 1000)
+    former = convex_path(X, y, arr, n_alphas=10, eps=1e-3, fit_intercept=True, tol=1e-6)
+    assert "failed" in statuses                       # the data exercise the walk
+    np.testing.assert_allclose(path.objectives, former.objectives, rtol=1e-7)
+
+
 def test_active_set_softmax_face_by_output_needs_no_dense_face(monkeypatch):
     """A softmax face solved output by output holds each output's diagonal block
     only: with the dense-face cap at one byte the method still solves it."""

@@ -71,6 +71,12 @@ from ._zero_groups import OBJECTIVE_RTOL, ZeroGroups
 #: quadratically converging steps that remain would be spent on a face
 #: that changes anyway.
 EARLY_CHECK_RTOL = 1e-6
+#: most blocking rows whose pivots :meth:`_ActiveSet.line_search` computes at once
+PIVOT_CHUNK = 256
+#: blocking rows one line search may walk (None: no limit; every row is
+#: walked once at most).  The former limit, 1000, made the method fail on
+#: data with many dependent rows (``benchmarks/bench_strong_rule.py --walk``).
+DEPENDENT_ROWS_MOST = None
 
 
 def solve_restricted_active_set(op, loss, Y, w, alpha, blocks, U0, b0, *, fit_intercept,
@@ -424,22 +430,35 @@ class _ActiveSet(Faces, ZeroGroups):
         db = theta[p_u:] if self.fit_intercept else np.zeros(self.C)
         return dU, db
 
-    def row_in_theta(self, fam, i, idx):
-        """Constraint row ``(fam, i, group-or-block)`` in the face coordinates."""
+    def rows_in_theta(self, fam, rows, idx):
+        """Constraint rows ``(fam[k], rows[k], idx[k])`` (a group for family 1,
+        a block for family 2) in the face coordinates, shape (k, p)."""
         m, d = self.m, self.d
         X = self.op.X
         model = self.model
-        bi = idx // m if fam == 1 else idx
-        out = np.zeros(len(model["step"]))
-        for (b, gs, Zb), lo, hi in zip(model["bases"], model["offs"][:-1], model["offs"][1:]):
-            if b != bi or hi == lo:
+        if "slices" not in model:
+            # block -> its face columns, live groups and basis by group
+            model["slices"] = {
+                int(b): (lo, hi, gs, Zb.reshape(len(gs), d, hi - lo))
+                for (b, gs, Zb), lo, hi in zip(model["bases"], model["offs"][:-1],
+                                               model["offs"][1:]) if hi > lo}
+        out = np.zeros((len(fam), len(model["step"])))
+        block = np.where(fam == 1, idx // m, idx)
+        for b in np.unique(block):
+            if int(b) not in model["slices"]:
                 continue
-            a = np.zeros((len(gs), d))
-            if fam == 1:
-                a[np.flatnonzero(gs == idx - bi * m)] = self.E1[i, idx] * X[i]
-            else:
-                a[:] = self.W2[i, bi, gs, None] * X[i][None, :]
-            out[lo:hi] = Zb.T @ a.ravel()
+            lo, hi, gs, Zg = model["slices"][int(b)]
+            here = np.flatnonzero(block == b)
+            one = fam[here] == 1
+            h1, h2 = here[one], here[~one]
+            if len(h1):
+                # (family 1 rows are live groups' only, all in gs)
+                pos = np.searchsorted(gs, idx[h1] - b * m)
+                out[h1, lo:hi] = (self.E1[rows[h1], idx[h1], None]
+                                  * np.einsum("hd,hdq->hq", X[rows[h1]], Zg[pos]))
+            if len(h2):
+                coef = self.W2[rows[h2], b][:, gs]                       # (h, groups)
+                out[h2, lo:hi] = np.einsum("hg,hd,gdq->hq", coef, X[rows[h2]], Zg)
         return out
 
     def line_search(self, dU, live, r, lb, max_rows=50):
@@ -478,6 +497,9 @@ class _ActiveSet(Faces, ZeroGroups):
         # rounding only) is held without changing the step, so the rows of
         # one pass are walked in the order they block until an independent
         # one changes the target; ``max_rows`` counts the independent ones.
+        # (The dependent ones are not counted: UCI naval, whose X has rank 14
+        # of 17, has thousands of them, and a limit of 1000 made the method
+        # fail on every round of a path point, left unconverged.)
         # The held rows a (rows of A), their H^-1 a (columns of W) and L,
         # filled up to n_held (LAPACK's triangular solves: scipy's wrappers
         # cost ~10 us a call, most of the solves' time at these sizes).
@@ -486,7 +508,7 @@ class _ActiveSet(Faces, ZeroGroups):
         W_mat = np.empty((p, max_rows))
         L = np.zeros((max_rows, max_rows), order="F")
         n_held = 0
-        added = []
+        added = False
         walked = 0
         s1, s2 = self.slacks(Zcur)
         for _ in range(max_rows):
@@ -502,28 +524,42 @@ class _ActiveSet(Faces, ZeroGroups):
             c2 = np.flatnonzero(rat2 < 1.0)
             rats = np.concatenate([rat1.flat[c1], rat2.flat[c2]])
             t_stop = 1.0
-            for k in np.argsort(rats, kind="stable"):
-                if k < len(c1):
-                    i, g = np.unravel_index(c1[k], rat1.shape)
-                    held1[i, g] = True
-                    row = (1, i, g)
-                else:
-                    i, bi = np.unravel_index(c2[k - len(c1)], rat2.shape)
-                    held2[i, bi] = True
-                    row = (2, i, bi)
-                added.append(row)
-                walked += 1
-                a = self.row_in_theta(*row)
-                wa = solve(a)
-                s_aa = float(a @ wa)
-                ell = (dtrtrs(L[:n_held, :n_held], A_mat[:n_held] @ wa, lower=1)[0]
-                       if n_held else np.zeros(0))
-                pivot = s_aa - float(ell @ ell)
-                if pivot > 1e-10 * s_aa:
-                    t_stop = max(float(rats[k]), 0.0)
-                    break
-                if walked > 20 * max_rows:
+            order = np.argsort(rats, kind="stable")
+            lo, size = 0, 1
+            while lo < len(order):
+                # (chunks of 1, 4, 16, ...: the first row is usually independent)
+                ks = order[lo:lo + size]
+                lo, size = lo + size, min(4 * size, PIVOT_CHUNK)
+                one = ks < len(c1)
+                fam = np.where(one, 1, 2)
+                i1, g1 = np.unravel_index(c1[ks[one]], rat1.shape)
+                i2, b2 = np.unravel_index(c2[ks[~one] - len(c1)], rat2.shape)
+                ii = np.empty(len(ks), dtype=int)
+                jj = np.empty(len(ks), dtype=int)
+                ii[one], jj[one], ii[~one], jj[~one] = i1, g1, i2, b2
+                # The rows' pivots against the held ones, a chunk at a time:
+                # a dependent row is held without changing L, so the rows
+                # before the first independent one are all dependent.
+                Ac = self.rows_in_theta(fam, ii, jj)                  # (k, p)
+                Wc = solve(Ac.T)                                      # (p, k)
+                s_aa = np.einsum("kp,pk->k", Ac, Wc)
+                E = (dtrtrs(L[:n_held, :n_held], A_mat[:n_held] @ Wc, lower=1)[0]
+                     if n_held else np.zeros((0, len(ks))))
+                piv = s_aa - np.einsum("hk,hk->k", E, E)
+                indep = np.flatnonzero(piv > 1e-10 * s_aa)
+                last = indep[0] + 1 if len(indep) else len(ks)
+                f1 = one[:last]
+                held1[ii[:last][f1], jj[:last][f1]] = True
+                held2[ii[:last][~f1], jj[:last][~f1]] = True
+                added = True
+                walked += last
+                if DEPENDENT_ROWS_MOST is not None and walked > DEPENDENT_ROWS_MOST:
                     return None
+                if len(indep):
+                    q = indep[0]
+                    a, wa, ell, pivot = Ac[q], Wc[:, q], E[:, q], float(piv[q])
+                    t_stop = max(float(rats[ks[q]]), 0.0)
+                    break
             if t_stop >= 1.0:
                 cur = target
                 Zcur = Zcur + dZ
