@@ -31,8 +31,8 @@ against the defaults; see ``_certify_round`` in ``convexrelu/solvers/fast.py``):
     python benchmarks/bench_strong_rule.py --near --sets naval-propulsion-plant,diabetes
 
 ``--walk`` compares the active-set method's former limit of 1000 blocking rows
-walked in one line search with none (``DEPENDENT_ROWS_MOST`` in
-``convexrelu/solvers/_active_set.py``):
+walked in one line search with the current ``WALK_FACTOR (n + p)``
+(``WALK_ROWS_MOST`` in ``convexrelu/solvers/_active_set.py``):
 
     python benchmarks/bench_strong_rule.py --walk --fold 4
 
@@ -81,8 +81,8 @@ NEAR = {"former": (0, 0, False),
         "current": (fast.NEAR_VIOLATORS_MOST, fast.SHORT_SET_BLOCKS_MOST, True)}
 
 
-#: --walk: DEPENDENT_ROWS_MOST
-WALK = {"former": 1000, "current": active_set.DEPENDENT_ROWS_MOST}
+#: --walk: WALK_ROWS_MOST
+WALK = {"former": 1000, "current": active_set.WALK_ROWS_MOST}
 
 
 def _use(setting, mode):
@@ -91,7 +91,7 @@ def _use(setting, mode):
         (fast.NEAR_VIOLATORS_MOST, fast.SHORT_SET_BLOCKS_MOST,
          block_certificate.TIGHT_RETRY) = NEAR[setting]
     elif mode == "walk":
-        active_set.DEPENDENT_ROWS_MOST = WALK[setting]
+        active_set.WALK_ROWS_MOST = WALK[setting]
     else:
         fast._add_strong_rule_blocks = RULES[setting]
 

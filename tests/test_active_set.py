@@ -58,7 +58,7 @@ def test_line_search_walks_every_dependent_row(monkeypatch):
     assert all(r.converged for r in path.results)
     assert statuses.count("optimal") >= 10 and "failed" not in statuses
     statuses.clear()
-    monkeypatch.setattr(_active_set, "DEPENDENT_ROWS_MOST", 1000)
+    monkeypatch.setattr(_active_set, "WALK_ROWS_MOST", 1000)
     former = convex_path(X, y, arr, n_alphas=10, eps=1e-3, fit_intercept=True, tol=1e-6)
     assert "failed" in statuses                       # the data exercise the walk
     np.testing.assert_allclose(path.objectives, former.objectives, rtol=1e-7)

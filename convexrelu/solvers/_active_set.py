@@ -73,10 +73,15 @@ from ._zero_groups import OBJECTIVE_RTOL, ZeroGroups
 EARLY_CHECK_RTOL = 1e-6
 #: most blocking rows whose pivots :meth:`_ActiveSet.line_search` computes at once
 PIVOT_CHUNK = 256
-#: blocking rows one line search may walk (None: no limit; every row is
-#: walked once at most).  The former limit, 1000, made the method fail on
-#: data with many dependent rows (``benchmarks/bench_strong_rule.py --walk``).
-DEPENDENT_ROWS_MOST = None
+#: blocking rows one line search may walk, as a multiple of ``n + p`` (``p``
+#: the face's unknowns): each costs a solve with the face's factor, so the
+#: walk costs at most about this many Newton steps.  Paths of UCI sets with
+#: repeated or collinear rows walked up to 11 (n + p); the former flat limit
+#: of 1000 rows made the method fail there (UCI naval, energy, Boston
+#: housing, iris; ``benchmarks/bench_strong_rule.py --walk``).
+WALK_FACTOR = 20
+#: a flat limit instead of ``WALK_FACTOR`` (None: that one)
+WALK_ROWS_MOST = None
 
 
 def solve_restricted_active_set(op, loss, Y, w, alpha, blocks, U0, b0, *, fit_intercept,
@@ -497,9 +502,9 @@ class _ActiveSet(Faces, ZeroGroups):
         # rounding only) is held without changing the step, so the rows of
         # one pass are walked in the order they block until an independent
         # one changes the target; ``max_rows`` counts the independent ones.
-        # (The dependent ones are not counted: UCI naval, whose X has rank 14
-        # of 17, has thousands of them, and a limit of 1000 made the method
-        # fail on every round of a path point, left unconverged.)
+        # (UCI naval, whose X has rank 14 of 17, has thousands of dependent
+        # ones: a limit of 1000 rows made the method fail on every round of
+        # a path point, left unconverged; see WALK_FACTOR.)
         # The held rows a (rows of A), their H^-1 a (columns of W) and L,
         # filled up to n_held (LAPACK's triangular solves: scipy's wrappers
         # cost ~10 us a call, most of the solves' time at these sizes).
@@ -510,6 +515,8 @@ class _ActiveSet(Faces, ZeroGroups):
         n_held = 0
         added = False
         walked = 0
+        walk_most = (WALK_FACTOR * (self.n + p) if WALK_ROWS_MOST is None
+                     else WALK_ROWS_MOST)
         s1, s2 = self.slacks(Zcur)
         for _ in range(max_rows):
             dth = target - cur
@@ -553,7 +560,7 @@ class _ActiveSet(Faces, ZeroGroups):
                 held2[ii[:last][~f1], jj[:last][~f1]] = True
                 added = True
                 walked += last
-                if DEPENDENT_ROWS_MOST is not None and walked > DEPENDENT_ROWS_MOST:
+                if walked > walk_most:
                     return None
                 if len(indep):
                     q = indep[0]
