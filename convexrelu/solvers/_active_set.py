@@ -466,6 +466,19 @@ class _ActiveSet(Faces, ZeroGroups):
                 out[h2, lo:hi] = np.einsum("hg,hd,gdq->hq", coef, X[rows[h2]], Zg)
         return out
 
+    def _pivots(self, fam, rows, idx, solve, L, A_held):
+        """The constraint rows ``(fam, rows, idx)`` (see :meth:`rows_in_theta`)
+        against the held rows ``A_held`` (whose ``A H^-1 A^T = L L^T``):
+        ``(a, H^-1 a, L^-1 A_held H^-1 a, pivots, a^T H^-1 a)``, one column
+        (or entry) per row; a pivot at rounding level marks a row dependent
+        on the held ones."""
+        Ac = self.rows_in_theta(fam, rows, idx)                        # (k, p)
+        Wc = solve(Ac.T)                                                # (p, k)
+        s_aa = np.einsum("kp,pk->k", Ac, Wc)
+        E = (dtrtrs(L, A_held @ Wc, lower=1)[0] if len(A_held)
+             else np.zeros((0, len(fam))))
+        return Ac, Wc, E, s_aa - np.einsum("hk,hk->k", E, E), s_aa
+
     def line_search(self, dU, live, r, lb, max_rows=50):
         """Step along the face's Newton direction, rows permitting; None if no progress.
 
@@ -538,21 +551,14 @@ class _ActiveSet(Faces, ZeroGroups):
                 ks = order[lo:lo + size]
                 lo, size = lo + size, min(4 * size, PIVOT_CHUNK)
                 one = ks < len(c1)
-                fam = np.where(one, 1, 2)
-                i1, g1 = np.unravel_index(c1[ks[one]], rat1.shape)
-                i2, b2 = np.unravel_index(c2[ks[~one] - len(c1)], rat2.shape)
                 ii = np.empty(len(ks), dtype=int)
                 jj = np.empty(len(ks), dtype=int)
-                ii[one], jj[one], ii[~one], jj[~one] = i1, g1, i2, b2
-                # The rows' pivots against the held ones, a chunk at a time:
-                # a dependent row is held without changing L, so the rows
+                ii[one], jj[one] = np.unravel_index(c1[ks[one]], rat1.shape)
+                ii[~one], jj[~one] = np.unravel_index(c2[ks[~one] - len(c1)], rat2.shape)
+                # A dependent row is held without changing L, so the rows
                 # before the first independent one are all dependent.
-                Ac = self.rows_in_theta(fam, ii, jj)                  # (k, p)
-                Wc = solve(Ac.T)                                      # (p, k)
-                s_aa = np.einsum("kp,pk->k", Ac, Wc)
-                E = (dtrtrs(L[:n_held, :n_held], A_mat[:n_held] @ Wc, lower=1)[0]
-                     if n_held else np.zeros((0, len(ks))))
-                piv = s_aa - np.einsum("hk,hk->k", E, E)
+                Ac, Wc, E, piv, s_aa = self._pivots(np.where(one, 1, 2), ii, jj, solve,
+                                                    L[:n_held, :n_held], A_mat[:n_held])
                 indep = np.flatnonzero(piv > 1e-10 * s_aa)
                 last = indep[0] + 1 if len(indep) else len(ks)
                 f1 = one[:last]
