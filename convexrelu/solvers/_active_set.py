@@ -396,7 +396,12 @@ class _ActiveSet(Faces, ZeroGroups):
         step = -solve(grad)
         dec = float(-grad @ step)
         # The quadratic model, kept for the steps that rows block (see line_search).
-        self.model = dict(solve=solve, grad=grad, step=step, bases=bases, offs=offs, p_u=p_u)
+        # (slices: block -> its face columns, live groups and basis by
+        # group, for the constraint rows of rows_in_theta)
+        slices = {int(bi): (lo, hi, gs, Zb.reshape(len(gs), d, hi - lo))
+                  for (bi, gs, Zb), lo, hi in zip(bases, offs[:-1], offs[1:]) if hi > lo}
+        self.model = dict(solve=solve, grad=grad, step=step, bases=bases, offs=offs, p_u=p_u,
+                          slices=slices)
         dU = np.zeros((A, d))
         for (bi, gs, Zb), lo, hi in zip(bases, offs[:-1], offs[1:]):
             if hi > lo:
@@ -438,21 +443,16 @@ class _ActiveSet(Faces, ZeroGroups):
     def rows_in_theta(self, fam, rows, idx):
         """Constraint rows ``(fam[k], rows[k], idx[k])`` (a group for family 1,
         a block for family 2) in the face coordinates, shape (k, p)."""
-        m, d = self.m, self.d
+        m = self.m
         X = self.op.X
         model = self.model
-        if "slices" not in model:
-            # block -> its face columns, live groups and basis by group
-            model["slices"] = {
-                int(b): (lo, hi, gs, Zb.reshape(len(gs), d, hi - lo))
-                for (b, gs, Zb), lo, hi in zip(model["bases"], model["offs"][:-1],
-                                               model["offs"][1:]) if hi > lo}
+        slices = model["slices"]
         out = np.zeros((len(fam), len(model["step"])))
         block = np.where(fam == 1, idx // m, idx)
         for b in np.unique(block):
-            if int(b) not in model["slices"]:
+            if int(b) not in slices:
                 continue
-            lo, hi, gs, Zg = model["slices"][int(b)]
+            lo, hi, gs, Zg = slices[int(b)]
             here = np.flatnonzero(block == b)
             one = fam[here] == 1
             h1, h2 = here[one], here[~one]
@@ -531,6 +531,7 @@ class _ActiveSet(Faces, ZeroGroups):
         walk_most = (WALK_FACTOR * (self.n + p) if WALK_ROWS_MOST is None
                      else WALK_ROWS_MOST)
         s1, s2 = self.slacks(Zcur)
+        start = (s1, s2)            # (the walk rebinds s1, s2; these stay the start's)
         for _ in range(max_rows):
             dth = target - cur
             dUs, _ = self.theta_to_u(dth)
@@ -606,7 +607,7 @@ class _ActiveSet(Faces, ZeroGroups):
         # with its stationarity residual just above the tolerance): the full
         # step is taken if it costs no more than rounding.
         slack = 1e-13 * abs(self.f) if -gd <= 1e-13 * abs(self.f) else 0.0
-        t = self._feasible_fraction(rows1, rows2, dZt)
+        t = self._feasible_fraction(rows1, rows2, start, dZt)
         reached = t == 1.0
         while t > 1e-12:
             Ut = self.U + t * dUt
@@ -622,9 +623,10 @@ class _ActiveSet(Faces, ZeroGroups):
             t *= 0.5
         return None
 
-    def _feasible_fraction(self, rows1, rows2, dZ):
+    def _feasible_fraction(self, rows1, rows2, start, dZ):
         """The largest ``t <= 1`` for which ``Zs + t dZ`` keeps every row of
-        ``rows1``, ``rows2`` at a slack of at least ``min(its start, -tol)``,
+        ``rows1``, ``rows2`` at a slack of at least ``min(its start, -tol)``
+        (``start``: the slacks at ``Zs``),
         ``tol`` the solver's feasibility tolerance (1e-8) times ``max |Z|``:
         the iterates stay as feasible as a certificate needs.
 
@@ -636,7 +638,7 @@ class _ActiveSet(Faces, ZeroGroups):
         left such a step at a relative violation of 3.8e-3, and a UCI naval
         path's steps reached 0.12.
         """
-        s1, s2 = self.slacks(self.Zs)
+        s1, s2 = start
         e1, e2 = self.slacks(self.Zs + dZ)
         tol = _FEASIBILITY_RTOL * max(float(np.abs(self.Zs).max(initial=0.0)),
                                       float(np.abs(self.Zs + dZ).max(initial=0.0)))
