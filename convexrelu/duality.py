@@ -147,16 +147,7 @@ def duality_gap(op, loss, Y, w, U, alpha, *, intercept=None, fit_intercept=False
     if loss.name == "squared":
         # The dual is a concave quadratic along the ray t V (each output's,
         # with a scale per output): take its best feasible t.
-        pos = w > 0
-        axis = 0 if np.ndim(scale) else None
-        quad = np.sum(V[pos] ** 2 / w[pos, None], axis=axis)
-        lin = np.sum(V * Y, axis=axis)
-        better = (quad > 0) & (scale > 0)
-        best = np.minimum(scale, np.maximum(lin / np.where(better, quad, 1.0), 0.0))
-        # (where the ray's maximiser is inside the feasible segment)
-        gain = np.where(better, (best - scale) * lin - 0.5 * (best ** 2 - scale ** 2) * quad,
-                        0.0)
-        scale = np.where(gain > 0, best, scale)
+        scale = squared_ray_scale(V, Y, w, scale, axis=0 if np.ndim(scale) else None)
     scale = float(scale) if np.ndim(scale) == 0 else scale
     dual = loss.dual_objective(V * output_factor(scale, 2), Y, w)
     gap = primal - dual
@@ -193,6 +184,19 @@ def _scaled(lam, scale, wanted):
     if lam is None or not wanted:
         return None
     return lam if np.all(scale == 1.0) else lam * output_factor(scale, lam.ndim)
+
+
+def squared_ray_scale(V, Y, w, c_max, axis=None):
+    """The ``t`` in ``[0, c_max]`` maximising the squared loss's dual along
+    ``t V``, ``t <V, Y> - t^2 sum_i |V_i|^2 / (2 w_i)``: a concave quadratic,
+    so ``<V, Y> / sum |V_i|^2 / w_i`` clipped (``c_max`` where the quadratic
+    is flat).  With ``axis=0``, one ``t`` per output (``c_max`` one per
+    output too)."""
+    pos = w > 0
+    quad = np.sum(V[pos] ** 2 / w[pos, None], axis=axis)
+    lin = np.sum(V * Y, axis=axis)
+    curved = quad > 0
+    return np.where(curved, np.clip(lin / np.where(curved, quad, 1.0), 0.0, c_max), c_max)
 
 
 def output_factor(scale, ndim):

@@ -59,7 +59,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar, nnls
 
 from .arrangements import Arrangements, sample_arrangements
-from .duality import output_factor, relative_gap
+from .duality import output_factor, relative_gap, squared_ray_scale
 from .enumeration import TooManyPatternsError, canonical_tuples, enumerate_arrangements
 from .extraction import extract_network
 from .losses import get_loss
@@ -285,10 +285,7 @@ def _largest_scale(loss, R):
 def _best_scale(loss, V, Y, w, c_max):
     """``argmax_{0 <= c <= c_max} -L*(-c V)`` and its value."""
     if loss.name == "squared":
-        pos = w > 0
-        quad = float(np.sum(V[pos] ** 2 / w[pos, None]))
-        lin = float(np.sum(V * Y))
-        c = c_max if quad <= 0 else min(c_max, max(lin / quad, 0.0))
+        c = float(squared_ray_scale(V, Y, w, c_max))
         return c, loss.dual_objective(c * V, Y, w)
     # -L*(-cV) is concave in c; c <= 1 keeps c V = c (-grad L) in the domain.
     hi = min(c_max, 1.0)
