@@ -32,7 +32,7 @@ against the defaults; see ``_certify_round`` in ``convexrelu/solvers/fast.py``):
 
 ``--walk`` compares the active-set method's former limit of 1000 blocking rows
 walked in one line search with the current ``WALK_FACTOR (n + p)``
-(``WALK_ROWS_MOST`` in ``convexrelu/solvers/_active_set.py``):
+(``WALK_ROWS_MOST`` in ``convexrelu/solvers/_line_search.py``):
 
     python benchmarks/bench_strong_rule.py --walk --fold 4
 
@@ -53,7 +53,7 @@ from sklearn.preprocessing import StandardScaler
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from datasets import load_uci_regression, uci_regression_names  # noqa: E402
 
-import convexrelu.solvers._active_set as active_set  # noqa: E402
+import convexrelu.solvers._line_search as line_search  # noqa: E402
 import convexrelu.solvers._block_certificate as block_certificate  # noqa: E402
 import convexrelu.solvers.fast as fast  # noqa: E402
 from convexrelu.solvers._working_set import _warm_dual_norms  # noqa: E402
@@ -82,7 +82,7 @@ NEAR = {"former": (0, 0, False),
 
 
 #: --walk: WALK_ROWS_MOST
-WALK = {"former": 1000, "current": active_set.WALK_ROWS_MOST}
+WALK = {"former": 1000, "current": line_search.WALK_ROWS_MOST}
 
 
 def _use(setting, mode):
@@ -91,7 +91,7 @@ def _use(setting, mode):
         (fast.NEAR_VIOLATORS_MOST, fast.SHORT_SET_BLOCKS_MOST,
          block_certificate.TIGHT_RETRY) = NEAR[setting]
     elif mode == "walk":
-        active_set.WALK_ROWS_MOST = WALK[setting]
+        line_search.WALK_ROWS_MOST = WALK[setting]
     else:
         fast._add_strong_rule_blocks = RULES[setting]
 

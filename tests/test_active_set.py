@@ -45,7 +45,7 @@ def test_line_search_walks_every_dependent_row(monkeypatch):
     per line search the method failed on this path (UCI naval, X of rank
     14 of 17, failed so on every round of a path point, left unconverged)."""
     from convexrelu import convex_path, sample_arrangements
-    from convexrelu.solvers import _active_set, fast
+    from convexrelu.solvers import _line_search, fast
 
     rng = np.random.default_rng(0)
     Z = np.repeat(rng.standard_normal((40, 3)), 25, axis=0)
@@ -58,7 +58,7 @@ def test_line_search_walks_every_dependent_row(monkeypatch):
     assert all(r.converged for r in path.results)
     assert statuses.count("optimal") >= 10 and "failed" not in statuses
     statuses.clear()
-    monkeypatch.setattr(_active_set, "WALK_ROWS_MOST", 1000)
+    monkeypatch.setattr(_line_search, "WALK_ROWS_MOST", 1000)
     former = convex_path(X, y, arr, n_alphas=10, eps=1e-3, fit_intercept=True, tol=1e-6)
     assert "failed" in statuses                       # the data exercise the walk
     np.testing.assert_allclose(path.objectives, former.objectives, rtol=1e-7)
