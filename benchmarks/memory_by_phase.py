@@ -48,7 +48,8 @@ def main(argv=None):
 
     traced(fast, "solve_restricted_barrier", "interior point")
     traced(fast, "solve_restricted_active_set", "active-set method")
-    traced(fast, "price_blocks", "pricing")
+    traced(fast, "price_blocks", "pricing (strays)")
+    traced(fast, "price_into", "pricing (zero blocks)")
     traced(fast, "polish_multipliers", "multiplier polish")
     traced(fast, "duality_gap", "duality gap (each round)")
     traced(solvers, "duality_gap", "duality gap (final)")

@@ -128,6 +128,7 @@ def price_blocks(op, V, blocks, targets=None, rows1=None, rows2=None, alpha=None
     # Every block's c_j = X^T (mask_bj * V) in one pass over X.
     a = (sig * op.D2[:, t_idx])[:, :, None] * op.S1[:, t_idx, :] * V[:, o_idx, None]
     c0 = (a.reshape(n, nb * m).T @ X).reshape(nb, m, d)
+    del a                               # (the size of lam1: not kept through the fits)
     tgt = np.zeros((nb, m, d)) if targets is None else np.array(targets, float)
     om = np.ones((nb, m)) if weights is None else np.asarray(weights, float)
     cols, seeds = [], []
@@ -141,9 +142,13 @@ def price_blocks(op, V, blocks, targets=None, rows1=None, rows2=None, alpha=None
         w2 = op.S1[:, t, :] * op.E2[:, t, None]                                 # (n, m)
         if rows2 is not None:
             w2 = w2 * rows2[:, k, None]
-        # Weighting group j's residual scales its part of every column and of
-        # the right-hand side; the multipliers keep their meaning.
-        cols.append(_BlockColumns(X, xnorm, e1 * om[k], w2 * om[k]))
+        if weights is not None:
+            # Weighting group j's residual scales its part of every column and
+            # of the right-hand side; the multipliers keep their meaning.
+            e1, w2 = e1 * om[k], w2 * om[k]
+        # (e1 as the operator's int8, contiguous: a batch holds every block's
+        # columns at once, and products with the int8 view's strides are slower)
+        cols.append(_BlockColumns(X, xnorm, np.ascontiguousarray(e1), w2))
         seed = None
         if start is not None:
             # At most m d of them (an interior point's are all positive): the
@@ -161,18 +166,22 @@ def price_blocks(op, V, blocks, targets=None, rows1=None, rows2=None, alpha=None
                               m, d, stop, starts=[seeds[k] for k in todo],
                               give_up=give_up if stop is not None else None)
         more = []
-        for k, x, r in zip(todo, xs, rs):
+        for k, (idx, val), r in zip(todo, xs, rs):
             r = r.reshape(m, d) / om[k][:, None]
             g = r + tgt[k]
             gn = np.sqrt(np.einsum("jd,jd->j", g, g))
             norms[k] = gn
             resid[k] = r
-            lam1[:, k, :] = x[:n * m].reshape(n, m)
-            lam2[:, k] = x[n * m:]
+            lam1[:, k, :] = 0.0
+            lam2[:, k] = 0.0
+            first = idx < n * m
+            i1, j1 = np.divmod(idx[first], m)
+            lam1[i1, k, j1] = val[first]
+            lam2[idx[~first] - n * m, k] = val[~first]
             if alpha is None or rnd == ball_rounds or np.all(gn[ball[k]] <= alpha):
                 continue
             # The next ball round's target moves a little: start from this support.
-            seeds[k] = np.flatnonzero(x > 0)
+            seeds[k] = idx[val > 0]
             proj = np.where(gn > alpha, alpha / np.maximum(gn, 1e-300), 1.0)
             tgt[k, ball[k]] = (g * proj[:, None])[ball[k]]
             more.append(k)
@@ -247,11 +256,15 @@ def _nnls_by_columns(M, c, m, d, alpha, max_rounds=50, start=None):
     One block of :func:`_nnls_blocks`; returns ``x``.
     """
     xs, _ = _nnls_blocks([M], [c], m, d, alpha, max_rounds=max_rounds, starts=[start])
-    return xs[0]
+    idx, val = xs[0]
+    x = np.zeros(M.shape[1])
+    x[idx] = val
+    return x
 
 
 def _nnls_blocks(Ms, cs, m, d, alpha, max_rounds=50, starts=None, give_up=None):
-    """:func:`_nnls_by_columns` for several blocks at once: ``(xs, residuals)``.
+    """:func:`_nnls_by_columns` for several blocks at once: ``(xs, residuals)``,
+    each ``x`` as its positive entries ``(indices, values)``.
 
     The blocks' column generations go in lockstep, so that each round's
     products ``X R^T`` of all unfinished blocks take one pass over ``X``
@@ -288,18 +301,24 @@ def _nnls_blocks(Ms, cs, m, d, alpha, max_rounds=50, starts=None, give_up=None):
         left = max_rounds - rnd - 1
         todo = [f for k, f in enumerate(todo)
                 if not f.grow(XR[:, k * m:(k + 1) * m], left, give_up)]
-    return [f.x for f in fits], [f.r for f in fits]
+    return [(f.idx, f.val) for f in fits], [f.r for f in fits]
 
 
 class _ColumnGeneration:
-    """One block's state in :func:`_nnls_blocks`: candidate columns, ``x``, residual ``r``."""
+    """One block's state in :func:`_nnls_blocks`: candidate columns, the solution's
+    positive entries ``x[idx] = val``, residual ``r``.
+
+    (``x`` is kept by its support: at most ``m d`` of its ``n (m + 1)``
+    entries are positive, and a pricing batch holds every block's state at
+    once.)
+    """
 
     def __init__(self, M, c, m, d, alpha):
         self.M, self.c, self.m, self.d, self.alpha = M, c, m, d, alpha
         ncol = M.shape[1]
-        self.x = np.zeros(ncol)
+        self.idx = np.zeros(0, dtype=int)
+        self.val = np.zeros(0)
         self.r = c.copy()
-        self.colnorm = np.maximum(M.norms, 1e-300)
         self.live = M.norms > 0
         self.keep = np.zeros(ncol, bool)
         self.scale = max(float(np.abs(c).max()), 1e-300)
@@ -329,8 +348,8 @@ class _ColumnGeneration:
         idx = np.flatnonzero(self.keep)
         Mi = self.M.columns(idx)
         xs, _ = nnls(Mi, -self.c, maxiter=50 * len(idx))
-        self.x[:] = 0.0
-        self.x[idx] = xs
+        pos = xs > 0
+        self.idx, self.val = idx[pos], xs[pos]
         self.r = self.c + Mi @ xs
         # Columns NNLS left at zero stay candidates only through the gradient test.
         self.keep[idx[xs <= 0]] = False
@@ -340,7 +359,8 @@ class _ColumnGeneration:
         """One column-generation round from ``XR = X R^T`` (n, m); True when done
         (certified, solved, or with ``give_up`` given, hopeless: see
         :func:`_nnls_blocks`)."""
-        grad = self.M.rmatvec_from(XR) / self.colnorm
+        grad = self.M.rmatvec_from(XR)
+        np.divide(grad, self.M.norms, out=grad, where=self.live)
         grad[self.keep | ~self.live] = 0.0
         cand = np.flatnonzero(grad < -1e-12 * self.scale)
         if len(cand) == 0:
