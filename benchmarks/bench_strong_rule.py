@@ -36,6 +36,15 @@ walked in one line search with the current ``WALK_FACTOR (n + p)``
 
     python benchmarks/bench_strong_rule.py --walk --fold 4
 
+``--cold`` compares instead the warm-started path (current) with one cold
+``solve_convex`` per alpha of the same grid on the same tuples (former; what a
+grid search over the path's programs would solve), to show what the warm
+starts save on each path; a last line adds up, point by point, the faster of
+the two (what choosing between a warm start and a cold solve at each alpha
+could at best reach):
+
+    python benchmarks/bench_strong_rule.py --cold
+
 Set OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 to time on one core.
 """
 
@@ -57,7 +66,8 @@ import convexrelu.solvers._line_search as line_search  # noqa: E402
 import convexrelu.solvers._block_certificate as block_certificate  # noqa: E402
 import convexrelu.solvers.fast as fast  # noqa: E402
 from convexrelu.solvers._working_set import _warm_dual_norms  # noqa: E402
-from convexrelu import convex_path, train_arrangements  # noqa: E402
+from convexrelu import (alpha_grid, alpha_max, convex_path, solve_convex,  # noqa: E402
+                        train_arrangements)
 
 # The two largest UCI regression sets take minutes per path at any rule.
 SKIP = ("protein-tertiary-structure", "year-prediction-MSD")
@@ -87,6 +97,8 @@ WALK = {"former": 1000, "current": line_search.WALK_ROWS_MOST}
 
 def _use(setting, mode):
     """Install a setting of RULES (or of NEAR or WALK, as ``mode`` says)."""
+    if mode == "cold":
+        return
     if mode == "near":
         (fast.NEAR_VIOLATORS_MOST, fast.SHORT_SET_BLOCKS_MOST,
          block_certificate.TIGHT_RETRY) = NEAR[setting]
@@ -94,6 +106,28 @@ def _use(setting, mode):
         line_search.WALK_ROWS_MOST = WALK[setting]
     else:
         fast._add_strong_rule_blocks = RULES[setting]
+
+
+class _ColdPoints:
+    """The fields of a ConvexPath that the table reads, from cold solves."""
+
+    def __init__(self, alphas, results):
+        self.alphas, self.results = alphas, results
+        self.objectives = np.array([r.objective for r in results])
+        self.solve_times = np.array([r.solve_time for r in results])
+
+
+def _cold_points(X, y, arr, loss, n_alphas, eps):
+    """One cold solve per alpha of ``convex_path``'s grid (its first alpha,
+    ``alpha_max``, has the zero solution without a solve there too)."""
+    Y = y if y.ndim == 2 else y[:, None]
+    alphas = alpha_grid(alpha_max(X, Y, arr, loss=loss, fit_intercept=True),
+                        n_alphas=n_alphas, eps=eps)
+    first = convex_path(X, y, arr, alphas=alphas[:1], loss=loss, fit_intercept=True,
+                        tol=1e-6).results
+    return _ColdPoints(alphas, first + [
+        solve_convex(X, y, arr, float(a), loss=loss, fit_intercept=True, tol=1e-6)
+        for a in alphas[1:]])
 
 
 def datasets(max_train):
@@ -126,8 +160,11 @@ def main(argv=None):
                    help="without and with the exact tests of near violators, instead")
     p.add_argument("--walk", action="store_true",
                    help="the active-set line search's former limit on rows walked, instead")
+    p.add_argument("--cold", action="store_true",
+                   help="one cold solve per alpha against the warm-started path, instead")
     args = p.parse_args(argv)
-    mode = "near" if args.near else "walk" if args.walk else "rule"
+    mode = ("near" if args.near else "walk" if args.walk else "cold" if args.cold
+            else "rule")
     warnings.simplefilter("ignore")
 
     problems = []
@@ -145,10 +182,12 @@ def main(argv=None):
     print(f"{args.n_alphas} alphas down to {args.eps:g} alpha_max, {args.patterns} trained "
           f"tuples, m = 2, fold {args.fold}, seed {args.seed}; seconds (rounds)"
           + ("; former: without the exact tests of near violators" if args.near else "")
-          + ("; former: at most 1000 rows walked per line search" if args.walk else ""))
+          + ("; former: at most 1000 rows walked per line search" if args.walk else "")
+          + ("; former: a cold solve per alpha" if args.cold else ""))
     print(f"{'path':<24}{'n x d':>10}{'former':>14}{'current':>14}{'ratio':>7}"
           f"{'rel obj diff':>14}{'unconverged':>13}")
     total = dict.fromkeys(RULES, 0.0)
+    best_of_both = 0.0
     try:
         for name, X, y, arr, loss in problems:
             runs = {rule: [] for rule in RULES}
@@ -156,8 +195,11 @@ def main(argv=None):
                 for rule in RULES:
                     _use(rule, mode)
                     t = time.perf_counter()
-                    path = convex_path(X, y, arr, n_alphas=args.n_alphas, eps=args.eps,
-                                       loss=loss, fit_intercept=True, tol=1e-6)
+                    if mode == "cold" and rule == "former":
+                        path = _cold_points(X, y, arr, loss, args.n_alphas, args.eps)
+                    else:
+                        path = convex_path(X, y, arr, n_alphas=args.n_alphas, eps=args.eps,
+                                           loss=loss, fit_intercept=True, tol=1e-6)
                     runs[rule].append((time.perf_counter() - t, path))
             sec = {rule: float(np.median([t for t, _ in runs[rule]])) for rule in RULES}
             rounds = {rule: sum(len(r.history) for r in runs[rule][0][1].results)
@@ -169,6 +211,8 @@ def main(argv=None):
                       for rule in RULES}
             for rule in RULES:
                 total[rule] += sec[rule]
+            best_of_both += float(np.minimum(runs["former"][0][1].solve_times,
+                                             runs["current"][0][1].solve_times).sum())
             cells = "".join(f"{sec[r]:>9.2f} ({rounds[r]:>2})" for r in RULES)
             print(f"{name:<24}{f'{X.shape[0]}x{X.shape[1] - 1}':>10}{cells}"
                   f"{sec['former'] / sec['current']:>7.2f}{diff:>14.1e}"
@@ -177,6 +221,9 @@ def main(argv=None):
         _use("current", mode)
     print(f"{'total':<34}{total['former']:>14.2f}{total['current']:>14.2f}"
           f"{total['former'] / total['current']:>7.2f}")
+    if mode == "cold":
+        print(f"the faster of the two at every point, summed (solve times of each "
+              f"side's first run): {best_of_both:.2f} s")
 
 
 if __name__ == "__main__":
