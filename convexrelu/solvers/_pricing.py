@@ -146,8 +146,9 @@ def price_blocks(op, V, blocks, targets=None, rows1=None, rows2=None, alpha=None
             # Weighting group j's residual scales its part of every column and
             # of the right-hand side; the multipliers keep their meaning.
             e1, w2 = e1 * om[k], w2 * om[k]
-        # (e1 as the operator's int8, contiguous: a batch holds every block's
-        # columns at once, and products with the int8 view's strides are slower)
+        # (unweighted, e1 stays the operator's int8, made contiguous: a batch
+        # holds every block's columns at once, and products with the int8
+        # view's strides are slower)
         cols.append(_BlockColumns(X, xnorm, np.ascontiguousarray(e1), w2))
         seed = None
         if start is not None:
