@@ -331,7 +331,7 @@ def test_pricing_matches_nnls_on_the_explicit_operator(seed, m, step_max, monkey
     rng = np.random.default_rng(seed)
     V = rng.standard_normal((40, 1)) / 40
     blocks = np.arange(2 * op.n_patterns)
-    _, _, norms = price_blocks(op, V, blocks)
+    lam1, lam2, norms = price_blocks(op, V, blocks)
     n, d = X.shape
     for k, b in enumerate(blocks):
         sig_i, t = divmod(b, op.n_patterns)
@@ -346,6 +346,12 @@ def test_pricing_matches_nnls_on_the_explicit_operator(seed, m, step_max, monkey
         x, _ = nnls(M, -c, maxiter=100 * M.shape[1])
         best = float(np.sum((c + M @ x) ** 2))
         assert np.sum(norms[k] ** 2) == pytest.approx(best, rel=1e-8, abs=1e-14)
+        # The returned multipliers are the ones that give these norms.
+        ours = np.concatenate([lam1[:, k, :].ravel(), lam2[:, k]])
+        assert np.all(ours >= 0)
+        resid = (c + M @ ours).reshape(m, d)
+        np.testing.assert_allclose(np.linalg.norm(resid, axis=1), norms[k], rtol=1e-9,
+                                   atol=1e-15)
 
 
 @pytest.mark.parametrize("frac,n_patterns", [(0.1, 40), (0.05, 80), (0.02, 40)])
