@@ -15,7 +15,11 @@ _CV_PARAMS_DOC_FIRST = """
         same, a data-dependent scale: the trained tuples' solution need not
         be zero at its first alpha.
     n_alphas : int, default=10
-        Grid size when ``alphas`` is None.
+        Grid size when ``alphas`` is None.  A finer grid costs much less
+        than in proportion: each fold's path is warm-started from point to
+        point (on diabetes, 3 folds, 20 tuples, the fit took 1.2 times as
+        long with 30 alphas and 1.9 times with 100 as with 10;
+        ``benchmarks/bench_cv.py``).
     eps : float, default=1e-3
         ``alpha_min / alpha_max`` of the computed grid.
     cv : int, cross-validation generator or iterable, default=None
