@@ -66,7 +66,7 @@ import convexrelu.solvers._line_search as line_search  # noqa: E402
 import convexrelu.solvers._block_certificate as block_certificate  # noqa: E402
 import convexrelu.solvers.fast as fast  # noqa: E402
 from convexrelu.solvers._working_set import _warm_dual_norms  # noqa: E402
-from convexrelu import (alpha_grid, alpha_max, convex_path, solve_convex,  # noqa: E402
+from convexrelu import (alpha_grid, convex_path, solve_convex,  # noqa: E402
                         train_arrangements)
 
 # The two largest UCI regression sets take minutes per path at any rule.
@@ -119,13 +119,11 @@ class _ColdPoints:
 
 def _cold_points(X, y, arr, loss, n_alphas, eps):
     """One cold solve per alpha of ``convex_path``'s grid (its first alpha,
-    ``alpha_max``, has the zero solution without a solve there too)."""
-    Y = y if y.ndim == 2 else y[:, None]
-    alphas = alpha_grid(alpha_max(X, Y, arr, loss=loss, fit_intercept=True),
-                        n_alphas=n_alphas, eps=eps)
-    first = convex_path(X, y, arr, alphas=alphas[:1], loss=loss, fit_intercept=True,
-                        tol=1e-6).results
-    return _ColdPoints(alphas, first + [
+    ``alpha_max``, has the zero solution without a solve there too: a
+    one-point path gives it and ``alpha_max``, computed once as the path's is)."""
+    first = convex_path(X, y, arr, n_alphas=1, loss=loss, fit_intercept=True, tol=1e-6)
+    alphas = alpha_grid(first.alpha_max, n_alphas=n_alphas, eps=eps)
+    return _ColdPoints(alphas, first.results + [
         solve_convex(X, y, arr, float(a), loss=loss, fit_intercept=True, tol=1e-6)
         for a in alphas[1:]])
 
@@ -211,8 +209,9 @@ def main(argv=None):
                       for rule in RULES}
             for rule in RULES:
                 total[rule] += sec[rule]
-            best_of_both += float(np.minimum(runs["former"][0][1].solve_times,
-                                             runs["current"][0][1].solve_times).sum())
+            if mode == "cold":
+                best_of_both += float(np.minimum(runs["former"][0][1].solve_times,
+                                                 runs["current"][0][1].solve_times).sum())
             cells = "".join(f"{sec[r]:>9.2f} ({rounds[r]:>2})" for r in RULES)
             print(f"{name:<24}{f'{X.shape[0]}x{X.shape[1] - 1}':>10}{cells}"
                   f"{sec['former'] / sec['current']:>7.2f}{diff:>14.1e}"
