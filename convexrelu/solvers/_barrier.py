@@ -133,7 +133,8 @@ def _solve_with_cold_restart(*args, **kwargs):
 
 
 def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, tol=1e-10,
-                             start_intercept=None, max_newton=200, n_correctors=5,
+                             stationarity_tol=None, start_intercept=None, max_newton=200,
+                             n_correctors=5,
                              verbose=False, newton="auto", start_u=None, resume=None,
                              state=None, check_steps=None, dropped=None, loss_part=None):
     """Solve the program restricted to ``blocks`` (all their constraint rows).
@@ -151,6 +152,10 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
     fit_intercept : bool
     tol : float, default=1e-10
         Relative barrier gap ``(n_rows + 2 A) / (tau * objective)`` to reach.
+    stationarity_tol : float, default=None
+        Largest stationarity residual (the largest group norm of the
+        Lagrangian's gradient in ``u``), relative to ``alpha``, accepted
+        once the gap is reached; None: ``tol``.
     start_intercept : ndarray of shape (C,), default=None
     max_newton : int, default=200
         Total Newton steps allowed.
@@ -231,6 +236,7 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
         When a block has no strictly feasible point.
     """
     blocks = np.asarray(blocks, dtype=int)
+    res_tol = tol if stationarity_tol is None else stationarity_tol
     rows = WorkingRows(op, blocks)
     X, n, d = rows.X, rows.n, rows.d
     const_hessian = loss.name == "squared"
@@ -327,7 +333,7 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
             print(f"    [ipm] it {it:3d}  obj {f_obj:.12e}  gap {gap_est:.2e}  "
                   f"res {res:.1e}  step {st:.2f}  tau {tau:.1e}")
         gap_now = gap_est <= tol * max(abs(f_obj), 1e-300)
-        if gap_now and res <= tol * alpha:
+        if gap_now and res <= res_tol * alpha:
             status = "optimal"
             break
         if gap_now and reached is None:
