@@ -97,6 +97,35 @@ def test_line_search_steps_stay_feasible(monkeypatch):
     assert res.converged and res.constraint_violation <= 1e-8
 
 
+def test_feasible_fraction_holds_rows_at_the_current_points_scale():
+    """A step whose end point is 15 times larger (max |Z| 279 from 18.3) but
+    of which only a tiny fraction is taken: a row starting just inside the
+    feasibility tolerance (1e-8 of max |Z|) ends within it too, at the scale
+    of the point reached.  Measured against the end point's scale, the
+    fraction let the row fall to 1.5e-7 (``random_sweep.py`` seed 7842 with
+    numpy 1.24 and scipy 1.10)."""
+    from convexrelu.solvers import _FEASIBILITY_RTOL
+    from convexrelu.solvers._line_search import LineSearch
+
+    class Rows(LineSearch):
+        def slacks(self, Z):
+            return Z, Z.sum(axis=1, keepdims=True)
+
+    ls = Rows()
+    ls.Zs = np.array([[18.3, -1.2e-7], [5.0, 1.0]])
+    dZ = np.array([[260.8, -98.0], [1.0, 1.0]])
+    rows1 = np.ones((2, 2), bool)
+    rows2 = np.zeros((2, 1), bool)
+    t = ls._feasible_fraction(rows1, rows2, ls.slacks(ls.Zs), dZ)
+    Zt = ls.Zs + t * dZ
+    assert 0.0 < t < 1e-8
+    assert Zt[0, 1] >= -_FEASIBILITY_RTOL * np.abs(Zt).max() * (1 + 1e-9)
+    # a row already below the tolerance is not pushed further down
+    ls.Zs[0, 1] = -5e-7
+    t = ls._feasible_fraction(rows1, rows2, ls.slacks(ls.Zs), dZ)
+    assert t == 0.0
+
+
 def test_active_set_softmax_face_by_output_needs_no_dense_face(monkeypatch):
     """A softmax face solved output by output holds each output's diagonal block
     only: with the dense-face cap at one byte the method still solves it."""
