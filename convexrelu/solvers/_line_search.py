@@ -239,8 +239,9 @@ class LineSearch:
         """The largest ``t <= 1`` for which ``Zs + t dZ`` keeps every row of
         ``rows1``, ``rows2`` at a slack of at least ``min(its start, -tol)``
         (``start``: the slacks at ``Zs``),
-        ``tol`` the solver's feasibility tolerance (1e-8) times ``max |Z|``:
-        the iterates stay as feasible as a certificate needs.
+        ``tol`` the solver's feasibility tolerance (1e-8) times the current
+        point's ``max |Z|``: the iterates stay as feasible as a certificate
+        needs.
 
         The walk holds its rows exactly only in exact arithmetic: with an
         ill-conditioned system of held rows (pivots of 1e-5 of ``a^T H^-1 a``)
@@ -252,8 +253,8 @@ class LineSearch:
         """
         s1, s2 = start
         e1, e2 = self.slacks(self.Zs + dZ)
-        # At the current point's scale, not the full step's: that can be far
-        # larger while the fraction taken is tiny (random_sweep.py seed 7842
+        # Not the full step's scale: that can be far larger while the
+        # fraction taken is tiny (random_sweep.py seed 7842
         # with numpy 1.24 and scipy 1.10: a fraction of 2.7e-8 of a step to
         # max |Z| = 279 from 18.3, whose tolerance let a row fall to 1.5e-7
         # relative, 15 times the feasibility tolerance).

@@ -173,12 +173,9 @@ def price_blocks(op, V, blocks, targets=None, rows1=None, rows2=None, alpha=None
             gn = np.sqrt(np.einsum("jd,jd->j", g, g))
             norms[k] = gn
             resid[k] = r
-            lam1[:, k, :] = 0.0
-            lam2[:, k] = 0.0
-            first = idx < n * m
-            i1, j1 = np.divmod(idx[first], m)
-            lam1[i1, k, j1] = val[first]
-            lam2[idx[~first] - n * m, k] = val[~first]
+            x = _dense(idx, val, n * m + n)
+            lam1[:, k, :] = x[:n * m].reshape(n, m)
+            lam2[:, k] = x[n * m:]
             if alpha is None or rnd == ball_rounds or np.all(gn[ball[k]] <= alpha):
                 continue
             # The next ball round's target moves a little: start from this support.
@@ -257,8 +254,12 @@ def _nnls_by_columns(M, c, m, d, alpha, max_rounds=50, start=None):
     One block of :func:`_nnls_blocks`; returns ``x``.
     """
     xs, _ = _nnls_blocks([M], [c], m, d, alpha, max_rounds=max_rounds, starts=[start])
-    idx, val = xs[0]
-    x = np.zeros(M.shape[1])
+    return _dense(*xs[0], M.shape[1])
+
+
+def _dense(idx, val, size):
+    """The vector of ``size`` entries whose non-zero ones are ``x[idx] = val``."""
+    x = np.zeros(size)
     x[idx] = val
     return x
 
