@@ -75,7 +75,7 @@ def test_many_classes_with_rare_ones_stay_on_the_output_split():
     from sklearn.model_selection import StratifiedKFold
 
     from convexrelu import ConvexDeepReLUClassifier
-    from convexrelu.solvers import _newton_systems
+    from convexrelu.solvers import _newton_matrix
 
     folder = Path(__file__).resolve().parents[2] / "shared" / "data" / "uci121" / "audiology-std"
     if not folder.exists():
@@ -87,19 +87,21 @@ def test_many_classes_with_rare_ones_stay_on_the_output_split():
     inner = StratifiedKFold(2, shuffle=True, random_state=0)
     rows = train[next(inner.split(X[train], y[train]))[0]]
     dense = []
-    real = _newton_systems._scaled_factor
+    # Every dense factorisation, whichever module asks for it, ends here.
+    real = _newton_matrix._factor_regularised
 
     def watching(H):
         dense.append(H.shape[0])
         return real(H)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_newton_systems, "_scaled_factor", watching)
+        mp.setattr(_newton_matrix, "_factor_regularised", watching)
         clf = ConvexDeepReLUClassifier(n_patterns=40, n_hidden=2, patterns="trained",
                                        alpha=1e-3, tol=1e-4, random_state=0)
         clf.fit(X[rows], y[rows])
     assert clf.converged_
     # Only the small matrices (intercepts, capacitances, one-block solves).
+    assert dense, "no factorisation seen: the watch is on the wrong function"
     assert max(dense) < 2000
 
 
