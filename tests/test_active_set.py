@@ -135,10 +135,13 @@ def test_active_set_softmax_face_by_output_needs_no_dense_face(monkeypatch):
     first = solve_convex(X, y, arr, alpha, loss="cross_entropy", fit_intercept=True, tol=1e-8)
     statuses = count_calls(monkeypatch, fast, "solve_restricted_active_set",
                             record=restricted_status)
-    monkeypatch.setattr(_active_set, "_by_output_pays", lambda n, p, cols: True)
+    asked = []
+    monkeypatch.setattr(_active_set, "_by_output_pays",
+                        lambda n, p, cols: asked.append(1) or True)
     monkeypatch.setattr(_newton_systems, "DENSE_FALLBACK_MAX_BYTES", 1)
     ours = solve_convex(X, y, arr, 0.8 * alpha, loss="cross_entropy", fit_intercept=True,
                         tol=1e-8, warm_start=first)
+    assert asked, "_by_output_pays was not asked: the patch is on the wrong function"
     assert statuses[0] == "optimal"
     ref = solve_convex(X, y, arr, 0.8 * alpha, loss="cross_entropy", fit_intercept=True,
                        solver="cvxpy", tol=1e-9)

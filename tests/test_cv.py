@@ -146,6 +146,10 @@ def test_patterns_drawn_once(monkeypatch):
         ConvexDeepReLURegressorCV(alphas=[0.1, 0.02], cv=3, n_patterns=6, n_hidden=2,
                                   patterns="sample", random_state=0).fit(X, y)
     assert calls == {"cv": 1, "estimator": 0}
+    # (a plain sampled fit does draw through the watched name: the zero means something)
+    ConvexDeepReLURegressor(alpha=0.1, n_patterns=6, n_hidden=2, patterns="sample",
+                            random_state=0).fit(X, y)
+    assert calls["estimator"] == 1, "the estimator's draws are not watched"
 
 
 def test_classifier_cv_matches_grid_search():
@@ -493,3 +497,6 @@ def test_unknown_solver_is_refused_before_any_training(monkeypatch):
                 ConvexDeepReLURegressorCV(solver="nope")):
         with pytest.raises(ValueError, match="Unknown solver 'nope'"):
             est.fit(X, y)
+        # (the traps are where a known solver's fit trains: else they prove nothing)
+        with pytest.raises(AssertionError, match="trained tuples"):
+            est.set_params(solver=None).fit(X, y)

@@ -125,8 +125,10 @@ def test_cells_by_vertices_match_the_linear_programs(X, vertices, monkeypatch):
     assert (enumeration._cells_by_vertices(rows, X.shape[1], bound) is not None) == vertices
     cells, witnesses = enumerate_cells(X)
     assert np.all(np.where(cells, 1.0, -1.0) * (witnesses @ X.T) > 0)
-    monkeypatch.setattr(enumeration, "_cells_by_vertices", lambda *args: None)
+    tried = []                          # (append returns None: "no cells found")
+    monkeypatch.setattr(enumeration, "_cells_by_vertices", lambda *args: tried.append(1))
     lp_cells, _ = enumerate_cells(X)
+    assert tried, "the replacement saw no call: it replaces the wrong function"
     np.testing.assert_array_equal(cells, lp_cells)
 
 

@@ -285,6 +285,9 @@ def test_round_after_a_cold_first_round_starts_cold(monkeypatch):
     assert not calls and res.converged and res.relative_gap <= 0.2
     primal, dual, worst = hand_gap(res, X, y, alpha)
     assert worst <= 1 + 1e-9 and primal - dual <= 0.2 * primal
+    # (a warm start's round is the method's: the spy does see it when it runs)
+    solve_convex(X, y, arr, 0.9 * alpha, fit_intercept=True, tol=0.2, warm_start=res)
+    assert calls, "the spy saw no call: it watches the wrong function"
 
 
 def test_coarse_path_steps_reach_the_cold_optimum():
@@ -606,6 +609,7 @@ def test_block_step_gains_below_rounding_do_not_cycle(monkeypatch):
     path = _uci_path("energy", 2, 0)
     assert all(r.converged for r in path.results)
     assert len(runs) >= 10
+    assert any(taken for taken, _ in runs), "no Newton step seen: the wrong method is watched"
     assert all(taken < most for taken, most in runs)
 
 
@@ -1000,3 +1004,9 @@ def test_fast_solver_works_in_the_row_space_of_x(n, d, loss, monkeypatch):
                         warm_start=ours)
     cold = solve_convex(X, y, arr, 0.7 * alpha, loss=loss, fit_intercept=True, tol=1e-8)
     assert warm.converged and warm.objective == pytest.approx(cold.objective, rel=1e-7)
+    # Without generators the blocks do need it: the spy sees the linear programs.
+    from convexrelu import Arrangements
+
+    solve_convex(X, y, Arrangements(arr.first, arr.signs, arr.second), alpha, loss=loss,
+                 fit_intercept=True, tol=1e-3)
+    assert lps, "the spy saw no linear program: it watches the wrong function"

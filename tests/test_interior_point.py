@@ -193,14 +193,16 @@ def test_newton_by_output_reaches_the_clarabel_optimum(inner, monkeypatch):
     X, y, arr, alpha = make_problem(44, 60, 3, 2, "cross_entropy", n_patterns=6,
                                 alpha_frac=0.1)
     # Make the chosen way the cheaper estimate; count the low-rank factors.
-    monkeypatch.setattr(_woodbury, "output_costs",
-                        lambda n, width, md: (0.0, 1.0) if inner == "dense" else (1.0, 0.0))
+    asked = []
+    monkeypatch.setattr(_woodbury, "output_costs", lambda n, width, md: asked.append(1) or (
+        (0.0, 1.0) if inner == "dense" else (1.0, 0.0)))
     made = []
     real = _woodbury.LowRankOutput
     monkeypatch.setattr(_woodbury, "LowRankOutput",
                         lambda *a: made.append(1) or real(*a))
     ours = solve_convex(X, y, arr, alpha, loss="cross_entropy", fit_intercept=True, tol=1e-8,
                         newton="outputs")
+    assert asked, "the costs were not asked: the patch is on the wrong function"
     assert (len(made) > 10) == (inner == "low_rank")
     ref = solve_convex(X, y, arr, alpha, loss="cross_entropy", fit_intercept=True,
                        solver="cvxpy", tol=1e-9)
@@ -888,6 +890,7 @@ def test_round_falling_back_after_shedding_keeps_every_block(monkeypatch):
                         lambda self, blocks_H, F: (_ for _ in ()).throw(
                             _barrier.NoInteriorError("forced")))
     clarabel_first = solve_convex(X, y, arr, alpha, fit_intercept=True, tol=1e-8)
+    assert clarabel_first.history[0]["inner"] == "clarabel"    # (the refusal is reached)
     assert ours.history[0]["objective"] == pytest.approx(
         clarabel_first.history[0]["objective"], rel=1e-9)
     assert ours.converged and ours.relative_gap <= 1e-8

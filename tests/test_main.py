@@ -11,9 +11,11 @@ def test_main_job_prints_certified_fits_and_scores(monkeypatch, capsys):
     from sklearn.datasets import load_breast_cancer, load_diabetes
 
     rng = np.random.default_rng(0)
+    loaded = []
 
     def subset(loader, n):
         def load(return_X_y=True):
+            loaded.append(loader.__name__)
             X, y = loader(return_X_y=True)
             rows = rng.permutation(len(y))[:n]
             return X[rows], y[rows]
@@ -23,6 +25,8 @@ def test_main_job_prints_certified_fits_and_scores(monkeypatch, capsys):
     monkeypatch.setattr(main_module, "load_diabetes", subset(load_diabetes, 150))
     monkeypatch.setattr(main_module, "load_breast_cancer", subset(load_breast_cancer, 150))
     main_module.main(["--alpha", "1e-2"])
+    # (else the job ran on the full data sets: the patches missed its loaders)
+    assert sorted(loaded) == ["load_breast_cancer", "load_diabetes"], loaded
     out = capsys.readouterr().out
     scores = dict(re.findall(r"^  (\S.*?)\s+(?:r2|accuracy) = ([-0-9.]+)", out, re.M))
     assert set(scores) >= {"ConvexDeepReLURegressor", "ConvexDeepReLUClassifier",

@@ -262,6 +262,7 @@ def test_output_block_newton_solve_mixes_formed_and_low_rank_outputs(n, monkeypa
     H = _dense_newton_matrix(Phi, {**cols, 2: slice(16, 16)}, Hl, D, extra)
     r = rng.standard_normal(H.shape[0])
     solve = _woodbury.output_block_solver(D, Phi, cols, Dl, Rl, Hl, True, extra)
+    assert next(choices, None) is None, "costs not asked per output: the wrong function is patched"
     assert len(made) == 1
     np.testing.assert_allclose(solve(r), np.linalg.solve(H, r), rtol=1e-8, atol=1e-10)
 

@@ -651,7 +651,7 @@ def test_solver_breakdown_becomes_a_clear_value_error(fitted_pair, monkeypatch):
         raise IndexError("a bug, not a breakdown")
 
     monkeypatch.setattr(mod, "solve_convex", bug)
-    with pytest.raises(IndexError):           # bugs are not disguised as bad input
+    with pytest.raises(IndexError, match="a bug"):     # bugs are not disguised as bad input
         est.fit(X, y)
 
     real = convexrelu_solve_convex()
