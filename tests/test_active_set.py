@@ -329,3 +329,65 @@ def test_active_set_restricted_solve_certifies_its_working_set():
             g = (sig[s_i] * arr.signs[t, j] * D1 * D2 * V + (2 * D1 - 1) * l1[:, k, j]
                  + arr.signs[t, j] * D1 * (2 * D2 - 1) * l2[:, k])
             assert np.linalg.norm(X.T @ g) <= alpha * (1 + 1e-7)
+
+
+@pytest.mark.parametrize("loss,m,fit_intercept", [("squared", 2, True),
+                                                  ("cross_entropy", 3, False)])
+def test_face_records_match_their_definitions(loss, m, fit_intercept, monkeypatch):
+    """Every face a warm-started solve steps on: the cached record's rows,
+    basis, responses and Gram blocks against a direct construction at the
+    step, and the norms' curvature the step assembles from them,
+    ``c_j (G_j - w_j w_j^T)``, against ``Z^T P Z`` with ``P`` block diagonal,
+    ``P_j = alpha (I - u_j u_j^T / |u_j|^2) / |u_j|``."""
+    from convexrelu.solvers import _active_set
+
+    X, y, arr, alpha = make_problem(12, 100, 3, m, loss, n_patterns=15, alpha_frac=0.15)
+    first = solve_convex(X, y, arr, alpha, loss=loss, fit_intercept=fit_intercept, tol=1e-8)
+    real = _active_set._ActiveSet.newton_step
+    checked = []
+
+    def newton_step(self, F, gF, gU, r, faces):
+        d = self.d
+        for bi, gs, (R, Zb, (i1, g1, i2), Jb, G) in faces:
+            q = len(gs)
+            g_idx = bi * self.m + gs
+            # the rows: first-layer rows of the live groups, then the block's
+            # second-layer rows, each at zero slack
+            direct = []
+            for i, g in zip(i1, g1):
+                row = np.zeros(q * d)
+                k = int(np.flatnonzero(g_idx == g)[0])
+                row[k * d:(k + 1) * d] = self.E1[i, g] * X[i]
+                direct.append(row)
+            for i in i2:
+                direct.append((self.W2[i, bi][gs, None] * X[i][None, :]).ravel())
+            np.testing.assert_allclose(R, np.reshape(direct, (-1, q * d)), atol=0)
+            assert self.act1[i1, g1].all() and self.act2[i2, bi].all()
+            assert self.act1[:, g_idx].sum() == len(i1) and self.act2[:, bi].sum() == len(i2)
+            k = Zb.shape[1]
+            np.testing.assert_allclose(Zb.T @ Zb, np.eye(k), atol=1e-12)
+            if len(R):
+                assert np.abs(R @ Zb).max(initial=0.0) <= 1e-10 * np.abs(R).max()
+                assert k == q * d - np.linalg.matrix_rank(R)
+            Zg = Zb.reshape(q, d, k)
+            J = sum(self.mask[:, g, None] * (X @ Zg[j]) for j, g in enumerate(g_idx))
+            np.testing.assert_allclose(Jb, J, rtol=1e-12, atol=1e-12)
+            for j in range(q):
+                np.testing.assert_allclose(G[j], Zg[j].T @ Zg[j], atol=1e-14)
+            P = np.zeros((q * d, q * d))
+            for j, g in enumerate(g_idx):
+                u = self.U[g] / r[g]
+                P[j * d:(j + 1) * d, j * d:(j + 1) * d] = self.alpha / r[g] * (
+                    np.eye(d) - np.outer(u, u))
+            c = self.alpha / r[g_idx]
+            w = np.einsum("jdk,jd->jk", Zg, self.U[g_idx] / r[g_idx, None])
+            np.testing.assert_allclose((c @ G.reshape(q, -1)).reshape(k, k) - (w.T * c) @ w,
+                                       Zb.T @ P @ Zb, rtol=1e-10, atol=1e-12)
+            checked.append(len(R))
+        return real(self, F, gF, gU, r, faces)
+
+    monkeypatch.setattr(_active_set._ActiveSet, "newton_step", newton_step)
+    warm = solve_convex(X, y, arr, 0.8 * alpha, loss=loss, fit_intercept=fit_intercept,
+                        tol=1e-8, warm_start=first)
+    assert warm.history[0]["inner"] == "active_set" and warm.converged
+    assert len(checked) >= 5 and min(checked) > 0       # faces with active rows

@@ -159,7 +159,7 @@ class _ActiveSet(Faces, LineSearch, ZeroGroups):
         self.act1, self.act2 = self.active_rows(active_rtol)
         self.mu1 = np.zeros((n, A))
         self.mu2 = np.zeros((n, B))
-        self.faces = {}
+        self.faces = {}                    # block -> (its face, the face record)
         # Blocks certified by their own restricted solve at the current point.
         self.certified = set()
         # The face whose rows were last checked before it was solved.
@@ -229,10 +229,11 @@ class _ActiveSet(Faces, LineSearch, ZeroGroups):
             r = np.linalg.norm(self.U, axis=1)
             gU = (gF[:, self.out_of_group] * self.mask).T @ X          # (A, d)
             gU[live] += alpha * self.U[live] / r[live, None]
-            bases = [(bi, np.flatnonzero(lb[bi])) for bi in np.flatnonzero(lb.any(axis=1))]
-            bases = [(bi, gs, self.basis(bi, gs)) for bi, gs in bases]
+            faces = [(bi, np.flatnonzero(lb[bi])) for bi in np.flatnonzero(lb.any(axis=1))]
+            faces = [(bi, gs, self.face(bi, gs)) for bi, gs in faces]
+            bases = [(bi, gs, face[1]) for bi, gs, face in faces]
             try:
-                dU, dec, gmax = self.newton_step(F, gF, gU, r, bases)
+                dU, dec, gmax = self.newton_step(F, gF, gU, r, faces)
             except (LinAlgError, RuntimeError, ValueError):
                 return self.result("failed")
             if verbose:
@@ -302,14 +303,16 @@ class _ActiveSet(Faces, LineSearch, ZeroGroups):
         return (self.U.reshape(B, m, d), self.b, np.maximum(self.mu1, 0.0).reshape(n, B, m),
                 np.maximum(self.mu2, 0.0), status)
 
-    def newton_step(self, F, gF, gU, r, bases):
+    def newton_step(self, F, gF, gU, r, faces):
         """The Newton step on the current face: ``(dU, decrement, largest gradient entry)``.
 
-        (The intercepts' part of the step stays in :attr:`model`, whose steps
-        :meth:`line_search` takes.)
+        ``faces``: ``(block, live groups, face record)`` of the live blocks
+        (see :meth:`Faces.face`).  (The intercepts' part of the step stays in
+        :attr:`model`, whose steps :meth:`line_search` takes.)
         """
         n, m, d, C, A = self.n, self.m, self.d, self.C, self.A
-        X, alpha = self.op.X, self.alpha
+        alpha = self.alpha
+        bases = [(bi, gs, face[1]) for bi, gs, face in faces]
         sizes = [Zb.shape[1] for _, _, Zb in bases]
         offs = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
         p_u = int(offs[-1])
@@ -345,24 +348,21 @@ class _ActiveSet(Faces, LineSearch, ZeroGroups):
             diag_blocks = {o: H[co, co] for o, co in cols.items()}        # views
         J = np.empty((n, p_u))
         grad = np.zeros(p)
-        eye = np.eye(d)
-        for (bi, gs, Zb), lo, hi in zip(bases, offs[:-1], offs[1:]):
+        for (bi, gs, (_, Zb, _, Jb, G)), lo, hi in zip(faces, offs[:-1], offs[1:]):
             if hi == lo:
                 continue
             g_idx = bi * m + gs
-            Mb = (self.mask[:, g_idx, None] * X[:, None, :]).reshape(n, -1)
-            J[:, lo:hi] = Mb @ Zb
+            J[:, lo:hi] = Jb
             grad[lo:hi] = Zb.T @ gU[g_idx].ravel()
-            # The norms' curvature alpha (I - u u^T / |u|^2) / |u|, group by group.
-            q = len(gs)
-            Pb = np.zeros((q * d, q * d))
-            for k, g in enumerate(g_idx):
-                ug = self.U[g] / r[g]
-                Pb[k * d:(k + 1) * d, k * d:(k + 1) * d] = (alpha / r[g]) * (
-                    eye - np.outer(ug, ug))
+            # The norms' curvature alpha (I - u u^T / |u|^2) / |u| of each
+            # group, in the face's coordinates: c_j (G_j - w_j w_j^T),
+            # w_j = Z_j^T u_j / |u_j|.
+            c = alpha / r[g_idx]
+            w = np.einsum("jdk,jd->jk", Zb.reshape(len(gs), d, -1),
+                          self.U[g_idx] / r[g_idx, None])
             start = cols[self.o_idx[bi]].start
             diag_blocks[self.o_idx[bi]][lo - start:hi - start, lo - start:hi - start] = (
-                Zb.T @ Pb @ Zb)
+                (c @ G.reshape(len(gs), -1)).reshape(hi - lo, hi - lo) - (w.T * c) @ w)
         Hl = self.loss.hessian(F, self.Y, self.w)                      # (n, C, C)
         if ci:
             grad[p_u:] = gF.sum(axis=0)
