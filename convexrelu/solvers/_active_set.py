@@ -231,7 +231,6 @@ class _ActiveSet(Faces, LineSearch, ZeroGroups):
             gU[live] += alpha * self.U[live] / r[live, None]
             faces = [(bi, np.flatnonzero(lb[bi])) for bi in np.flatnonzero(lb.any(axis=1))]
             faces = [(bi, gs, self.face(bi, gs)) for bi, gs in faces]
-            bases = [(bi, gs, face[1]) for bi, gs, face in faces]
             try:
                 dU, dec, gmax = self.newton_step(F, gF, gU, r, faces)
             except (LinAlgError, RuntimeError, ValueError):
@@ -248,10 +247,10 @@ class _ActiveSet(Faces, LineSearch, ZeroGroups):
                 # are the ones its exact solution would release, and the steps
                 # to that solution would be spent on a face that changes.
                 self.checked_face = self.face_key()
-                if self.check_face(gU, bases) is True:
+                if self.check_face(gU, faces) is True:
                     continue
             if solved:
-                change = self.check_face(gU, bases)
+                change = self.check_face(gU, faces)
                 if change == "failed":
                     return self.result("failed")
                 if change:
@@ -267,7 +266,7 @@ class _ActiveSet(Faces, LineSearch, ZeroGroups):
             if moved is None:
                 if dec <= 1e3 * tol * max(abs(self.f), 1e-300):
                     # Rounding stops the descent: the face is as solved as it gets.
-                    change = self.check_face(gU, bases)
+                    change = self.check_face(gU, faces)
                     if change is False and self.enter_groups(-gF, lb) is False:
                         status = "optimal"
                         break

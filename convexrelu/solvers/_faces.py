@@ -63,11 +63,7 @@ class Faces:
             self.faces[bi] = (key, rec)
         return rec
 
-    def basis(self, bi, gs):
-        """Null-space basis of the block's active rows (cached per face)."""
-        return self.face(bi, gs)[1]
-
-    def check_face(self, gU, bases):
+    def check_face(self, gU, faces):
         """Multipliers of the active rows; leave the rows a feasible descent frees.
 
         Non-negative least squares ``min_{mu >= 0} ||R^T mu - grad f||`` per
@@ -83,8 +79,7 @@ class Faces:
         """
         m = self.m
         changed = False
-        for bi, gs, Zb in bases:
-            R, _, (i1, g1, i2), _, _ = self.face(bi, gs)
+        for bi, gs, (R, Zb, (i1, g1, i2), _, _) in faces:
             if R.shape[0] == 0:
                 continue
             g = gU[bi * m + gs].ravel()
