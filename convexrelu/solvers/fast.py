@@ -121,6 +121,9 @@ SHORT_SET_BLOCKS_MOST = 32
 #: softmax fits 1.03x, ``bench_strong_rule.py``'s paths 1.01x; the same
 #: rounds (one fewer on one path), objectives within 3e-10
 STATIONARITY_FACTOR = 100
+#: a warm start from ``prev_alpha`` goes to the active-set method when
+#: ``alpha >= ACTIVE_SET_ALPHA_RATIO * prev_alpha`` (see ``solve_fast``)
+ACTIVE_SET_ALPHA_RATIO = 0.45
 
 
 def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
@@ -327,7 +330,7 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
     # for two interior-point rounds).
     prev_alpha = getattr(warm_start, "alpha", None)
     from_exact = (warm_start is not None
-                  and (prev_alpha is None or alpha >= 0.45 * float(prev_alpha))
+                  and (prev_alpha is None or alpha >= ACTIVE_SET_ALPHA_RATIO * float(prev_alpha))
                   # Feasible here (the refit of a CV estimator starts from
                   # the mean of its folds' solutions, each feasible on its
                   # own rows only: the interior point takes that round).
