@@ -19,21 +19,17 @@ class Faces:
         """The current face (live groups and active rows), hashable."""
         return hash((self.live().tobytes(), self.act1.tobytes(), self.act2.tobytes()))
 
-    def face_rows(self, bi, gs):
-        """Active rows of block ``bi`` on its live groups ``gs``, shape (r, |gs| d)."""
-        X, m, d = self.op.X, self.m, self.d
+    def face_rows(self, bi, gs, rows):
+        """Active rows of block ``bi`` on its live groups ``gs``, shape (r, |gs| d),
+        in the order of ``rows`` (:meth:`row_index`)."""
+        X, d = self.op.X, self.d
+        i1, g1, i2 = rows
         q = len(gs)
-        parts = []
-        for k, j in enumerate(gs):
-            g = bi * m + j
-            idx = np.flatnonzero(self.act1[:, g])
-            R = np.zeros((len(idx), q * d))
-            R[:, k * d:(k + 1) * d] = self.E1[idx, g, None] * X[idx]
-            parts.append(R)
-        idx = np.flatnonzero(self.act2[:, bi])
-        R = (self.W2[idx][:, bi][:, gs, None] * X[idx, None, :]).reshape(len(idx), q * d)
-        parts.append(R)
-        return np.vstack(parts)
+        R1 = np.zeros((len(i1), q, d))
+        R1[np.arange(len(i1)), np.searchsorted(gs, g1 - bi * self.m)] = (
+            self.E1[i1, g1, None] * X[i1])
+        R2 = (self.W2[i2][:, bi][:, gs, None] * X[i2, None, :]).reshape(len(i2), q * d)
+        return np.vstack([R1.reshape(len(i1), q * d), R2])
 
     def face(self, bi, gs):
         """Block ``bi``'s face on its live groups ``gs``, cached per face.
@@ -54,12 +50,12 @@ class Faces:
         rec = key_rec[1] if key_rec is not None and key_rec[0] == key else None
         if rec is None:
             n, d, q = self.n, self.d, len(gs)
-            R = self.face_rows(bi, gs)
+            rows = self.row_index(bi, gs)
+            R = self.face_rows(bi, gs, rows)
             Zb = _null_space(R, q * d)
             Zg = Zb.reshape(q, d, -1)
             Mb = (self.mask[:, bi * self.m + gs, None] * self.op.X[:, None, :]).reshape(n, -1)
-            rec = (R, Zb, self.row_index(bi, gs), Mb @ Zb,
-                   np.einsum("jdk,jdl->jkl", Zg, Zg))
+            rec = (R, Zb, rows, Mb @ Zb, np.einsum("jdk,jdl->jkl", Zg, Zg))
             self.faces[bi] = (key, rec)
         return rec
 
