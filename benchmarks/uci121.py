@@ -18,10 +18,18 @@ runs only those models (a set's row waits for all three): the baselines of a
 set whose convex folds take hours can run beside them, in another process
 with the same ``--record``; ``--folds 2,3`` runs only those folds, so two
 processes can share one set's convex folds (each skips a fold the other
-has recorded by the time it comes to it).
+has recorded by the time it comes to it).  ``--record-inner FILE`` does the
+same for the inner search's fits (a fold of a ``plant-*`` set is nine inner
+fits of most of an hour each, and a refit): a stopped fold goes on from its
+last finished inner fit.  The search is ``GridSearchCV``'s written out
+(:func:`grid_search`; ``tests/test_uci121_protocol.py`` checks that it
+makes the same choice).
 
     python benchmarks/uci121.py --patterns trained --sets audiology-std \
         --record benchmarks/results/uci121_folds.csv
+    python benchmarks/uci121.py --patterns trained --sets plant-margin --models convex \
+        --memory-limit none --record benchmarks/results/uci121_folds.csv \
+        --record-inner benchmarks/results/uci121_inner.csv
 """
 
 import argparse
@@ -35,7 +43,8 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.base import clone
+from sklearn.model_selection import ParameterGrid, StratifiedKFold, check_cv
 from sklearn.neural_network import MLPClassifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -67,7 +76,47 @@ def _inner_cv(y):
     return StratifiedKFold(max(k, 2), shuffle=True, random_state=0) if k >= 2 else 2
 
 
-def run_fold(name, model, grid, X, y, train, test):
+def grid_search(model, grid, X, y, cv, inner=None):
+    """The refitted model of ``GridSearchCV(model, grid, cv=cv, error_score=0.0)``.
+
+    The same search written out (the same splits, candidates in the grid's
+    order, accuracy, a failed fit or score counting 0.0, the first of the
+    best mean scores), so that each inner fit can be recorded: ``inner``
+    (an :class:`InnerRecord`, or None) is asked for a (candidate, split)
+    before it is fitted and told every score fitted.  A fold of a
+    ``plant-*`` set is nine inner fits of 40 to 60 minutes each; a stopped
+    run keeps the finished ones.
+    """
+    splits = list(check_cv(cv, y, classifier=True).split(X, y))
+    known = {} if inner is None else inner.scores()
+    means = []
+    for params in ParameterGrid(grid):
+        key = _params_key(params)
+        scores = []
+        for j, (tr, te) in enumerate(splits):
+            if (key, j) in known:
+                scores.append(known[(key, j)][0])
+                continue
+            t0 = time.perf_counter()
+            try:
+                acc = float(clone(model).set_params(**params).fit(X[tr], y[tr]).score(X[te], y[te]))
+            except Exception:
+                acc = 0.0
+            scores.append(acc)
+            if inner is not None:
+                inner.add(key, j, acc, time.perf_counter() - t0)
+        means.append(np.mean(scores))
+    best = list(ParameterGrid(grid))[int(np.argmax(means))]
+    return clone(model).set_params(**best).fit(X, y)
+
+
+def _params_key(params):
+    return ";".join(f"{k}={params[k]!r}" for k in sorted(params))
+
+
+def run_fold(name, model, grid, X, y, train, test, inner=None):
+    """``(name, test accuracy, seconds)`` of one outer fold (``inner``: see
+    :func:`grid_search`)."""
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -78,11 +127,11 @@ def run_fold(name, model, grid, X, y, train, test):
             return name, acc, time.perf_counter() - t0
         counts = np.bincount(ytr)
         if counts[counts > 0].min() >= 2:
-            search = GridSearchCV(model, grid, cv=_inner_cv(ytr), error_score=0.0)
+            fitted = grid_search(model, grid, X[train], ytr, _inner_cv(ytr), inner)
         else:
-            search = model.set_params(**{k: v[len(v) // 2] for k, v in grid.items()})
-        search.fit(X[train], ytr)
-        acc = float(np.mean(search.predict(X[test]) == y[test]))
+            fitted = clone(model).set_params(
+                **{k: v[len(v) // 2] for k, v in grid.items()}).fit(X[train], ytr)
+        acc = float(np.mean(fitted.predict(X[test]) == y[test]))
     return name, acc, time.perf_counter() - t0
 
 
@@ -123,9 +172,46 @@ def append_record(path, args, ds, model, fold, acc, sec):
                              seconds=f"{sec:.1f}", **_settings(args)))
 
 
-def _run_job(name, model, grid, X, y, k, train, test):
+INNER_FIELDS = ["set", "model", "fold", "params", "split", "accuracy", "seconds", "patterns",
+                "n_patterns", "n_hidden", "tol"]
+
+
+class InnerRecord:
+    """The inner-CV fits of one (set, model, fold) in a CSV file (``--record-inner``):
+    every fitted (candidate, split) is appended at once, and those already
+    there with the same settings are not fitted again."""
+
+    def __init__(self, path, args, ds, model, fold):
+        self.path, self.settings = Path(path), _settings(args)
+        self.where = {"set": ds, "model": model, "fold": str(fold)}
+
+    def scores(self):
+        """``{(params, split): (accuracy, seconds)}`` recorded for this fold."""
+        found = {}
+        if not self.path.exists():
+            return found
+        want = dict(self.where, **self.settings)
+        with open(self.path, newline="") as fh:
+            for row in csv.DictReader(fh):
+                if all(row.get(k) == v for k, v in want.items()):
+                    found[(row["params"], int(row["split"]))] = (
+                        float(row["accuracy"]), float(row["seconds"]))
+        return found
+
+    def add(self, params, split, acc, sec):
+        new = not self.path.exists()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=INNER_FIELDS)
+            if new:
+                writer.writeheader()
+            writer.writerow(dict(self.where, params=params, split=split, accuracy=repr(acc),
+                                 seconds=f"{sec:.1f}", **self.settings))
+
+
+def _run_job(name, model, grid, X, y, k, train, test, inner=None):
     """:func:`run_fold` with the fold's index passed through."""
-    name, acc, sec = run_fold(name, model, grid, X, y, train, test)
+    name, acc, sec = run_fold(name, model, grid, X, y, train, test, inner)
     return name, k, acc, sec
 
 
@@ -145,6 +231,9 @@ def main(argv=None):
                              "whose largest fit is estimated above it is skipped")
     parser.add_argument("--record", help="CSV file of finished folds: appended, and "
                         "the folds in it (same settings) are not run again")
+    parser.add_argument("--record-inner", help="CSV file of finished inner-CV fits: "
+                        "appended, and the fits in it (same settings) are not run again, "
+                        "so a stopped fold goes on from its last inner fit")
     parser.add_argument("--models", default="convex,mlp,logreg",
                         help="comma-separated models to run; a set's row is printed once "
                              "every model's folds are done (run the others in another "
@@ -197,11 +286,16 @@ def main(argv=None):
         if args.n_jobs == 1:
             # One by one: each fold is recorded as soon as it is done, and a
             # fold another process has recorded meanwhile is not run again.
-            out = (_run_job(m, est, grid, X, y, k, tr, te) for m, est, grid, k, tr, te in jobs
+            out = (_run_job(m, est, grid, X, y, k, tr, te,
+                            None if args.record_inner is None
+                            else InnerRecord(args.record_inner, args, ds, m, k))
+                   for m, est, grid, k, tr, te in jobs
                    if (ds, m, k) not in read_record(args.record, args))
         else:
             out = Parallel(n_jobs=args.n_jobs)(
-                delayed(_run_job)(m, est, grid, X, y, k, tr, te)
+                delayed(_run_job)(m, est, grid, X, y, k, tr, te,
+                                  None if args.record_inner is None
+                                  else InnerRecord(args.record_inner, args, ds, m, k))
                 for m, est, grid, k, tr, te in jobs)
         for m, k, acc, sec in out:
             done[(ds, m, k)] = (acc, sec)

@@ -1,0 +1,124 @@
+"""The UCI-121 benchmark's inner search (benchmarks/uci121.py).
+
+* ``grid_search`` makes ``GridSearchCV``'s choice (same splits, same
+  tie-breaking, failed fits scoring 0.0) and refits it, so results recorded
+  before it replaced ``GridSearchCV`` stay comparable;
+* with an ``InnerRecord`` it fits only the (candidate, split) pairs the
+  file lacks for the same set, model, fold and settings, and reuses the
+  rest.
+"""
+
+import sys
+from argparse import Namespace
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris, load_wine
+from sklearn.exceptions import FitFailedWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import uci121  # noqa: E402
+from convexrelu import ConvexDeepReLUClassifier  # noqa: E402
+
+ARGS = Namespace(patterns="trained", n_patterns=40, n_hidden=2, tol=1e-4)
+
+
+class CountingLogisticRegression(LogisticRegression):
+    """Logistic regression that counts its fits (class-wide, clones included)."""
+
+    fits = []
+
+    def fit(self, X, y, sample_weight=None):
+        CountingLogisticRegression.fits.append(self.C)
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+class FailingAtC(LogisticRegression):
+    """Fails to fit at ``C == 1.0``, as a solver that runs out of memory would."""
+
+    def fit(self, X, y, sample_weight=None):
+        if self.C == 1.0:
+            raise RuntimeError("deliberate failure")
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+def _split(load):
+    X, y = load(return_X_y=True)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    rng = np.random.default_rng(0)
+    perm = rng.permutation(len(y))
+    return X[perm[:100]], y[perm[:100]], X[perm[100:]], y[perm[100:]]
+
+
+@pytest.mark.parametrize("load", [load_iris, load_wine])
+@pytest.mark.parametrize("model, grid", [
+    (LogisticRegression(max_iter=2000), {"C": [1e-3, 10.0, 100.0]}),
+    (FailingAtC(max_iter=2000), {"C": [1e-2, 1.0, 10.0]}),
+    (ConvexDeepReLUClassifier(n_patterns=4, tol=1e-4, random_state=0),
+     {"alpha": [1e-1, 1e-2, 1e-3]}),
+])
+def test_grid_search_makes_the_choice_of_GridSearchCV(load, model, grid):
+    X, y, Xt, yt = _split(load)
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    with pytest.warns(FitFailedWarning) if isinstance(model, FailingAtC) else nullcontext():
+        gs = GridSearchCV(model, grid, cv=cv, error_score=0.0).fit(X, y)
+    ours = uci121.grid_search(model, grid, X, y, cv)
+    assert {k: ours.get_params()[k] for k in grid} == gs.best_params_
+    np.testing.assert_array_equal(ours.predict(Xt), gs.predict(Xt))
+
+
+def test_grid_search_breaks_ties_as_GridSearchCV():
+    # max_iter beyond convergence changes nothing: the candidates tie in
+    # pairs, and the first of the best pair must win.
+    X, y, Xt, _ = _split(load_iris)
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    grid = {"C": [1e-3, 10.0], "max_iter": [2000, 3000]}
+    gs = GridSearchCV(LogisticRegression(), grid, cv=cv, error_score=0.0).fit(X, y)
+    means = gs.cv_results_["mean_test_score"]
+    assert means[2] == means[3] == means.max() > means[0]
+    ours = uci121.grid_search(LogisticRegression(), grid, X, y, cv)
+    assert (ours.C, ours.max_iter) == (10.0, 2000) == tuple(gs.best_params_.values())
+
+
+def test_inner_record_fits_only_what_it_lacks(tmp_path):
+    X, y, Xt, yt = _split(load_iris)
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    model = CountingLogisticRegression(max_iter=2000)
+    grid = {"C": [1e-2, 1.0, 100.0]}
+    path = tmp_path / "inner.csv"
+    record = uci121.InnerRecord(path, ARGS, "iris", "logreg", 2)
+
+    CountingLogisticRegression.fits = []
+    first = uci121.grid_search(model, grid, X, y, cv, record)
+    assert len(CountingLogisticRegression.fits) == 9 + 1          # 3 x 3 inner, the refit
+    scores = record.scores()
+    assert sorted(scores) == sorted((f"C={c!r}", j) for c in grid["C"] for j in range(3))
+    assert all(0.0 <= acc <= 1.0 for acc, _ in scores.values())
+
+    # Everything recorded: only the refit runs, and it is the same choice.
+    CountingLogisticRegression.fits = []
+    again = uci121.grid_search(model, grid, X, y, cv, record)
+    assert CountingLogisticRegression.fits == [first.C]
+    np.testing.assert_array_equal(again.predict(Xt), first.predict(Xt))
+
+    # A stopped run: the last three inner fits missing are fitted, no others.
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:-3]) + "\n")
+    CountingLogisticRegression.fits = []
+    uci121.grid_search(model, grid, X, y, cv, record)
+    assert CountingLogisticRegression.fits == [100.0] * 3 + [first.C]
+    assert len(record.scores()) == 9
+
+    # Another fold, or other settings, reuse nothing.
+    for other in (uci121.InnerRecord(path, ARGS, "iris", "logreg", 3),
+                  uci121.InnerRecord(path, Namespace(**dict(vars(ARGS), tol=1e-6)),
+                                     "iris", "logreg", 2)):
+        assert other.scores() == {}
+        CountingLogisticRegression.fits = []
+        uci121.grid_search(model, grid, X, y, cv, other)
+        assert len(CountingLogisticRegression.fits) == 10
