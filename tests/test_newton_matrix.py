@@ -229,6 +229,9 @@ def test_output_block_newton_solve_equals_the_dense_one(n, fit_intercept, inner)
     r = rng.standard_normal(size)
     solve = output_block_solver(D, Phi, cols, Dl, Rl, Hl, fit_intercept, extra, inner)
     np.testing.assert_allclose(solve(r), np.linalg.solve(H, r), rtol=1e-8, atol=1e-10)
+    # Several right-hand sides at once (the active-set line search's rows).
+    R = rng.standard_normal((size, 3))
+    np.testing.assert_allclose(solve(R), np.linalg.solve(H, R), rtol=1e-8, atol=1e-10)
 
 
 @pytest.mark.parametrize("n", [5, 40])

@@ -416,7 +416,7 @@ class _ActiveSet(Faces, LineSearch, ZeroGroups):
         extra = None
         if self.fit_intercept and self.loss.shift_invariant:
             extra = flat_direction_curvature(Hl.sum(axis=0))
-        return by_output_solver(outputs, J, cols, lam, Hl, self.fit_intercept, extra)
+        return by_output_solver(outputs, J, cols, parts, Hl, self.fit_intercept, extra)
 
     def try_zero(self, groups, ftol=0.0, feas=1e-12):
         """Set ``groups`` to zero if that keeps the rows feasible and lowers ``f``.
