@@ -20,7 +20,7 @@ with the same ``--record``; ``--folds 2,3`` runs only those folds, so two
 processes can share one set's convex folds (each skips a fold the other
 has recorded by the time it comes to it).  ``--record-inner FILE`` does the
 same for the inner search's fits (a fold of a ``plant-*`` set is nine inner
-fits of most of an hour each, and a refit): a stopped fold goes on from its
+fits of 15 to 40 minutes each, and a refit): a stopped fold goes on from its
 last finished inner fit.  The search is ``GridSearchCV``'s written out
 (:func:`grid_search`; ``tests/test_uci121_protocol.py`` checks that it
 makes the same choice).
@@ -41,9 +41,9 @@ from pathlib import Path
 
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
 from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning, FitFailedWarning
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import ParameterGrid, StratifiedKFold, check_cv
 from sklearn.neural_network import MLPClassifier
 
@@ -80,12 +80,14 @@ def grid_search(model, grid, X, y, cv, inner=None):
     """The refitted model of ``GridSearchCV(model, grid, cv=cv, error_score=0.0)``.
 
     The same search written out (the same splits, candidates in the grid's
-    order, accuracy, a failed fit or score counting 0.0, the first of the
-    best mean scores), so that each inner fit can be recorded: ``inner``
-    (an :class:`InnerRecord`, or None) is asked for a (candidate, split)
-    before it is fitted and told every score fitted.  A fold of a
-    ``plant-*`` set is nine inner fits of 40 to 60 minutes each; a stopped
-    run keeps the finished ones.
+    order, accuracy, a failed fit or score counting 0.0 with a
+    ``FitFailedWarning``, the first of the best mean scores), so that each
+    inner fit can be recorded: ``inner`` (an :class:`InnerRecord`, or None)
+    is asked for a (candidate, split) before it is fitted and told every
+    score fitted, but not a failure (out of memory beside other processes,
+    say), which the next run tries again.  A fold of a ``plant-*`` set is
+    nine inner fits of 15 to 40 minutes each; a stopped run keeps the
+    finished ones.
     """
     splits = list(check_cv(cv, y, classifier=True).split(X, y))
     known = {} if inner is None else inner.scores()
@@ -100,8 +102,11 @@ def grid_search(model, grid, X, y, cv, inner=None):
             t0 = time.perf_counter()
             try:
                 acc = float(clone(model).set_params(**params).fit(X[tr], y[tr]).score(X[te], y[te]))
-            except Exception:
-                acc = 0.0
+            except Exception as exc:
+                warnings.warn(f"{key}, split {j}: {type(exc).__name__}: {exc}; scored 0.0",
+                              FitFailedWarning)
+                scores.append(0.0)
+                continue
             scores.append(acc)
             if inner is not None:
                 inner.add(key, j, acc, time.perf_counter() - t0)
@@ -246,6 +251,11 @@ def main(argv=None):
     if args.memory_limit.lower() == "none":
         args.memory_limit = None
     done = read_record(args.record, args)
+
+    def inner_record(ds, model, fold):
+        return (None if args.record_inner is None
+                else InnerRecord(args.record_inner, args, ds, model, fold))
+
     names = args.sets or uci121_names(args.max_n)
     if not names:
         print("no UCI-121 data found under ../shared/data; nothing to do")
@@ -286,16 +296,12 @@ def main(argv=None):
         if args.n_jobs == 1:
             # One by one: each fold is recorded as soon as it is done, and a
             # fold another process has recorded meanwhile is not run again.
-            out = (_run_job(m, est, grid, X, y, k, tr, te,
-                            None if args.record_inner is None
-                            else InnerRecord(args.record_inner, args, ds, m, k))
+            out = (_run_job(m, est, grid, X, y, k, tr, te, inner_record(ds, m, k))
                    for m, est, grid, k, tr, te in jobs
                    if (ds, m, k) not in read_record(args.record, args))
         else:
             out = Parallel(n_jobs=args.n_jobs)(
-                delayed(_run_job)(m, est, grid, X, y, k, tr, te,
-                                  None if args.record_inner is None
-                                  else InnerRecord(args.record_inner, args, ds, m, k))
+                delayed(_run_job)(m, est, grid, X, y, k, tr, te, inner_record(ds, m, k))
                 for m, est, grid, k, tr, te in jobs)
         for m, k, acc, sec in out:
             done[(ds, m, k)] = (acc, sec)

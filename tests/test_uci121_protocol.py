@@ -67,7 +67,8 @@ def test_grid_search_makes_the_choice_of_GridSearchCV(load, model, grid):
     cv = StratifiedKFold(3, shuffle=True, random_state=0)
     with pytest.warns(FitFailedWarning) if isinstance(model, FailingAtC) else nullcontext():
         gs = GridSearchCV(model, grid, cv=cv, error_score=0.0).fit(X, y)
-    ours = uci121.grid_search(model, grid, X, y, cv)
+    with pytest.warns(FitFailedWarning) if isinstance(model, FailingAtC) else nullcontext():
+        ours = uci121.grid_search(model, grid, X, y, cv)
     assert {k: ours.get_params()[k] for k in grid} == gs.best_params_
     np.testing.assert_array_equal(ours.predict(Xt), gs.predict(Xt))
 
@@ -122,3 +123,16 @@ def test_inner_record_fits_only_what_it_lacks(tmp_path):
         CountingLogisticRegression.fits = []
         uci121.grid_search(model, grid, X, y, cv, other)
         assert len(CountingLogisticRegression.fits) == 10
+
+
+def test_inner_record_keeps_no_failed_fit(tmp_path):
+    # A failure (out of memory beside other processes, say) scores 0.0 in
+    # this search, as in GridSearchCV, but the next run tries it again.
+    X, y, _, _ = _split(load_iris)
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    record = uci121.InnerRecord(tmp_path / "inner.csv", ARGS, "iris", "logreg", 0)
+    with pytest.warns(FitFailedWarning, match=r"C=1\.0, split \d: RuntimeError: deliberate"):
+        fitted = uci121.grid_search(FailingAtC(max_iter=2000), {"C": [1e-2, 1.0]}, X, y, cv,
+                                    record)
+    assert fitted.C == 1e-2
+    assert sorted(record.scores()) == [("C=0.01", j) for j in range(3)]

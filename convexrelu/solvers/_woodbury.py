@@ -488,10 +488,11 @@ def by_output_solver(outputs, Phi, cols, parts, Hl, fit_intercept, intercept_ext
     if not fit_intercept:
         return m_inv
 
+    outs = list(outputs)
     V = np.zeros((n, C))
     energy = np.zeros(C)
     e_states = []
-    for o, (sl, out) in zip(outputs, items):
+    for o, (sl, out) in zip(outs, items):
         e = Phi[:, sl].T @ Dl[:, o]
         st, V[:, o] = out.forward(e)
         energy[o] = out.energy(st, e)
@@ -504,7 +505,6 @@ def by_output_solver(outputs, Phi, cols, parts, Hl, fit_intercept, intercept_ext
     # training rows has almost no intercept curvature left after the Schur
     # complement (see _with_intercepts).
     S_solve = _scaled_factor(0.5 * (S + S.T))
-    outs = list(outputs)
 
     def solve(rhs):
         ru, rb = rhs[:k], rhs[k:]
