@@ -91,8 +91,9 @@ def grid_search(model, grid, X, y, cv, inner=None):
     """
     splits = list(check_cv(cv, y, classifier=True).split(X, y))
     known = {} if inner is None else inner.scores()
+    candidates = list(ParameterGrid(grid))
     means = []
-    for params in ParameterGrid(grid):
+    for params in candidates:
         key = _params_key(params)
         scores = []
         for j, (tr, te) in enumerate(splits):
@@ -111,7 +112,7 @@ def grid_search(model, grid, X, y, cv, inner=None):
             if inner is not None:
                 inner.add(key, j, acc, time.perf_counter() - t0)
         means.append(np.mean(scores))
-    best = list(ParameterGrid(grid))[int(np.argmax(means))]
+    best = candidates[int(np.argmax(means))]
     return clone(model).set_params(**best).fit(X, y)
 
 
@@ -150,31 +151,39 @@ def _settings(args):
             "n_hidden": str(args.n_hidden), "tol": repr(float(args.tol))}
 
 
-def read_record(path, args):
-    """``{(set, model, fold): (accuracy, seconds)}`` recorded with these settings."""
-    done = {}
+def _rows_matching(path, want):
+    """The rows of the CSV file ``path`` (if it exists) whose fields equal ``want``'s."""
     if path is None or not Path(path).exists():
-        return done
-    want = _settings(args)
+        return
     with open(path, newline="") as fh:
         for row in csv.DictReader(fh):
             if all(row.get(k) == v for k, v in want.items()):
-                done[(row["set"], row["model"], int(row["fold"]))] = (
-                    float(row["accuracy"]), float(row["seconds"]))
-    return done
+                yield row
 
 
-def append_record(path, args, ds, model, fold, acc, sec):
-    """One finished fold, written and flushed at once."""
+def _append_row(path, fields, row):
+    """One row appended to the CSV file ``path`` (its header first when new), flushed at once."""
     path = Path(path)
     new = not path.exists()
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=RECORD_FIELDS)
+        writer = csv.DictWriter(fh, fieldnames=fields)
         if new:
             writer.writeheader()
-        writer.writerow(dict(set=ds, model=model, fold=fold, accuracy=repr(acc),
-                             seconds=f"{sec:.1f}", **_settings(args)))
+        writer.writerow(row)
+
+
+def read_record(path, args):
+    """``{(set, model, fold): (accuracy, seconds)}`` recorded with these settings."""
+    return {(row["set"], row["model"], int(row["fold"])):
+            (float(row["accuracy"]), float(row["seconds"]))
+            for row in _rows_matching(path, _settings(args))}
+
+
+def append_record(path, args, ds, model, fold, acc, sec):
+    """One finished fold, written and flushed at once."""
+    _append_row(path, RECORD_FIELDS, dict(set=ds, model=model, fold=fold, accuracy=repr(acc),
+                                          seconds=f"{sec:.1f}", **_settings(args)))
 
 
 INNER_FIELDS = ["set", "model", "fold", "params", "split", "accuracy", "seconds", "patterns",
@@ -192,26 +201,14 @@ class InnerRecord:
 
     def scores(self):
         """``{(params, split): (accuracy, seconds)}`` recorded for this fold."""
-        found = {}
-        if not self.path.exists():
-            return found
-        want = dict(self.where, **self.settings)
-        with open(self.path, newline="") as fh:
-            for row in csv.DictReader(fh):
-                if all(row.get(k) == v for k, v in want.items()):
-                    found[(row["params"], int(row["split"]))] = (
-                        float(row["accuracy"]), float(row["seconds"]))
-        return found
+        return {(row["params"], int(row["split"])):
+                (float(row["accuracy"]), float(row["seconds"]))
+                for row in _rows_matching(self.path, dict(self.where, **self.settings))}
 
     def add(self, params, split, acc, sec):
-        new = not self.path.exists()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=INNER_FIELDS)
-            if new:
-                writer.writeheader()
-            writer.writerow(dict(self.where, params=params, split=split, accuracy=repr(acc),
-                                 seconds=f"{sec:.1f}", **self.settings))
+        _append_row(self.path, INNER_FIELDS,
+                    dict(self.where, params=params, split=split, accuracy=repr(acc),
+                         seconds=f"{sec:.1f}", **self.settings))
 
 
 def _run_job(name, model, grid, X, y, k, train, test, inner=None):
