@@ -113,6 +113,8 @@ def grid_search(model, grid, X, y, cv, inner=None):
                 inner.add(key, j, acc, time.perf_counter() - t0)
         means.append(np.mean(scores))
     best = candidates[int(np.argmax(means))]
+    if inner is not None:
+        inner.report(f"refit at {_params_key(best)} (inner mean {100 * max(means):.2f}%)")
     return clone(model).set_params(**best).fit(X, y)
 
 
@@ -193,7 +195,8 @@ INNER_FIELDS = ["set", "model", "fold", "params", "split", "accuracy", "seconds"
 class InnerRecord:
     """The inner-CV fits of one (set, model, fold) in a CSV file (``--record-inner``):
     every fitted (candidate, split) is appended at once, and those already
-    there with the same settings are not fitted again."""
+    there with the same settings are not fitted again.  Each fit recorded and
+    the refit's choice print a progress line on stderr."""
 
     def __init__(self, path, args, ds, model, fold):
         self.path, self.settings = Path(path), _settings(args)
@@ -209,6 +212,13 @@ class InnerRecord:
         _append_row(self.path, INNER_FIELDS,
                     dict(self.where, params=params, split=split, accuracy=repr(acc),
                          seconds=f"{sec:.1f}", **self.settings))
+        self.report(f"{params} split {split}: {100 * acc:.2f}% in {sec:.1f} s, recorded")
+
+    def report(self, what):
+        """A progress line on stderr: a recorded search's fold runs for hours
+        before its row of the table."""
+        print(f"[inner] {self.where['set']} {self.where['model']} fold {self.where['fold']}: "
+              f"{what}", file=sys.stderr, flush=True)
 
 
 def _run_job(name, model, grid, X, y, k, train, test, inner=None):

@@ -136,3 +136,24 @@ def test_inner_record_keeps_no_failed_fit(tmp_path):
                                     record)
     assert fitted.C == 1e-2
     assert sorted(record.scores()) == [("C=0.01", j) for j in range(3)]
+
+
+def test_inner_record_reports_each_fit_and_the_refit(tmp_path, capsys):
+    # A plant-* fold prints its table row after hours: the recorded search
+    # says what it fitted and what it refits, and only that.
+    X, y, _, _ = _split(load_iris)
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    record = uci121.InnerRecord(tmp_path / "inner.csv", ARGS, "iris", "logreg", 1)
+    grid = {"C": [1e-2, 10.0]}
+    fitted = uci121.grid_search(LogisticRegression(max_iter=2000), grid, X, y, cv, record)
+    lines = capsys.readouterr().err.splitlines()
+    scores = record.scores()
+    assert lines[:-1] == [f"[inner] iris logreg fold 1: {key} split {j}: "
+                          f"{100 * scores[(key, j)][0]:.2f}% in {scores[(key, j)][1]:.1f} s, "
+                          "recorded" for key in ("C=0.01", "C=10.0") for j in range(3)]
+    mean = max(np.mean([scores[(key, j)][0] for j in range(3)]) for key in ("C=0.01", "C=10.0"))
+    assert lines[-1] == (f"[inner] iris logreg fold 1: refit at C={fitted.C!r} "
+                         f"(inner mean {100 * mean:.2f}%)")
+    # Everything reused: the refit's line alone.
+    uci121.grid_search(LogisticRegression(max_iter=2000), grid, X, y, cv, record)
+    assert capsys.readouterr().err.splitlines() == lines[-1:]
