@@ -31,7 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from convexrelu.solvers._newton_systems import PAIR_PRODUCTS_MAX_BYTES  # noqa: E402
-from convexrelu.solvers._newton_matrix import (_blocks_from_pairs,  # noqa: E402
+from convexrelu.solvers._newton_matrix import (_blocks_from_upper,  # noqa: E402
                                                _pair_products, _row_blocks,
                                                _symmetric_from_upper)
 
@@ -49,9 +49,8 @@ def separate_first_layer(X, c1, c2, W2, row_chunk, XX=None):
         Q = (c2[sl, :, None] * W2[sl][:, :, pj] * W2[sl][:, :, pk]).reshape(-1, B * npair)
         out[:, :B * npair] += XXc @ Q
         out[:, B * npair:] += XXc @ c1[sl]
-    full = _symmetric_from_upper(out.T, d)
-    blocks = _blocks_from_pairs(full[:B * npair].reshape(B, npair, d, d), m)
-    first = full[B * npair:].reshape(B, m, d, d)
+    blocks = _blocks_from_upper(out[:, :B * npair], B, m, d).reshape(B, m, d, m, d)
+    first = _symmetric_from_upper(out[:, B * npair:].T, d).reshape(B, m, d, d)
     for j in range(m):
         blocks[:, j, :, j, :] += first[:, j]
     return blocks.reshape(B, m * d, m * d)

@@ -372,8 +372,10 @@ def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=Fal
     n_jobs : int, default=None
         Parallel joblib workers, for solvers that split the program: the fast
         solver solves the outputs of a loss that is a sum over outputs
-        (squared, several outputs) as independent programs.  None or 1: in
-        this process; -1: all processors.  Results do not depend on it.
+        (squared, several outputs) as independent programs, and with the
+        cross-entropy runs the classes' parts of its Newton systems on
+        threads.  None or 1: in this process; -1: all processors.  Results
+        do not depend on it.
         Passed to the solver only when not None.
     **solver_options
         Passed to the solver.

@@ -95,24 +95,37 @@ def _row_blocks(X, c1, c2, W2, row_chunk, XX=None, WW=None):
         Q = c2[sl, :, None] * Wc
         Q[:, :, diag] += c1[sl].reshape(-1, B, m)
         out += XXc @ Q.reshape(-1, B * npair)
-    # Symmetric d x d matrices from their upper triangles.
-    pairs = _symmetric_from_upper(out.T, d).reshape(B, npair, d, d)
-    return _blocks_from_pairs(pairs, m).reshape(B, m * d, m * d)
+    return _blocks_from_upper(out, B, m, d)
 
 
-def _blocks_from_pairs(pairs, m):
-    """The (B, m, d, m, d) blocks whose sub-blocks ``(j, j')``, ``j <= j'``, are ``pairs``.
+@functools.lru_cache(maxsize=16)
+def _block_index(d, m):
+    """Position of every entry of an ``md x md`` block in its pairs' upper triangles.
 
-    ``pairs`` (B, m (m + 1) / 2, d, d) in the order of ``np.triu_indices(m)``;
-    the sub-blocks below the diagonal are their transposes.
+    Entry ``(j d + a, j' d + b)`` is ``X^T diag(q) X``'s ``(a, b)`` for the
+    pair ``{j, j'}``: upper-triangle position ``_upper_index(d)[a d + b]``
+    in that pair's run of ``d (d + 1) / 2``.  (Each sub-block is symmetric,
+    so the one below the diagonal is the pair's own matrix too.)
     """
-    B, _, d, _ = pairs.shape
-    blocks = np.zeros((B, m, d, m, d))
-    for p, (j, k) in enumerate(zip(*np.triu_indices(m))):
-        blocks[:, j, :, k, :] = pairs[:, p]
-        if j != k:
-            blocks[:, k, :, j, :] = np.transpose(pairs[:, p], (0, 2, 1))
-    return blocks
+    pj, pk = np.triu_indices(m)
+    pair = np.empty((m, m), dtype=np.intp)
+    pair[pj, pk] = pair[pk, pj] = np.arange(len(pj))
+    upper = _upper_index(d).reshape(d, d)
+    return (pair[:, None, :, None] * (d * (d + 1) // 2) + upper[None, :, None, :]).ravel()
+
+
+def _blocks_from_upper(upper, B, m, d):
+    """The (B, md, md) blocks from the pairs' upper triangles ``upper``
+    (``d (d + 1) / 2 x B m (m + 1) / 2``, block ``b``'s pairs in the columns
+    ``b m (m + 1) / 2 ...``, in the order of ``np.triu_indices(m)``).
+
+    One gather per block row from a contiguous copy: the pairs' symmetric
+    matrices first and the blocks from them (zeros, then a copy per pair and
+    a transposed one per off-diagonal pair) took 2 to 6 times as long, 15 s
+    of a 120-row, 100-class fit's 89 s (``benchmarks/bench_block_assembly.py``).
+    """
+    rows = np.ascontiguousarray(upper.T).reshape(B, -1)
+    return np.take(rows, _block_index(d, m), axis=1).reshape(B, m * d, m * d)
 
 
 def _pair_loss_gram(K, X, XX, mask, out_of_group, parts, row_chunk, pairs=None):
@@ -305,6 +318,13 @@ _RIDGED = threading.local()
 def ridged_factorisations():
     """How many factorisations of this thread needed :func:`_factor_regularised`'s ridge."""
     return getattr(_RIDGED, "count", 0)
+
+
+def add_ridged_factorisations(count):
+    """Count ``count`` ridged factorisations that other threads made for this one
+    (:func:`convexrelu.solvers._woodbury.output_threads`' workers)."""
+    if count:
+        _RIDGED.count = ridged_factorisations() + count
 
 
 def _restore_upper(F, step=1024):

@@ -21,17 +21,85 @@ from each block's scaled Cholesky factor ``D_b = S U^T U S``), instead of
 ``k`` (many features, d = 100, few rows).
 """
 
+import contextvars
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
 import numpy as np
 from scipy.linalg import cho_solve, solve_triangular
 from scipy.linalg.lapack import dpotrf, dpotri, dtrtri
 
-from ._newton_matrix import NoInteriorError, _scaled_cholesky, _scaled_factor
+from ._newton_matrix import (NoInteriorError, _scaled_cholesky, _scaled_factor,
+                             add_ridged_factorisations, ridged_factorisations)
 
 #: widest constraint block (``m d``) factorised with the others in one batch
 #: (with the triangles inverted by ``trtri``, 10 blocks of 184 applied to 180
 #: columns five times: 129 ms batched against 181 ms one by one; 8 blocks of
 #: 404: 871 against 931 ms, but three times slower for single vectors)
 BATCHED_BLOCKS_MAX = 256
+
+# The threads of :func:`output_threads` (None: the calling thread does the work).
+_OUTPUT_POOL = contextvars.ContextVar("convexrelu_output_pool", default=None)
+
+
+def thread_count(n_jobs):
+    """Threads for ``n_jobs`` by joblib's rule (None: 1; -1: every CPU; -2: all but one)."""
+    if n_jobs is None:
+        return 1
+    from joblib import cpu_count
+    return max(1, n_jobs if n_jobs > 0 else cpu_count() + 1 + n_jobs)
+
+
+@contextmanager
+def output_threads(n_threads):
+    """Within the block, the per-output work of the softmax's Newton systems
+    (:func:`output_block_solver`, :func:`by_output_solver`) runs on
+    ``n_threads`` threads.
+
+    Each output's block is formed, factorised and applied by the same
+    operations in any thread (one BLAS thread each, as in every solve), and
+    the outputs' parts are combined in their order, so results do not
+    depend on ``n_threads``: the threads only overlap the outputs' LAPACK
+    and BLAS calls, which release the GIL.
+    """
+    if n_threads <= 1:
+        yield
+        return
+    with ThreadPoolExecutor(n_threads, thread_name_prefix="convexrelu-output") as pool:
+        token = _OUTPUT_POOL.set(pool)
+        try:
+            yield
+        finally:
+            _OUTPUT_POOL.reset(token)
+
+
+def _map(fn, items):
+    """``[fn(x) for x in items]``, on :func:`output_threads`' threads when inside it.
+
+    As in the loop: the first item's error is raised, and the factorisations
+    that needed a ridge (counted per thread, see
+    :func:`~convexrelu.solvers._newton_matrix.ridged_factorisations`) are
+    counted for the calling thread, up to and including the failing item's.
+    """
+    pool = _OUTPUT_POOL.get()
+    if pool is None or len(items) < 2:
+        return [fn(x) for x in items]
+
+    def task(x):
+        before = ridged_factorisations()
+        try:
+            value, ok = fn(x), True
+        except Exception as exc:  # re-raised in the calling thread, in the loop's order
+            value, ok = exc, False
+        return ok, value, ridged_factorisations() - before
+
+    results = []
+    for ok, value, ridged in pool.map(task, items):
+        add_ridged_factorisations(ridged)
+        if not ok:
+            raise value
+        results.append(value)
+    return results
 
 
 def _sqrt_psd(Hl):
@@ -404,20 +472,20 @@ def output_block_solver(D_blocks, Phi, cols, Dl, Rl, Hl, fit_intercept, intercep
     md = D_blocks.shape[1]
     n = Phi.shape[0]
     lam = softmax_weights(Dl, Rl)
-    outputs = {}
-    for o, sl in cols.items():
+    def factor(item):
+        o, sl = item
         W = np.sqrt(Dl[:, o, None]) * Phi[:, sl]
         first = sl.start // md
         dense, low_rank = output_costs(n, sl.stop - sl.start, md)
         if inner == "low_rank" or (inner == "auto" and low_rank < dense):
-            outputs[o] = LowRankOutput(*_cholesky_blocks(D_blocks[first:sl.stop // md]), W,
-                                       lam[:, o])
-            continue
+            return LowRankOutput(*_cholesky_blocks(D_blocks[first:sl.stop // md]), W, lam[:, o])
         Ko = W.T @ W
         for bi in range(first, sl.stop // md):
             s = slice((bi - first) * md, (bi - first + 1) * md)
             Ko[s, s] += D_blocks[bi]
-        outputs[o] = DenseOutput(_scaled_cholesky(Ko), W, lam[:, o])
+        return DenseOutput(_scaled_cholesky(Ko), W, lam[:, o])
+
+    outputs = dict(zip(cols, _map(factor, list(cols.items()))))
     return by_output_solver(outputs, Phi, cols, (Dl, Rl), Hl, fit_intercept, intercept_extra)
 
 
@@ -475,14 +543,14 @@ def by_output_solver(outputs, Phi, cols, parts, Hl, fit_intercept, intercept_ext
 
     def m_inv(r):
         states, y = [], 0.0
-        for sl, out in items:
-            st, c = out.forward(r[sl])
+        for st, c in _map(lambda item: item[1].forward(r[item[0]]), items):
             states.append(st)
             y = y + c
         w = cap_solve(y)
         res = np.empty_like(r)
-        for (sl, out), st in zip(items, states):
-            res[sl] = out.backward(st, w)
+        back = _map(lambda a: a[0][1].backward(a[1], w), list(zip(items, states)))
+        for (sl, _), x in zip(items, back):
+            res[sl] = x
         return res
 
     if not fit_intercept:
@@ -492,10 +560,15 @@ def by_output_solver(outputs, Phi, cols, parts, Hl, fit_intercept, intercept_ext
     V = np.zeros((n, C))
     energy = np.zeros(C)
     e_states = []
-    for o, (sl, out) in zip(outs, items):
+    def e_forward(a):
+        o, (sl, out) = a
         e = Phi[:, sl].T @ Dl[:, o]
-        st, V[:, o] = out.forward(e)
-        energy[o] = out.energy(st, e)
+        st, v = out.forward(e)
+        return st, v, out.energy(st, e)
+
+    for o, (st, v, en) in zip(outs, _map(e_forward, list(zip(outs, items)))):
+        V[:, o] = v
+        energy[o] = en
         e_states.append(st)
     VR = V - Rl
     S = np.diag(Dl.sum(axis=0) - energy) - VR.T @ cap_solve(VR)
@@ -515,8 +588,10 @@ def by_output_solver(outputs, Phi, cols, parts, Hl, fit_intercept, intercept_ext
         db = S_solve(rb - np.einsum("io...,ioc->c...", F, Hl))      # (rb - Hub^T t)
         w = cap_solve(VR @ db)
         res = np.empty_like(rhs)
-        for o, (sl, out), st in zip(outs, items, e_states):
-            res[sl] = t[sl] - out.backward(np.multiply.outer(st, db[o]), w)
+        back = _map(lambda a: a[1][1].backward(np.multiply.outer(a[2], db[a[0]]), w),
+                    list(zip(outs, items, e_states)))
+        for (sl, _), x in zip(items, back):
+            res[sl] = t[sl] - x
         res[k:] = db
         return res
 

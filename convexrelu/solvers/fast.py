@@ -54,6 +54,7 @@ from ._by_output import solve_by_output
 from ._multipliers import BlockMultipliers, block_ratios
 from ._pricing import polish_multipliers, price_blocks, price_into, restore_feasibility
 from ._restricted import solve_restricted
+from ._woodbury import output_threads, thread_count
 from ._working_set import (_add_strong_rule_blocks, _add_violators, _block_norms,
                            _drop_negligible_blocks, _gated_ratios, _generator_blocks,
                            _zero_tiny_groups)
@@ -226,7 +227,10 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
     n_jobs : int, default=None
         Joblib workers for the outputs of a loss that is a sum over outputs
         (squared), which are independent programs; None or 1 solves them in
-        this process, one after another.  Results do not depend on it.
+        this process, one after another.  With a softmax by output
+        (:func:`~convexrelu.solvers._woodbury.output_threads`), threads for
+        the outputs' blocks of each Newton system.  Results do not depend on
+        it.
 
     Returns
     -------
@@ -356,11 +360,13 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         # round then solved twice: 6 of 10 Fashion-MNIST classes at PCA 105.)
         dropped = ([] if DROP_IN_FIRST_ROUND and C == 1 and n_iter == 1 and warm_start is None
                    and own is None else None)
-        Ub, b, l1, l2, status, inner_used, resumed, ipm_state = _solve_round(
-            op, loss, Y, w, alpha, blocks, U, intercept, lams, fit_intercept=fit_intercept,
-            inner=inner, active_set=active_set, from_exact=from_exact, ipm_tol=ipm_tol,
-            round_tol=round_tol, inner_tol=inner_tol, newton=newton, resume=resume,
-            resume_ipm=resume_ipm, ipm_state=ipm_state, dropped=dropped, loss_part=loss_part)
+        with output_threads(min(thread_count(n_jobs), C)):
+            Ub, b, l1, l2, status, inner_used, resumed, ipm_state = _solve_round(
+                op, loss, Y, w, alpha, blocks, U, intercept, lams, fit_intercept=fit_intercept,
+                inner=inner, active_set=active_set, from_exact=from_exact, ipm_tol=ipm_tol,
+                round_tol=round_tol, inner_tol=inner_tol, newton=newton, resume=resume,
+                resume_ipm=resume_ipm, ipm_state=ipm_state, dropped=dropped,
+                loss_part=loss_part)
         # Consumed: the loose round's n x (working groups) arrays go now.
         resume = None
         if dropped:

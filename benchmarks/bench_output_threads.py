@@ -1,0 +1,103 @@
+"""A many-class softmax fit with ``n_jobs`` threads for its Newton systems'
+per-class work, against one thread, same process.
+
+With the cross-entropy loss and many classes the interior point solves its
+Newton systems class by class (:func:`convexrelu.solvers._woodbury.output_block_solver`:
+each class's block formed, factorised and applied on its own, combined
+through the Woodbury identity); ``n_jobs`` runs those per-class parts on
+threads.  The data: ``--rows`` random rows of ``plant-margin`` (100 classes,
+d = 64, from ``../shared/data/uci121``; digits, 10 classes, when that
+folder is absent), standardised; the classifier as the UCI protocol runs it
+(alpha 1e-3, 40 trained tuples, m = 2, tol 1e-4).  ``--repeats`` alternating
+rounds; medians, the ratio to one thread, and whether every fit's objective
+and scores equal the one-thread fit's (they should, bit for bit).
+``--assembly`` adds the forty-third session's block assembly
+(``bench_block_assembly.py``'s baseline, patched in) at one thread.
+
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/bench_output_threads.py
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/bench_output_threads.py \\
+        --rows 120 --n-jobs 1 2 --repeats 2 --assembly
+"""
+
+import argparse
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.preprocessing import StandardScaler
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_block_assembly import pairs_then_blocks  # noqa: E402
+from datasets import load_uci121, uci121_root  # noqa: E402
+
+from convexrelu import ConvexDeepReLUClassifier  # noqa: E402
+from convexrelu.solvers import _newton_matrix  # noqa: E402
+
+
+def data(rows, seed=0):
+    if (uci121_root() / "plant-margin").is_dir():
+        name, (X, y, _) = "plant-margin", load_uci121("plant-margin")
+    else:
+        name, (X, y) = "digits", load_digits(return_X_y=True)
+    idx = np.random.default_rng(seed).choice(len(y), min(rows, len(y)), replace=False)
+    return name, StandardScaler().fit_transform(X[idx]), y[idx]
+
+
+def fit(X, y, n_jobs, assembly):
+    real = _newton_matrix._blocks_from_upper
+    if assembly:
+        _newton_matrix._blocks_from_upper = pairs_then_blocks
+    try:
+        t = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.simplefilter("ignore", UserWarning)     # classes with one row
+            clf = ConvexDeepReLUClassifier(alpha=1e-3, n_patterns=40, n_hidden=2,
+                                           patterns="trained", tol=1e-4, random_state=0,
+                                           memory_limit=None, n_jobs=n_jobs).fit(X, y)
+        return time.perf_counter() - t, clf
+    finally:
+        _newton_matrix._blocks_from_upper = real
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=250)
+    parser.add_argument("--n-jobs", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--assembly", action="store_true")
+    args = parser.parse_args(argv)
+    name, X, y = data(args.rows)
+    runs = [(f"n_jobs={j}", j if j != 1 else None, False) for j in args.n_jobs]
+    if args.assembly:
+        runs.append(("n_jobs=1, old assembly", None, True))
+    times = {label: [] for label, _, _ in runs}
+    ref, same = None, True
+    for r in range(args.repeats):
+        for label, n_jobs, assembly in (runs if r % 2 == 0 else runs[::-1]):
+            sec, clf = fit(X, y, n_jobs, assembly)
+            times[label].append(sec)
+            scores = clf.decision_function(X)
+            if ref is None:
+                ref = (clf.objective_, scores)
+            same &= clf.objective_ == ref[0] and np.array_equal(scores, ref[1])
+            print(f"  {label}: {sec:.1f} s, objective {clf.objective_:.10f}, "
+                  f"relative gap {clf.relative_gap_:.1e}", flush=True)
+    print(f"{name}: {X.shape[0]} rows, d = {X.shape[1]}, {len(np.unique(y))} classes, "
+          f"{args.repeats} repeat(s)")
+    base = statistics.median(times[runs[0][0]])
+    print(f"{'fit':26s} {'median s':>9s} {'speed-up':>9s}")
+    for label, ts in times.items():
+        print(f"{label:26s} {statistics.median(ts):9.1f} {base / statistics.median(ts):8.2f}x")
+    print(f"every fit's objective and scores equal the first's: {same}")
+
+
+if __name__ == "__main__":
+    main()
