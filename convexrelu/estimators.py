@@ -96,9 +96,9 @@ _PARAMS_DOC_REST = """
         -1: all processors (the joblib backend of a
         :func:`joblib.parallel_config` context applies).  With the
         cross-entropy loss and many classes, threads that form, factorise
-        and apply the classes' blocks of each Newton system (100 classes,
-        250 rows: 1.2x faster on 2 cores).  The fitted model does not
-        depend on it.
+        and apply the classes' blocks of each Newton system (a 75-class
+        fit of 120 rows: 1.24x faster on 2 cores).  The fitted model does
+        not depend on it.
     warm_start : bool, default=False
         Reuse the generating networks of the previous fit (their patterns
         recomputed on the new data, not retrained) and the previous convex
