@@ -109,3 +109,39 @@ def test_classifier_with_n_jobs_is_bit_identical_and_uses_the_threads(monkeypatc
         assert clf.objective_ == ref.objective_
         assert clf.relative_gap_ == ref.relative_gap_
         np.testing.assert_array_equal(clf.decision_function(X), ref.decision_function(X))
+
+
+def test_path_with_n_jobs_is_bit_identical_and_threads_the_active_sets_faces(monkeypatch):
+    """Along a warm-started softmax path the active-set method's faces are solved
+    by output too: with ``n_jobs=2`` their factors are made on the threads
+    (counted) and every point's weights, intercepts and certificates are the
+    one-thread path's."""
+    from convexrelu import convex_path, sample_arrangements
+    from convexrelu.solvers import _active_set
+
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X)[:120]
+    X1 = np.hstack([X, np.ones((len(X), 1))])
+    Y = np.eye(10)[y[:120]]
+    arr = sample_arrangements(X1, 6, n_hidden=2, random_state=0)
+    calls = []
+    real = _active_set._map
+
+    def counted(fn, items):
+        calls.append(_woodbury._OUTPUT_POOL.get() is not None)
+        return real(fn, items)
+
+    monkeypatch.setattr(_active_set, "_map", counted)
+    paths = {}
+    for n_jobs in (None, 2):
+        calls.clear()
+        paths[n_jobs] = convex_path(X1, Y, arr, n_alphas=4, eps=1e-2, loss="cross_entropy",
+                                    fit_intercept=True, n_jobs=n_jobs)
+        paths[n_jobs, "threaded"] = (len(calls), sum(calls))
+    assert paths[None, "threaded"][0] > 0 and paths[None, "threaded"][1] == 0
+    assert paths[2, "threaded"][1] == paths[2, "threaded"][0] > 0
+    np.testing.assert_array_equal(paths[None].objectives, paths[2].objectives)
+    np.testing.assert_array_equal(paths[None].dual_gaps, paths[2].dual_gaps)
+    for a, b in zip(paths[None].results, paths[2].results):
+        np.testing.assert_array_equal(a.u, b.u)
+        np.testing.assert_array_equal(a.intercept, b.intercept)
