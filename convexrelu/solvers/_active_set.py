@@ -409,6 +409,7 @@ class _ActiveSet(Faces, LineSearch, ZeroGroups):
         """
         Dl, Rl = parts
         lam = softmax_weights(Dl, Rl)
+
         def factor(item):
             o, co = item
             W = np.sqrt(Dl[:, o, None]) * J[:, co]

@@ -121,8 +121,8 @@ def _blocks_from_upper(upper, B, m, d):
 
     One gather per block row from a contiguous copy: the pairs' symmetric
     matrices first and the blocks from them (zeros, then a copy per pair and
-    a transposed one per off-diagonal pair) took 2 to 6 times as long, 15 s
-    of a 120-row, 100-class fit's 89 s (``benchmarks/bench_block_assembly.py``).
+    a transposed one per off-diagonal pair) took 1.3 to 1.8 times as long
+    (``benchmarks/bench_block_assembly.py``; 5% of a 75-class fit).
     """
     rows = np.ascontiguousarray(upper.T).reshape(B, -1)
     return np.take(rows, _block_index(d, m), axis=1).reshape(B, m * d, m * d)

@@ -472,6 +472,7 @@ def output_block_solver(D_blocks, Phi, cols, Dl, Rl, Hl, fit_intercept, intercep
     md = D_blocks.shape[1]
     n = Phi.shape[0]
     lam = softmax_weights(Dl, Rl)
+
     def factor(item):
         o, sl = item
         W = np.sqrt(Dl[:, o, None]) * Phi[:, sl]
@@ -560,6 +561,7 @@ def by_output_solver(outputs, Phi, cols, parts, Hl, fit_intercept, intercept_ext
     V = np.zeros((n, C))
     energy = np.zeros(C)
     e_states = []
+
     def e_forward(a):
         o, (sl, out) = a
         e = Phi[:, sl].T @ Dl[:, o]
