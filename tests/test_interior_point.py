@@ -970,3 +970,38 @@ def test_looser_stationarity_in_tight_rounds_keeps_the_certified_optimum(monkeyp
         assert ours.relative_gap <= 1e-7
         assert [h["working_set"] for h in ours.history] == [h["working_set"] for h in strict.history]
         assert ours.objective == pytest.approx(strict.objective, rel=1e-9)
+
+
+def test_split_newton_systems_over_their_cap_when_the_dense_matrix_is_larger(monkeypatch):
+    """``SPLIT_MAX_BYTES`` bounds the split systems' arrays only where the dense
+    Newton matrix would be smaller: a 6-class softmax whose by-output arrays
+    (173 kB) exceed a 1 kB cap, with a 4.2 MB dense matrix, still goes by
+    output (a 1200-row, 100-class refit went dense at 95 GiB under the hard
+    cap), and reaches the dense systems' objective."""
+    from convexrelu.losses import get_loss
+    from convexrelu.solvers import _newton_systems, prepare_problem
+    from convexrelu.solvers._barrier import solve_restricted_barrier
+
+    rng = np.random.default_rng(5)
+    n, d, C = 30, 4, 6
+    X = np.hstack([rng.standard_normal((n, d)), np.ones((n, 1))])
+    Y = np.eye(C)[np.arange(n) % C]
+    arr = sample_arrangements(X, 6, 2, random_state=5)
+    _, Y, w, loss_obj, op = prepare_problem(X, Y, arr, "cross_entropy", None)
+    blocks = np.arange(op.n_outputs * 2 * op.n_patterns)
+    k = len(blocks) * 2 * (d + 1)
+    assert n * k * 8 > 1024 and (k + C) ** 2 * 8 > n * k * 8
+    monkeypatch.setattr(_newton_systems, "SPLIT_MAX_BYTES", 1024)
+    built = count_calls(monkeypatch, _newton_systems, "output_block_solver")
+    out = {}
+    for newton in ("auto", "dense"):
+        built.clear()
+        out[newton] = solve_restricted_barrier(op, loss_obj, Y, w, 0.01, blocks,
+                                               fit_intercept=True, tol=1e-10, newton=newton)
+        out[newton, "by output"] = len(built)
+    assert out["auto", "by output"] > 5 and out["dense", "by output"] == 0
+    assert out["auto"][4] == out["dense"][4] == "optimal"
+    objs = [get_loss("cross_entropy").value(op.predict(U.reshape(op.var_shape)) + b, Y, w)
+            + 0.01 * float(np.linalg.norm(U, axis=-1).sum())
+            for U, b, *_ in (out["auto"], out["dense"])]
+    assert objs[0] == pytest.approx(objs[1], rel=1e-9)

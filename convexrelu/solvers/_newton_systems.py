@@ -49,6 +49,12 @@ WOODBURY_MIN_WEIGHTS = 0
 #: NoInteriorError, on which the caller falls back to a conic solver.  The
 #: active-set method's face matrices have the same bound.
 DENSE_FALLBACK_MAX_BYTES = 2 ** 32
+#: the split Newton systems (Woodbury, by output) hold ``n x k`` and ``n x n``
+#: arrays; newton="auto" takes them beyond this size only when the dense
+#: Newton matrix they replace would be larger still.  (Until the forty-fourth
+#: session this was a hard cap: a 1200-row, 100-class refit whose working set
+#: grew to 112840 weights, 1.08 GB split, went dense and asked for 95 GiB.)
+SPLIT_MAX_BYTES = 2 ** 30
 #: newton="auto" splits a softmax's Newton systems by output below this
 #: fraction of the dense cost estimate.  The estimates track measured times
 #: (digits, 10 classes: estimated 0.17 to 0.34, measured 0.27; statlog-vehicle,
@@ -98,20 +104,21 @@ class NewtonSystems:
         # working sets wider than the rows; see output_block_solver).
         self.parts_of = getattr(loss, "hessian_parts", None)
         dense_cost = k ** 3 / 3 + n * k * k * (0.5 + 1.0 / C)
+        split_cap = max(SPLIT_MAX_BYTES, (k + C) ** 2 * 8)
         by_output_cost = n * n * k + n ** 3 / 3 + sum(
             min(output_costs(n, sl.stop - sl.start, m * d)) for sl in rows.cols.values())
         self.use_outputs = (C > 1 and self.parts_of is not None and not const_hessian
                             and (newton == "outputs" or (
                                 newton == "auto"
                                 and by_output_cost < BY_OUTPUT_RATIO * dense_cost
-                                and max(n * n, n * k) * 8 <= 2 ** 30)))
+                                and max(n * n, n * k) * 8 <= split_cap)))
         # Dense Newton matrices cost (k + C)^3 / 3; through the Woodbury identity
         # the loss part (rank n C) costs (n C)^2 k: the cheaper one when the
         # working set has more weights than the rows have outputs (d large).
         # With a softmax the split above is cheaper still (capacitance n, not n C).
         self.use_woodbury = not self.use_outputs and (newton == "woodbury" or (
             newton == "auto" and 2 * n * C < k and k >= WOODBURY_MIN_WEIGHTS
-            and n * k * 8 <= 2 ** 30))
+            and n * k * 8 <= split_cap))
         self.split = self.use_woodbury or self.use_outputs
         self.Phi_ws = ((rows.mask[:, :, None] * X[:, None, :]).reshape(n, k)
                        if self.split else None)
