@@ -113,9 +113,9 @@ def grid_search(model, grid, X, y, cv, inner=None):
                 inner.add(key, j, acc, time.perf_counter() - t0)
         means.append(np.mean(scores))
     i = int(np.argmax(means))
-    if inner is not None:
-        inner.report(f"refit at {_params_key(candidates[i])} (inner mean {100 * means[i]:.2f}%)")
     best = candidates[i]
+    if inner is not None:
+        inner.report(f"refit at {_params_key(best)} (inner mean {100 * means[i]:.2f}%)")
     return clone(model).set_params(**best).fit(X, y)
 
 
