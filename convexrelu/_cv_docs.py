@@ -44,7 +44,9 @@ _CV_PARAMS_DOC_FIRST = """
     n_jobs : int, default=None
         Folds solved in parallel by joblib (None: 1 unless in a
         ``joblib.parallel_config`` context, whose backend is used, dask's
-        included).
+        included).  The refit at ``alpha_`` gets the same ``n_jobs``, as
+        the plain estimator's parameter (its outputs' programs in
+        parallel, a softmax's classes on threads).
     n_patterns : int, default=32
         Generating networks whose activation-pattern tuples are recorded.
     n_hidden : int, default=2

@@ -107,7 +107,7 @@ class _BaseConvexDeepReLUCV(_VersionedPickle, _TransactionalFit, BaseEstimator):
         return dict(alpha=float(alpha), n_patterns=self.n_patterns, n_hidden=self.n_hidden,
                     patterns=self.patterns, loss=self.loss, fit_intercept=self.fit_intercept,
                     solver=self.solver, tol=self.tol, max_iter=self.max_iter, random_state=seed,
-                    warm_start=False, verbose=self.verbose)
+                    warm_start=False, verbose=self.verbose, n_jobs=self.n_jobs)
 
     def _validate_cv_params(self):
         if self.alphas is not None:

@@ -207,6 +207,45 @@ def test_n_jobs_two_equals_one():
     assert np.allclose(one.cv_objectives_, two.cv_objectives_, rtol=1e-12)
     assert one.alpha_ == two.alpha_
     assert np.allclose(one.predict(X), two.predict(X), atol=1e-10)
+    assert one.best_estimator_.n_jobs == 1 and two.best_estimator_.n_jobs == 2
+
+
+def test_refit_gets_n_jobs_and_runs_a_softmax_classes_on_threads(monkeypatch):
+    """The refit at ``alpha_`` is the plain classifier with the CV estimator's
+    ``n_jobs``: a 10-class softmax refit forms its classes' Newton blocks on
+    threads (counted in this process; the folds' paths run in joblib's
+    workers) and equals the one-job refit bit for bit."""
+    from sklearn.datasets import load_digits
+    from sklearn.preprocessing import StandardScaler
+
+    from convexrelu.solvers import _woodbury
+
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X)[:150]
+    y = y[:150]
+    calls = []
+    real = _woodbury._map
+
+    def counted(fn, items):
+        calls.append(_woodbury._OUTPUT_POOL.get() is not None and len(items) > 1)
+        return real(fn, items)
+
+    monkeypatch.setattr(_woodbury, "_map", counted)
+    fits = {}
+    for n_jobs in (None, 2):
+        calls.clear()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            cv = ConvexDeepReLUClassifierCV(alphas=[1e-1, 1e-2], cv=2, n_patterns=6,
+                                            random_state=0, n_jobs=n_jobs).fit(X, y)
+        fits[n_jobs] = cv, sum(calls)
+    (one, one_calls), (two, two_calls) = fits[None], fits[2]
+    assert two.best_estimator_.n_jobs == 2
+    assert one_calls == 0 and two_calls > 0
+    np.testing.assert_array_equal(one.cv_scores_, two.cv_scores_)
+    assert one.alpha_ == two.alpha_
+    assert one.objective_ == two.objective_ and one.relative_gap_ == two.relative_gap_
+    np.testing.assert_array_equal(one.decision_function(X), two.decision_function(X))
 
 
 # GridSearchCV passes sample_weight to the scorer from scikit-learn 1.7 on
