@@ -234,6 +234,40 @@ def test_output_block_newton_solve_equals_the_dense_one(n, fit_intercept, inner)
     np.testing.assert_allclose(solve(R), np.linalg.solve(H, R), rtol=1e-8, atol=1e-10)
 
 
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_formed_outputs_write_their_rows_into_one_array(fit_intercept, monkeypatch):
+    """With every output's block formed, each output's ``Z`` is written into its
+    rows of one shared array, which the capacitance product uses as it is; the
+    solves are those of the outputs' ``Z`` stacked by copy, bit for bit."""
+    from convexrelu.solvers import _woodbury
+
+    rng = np.random.default_rng(7)
+    C = 4
+    D, Phi, cols = _random_newton_parts(rng, 30, C, 8, 4)
+    p = rng.dirichlet(np.ones(C), 30)
+    w = rng.uniform(0.5, 1.5, 30) / 30
+    Dl, Rl = w[:, None] * p, np.sqrt(w)[:, None] * p
+    Hl = np.einsum("ni,ij->nij", Dl, np.eye(C)) - np.einsum("ni,nj->nij", Rl, Rl)
+    seen = []
+    real = _woodbury.by_output_solver
+
+    def both(outputs, *args, joint_Z=None):
+        seen.append((outputs, joint_Z))
+        return real(outputs, *args, joint_Z=joint_Z), real(outputs, *args)
+
+    monkeypatch.setattr(_woodbury, "by_output_solver", both)
+    joint_solve, copied_solve = _woodbury.output_block_solver(
+        D, Phi, cols, Dl, Rl, Hl, fit_intercept, None, "dense")
+    (outputs, joint), = seen
+    assert joint is not None and joint.shape == (Phi.shape[1], 30)
+    for o, sl in cols.items():
+        assert np.shares_memory(outputs[o].Z, joint)
+        np.testing.assert_array_equal(outputs[o].Z, joint[sl])
+    R = rng.standard_normal((Phi.shape[1] + (C if fit_intercept else 0), 3))
+    np.testing.assert_array_equal(joint_solve(R), copied_solve(R))
+    np.testing.assert_array_equal(joint_solve(R[:, 0]), copied_solve(R[:, 0]))
+
+
 @pytest.mark.parametrize("n", [5, 40])
 def test_output_block_newton_solve_mixes_formed_and_low_rank_outputs(n, monkeypatch):
     """Outputs of one solve factorised both ways (formed, and constraint blocks

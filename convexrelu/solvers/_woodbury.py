@@ -311,9 +311,11 @@ class DenseOutput:
     ``Lam^2 - Z^T Z``, whose products :func:`by_output_solver` makes in one.
     """
 
-    def __init__(self, factor, W, lam):
+    def __init__(self, factor, W, lam, out=None):
         self.half, self.back = _cholesky_pair(factor)
-        self.Z = self.half(np.ascontiguousarray(W.T)) * lam[None, :]
+        # ``out``: this output's rows of an array shared by all outputs, so
+        # that by_output_solver needs no copy to stack them.
+        self.Z = np.multiply(self.half(np.ascontiguousarray(W.T)), lam[None, :], out=out)
 
     def forward(self, r):
         """``(state, Lam W K_o^-1 r)``."""
@@ -422,6 +424,14 @@ def output_costs(n, width, md):
     return dense, low_rank
 
 
+def _formed(inner, n, width, md):
+    """Whether :func:`output_block_solver` forms an output's block (else low rank)."""
+    if inner != "auto":
+        return inner == "dense"
+    dense, low_rank = output_costs(n, width, md)
+    return not low_rank < dense
+
+
 def output_block_solver(D_blocks, Phi, cols, Dl, Rl, Hl, fit_intercept, intercept_extra=None,
                         inner="auto"):
     """``solve(rhs)`` for the Newton matrix of a diagonal-minus-rank-one loss.
@@ -472,25 +482,36 @@ def output_block_solver(D_blocks, Phi, cols, Dl, Rl, Hl, fit_intercept, intercep
     md = D_blocks.shape[1]
     n = Phi.shape[0]
     lam = softmax_weights(Dl, Rl)
+    formed = {o: _formed(inner, n, sl.stop - sl.start, md) for o, sl in cols.items()}
+    # With every block formed and the outputs' columns tiling ``Phi``'s in
+    # order, their ``Z`` go straight into their rows of one ``k x n`` array:
+    # stacking them for the capacitance matrix would copy ``k n`` numbers
+    # per Newton step (a gigabyte on a 1200-row, 100-class refit).
+    stops = [0] + [sl.stop for sl in cols.values()]
+    tiled = (all(sl.start == stop for sl, stop in zip(cols.values(), stops))
+             and stops[-1] == Phi.shape[1])
+    joint = np.empty((Phi.shape[1], n)) if tiled and all(formed.values()) else None
 
     def factor(item):
         o, sl = item
         W = np.sqrt(Dl[:, o, None]) * Phi[:, sl]
         first = sl.start // md
-        dense, low_rank = output_costs(n, sl.stop - sl.start, md)
-        if inner == "low_rank" or (inner == "auto" and low_rank < dense):
+        if not formed[o]:
             return LowRankOutput(*_cholesky_blocks(D_blocks[first:sl.stop // md]), W, lam[:, o])
         Ko = W.T @ W
         for bi in range(first, sl.stop // md):
             s = slice((bi - first) * md, (bi - first + 1) * md)
             Ko[s, s] += D_blocks[bi]
-        return DenseOutput(_scaled_cholesky(Ko), W, lam[:, o])
+        return DenseOutput(_scaled_cholesky(Ko), W, lam[:, o],
+                           out=None if joint is None else joint[sl])
 
     outputs = dict(zip(cols, _map(factor, list(cols.items()))))
-    return by_output_solver(outputs, Phi, cols, (Dl, Rl), Hl, fit_intercept, intercept_extra)
+    return by_output_solver(outputs, Phi, cols, (Dl, Rl), Hl, fit_intercept, intercept_extra,
+                            joint_Z=joint)
 
 
-def by_output_solver(outputs, Phi, cols, parts, Hl, fit_intercept, intercept_extra=None):
+def by_output_solver(outputs, Phi, cols, parts, Hl, fit_intercept, intercept_extra=None,
+                     joint_Z=None):
     """``solve(rhs)`` for ``K - Q^T Q`` (plus intercepts) from the factors of ``K``'s blocks.
 
     ``outputs``: output ``o`` -> its factor (:class:`DenseOutput` or
@@ -520,7 +541,9 @@ def by_output_solver(outputs, Phi, cols, parts, Hl, fit_intercept, intercept_ext
     and ``M^-1 Hub db = K^-1 (E db + Q^T cap^-1 (V - Rl) db)``: one
     backward pass.  (Formed as ``M^-1 Hub``, ``C`` right-hand sides through
     every output's factor, it took 44% of the Newton systems' time of a
-    100-class program.)
+    100-class program.)  ``joint_Z``: every output dense, their ``Z``
+    already stacked in one array in ``outputs``' order (else they are
+    stacked here).
     """
     Dl, Rl = parts
     lam = softmax_weights(Dl, Rl)
@@ -530,7 +553,9 @@ def by_output_solver(outputs, Phi, cols, parts, Hl, fit_intercept, intercept_ext
     diag = np.ones(n)
     cap = np.zeros((n, n))
     if dense:
-        Z = np.concatenate([out.Z for out in dense]) if len(dense) > 1 else dense[0].Z
+        Z = joint_Z
+        if Z is None:
+            Z = np.concatenate([out.Z for out in dense]) if len(dense) > 1 else dense[0].Z
         cap -= Z.T @ Z
     for o, out in outputs.items():
         if not isinstance(out, DenseOutput):
