@@ -81,7 +81,17 @@ _CV_PARAMS_DOC_REST = """
         with that ``random_state`` (with trained tuples: at the grid's
         smallest alpha).
     verbose : bool, default=False
-        Print the solvers' progress."""
+        Print the solvers' progress.
+    memory_limit : "auto", int, str or None, default="auto"
+        Largest estimated memory of a fit, as the plain estimator's
+        parameter: before any fold runs, ``fit`` estimates the refit on all
+        rows (the largest single fit;
+        :func:`convexrelu.memory.estimate_fit_memory`) and raises a
+        :class:`~convexrelu.memory.FitMemoryError` when it is above the
+        limit; the refit gets the same limit.  Folds run ``n_jobs`` at a
+        time, each on fewer rows.  ``"auto"``: half of the memory available
+        at fit time; an int: bytes; a string such as ``"2GiB"``; None: no
+        check."""
 
 _CV_ATTRS_DOC = """
     alpha_ : float

@@ -56,6 +56,7 @@ from ._estimator_base import (_check_sample_weight, _class_weight_factors, _enco
 from ._validation import DataScaleWarning, validate_input
 from .arrangements import sample_arrangements
 from .estimators import ConvexDeepReLUClassifier, ConvexDeepReLURegressor
+from .memory import check_fit_memory
 from .path import _alpha_max_details, _prepare, alpha_grid
 
 __all__ = ["ConvexDeepReLURegressorCV", "ConvexDeepReLUClassifierCV"]
@@ -85,7 +86,7 @@ class _BaseConvexDeepReLUCV(_VersionedPickle, _TransactionalFit, BaseEstimator):
     def __init__(self, *, alphas=None, n_alphas=10, eps=1e-3, cv=None, scoring=None,
                  n_jobs=None, n_patterns=32, n_hidden=2, patterns="trained", loss=None,
                  fit_intercept=True, solver=None, tol=1e-6, max_iter=1000, random_state=None,
-                 verbose=False):
+                 verbose=False, memory_limit="auto"):
         self.alphas = alphas
         self.n_alphas = n_alphas
         self.eps = eps
@@ -102,12 +103,14 @@ class _BaseConvexDeepReLUCV(_VersionedPickle, _TransactionalFit, BaseEstimator):
         self.max_iter = max_iter
         self.random_state = random_state
         self.verbose = verbose
+        self.memory_limit = memory_limit
 
     def _single_params(self, alpha, seed):
         return dict(alpha=float(alpha), n_patterns=self.n_patterns, n_hidden=self.n_hidden,
                     patterns=self.patterns, loss=self.loss, fit_intercept=self.fit_intercept,
                     solver=self.solver, tol=self.tol, max_iter=self.max_iter, random_state=seed,
-                    warm_start=False, verbose=self.verbose, n_jobs=self.n_jobs)
+                    warm_start=False, verbose=self.verbose, n_jobs=self.n_jobs,
+                    memory_limit=self.memory_limit)
 
     def _validate_cv_params(self):
         if self.alphas is not None:
@@ -160,6 +163,11 @@ class _BaseConvexDeepReLUCV(_VersionedPickle, _TransactionalFit, BaseEstimator):
         seed = self._seed()
         keep = slice(None) if sample_weight is None else sample_weight > 0
         Xa = np.hstack([X, np.ones((X.shape[0], 1))]) if self.fit_intercept else X
+        # The refit on all rows is the largest single fit: refuse it now, as
+        # it would refuse itself, rather than after every fold's path.
+        check_fit_memory(Xa.shape[0], Xa.shape[1], Y.shape[1], int(self.n_patterns),
+                         int(self.n_hidden), solver=self.solver, loss=loss,
+                         memory_limit=self.memory_limit, n_jobs=self.n_jobs)
         full = sample_arrangements(Xa[keep], self.n_patterns, self.n_hidden,
                                    random_state=seed)
         W1, w2 = full.first_weights, full.second_weights
@@ -305,13 +313,14 @@ class ConvexDeepReLURegressorCV(RegressorMixin, _BaseConvexDeepReLUCV):
     def __init__(self, *, alphas=None, n_alphas=10, eps=1e-3, cv=None, scoring=None,
                  n_jobs=None, n_patterns=32, n_hidden=2, patterns="trained", loss="squared",
                  fit_intercept=True, solver=None, tol=1e-6, max_iter=1000,
-                 random_state=None, verbose=False):
+                 random_state=None, verbose=False, memory_limit="auto"):
         super().__init__(alphas=alphas, n_alphas=n_alphas, eps=eps, cv=cv,
                          scoring=scoring, n_jobs=n_jobs, n_patterns=n_patterns,
                          n_hidden=n_hidden, patterns=patterns, loss=loss,
                          fit_intercept=fit_intercept,
                          solver=solver, tol=tol, max_iter=max_iter,
-                         random_state=random_state, verbose=verbose)
+                         random_state=random_state, verbose=verbose,
+                         memory_limit=memory_limit)
 
     def fit(self, X, y, sample_weight=None, groups=None):
         """Cross-validate the alphas, then refit at ``alpha_`` on all data.
@@ -402,13 +411,14 @@ class ConvexDeepReLUClassifierCV(ClassifierMixin, _BaseConvexDeepReLUCV):
     def __init__(self, *, alphas=None, n_alphas=10, eps=1e-3, cv=None, scoring=None,
                  n_jobs=None, n_patterns=32, n_hidden=2, patterns="trained", loss="log_loss",
                  class_weight=None, fit_intercept=True, solver=None, tol=1e-6,
-                 max_iter=1000, random_state=None, verbose=False):
+                 max_iter=1000, random_state=None, verbose=False, memory_limit="auto"):
         super().__init__(alphas=alphas, n_alphas=n_alphas, eps=eps, cv=cv,
                          scoring=scoring, n_jobs=n_jobs, n_patterns=n_patterns,
                          n_hidden=n_hidden, patterns=patterns, loss=loss,
                          fit_intercept=fit_intercept,
                          solver=solver, tol=tol, max_iter=max_iter,
-                         random_state=random_state, verbose=verbose)
+                         random_state=random_state, verbose=verbose,
+                         memory_limit=memory_limit)
         self.class_weight = class_weight
 
     def _single_params(self, alpha, seed):

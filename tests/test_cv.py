@@ -210,6 +210,51 @@ def test_n_jobs_two_equals_one():
     assert one.best_estimator_.n_jobs == 1 and two.best_estimator_.n_jobs == 2
 
 
+@pytest.mark.parametrize("kind", ["regressor", "classifier"])
+def test_memory_limit_refuses_the_refit_before_any_fold_runs(kind, monkeypatch):
+    """The refit on all rows is checked before the folds: a limit below its
+    estimate raises the plain estimator's own FitMemoryError (same estimate,
+    same message) with no fold solved, and a fitted CV estimator stays as it
+    was; a limit above it, or None, fits and passes the limit to the refit."""
+    from convexrelu.memory import FitMemoryError, estimate_fit_memory
+
+    if kind == "regressor":
+        X, y = _regression(60)
+        Est, EstCV, loss, outputs = (ConvexDeepReLURegressor, ConvexDeepReLURegressorCV,
+                                     "squared", 1)
+    else:
+        X, y = _classification(60)
+        Est, EstCV, loss, outputs = (ConvexDeepReLUClassifier, ConvexDeepReLUClassifierCV,
+                                     "logistic", 1)
+    need = estimate_fit_memory(60, 4, outputs, 8, 2, loss=loss)
+    small = estimate_fit_memory(60, 4, outputs, 4, 2, loss=loss)
+    assert small < need
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        cv = EstCV(n_alphas=3, eps=1e-2, cv=3, n_patterns=8, random_state=0).fit(X, y)
+    before = cv.predict(X)
+    paths = []
+    real = cv_module._fold_path
+    monkeypatch.setattr(cv_module, "_fold_path", lambda *a: paths.append(1) or real(*a))
+    cv.set_params(memory_limit=small)
+    with pytest.raises(FitMemoryError) as refused:
+        cv.fit(X, y)
+    assert paths == []
+    with pytest.raises(FitMemoryError) as plain:
+        Est(n_patterns=8, random_state=0, memory_limit=small).fit(X, y)
+    assert str(refused.value) == str(plain.value)
+    assert "n_patterns <= 4 would fit" in str(refused.value)
+    np.testing.assert_array_equal(cv.predict(X), before)
+    for limit in (need, None):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fitted = clone(cv).set_params(memory_limit=limit).fit(X, y)
+        assert fitted.best_estimator_.memory_limit == limit
+        np.testing.assert_array_equal(fitted.cv_scores_, cv.cv_scores_)
+    with pytest.raises(ValueError, match="memory_limit"):
+        clone(cv).set_params(memory_limit="lots").fit(X, y)
+
+
 def test_refit_gets_n_jobs_and_runs_a_softmax_classes_on_threads(monkeypatch):
     """The refit at ``alpha_`` is the plain classifier with the CV estimator's
     ``n_jobs``: a 10-class softmax refit forms its classes' Newton blocks on
