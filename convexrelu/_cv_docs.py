@@ -83,15 +83,17 @@ _CV_PARAMS_DOC_REST = """
     verbose : bool, default=False
         Print the solvers' progress.
     memory_limit : "auto", int, str or None, default="auto"
-        Largest estimated memory of a fit, as the plain estimator's
-        parameter: before any fold runs, ``fit`` estimates the refit on all
-        rows (the largest single fit;
-        :func:`convexrelu.memory.estimate_fit_memory`) and raises a
-        :class:`~convexrelu.memory.FitMemoryError` when it is above the
-        limit; the refit gets the same limit.  Folds run ``n_jobs`` at a
-        time, each on fewer rows.  ``"auto"``: half of the memory available
-        at fit time; an int: bytes; a string such as ``"2GiB"``; None: no
-        check."""
+        Largest estimated memory, as the plain estimator's parameter: before
+        any fold runs, ``fit`` estimates the refit on all rows (the largest
+        single fit; :func:`convexrelu.memory.estimate_fit_memory`) and the
+        folds' paths that joblib runs at once (``n_jobs`` of them, each on
+        its training rows, counted together), and raises a
+        :class:`~convexrelu.memory.FitMemoryError` when either is above the
+        limit; the refit gets the same limit.  ``"auto"``: half of the
+        memory available at fit time; an int: bytes; a string such as
+        ``"2GiB"``; None: no check (for a distributed joblib backend, whose
+        workers do not share this machine's memory, pass None or a limit of
+        its own)."""
 
 _CV_ATTRS_DOC = """
     alpha_ : float

@@ -40,7 +40,7 @@ import numbers
 import warnings
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.model_selection import check_cv
 from sklearn.utils import check_random_state
@@ -56,7 +56,8 @@ from ._estimator_base import (_check_sample_weight, _class_weight_factors, _enco
 from ._validation import DataScaleWarning, validate_input
 from .arrangements import sample_arrangements
 from .estimators import ConvexDeepReLUClassifier, ConvexDeepReLURegressor
-from .memory import check_fit_memory
+from .memory import (FitMemoryError, _format_bytes, check_fit_memory, estimate_fit_memory,
+                     resolve_memory_limit)
 from .path import _alpha_max_details, _prepare, alpha_grid
 
 __all__ = ["ConvexDeepReLURegressorCV", "ConvexDeepReLUClassifierCV"]
@@ -129,6 +130,26 @@ class _BaseConvexDeepReLUCV(_VersionedPickle, _TransactionalFit, BaseEstimator):
         # The single-fit parameters are checked by the plain estimator itself.
         self._single(**self._single_params(1.0, 0))._validate_params()
 
+    def _check_folds_memory(self, folds, n_columns, n_outputs, loss):
+        """A FitMemoryError when the folds' paths that joblib runs at once
+        (``n_jobs`` of them, each on its training rows) are together
+        estimated above ``memory_limit``."""
+        limit = resolve_memory_limit(self.memory_limit)
+        at_once = min(effective_n_jobs(self.n_jobs), len(folds))
+        if limit is None or at_once < 2:
+            return
+        rows = max(len(train) for train, _ in folds)
+        each = estimate_fit_memory(rows, n_columns, n_outputs, int(self.n_patterns),
+                                   int(self.n_hidden), solver=self.solver, loss=loss)
+        if at_once * each > limit:
+            raise FitMemoryError(
+                f"The folds' paths run {at_once} at a time (n_jobs={self.n_jobs!r}), each "
+                f"estimated at {_format_bytes(each)} ({rows} training rows, "
+                f"n_patterns={self.n_patterns}, n_hidden={self.n_hidden}), "
+                f"{_format_bytes(at_once * each)} together, above memory_limit="
+                f"{_format_bytes(limit)} ({self.memory_limit!r}). Lower n_jobs, reduce "
+                f"n_patterns or n_hidden, or raise memory_limit (None disables the check).")
+
     def _seed(self):
         """An int seed for the generators: the one given, or one drawn from it."""
         rs = self.random_state
@@ -163,11 +184,15 @@ class _BaseConvexDeepReLUCV(_VersionedPickle, _TransactionalFit, BaseEstimator):
         seed = self._seed()
         keep = slice(None) if sample_weight is None else sample_weight > 0
         Xa = np.hstack([X, np.ones((X.shape[0], 1))]) if self.fit_intercept else X
+        cv = check_cv(self.cv, y, classifier=is_classifier(self))
+        folds = list(cv.split(X, y, groups))
         # The refit on all rows is the largest single fit: refuse it now, as
-        # it would refuse itself, rather than after every fold's path.
+        # it would refuse itself, rather than after every fold's path; and
+        # the folds that run at once, together.
         check_fit_memory(Xa.shape[0], Xa.shape[1], Y.shape[1], int(self.n_patterns),
                          int(self.n_hidden), solver=self.solver, loss=loss,
                          memory_limit=self.memory_limit, n_jobs=self.n_jobs)
+        self._check_folds_memory(folds, Xa.shape[1], Y.shape[1], loss)
         full = sample_arrangements(Xa[keep], self.n_patterns, self.n_hidden,
                                    random_state=seed)
         W1, w2 = full.first_weights, full.second_weights
@@ -185,8 +210,6 @@ class _BaseConvexDeepReLUCV(_VersionedPickle, _TransactionalFit, BaseEstimator):
         # grid's smallest alpha (the end that fits the data most closely).
         trained = ((float(alphas[-1]), int(self.n_patterns), int(self.n_hidden), seed)
                    if self.patterns == "trained" else None)
-        cv = check_cv(self.cv, y, classifier=is_classifier(self))
-        folds = list(cv.split(X, y, groups))
         out = Parallel(n_jobs=self.n_jobs)(
             delayed(_fold_path)(
                 X, Xa, y, Y, sample_weight, class_weights, train, test, W1, w2, alphas, loss,

@@ -255,6 +255,32 @@ def test_memory_limit_refuses_the_refit_before_any_fold_runs(kind, monkeypatch):
         clone(cv).set_params(memory_limit="lots").fit(X, y)
 
 
+def test_memory_limit_counts_the_folds_that_run_at_once(monkeypatch):
+    """With ``n_jobs=2`` two folds' paths run at once: a limit that holds the
+    refit but not two folds (each on its 40 training rows) is refused before
+    any fold runs, naming them; with ``n_jobs=1`` the same limit fits."""
+    from convexrelu.memory import FitMemoryError, estimate_fit_memory
+
+    X, y = _regression(60)
+    refit = estimate_fit_memory(60, 4, 1, 8, 2, loss="squared")
+    fold = estimate_fit_memory(40, 4, 1, 8, 2, loss="squared")
+    assert refit < 2 * fold
+    limit = (refit + 2 * fold) // 2
+    est = ConvexDeepReLURegressorCV(n_alphas=3, eps=1e-2, cv=3, n_patterns=8, random_state=0,
+                                    memory_limit=limit)
+    paths = []
+    real = cv_module._fold_path
+    monkeypatch.setattr(cv_module, "_fold_path", lambda *a: paths.append(1) or real(*a))
+    with pytest.raises(FitMemoryError, match="folds' paths run 2 at a time") as refused:
+        clone(est).set_params(n_jobs=2).fit(X, y)
+    assert "40 training rows" in str(refused.value) and "n_jobs" in str(refused.value)
+    assert paths == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        one = clone(est).set_params(n_jobs=1).fit(X, y)
+    assert len(paths) == 3 and one.best_estimator_.memory_limit == limit
+
+
 def test_refit_gets_n_jobs_and_runs_a_softmax_classes_on_threads(monkeypatch):
     """The refit at ``alpha_`` is the plain classifier with the CV estimator's
     ``n_jobs``: a 10-class softmax refit forms its classes' Newton blocks on
