@@ -71,6 +71,22 @@ def count_calls(monkeypatch, owner, name, record=None):
     return calls
 
 
+def count_threaded_maps(monkeypatch):
+    """Wrap ``_woodbury._map``: the returned list gets, per call (when it is
+    made), whether it ran on the output-thread pool with more than one item."""
+    from convexrelu.solvers import _woodbury
+
+    real = _woodbury._map
+    calls = []
+
+    def counted(fn, items):
+        calls.append(_woodbury._OUTPUT_POOL.get() is not None and len(items) > 1)
+        return real(fn, items)
+
+    monkeypatch.setattr(_woodbury, "_map", counted)
+    return calls
+
+
 def restricted_status(result):
     """The status of a restricted solver's result ``(U, b, lam1, lam2, status)``."""
     return result[4]

@@ -289,19 +289,12 @@ def test_refit_gets_n_jobs_and_runs_a_softmax_classes_on_threads(monkeypatch):
     from sklearn.datasets import load_digits
     from sklearn.preprocessing import StandardScaler
 
-    from convexrelu.solvers import _woodbury
+    from solver_cases import count_threaded_maps
 
     X, y = load_digits(return_X_y=True)
     X = StandardScaler().fit_transform(X)[:150]
     y = y[:150]
-    calls = []
-    real = _woodbury._map
-
-    def counted(fn, items):
-        calls.append(_woodbury._OUTPUT_POOL.get() is not None and len(items) > 1)
-        return real(fn, items)
-
-    monkeypatch.setattr(_woodbury, "_map", counted)
+    calls = count_threaded_maps(monkeypatch)
     fits = {}
     for n_jobs in (None, 2):
         calls.clear()

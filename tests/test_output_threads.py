@@ -11,6 +11,7 @@ from convexrelu.solvers import _woodbury
 from convexrelu.solvers._newton_matrix import NoInteriorError, ridged_factorisations
 from convexrelu.solvers._woodbury import output_block_solver, output_threads, thread_count
 
+from solver_cases import count_threaded_maps
 from test_newton_matrix import _random_newton_parts
 
 
@@ -87,14 +88,7 @@ def test_classifier_with_n_jobs_is_bit_identical_and_uses_the_threads(monkeypatc
     X, y = load_digits(return_X_y=True)
     X = StandardScaler().fit_transform(X)[:200]
     y = y[:200]
-    calls = []
-    real = _woodbury._map
-
-    def counted(fn, items):
-        calls.append(_woodbury._OUTPUT_POOL.get() is not None and len(items) > 1)
-        return real(fn, items)
-
-    monkeypatch.setattr(_woodbury, "_map", counted)
+    calls = count_threaded_maps(monkeypatch)
     fits = {}
     for n_jobs in (None, 2, -1):
         calls.clear()
