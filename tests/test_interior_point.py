@@ -1005,3 +1005,72 @@ def test_split_newton_systems_over_their_cap_when_the_dense_matrix_is_larger(mon
             + 0.01 * float(np.linalg.norm(U, axis=-1).sum())
             for U, b, *_ in (out["auto"], out["dense"])]
     assert objs[0] == pytest.approx(objs[1], rel=1e-9)
+
+
+def _failing_barrier(monkeypatch, fails):
+    """Make the fast solver's interior point raise NoInteriorError on the calls
+    for which ``fails(call_number, kwargs)`` is true; returns the calls' kwargs."""
+    from convexrelu.solvers import fast
+
+    real = fast.solve_restricted_barrier
+    calls = []
+
+    def barrier(*args, **kwargs):
+        calls.append(kwargs)
+        if fails(len(calls), kwargs):
+            raise fast.NoInteriorError("forced")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fast, "solve_restricted_barrier", barrier)
+    return calls
+
+
+def test_failed_cold_interior_point_is_retried_warm_from_the_last_round(monkeypatch):
+    """A round whose cold interior point fails is solved again from part of
+    the way to the previous round's point, not handed to Clarabel (whose exact
+    solve of a 100-class round needed more than 12 GB), and the solve reaches
+    the same certified optimum."""
+    from convexrelu.solvers import fast
+
+    X, y, arr, alpha = make_problem(4, 200, 4, 2, "logistic", n_patterns=40, alpha_frac=0.05)
+    plain = solve_convex(X, y, arr, alpha, fit_intercept=True, tol=1e-8)
+    calls = _failing_barrier(monkeypatch, lambda k, kw: k > 1 and kw.get("start_u") is None)
+    clarabel = count_calls(monkeypatch, fast, "solve_restricted")
+    ours = solve_convex(X, y, arr, alpha, fit_intercept=True, tol=1e-8)
+    warm = [kw["start_u"] for kw in calls if kw.get("start_u") is not None]
+    assert len(calls) > 2 and warm                  # cold failures, warm retries
+    assert all(np.any(u) for u in warm)             # from a previous (non-zero) point
+    assert not clarabel and all(h["inner"] != "clarabel" for h in ours.history)
+    assert ours.converged and ours.relative_gap <= 1e-8
+    assert ours.objective == pytest.approx(plain.objective, rel=1e-7)
+
+
+def test_clarabel_fallback_refused_when_it_would_not_fit_in_memory(monkeypatch):
+    """When the interior point fails (cold and warm) and Clarabel's estimated
+    memory exceeds what is available, the solve stops at the previous round's
+    point with a ConvergenceWarning that says so, instead of running out of
+    memory; with enough memory Clarabel takes the round."""
+    from convexrelu.solvers import _restricted, fast
+
+    X, y, arr, alpha = make_problem(4, 200, 4, 2, "logistic", n_patterns=40, alpha_frac=0.05)
+    _failing_barrier(monkeypatch, lambda k, kw: k > 1)
+    clarabel = count_calls(monkeypatch, fast, "solve_restricted")
+    monkeypatch.setattr(fast, "available_memory", lambda: 2 ** 10)
+    with pytest.warns(ConvergenceWarning) as rec:
+        res = solve_convex(X, y, arr, alpha, fit_intercept=True, tol=1e-8)
+    message = " ".join(str(r.message) for r in rec)
+    need = _restricted.restricted_clarabel_bytes(
+        X.shape[0], res.history[1]["working_set"], arr.n_hidden, X.shape[1])
+    assert "Clarabel" in message and f"{need / 2 ** 30:.1f} GiB" in message
+    assert not clarabel and not res.converged
+    assert [h["inner"] for h in res.history] == ["ipm", "none"]
+    # the first round's point, certified again
+    assert res.history[1]["objective"] == pytest.approx(res.history[0]["objective"], rel=1e-12)
+    assert res.objective <= res.history[0]["objective"] * (1 + 1e-12)
+    assert res.relative_gap > 1e-8
+
+    monkeypatch.setattr(fast, "available_memory", lambda: 2 ** 50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        res = solve_convex(X, y, arr, alpha, fit_intercept=True, tol=1e-8)
+    assert clarabel and res.history[1]["inner"] == "clarabel"

@@ -35,6 +35,8 @@ class SolverOutput:
     n_iter: int
     converged: bool
     history: list = field(default_factory=list)
+    #: why the solver gave up before its certificate passed ("" if it did not)
+    stop_reason: str = ""
 
 
 def _solve_with_cvxpy(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
@@ -456,7 +458,9 @@ def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=Fal
                      and cert.constraint_violation <= _FEASIBILITY_RTOL)
     if not converged:
         other = "cvxpy" if name == "fast" else "fast"
-        if out.n_iter >= max_iter:
+        if getattr(out, "stop_reason", ""):
+            advice = out.stop_reason
+        elif out.n_iter >= max_iter:
             advice = "Increase max_iter, loosen tol, or increase alpha."
         elif cert.relative_gap <= tol:
             # The gap is fine; the point is not feasible enough to be certified.

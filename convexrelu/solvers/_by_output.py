@@ -60,7 +60,8 @@ def solve_by_output(op, loss, Y, w, alpha, *, warm_start, verbose, n_jobs=None, 
         np.concatenate([np.asarray(p.intercept, float).reshape(1) for p in parts]),
         np.concatenate([np.zeros(shape1) if p.lam1 is None else p.lam1 for p in parts], axis=1),
         np.concatenate([np.zeros(shape2) if p.lam2 is None else p.lam2 for p in parts], axis=1),
-        sum(p.n_iter for p in parts), all(p.converged for p in parts), history)
+        sum(p.n_iter for p in parts), all(p.converged for p in parts), history,
+        " ".join(dict.fromkeys(p.stop_reason for p in parts if p.stop_reason)))
 
 
 def _solve_one_output(op, loss, Y, w, alpha, warm_start, label, kwargs):

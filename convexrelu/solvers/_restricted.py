@@ -32,6 +32,20 @@ def _group_rows(X, sample_idx, weights, group_idx, n_rows, row_idx, d, n_cols_gr
     return sp.csr_matrix((data, (r, c)), shape=(n_rows, n_cols_groups * d))
 
 
+#: Peak resident bytes of :func:`solve_restricted` per entry ``n B m d`` of
+#: the restricted lifted columns, with every constraint row kept (the
+#: columns, both constraint matrices and CVXPY's canonical copies of them):
+#: 355 to 375 measured on 50 and 100 blocks of 400 rows, 21 features
+#: (``benchmarks/restricted_clarabel_memory.py``).
+CLARABEL_BYTES_PER_ENTRY = 400
+
+
+def restricted_clarabel_bytes(n, B, m, d):
+    """Estimated peak memory (bytes) of :func:`solve_restricted` on ``B``
+    blocks of ``m`` groups, ``n`` rows and ``d`` features, all rows kept."""
+    return CLARABEL_BYTES_PER_ENTRY * int(n) * int(B) * int(m) * int(d)
+
+
 def solve_restricted(op, loss, Y, w, alpha, blocks, rows1, rows2, *, fit_intercept,
                      tol=1e-10, verbose=False, start_intercept=None):
     """Solve the program restricted to ``blocks`` and constraint rows.

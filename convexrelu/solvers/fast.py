@@ -45,6 +45,7 @@ import time
 import numpy as np
 
 from ..duality import duality_gap
+from ..memory import available_memory
 # solvers/__init__ imports this module lazily, so the package is loaded here.
 from . import _FEASIBILITY_RTOL
 from ._active_set import solve_restricted_active_set
@@ -53,7 +54,7 @@ from ._block_certificate import certify_zero, certify_zero_block
 from ._by_output import solve_by_output
 from ._multipliers import BlockMultipliers, block_ratios
 from ._pricing import polish_multipliers, price_blocks, price_into, restore_feasibility
-from ._restricted import solve_restricted
+from ._restricted import restricted_clarabel_bytes, solve_restricted
 from ._woodbury import output_threads, thread_count
 from ._working_set import (_add_strong_rule_blocks, _add_violators, _block_norms,
                            _drop_negligible_blocks, _gated_ratios, _generator_blocks,
@@ -210,7 +211,10 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         :mod:`convexrelu.solvers._active_set`, which continues from that
         point instead of restarting an interior point; the interior point
         takes over when it fails.  Each round's history says which solver
-        produced it (``inner``: "active_set", "ipm" or "clarabel").
+        produced it (``inner``: "active_set", "ipm" or "clarabel"; "none"
+        when the interior point failed and Clarabel's exact solve would not
+        fit in the available memory: the solve stops there, not converged,
+        and says why).
     loose_while_growing : bool, default=True
         Solve a round to ``first_round_tol`` too when the previous one
         (an interior-point one) left at least ``grow`` violating blocks
@@ -302,6 +306,7 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
                            n_outputs=C if BALANCED_FIRST_SET else 1)
 
     history = []
+    stop_reason = ""
     converged = False
     n_iter = 0
     # The interior-point tolerance: well below tol (the restricted gap adds to
@@ -409,11 +414,16 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
             print(f"[fast] it {n_iter:3d}  obj {cert.primal:.10e}  gap {cert.relative_gap:.2e}"
                   f"  active {active:4d}  working {B:4d}  priced {n_priced:4d}"
                   f"  viol {cert.constraint_violation + 0.0:.1e}"
-                  f"  {time.perf_counter() - t0:7.2f}s  ({status})")
+                  f"  {time.perf_counter() - t0:7.2f}s  "
+                  f"({status if inner_used != 'none' else 'refused'})")
         if cert.relative_gap <= tol and cert.constraint_violation <= _FEASIBILITY_RTOL:
             converged = True
             U, intercept = _drop_negligible_blocks(
                 op, loss, Y, w, alpha, U, intercept, fit_intercept, tol, cert, lams)
+            break
+        if inner_used == "none":
+            # No solver could take the round (see _solve_round): the status is why.
+            stop_reason = status
             break
         loose, round_tol = round_tol > ipm_tol, ipm_tol
         # A cold first set is a guess that pricing grows: continuing from its
@@ -464,7 +474,8 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
     lam1 = lam1.reshape((n,) + op.var_shape[:-1])
     lam2 = lam2.reshape((n,) + op.var_shape[:-2])
 
-    return SolverOutput(U, intercept, lam1, lam2, n_iter, converged, history)
+    return SolverOutput(U, intercept, lam1, lam2, n_iter, converged, history,
+                        stop_reason)
 
 
 def _solve_round(op, loss, Y, w, alpha, blocks, U, intercept, lams, *, fit_intercept, inner,
@@ -474,8 +485,12 @@ def _solve_round(op, loss, Y, w, alpha, blocks, U, intercept, lams, *, fit_inter
 
     The active-set method continues from ``U`` when that is an exact point
     (``from_exact``); the interior point takes the round when it does not
-    (or fails), and Clarabel when the interior point cannot start or stops
-    short.  Returns ``(Ub, b, lam1, lam2, status, inner_used, resumed,
+    (or fails); a failed cold interior point is tried again warm from ``U``
+    when that is not zero, and Clarabel takes the round when the interior
+    point cannot start or stops short, unless its estimated memory
+    (:func:`~convexrelu.solvers._restricted.restricted_clarabel_bytes`) is
+    more than is available: then ``U``'s blocks come back, with zero
+    multipliers, ``inner_used`` "none" and the reason as the status.  Returns ``(Ub, b, lam1, lam2, status, inner_used, resumed,
     ipm_state)``: the blocks' weights, the intercept, the rows' multipliers,
     the inner status, which solver produced them ("active_set", "ipm" or
     "clarabel"), whether the interior point continued ``resume``, and its
@@ -529,7 +544,32 @@ def _solve_round(op, loss, Y, w, alpha, blocks, U, intercept, lams, *, fit_inter
                 Ub = None
         except (NoInteriorError, np.linalg.LinAlgError, FloatingPointError):
             Ub = None
+        if Ub is None and not from_exact and np.any(U):
+            # A cold start failed (on a 100-class, 746-block round its second
+            # step sent the objective from 13 to 94 and the intercepts'
+            # Schur complement went singular): again, from part of the way
+            # to the previous round's feasible point, which starts near it.
+            if dropped:
+                dropped.clear()
+            Ub = _warm_retry(op, loss, Y, w, alpha, blocks, U.reshape(NB, m, d)[blocks],
+                             fit_intercept=fit_intercept, tol=round_tol,
+                             stationarity_tol=max(round_tol, STATIONARITY_FACTOR * ipm_tol),
+                             start_intercept=intercept, newton=newton, loss_part=loss_part)
+            if Ub is not None:
+                Ub, b, l1, l2, status = Ub
+                ipm_state, resumed = {}, False
     if Ub is None:
+        need = restricted_clarabel_bytes(n, B, m, d)
+        free = available_memory()
+        if free is not None and need > free:
+            # Clarabel's exact solve forms the round's lifted columns and
+            # constraint rows, which at this size would not fit in memory
+            # (and would take hours): the round is given up, keeping the
+            # previous point, and the certificate says how far it is.
+            Ub = U.reshape(NB, m, d)[blocks].copy()
+            l1, l2 = np.zeros((n, B, m)), np.zeros((n, B))
+            return (Ub, intercept.copy(), l1, l2, _refused_status(need, free), "none",
+                    False, {})
         inner_used = "clarabel"
         if dropped:
             dropped.clear()     # Clarabel solves the whole set
@@ -538,6 +578,26 @@ def _solve_round(op, loss, Y, w, alpha, blocks, U, intercept, lams, *, fit_inter
             np.ones((n, B), bool), fit_intercept=fit_intercept, tol=inner_tol,
             start_intercept=intercept)
     return Ub, b, l1, l2, status, inner_used, resumed, ipm_state
+
+
+def _warm_retry(op, loss, Y, w, alpha, blocks, start_u, **kwargs):
+    """The interior point of a round again, warm from ``start_u`` (the previous
+    round's point on ``blocks``): its ``(Ub, b, lam1, lam2, status)``, or None
+    when it fails too."""
+    try:
+        out = solve_restricted_barrier(op, loss, Y, w, alpha, blocks, start_u=start_u,
+                                       **kwargs)
+    except (NoInteriorError, np.linalg.LinAlgError, FloatingPointError):
+        return None
+    return out if out[4] in ("optimal", "stalled") else None
+
+
+def _refused_status(need, free):
+    """The stop reason of a round whose Clarabel fallback would not fit in memory."""
+    return (f"Its interior point failed on a working set whose exact fallback (Clarabel) "
+            f"would need about {need / 2 ** 30:.1f} GiB, more than the "
+            f"{free / 2 ** 30:.1f} GiB available; the point is the previous round's. "
+            f"Increase alpha (fewer blocks enter the working set) or lower n_patterns.")
 
 
 def _certify_round(op, loss, Y, w, alpha, U, b, blocks, in_set, lams, inner_used, *,
