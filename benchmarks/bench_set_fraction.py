@@ -38,7 +38,11 @@ stopping those that cannot be certified at their pace
 giving the few near violators the exact test first (``NEAR_VIOLATORS_MOST``
 0 against the default); ``--tight-retry`` the exact test without and with
 its tight re-solve of rows that certify in value but not in multipliers
-(``convexrelu/solvers/_block_certificate.py``'s ``TIGHT_RETRY``).
+(``convexrelu/solvers/_block_certificate.py``'s ``TIGHT_RETRY``);
+``--cold-intercept`` a saturating loss's cold interior-point starts from the
+given (previous round's) intercept or from the zero network's best one when
+that fits it better (``convexrelu/solvers/_barrier.py``'s
+``COLD_START_ZERO_INTERCEPT``, the default).
 
 With at most 40 tuples on one output the two settings coincide (a first
 set of at least 8 blocks), so single-output problems need more tuples.
@@ -51,6 +55,7 @@ set of at least 8 blocks), so single-output problems need more tuples.
     python benchmarks/bench_set_fraction.py --give-up --single
     python benchmarks/bench_set_fraction.py --generator --problems pima:1e-2:trained:32
     python benchmarks/bench_set_fraction.py --near --single
+    python benchmarks/bench_set_fraction.py --cold-intercept --problems digits:1e-2 yeast:1e-2:trained
 """
 
 import argparse
@@ -63,6 +68,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from datasets import load_uci121, load_uci_regression, uci121_root  # noqa: E402
 
+import convexrelu.solvers._barrier as barrier  # noqa: E402
 import convexrelu.solvers._block_certificate as block_certificate  # noqa: E402
 import convexrelu.solvers._pricing as pricing  # noqa: E402
 import convexrelu.solvers.fast as fast  # noqa: E402
@@ -146,6 +152,9 @@ def main(argv=None):
                         help="near violators added or given the exact test first, instead")
     parser.add_argument("--tight-retry", action="store_true",
                         help="the exact test without or with its tight re-solve, instead")
+    parser.add_argument("--cold-intercept", action="store_true",
+                        help="cold starts from the given or the zero network's intercept, "
+                             "instead")
     args = parser.parse_args(argv)
     problems = SINGLE if args.single and args.problems == DEFAULT else args.problems
     if (not uci121_root().exists()
@@ -160,11 +169,13 @@ def main(argv=None):
           else [("violated", False), ("own", True)] if args.generator
           else [("added", 0), ("exact", fast.NEAR_VIOLATORS_MOST)] if args.near
           else [("no retry", False), ("retry", True)] if args.tight_retry
+          else [("given", False), ("zero net", True)] if args.cold_intercept
           else [(str(f), f) for f in args.fractions])
     names = ("SET_FRACTION", "COUPLED_SET_FRACTION", "BALANCED_FIRST_SET",
              "DROP_IN_FIRST_ROUND", "GENERATOR_FIRST_SET", "NEAR_VIOLATORS_MOST")
     owners = dict.fromkeys(names, fast)
-    owners.update(GIVE_UP_PACE=pricing, TIGHT_RETRY=block_certificate)
+    owners.update(GIVE_UP_PACE=pricing, TIGHT_RETRY=block_certificate,
+                  COLD_START_ZERO_INTERCEPT=barrier)
     defaults = {name: getattr(owner, name) for name, owner in owners.items()}
     tot = {label: 0.0 for label, _ in fr}
     print(f"{'problem':40s} " + "  ".join(f"{'s, ' + label:>8s} {'rounds':>6s}"
@@ -180,6 +191,8 @@ def main(argv=None):
             which = "GENERATOR_FIRST_SET"
         if args.near or args.tight_retry:
             which = "NEAR_VIOLATORS_MOST" if args.near else "TIGHT_RETRY"
+        if args.cold_intercept:
+            which = "COLD_START_ZERO_INTERCEPT"
         owner = owners[which]
         res = {}
         for label, value in (fr if i % 2 == 0 else fr[::-1]):

@@ -1074,3 +1074,57 @@ def test_clarabel_fallback_refused_when_it_would_not_fit_in_memory(monkeypatch):
         warnings.simplefilter("ignore", ConvergenceWarning)
         res = solve_convex(X, y, arr, alpha, fit_intercept=True, tol=1e-8)
     assert clarabel and res.history[1]["inner"] == "clarabel"
+
+
+@pytest.mark.parametrize("loss", ["logistic", "cross_entropy"])
+def test_cold_start_of_a_saturating_loss_takes_the_zero_networks_intercept(loss):
+    """A cold interior-point start of a saturating loss replaces a given
+    intercept that fits the zero network worse than the zero network's best
+    one (the previous round's intercept went with that round's network: +-24
+    on a 100-class round, whose Newton systems then went singular); a warm
+    start keeps the given intercept; from an absurd intercept the solve
+    reaches the same optimum as from none."""
+    from convexrelu.solvers import _barrier, prepare_problem
+    from convexrelu.solvers._barrier import WorkingRows, _start, solve_restricted_barrier
+
+    X, y, arr, alpha = make_problem(7, 90, 3, 2, loss, n_patterns=6, alpha_frac=0.1)
+    X, Y, w, loss_obj, op = prepare_problem(X, y, arr, loss, None)
+    blocks = np.arange(op.n_outputs * 2 * op.n_patterns)
+    rows = WorkingRows(op, blocks)
+    n, C = Y.shape
+    absurd = 24.0 * np.where(np.arange(C) % 2 == 0, 1.0, -1.0)
+    zero = np.zeros((n, C))
+    best = loss_obj.optimal_intercept(zero, Y, w)
+
+    _, _, _, b, L0, warm, _ = _start(rows, op, loss_obj, Y, w, alpha, blocks, True, absurd,
+                                     None, None, False)
+    assert not warm and np.allclose(b, best) and L0 == pytest.approx(
+        loss_obj.value(zero + best, Y, w), rel=1e-12)
+    assert L0 < loss_obj.value(zero + absurd, Y, w)
+    # a warm start keeps the intercept it was given (it goes with start_u)
+    U_prev = solve_restricted_barrier(op, loss_obj, Y, w, alpha, blocks, fit_intercept=True,
+                                      tol=1e-10)[0]
+    _, _, _, b, _, warm, _ = _start(rows, op, loss_obj, Y, w, alpha, blocks, True, absurd,
+                                    U_prev, None, False)
+    assert warm and np.array_equal(b, absurd)
+    # (the rule off: the cold start keeps the absurd intercept)
+    _barrier.COLD_START_ZERO_INTERCEPT = False
+    try:
+        _, _, _, b, _, _, _ = _start(rows, op, loss_obj, Y, w, alpha, blocks, True, absurd,
+                                     None, None, False)
+    finally:
+        _barrier.COLD_START_ZERO_INTERCEPT = True
+    assert np.array_equal(b, absurd)
+
+    def objective(out):
+        F = op.predict(out[0].reshape(op.var_shape)) + out[1]
+        return loss_obj.value(F, Y, w) + alpha * np.linalg.norm(out[0], axis=2).sum()
+
+    plain = solve_restricted_barrier(op, loss_obj, Y, w, alpha, blocks, fit_intercept=True,
+                                     tol=1e-10)
+    from_absurd = solve_restricted_barrier(op, loss_obj, Y, w, alpha, blocks,
+                                           fit_intercept=True, tol=1e-10,
+                                           start_intercept=absurd)
+    # (a stalled solve reached its gap, not its stationarity: see _barrier)
+    assert plain[4] in ("optimal", "stalled") and from_absurd[4] in ("optimal", "stalled")
+    assert objective(from_absurd) == pytest.approx(objective(plain), rel=1e-8)
