@@ -65,7 +65,8 @@ def main(argv=None):
         sec, status = float(line[5]), line[6]
         est = restricted_clarabel_bytes(n, B, m, dd)
         print(f"{n:>5} {B:>4} {m:>2} {dd:>3} {entries:>9} {peak / 2**20:>9.0f} "
-              f"{peak / entries:>8.0f} {est / 2**20:>12.0f} {peak / est:>8.2f} {sec:>6.1f}  {status}")
+              f"{peak / entries:>8.0f} {est / 2**20:>12.0f} {peak / est:>8.2f} {sec:>6.1f}"
+              f"  {status}")
     print(f"CLARABEL_BYTES_PER_ENTRY = {CLARABEL_BYTES_PER_ENTRY}")
 
 

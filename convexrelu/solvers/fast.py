@@ -490,10 +490,11 @@ def _solve_round(op, loss, Y, w, alpha, blocks, U, intercept, lams, *, fit_inter
     point cannot start or stops short, unless its estimated memory
     (:func:`~convexrelu.solvers._restricted.restricted_clarabel_bytes`) is
     more than is available: then ``U``'s blocks come back, with zero
-    multipliers, ``inner_used`` "none" and the reason as the status.  Returns ``(Ub, b, lam1, lam2, status, inner_used, resumed,
-    ipm_state)``: the blocks' weights, the intercept, the rows' multipliers,
-    the inner status, which solver produced them ("active_set", "ipm" or
-    "clarabel"), whether the interior point continued ``resume``, and its
+    multipliers, ``inner_used`` "none" and the reason as the status.
+    Returns ``(Ub, b, lam1, lam2, status, inner_used, resumed, ipm_state)``:
+    the blocks' weights, the intercept, the rows' multipliers, the inner
+    status, which solver produced them ("active_set", "ipm", "clarabel" or
+    "none"), whether the interior point continued ``resume``, and its
     final state (empty unless a loose interior-point round left one, for
     the next round's ``resume``; ``ipm_state`` as given when the
     interior point did not run).  ``dropped`` (a list, or None): the blocks
@@ -545,10 +546,11 @@ def _solve_round(op, loss, Y, w, alpha, blocks, U, intercept, lams, *, fit_inter
         except (NoInteriorError, np.linalg.LinAlgError, FloatingPointError):
             Ub = None
         if Ub is None and not from_exact and np.any(U):
-            # A cold start failed (on a 100-class, 746-block round its second
-            # step sent the objective from 13 to 94 and the intercepts'
-            # Schur complement went singular): again, from part of the way
-            # to the previous round's feasible point, which starts near it.
+            # A cold start failed: again, from part of the way to the
+            # previous round's feasible point, before the exact fallback
+            # (whose memory grows with n x blocks x m x d; the 100-class
+            # round that went there and past 12 GB is solved cold since
+            # _barrier.COLD_START_ZERO_INTERCEPT).
             if dropped:
                 dropped.clear()
             Ub = _warm_retry(op, loss, Y, w, alpha, blocks, U.reshape(NB, m, d)[blocks],
