@@ -26,7 +26,8 @@ SIZES = [(200, 20, 25), (400, 20, 25), (200, 20, 50)]
 
 
 def measure(n, d, P):
-    """``(entries, peak bytes, seconds, status)`` of one fallback solve, in this process."""
+    """``(entries, B, m, d, peak bytes, seconds, status)`` of one fallback solve, in
+    this process (``d`` with the bias column)."""
     from bench_solver import make_problem
     from convexrelu.losses import get_loss
     from convexrelu.operator import LiftedOperator

@@ -85,10 +85,12 @@ class Loss:
                 # differ by rounding only and a value test would reject them.)
                 t = 1.0
                 f_old = self.value(F, Y, w)
-                while self.value(F0 + b_new, Y, w) > f_old + 1e-14 * abs(f_old) and t > 1e-10:
+                f_new = self.value(F0 + b_new, Y, w)
+                while f_new > f_old + 1e-14 * abs(f_old) and t > 1e-10:
                     t *= 0.5
                     b_new = b - t * step
-                if self.value(F0 + b_new, Y, w) > f_old + 1e-14 * abs(f_old):
+                    f_new = self.value(F0 + b_new, Y, w)
+                if f_new > f_old + 1e-14 * abs(f_old):
                     # No descent along a step spoilt by a singular Hessian
                     # (softmax classes at probability 0 from intercepts of
                     # +-24: the loss went from 13.3 to 2e5): stop here.

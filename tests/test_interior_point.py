@@ -1077,7 +1077,7 @@ def test_clarabel_fallback_refused_when_it_would_not_fit_in_memory(monkeypatch):
 
 
 @pytest.mark.parametrize("loss", ["logistic", "cross_entropy"])
-def test_cold_start_of_a_saturating_loss_takes_the_zero_networks_intercept(loss):
+def test_cold_start_of_a_saturating_loss_takes_the_zero_networks_intercept(loss, monkeypatch):
     """A cold interior-point start of a saturating loss replaces a given
     intercept that fits the zero network worse than the zero network's best
     one (the previous round's intercept went with that round's network: +-24
@@ -1108,12 +1108,10 @@ def test_cold_start_of_a_saturating_loss_takes_the_zero_networks_intercept(loss)
                                     U_prev, None, False)
     assert warm and np.array_equal(b, absurd)
     # (the rule off: the cold start keeps the absurd intercept)
-    _barrier.COLD_START_ZERO_INTERCEPT = False
-    try:
+    with monkeypatch.context() as patch:
+        patch.setattr(_barrier, "COLD_START_ZERO_INTERCEPT", False)
         _, _, _, b, _, _, _ = _start(rows, op, loss_obj, Y, w, alpha, blocks, True, absurd,
                                      None, None, False)
-    finally:
-        _barrier.COLD_START_ZERO_INTERCEPT = True
     assert np.array_equal(b, absurd)
 
     def objective(out):

@@ -503,8 +503,9 @@ def _start(rows, op, loss, Y, w, alpha, blocks, fit_intercept, start_intercept, 
         if (not warm and COLD_START_ZERO_INTERCEPT and fit_intercept and not const_hessian):
             # A small network from scratch: the given intercept went with
             # another network (see COLD_START_ZERO_INTERCEPT).
-            b0 = loss.optimal_intercept(np.zeros((n, C)), Y, w)
-            L_b0 = loss.value(np.zeros((n, C)) + b0, Y, w)
+            zero = np.zeros((n, C))
+            b0 = loss.optimal_intercept(zero, Y, w)
+            L_b0 = loss.value(zero + b0, Y, w)
             if L_b0 < L0:
                 b, L0 = b0, L_b0
                 U, s1, s2 = scaled(L0)

@@ -522,30 +522,21 @@ def _solve_round(op, loss, Y, w, alpha, blocks, U, intercept, lams, *, fit_inter
             inner_used = "ipm"
     if inner == "ipm" and Ub is None:
         ipm_state = {}
-        try:
-            Ub, b, l1, l2, status = solve_restricted_barrier(
-                op, loss, Y, w, alpha, blocks, fit_intercept=fit_intercept,
-                tol=round_tol, stationarity_tol=max(round_tol, STATIONARITY_FACTOR * ipm_tol),
-                start_intercept=intercept, newton=newton,
-                # An exact previous point (a tight round or a warm start)
-                # warms the interior point's start too.
-                start_u=(U.reshape(NB, m, d)[blocks] if from_exact and np.any(U) else None),
-                resume=resume, state=ipm_state if resume_ipm else None,
-                dropped=dropped, loss_part=loss_part)
-            resumed = bool(ipm_state.get("resumed"))
-            if round_tol <= ipm_tol:
-                # Only a loose round is resumed: its n x (working groups)
-                # multipliers are not kept after a tight one.
-                ipm_state = {}
-            # A stalled interior point reached its gap, not its stationarity:
-            # its point usually passes the certificate (tol is looser than
-            # the interior point's); if not, the tighter round below does.
-            # (Clarabel there took minutes and answered less accurately.)
-            if status not in ("optimal", "stalled"):
-                Ub = None
-        except (NoInteriorError, np.linalg.LinAlgError, FloatingPointError):
-            Ub = None
-        if Ub is None and not from_exact and np.any(U):
+        common = dict(fit_intercept=fit_intercept, tol=round_tol,
+                      stationarity_tol=max(round_tol, STATIONARITY_FACTOR * ipm_tol),
+                      start_intercept=intercept, newton=newton, loss_part=loss_part)
+        out = _barrier_or_none(
+            op, loss, Y, w, alpha, blocks,
+            # An exact previous point (a tight round or a warm start)
+            # warms the interior point's start too.
+            start_u=(U.reshape(NB, m, d)[blocks] if from_exact and np.any(U) else None),
+            resume=resume, state=ipm_state if resume_ipm else None, dropped=dropped, **common)
+        resumed = bool(ipm_state.get("resumed"))
+        if round_tol <= ipm_tol:
+            # Only a loose round is resumed: its n x (working groups)
+            # multipliers are not kept after a tight one.
+            ipm_state = {}
+        if out is None and not from_exact and np.any(U):
             # A cold start failed: again, from part of the way to the
             # previous round's feasible point, before the exact fallback
             # (whose memory grows with n x blocks x m x d; the 100-class
@@ -553,13 +544,12 @@ def _solve_round(op, loss, Y, w, alpha, blocks, U, intercept, lams, *, fit_inter
             # _barrier.COLD_START_ZERO_INTERCEPT).
             if dropped:
                 dropped.clear()
-            Ub = _warm_retry(op, loss, Y, w, alpha, blocks, U.reshape(NB, m, d)[blocks],
-                             fit_intercept=fit_intercept, tol=round_tol,
-                             stationarity_tol=max(round_tol, STATIONARITY_FACTOR * ipm_tol),
-                             start_intercept=intercept, newton=newton, loss_part=loss_part)
-            if Ub is not None:
-                Ub, b, l1, l2, status = Ub
+            out = _barrier_or_none(op, loss, Y, w, alpha, blocks,
+                                   start_u=U.reshape(NB, m, d)[blocks], **common)
+            if out is not None:
                 ipm_state, resumed = {}, False
+        if out is not None:
+            Ub, b, l1, l2, status = out
     if Ub is None:
         need = restricted_clarabel_bytes(n, B, m, d)
         free = available_memory()
@@ -568,7 +558,7 @@ def _solve_round(op, loss, Y, w, alpha, blocks, U, intercept, lams, *, fit_inter
             # constraint rows, which at this size would not fit in memory
             # (and would take hours): the round is given up, keeping the
             # previous point, and the certificate says how far it is.
-            Ub = U.reshape(NB, m, d)[blocks].copy()
+            Ub = U.reshape(NB, m, d)[blocks]
             l1, l2 = np.zeros((n, B, m)), np.zeros((n, B))
             return (Ub, intercept.copy(), l1, l2, _refused_status(need, free), "none",
                     False, {})
@@ -582,13 +572,17 @@ def _solve_round(op, loss, Y, w, alpha, blocks, U, intercept, lams, *, fit_inter
     return Ub, b, l1, l2, status, inner_used, resumed, ipm_state
 
 
-def _warm_retry(op, loss, Y, w, alpha, blocks, start_u, **kwargs):
-    """The interior point of a round again, warm from ``start_u`` (the previous
-    round's point on ``blocks``): its ``(Ub, b, lam1, lam2, status)``, or None
-    when it fails too."""
+def _barrier_or_none(*args, **kwargs):
+    """:func:`solve_restricted_barrier`'s ``(Ub, b, lam1, lam2, status)``, or None
+    when it fails or stops short.
+
+    A stalled interior point reached its gap, not its stationarity: its
+    point usually passes the certificate (tol is looser than the interior
+    point's); if not, the tighter round after it does.  (Clarabel there took
+    minutes and answered less accurately.)
+    """
     try:
-        out = solve_restricted_barrier(op, loss, Y, w, alpha, blocks, start_u=start_u,
-                                       **kwargs)
+        out = solve_restricted_barrier(*args, **kwargs)
     except (NoInteriorError, np.linalg.LinAlgError, FloatingPointError):
         return None
     return out if out[4] in ("optimal", "stalled") else None
