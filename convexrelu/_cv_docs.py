@@ -89,7 +89,9 @@ _CV_PARAMS_DOC_REST = """
         folds' paths that joblib runs at once (``n_jobs`` of them, each on
         its training rows, counted together), and raises a
         :class:`~convexrelu.memory.FitMemoryError` when either is above the
-        limit; the refit gets the same limit.  ``"auto"``: half of the
+        limit; the refit gets the same limit, and each of the paths run at
+        once its share for the fast solver's exact fallback rounds (see the
+        plain estimator's parameter).  ``"auto"``: half of the
         memory available at fit time; an int: bytes; a string such as
         ``"2GiB"``; None: no check (for a distributed joblib backend, whose
         workers do not share this machine's memory, pass None or a limit of

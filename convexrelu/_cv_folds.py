@@ -141,7 +141,8 @@ def scorer_accepts_weights(scorer):
 
 def _fold_path(X, Xa, y, Y, sample_weight, class_weights, train, test, first_weights,
                second_weights, alphas, loss, fit_intercept, solver, tol, max_iter, scoring,
-               point_args, verbose, trained=None, X_score=None, weigh_scores=True):
+               point_args, verbose, trained=None, X_score=None, weigh_scores=True,
+               memory_limit=None):
     """Path of one fold on its training rows, scored on its test rows.
 
     ``trained``: None (the tuples of the given generators), or
@@ -153,6 +154,7 @@ def _fold_path(X, Xa, y, Y, sample_weight, class_weights, train, test, first_wei
     ``weigh_scores``, the scores; ``class_weights``
     (None, or ``(class_weight, classes, codes)``) the fits too, computed on
     the fold's training rows as the plain classifier computes them there.
+    ``memory_limit``: bytes (or None) for :func:`convexrelu.solve_convex`.
 
     Returns a dict of arrays of shape (n_alphas,): ``scores``, ``objectives``,
     ``dual_gaps``, ``relative_gaps``, ``n_subnetworks``, ``solve_times``; and
@@ -184,7 +186,7 @@ def _fold_path(X, Xa, y, Y, sample_weight, class_weights, train, test, first_wei
     path = convex_path(Xa[train], Y[train], arrangements, alphas=alphas, loss=loss,
                        fit_intercept=fit_intercept, solver=solver, tol=tol,
                        max_iter=max_iter, sample_weight=sw, verbose=verbose,
-                       errors="skip")
+                       errors="skip", memory_limit=memory_limit)
     point = path_point(point_args)
     scorer = fold_scorer(point, scoring)
     scores = np.full(len(alphas), np.nan)          # a failed solve scores NaN

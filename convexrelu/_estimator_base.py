@@ -396,7 +396,7 @@ class _BaseConvexDeepReLU(_VersionedPickle, _TransactionalFit, BaseEstimator):
             solve_convex, Xa, Y, arrangements, float(self.alpha), loss=loss,
             fit_intercept=self.fit_intercept, tol=float(self.tol),
             max_iter=int(self.max_iter), sample_weight=sample_weight, warm_start=warm,
-            verbose=bool(self.verbose), n_jobs=self.n_jobs)
+            verbose=bool(self.verbose), n_jobs=self.n_jobs, memory_limit=self.memory_limit)
         try:
             try:
                 result = solve(solver=solver)

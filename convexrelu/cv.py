@@ -133,11 +133,13 @@ class _BaseConvexDeepReLUCV(_VersionedPickle, _TransactionalFit, BaseEstimator):
     def _check_folds_memory(self, folds, n_columns, n_outputs, loss):
         """A FitMemoryError when the folds' paths that joblib runs at once
         (``n_jobs`` of them, each on its training rows) are together
-        estimated above ``memory_limit``."""
+        estimated above ``memory_limit``; else each path's share of the limit
+        (bytes, or None), for the fast solver's exact fallback rounds, which
+        the estimate does not count."""
         limit = resolve_memory_limit(self.memory_limit)
         at_once = min(effective_n_jobs(self.n_jobs), len(folds))
         if limit is None or at_once < 2:
-            return
+            return limit
         rows = max(len(train) for train, _ in folds)
         each = estimate_fit_memory(rows, n_columns, n_outputs, int(self.n_patterns),
                                    int(self.n_hidden), solver=self.solver, loss=loss)
@@ -149,6 +151,7 @@ class _BaseConvexDeepReLUCV(_VersionedPickle, _TransactionalFit, BaseEstimator):
                 f"{_format_bytes(at_once * each)} together, above memory_limit="
                 f"{_format_bytes(limit)} ({self.memory_limit!r}). Lower n_jobs, reduce "
                 f"n_patterns or n_hidden, or raise memory_limit (None disables the check).")
+        return limit // at_once
 
     def _seed(self):
         """An int seed for the generators: the one given, or one drawn from it."""
@@ -192,7 +195,7 @@ class _BaseConvexDeepReLUCV(_VersionedPickle, _TransactionalFit, BaseEstimator):
         check_fit_memory(Xa.shape[0], Xa.shape[1], Y.shape[1], int(self.n_patterns),
                          int(self.n_hidden), solver=self.solver, loss=loss,
                          memory_limit=self.memory_limit, n_jobs=self.n_jobs)
-        self._check_folds_memory(folds, Xa.shape[1], Y.shape[1], loss)
+        fold_limit = self._check_folds_memory(folds, Xa.shape[1], Y.shape[1], loss)
         full = sample_arrangements(Xa[keep], self.n_patterns, self.n_hidden,
                                    random_state=seed)
         W1, w2 = full.first_weights, full.second_weights
@@ -214,7 +217,8 @@ class _BaseConvexDeepReLUCV(_VersionedPickle, _TransactionalFit, BaseEstimator):
             delayed(_fold_path)(
                 X, Xa, y, Y, sample_weight, class_weights, train, test, W1, w2, alphas, loss,
                 self.fit_intercept, self.solver, float(self.tol), int(self.max_iter),
-                self.scoring, point_args, bool(self.verbose), trained, X_score, weigh_scores)
+                self.scoring, point_args, bool(self.verbose), trained, X_score, weigh_scores,
+                fold_limit)
             for train, test in folds)
 
         self.alphas_ = alphas

@@ -114,9 +114,14 @@ _PARAMS_DOC_REST = """
         ``n_samples * n_patterns * n_hidden * n_features``) and raises a
         :class:`~convexrelu.memory.FitMemoryError` (a ``MemoryError`` and a
         ``ValueError``) naming the estimate, the limit and what to reduce when
-        it is above.  ``"auto"``: half of the memory available at fit time
-        (8 GiB when unknown); an int: bytes; a string such as ``"2GiB"`` or
-        ``"500MB"``; None: no check."""
+        it is above.  The fast solver's exact fallback (a working-set round
+        given to Clarabel when its interior point fails, not in the
+        estimate) is refused above the limit or the memory available: the
+        fit stops at the previous round's point with a
+        ``ConvergenceWarning``.  ``"auto"``: half of the memory available at
+        fit time (8 GiB when unknown); an int: bytes; a string such as
+        ``"2GiB"`` or ``"500MB"``; None: no check (the fallback is still
+        refused above the memory available)."""
 
 _ATTRS_DOC = """
     coefs_ : list of 3 ndarrays

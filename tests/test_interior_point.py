@@ -1076,6 +1076,72 @@ def test_clarabel_fallback_refused_when_it_would_not_fit_in_memory(monkeypatch):
     assert clarabel and res.history[1]["inner"] == "clarabel"
 
 
+def test_clarabel_fallback_refused_above_the_memory_limit(monkeypatch):
+    """The fallback is refused above ``memory_limit`` too, with plenty of
+    memory available, and the warning names the limit; at the estimate it
+    runs.  The estimators pass theirs (Clarabel's estimate inflated, so
+    that the fit's own estimate passes the limit that refuses the round)."""
+    from convexrelu import ConvexDeepReLUClassifier
+    from convexrelu.solvers import _restricted, fast
+
+    X, y, arr, alpha = make_problem(4, 200, 4, 2, "logistic", n_patterns=40, alpha_frac=0.05)
+    _failing_barrier(monkeypatch, lambda k, kw: k > 1)
+    clarabel = count_calls(monkeypatch, fast, "solve_restricted")
+    monkeypatch.setattr(fast, "available_memory", lambda: 2 ** 50)
+    with pytest.warns(ConvergenceWarning, match="memory_limit of") as rec:
+        res = solve_convex(X, y, arr, alpha, fit_intercept=True, tol=1e-8,
+                           memory_limit=1000)
+    assert not clarabel and [h["inner"] for h in res.history] == ["ipm", "none"]
+    assert "raise memory_limit" in str(rec[0].message)
+    need = _restricted.restricted_clarabel_bytes(
+        X.shape[0], res.history[1]["working_set"], arr.n_hidden, X.shape[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        res = solve_convex(X, y, arr, alpha, fit_intercept=True, tol=1e-8, memory_limit=need)
+    assert clarabel and res.history[1]["inner"] == "clarabel"
+
+    clarabel.clear()
+    monkeypatch.setattr(_restricted, "CLARABEL_BYTES_PER_ENTRY", 10 ** 9)
+    params = dict(n_patterns=40, n_hidden=2, alpha=alpha, tol=1e-8, loss="log_loss",
+                  random_state=0)
+    with pytest.warns(ConvergenceWarning, match="memory_limit of 1.0 GiB"):
+        ConvexDeepReLUClassifier(memory_limit="1GiB", **params).fit(X[:, :-1], y)
+    assert not clarabel
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ConvexDeepReLUClassifier(memory_limit=None, **params).fit(X[:, :-1], y)
+    assert clarabel
+
+
+def test_cv_folds_run_at_once_share_the_memory_limit(monkeypatch):
+    """Each fold's path gets the limit divided by the paths run at once (for
+    the fast solver's fallback rounds), and the whole limit when one runs at
+    a time."""
+    import joblib
+
+    from convexrelu import ConvexDeepReLURegressorCV, _cv_folds
+
+    seen = []
+    real = _cv_folds.convex_path
+
+    def path(*args, **kwargs):
+        seen.append(kwargs.get("memory_limit"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_cv_folds, "convex_path", path)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 3))
+    y = np.maximum(X[:, 0], 0) + 0.1 * rng.standard_normal(60)
+    params = dict(n_alphas=2, cv=3, n_patterns=4, n_hidden=2, memory_limit="3GiB",
+                  random_state=0)
+    with joblib.parallel_config(backend="threading"):
+        ConvexDeepReLURegressorCV(n_jobs=2, **params).fit(X, y)
+    assert seen == [3 * 2 ** 29] * 3
+    seen.clear()
+    ConvexDeepReLURegressorCV(**params).fit(X, y)
+    assert seen == [3 * 2 ** 30] * 3
+
+
 @pytest.mark.parametrize("loss", ["logistic", "cross_entropy"])
 def test_cold_start_of_a_saturating_loss_takes_the_zero_networks_intercept(loss, monkeypatch):
     """A cold interior-point start of a saturating loss replaces a given

@@ -17,6 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 from ..arrangements import Arrangements
 from ..duality import duality_gap, output_factor, relative_gap
 from ..losses import get_loss
+from ..memory import resolve_memory_limit
 from ..operator import LiftedOperator, group_norms
 from ._result import ConvexResult
 
@@ -327,7 +328,8 @@ def _without_tiny_groups(op, loss, Y, w, alpha, out, cert, norms, fit_intercept,
 
 def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=False,
                  solver=None, tol=1e-6, max_iter=1000, sample_weight=None,
-                 warm_start=None, verbose=False, n_jobs=None, **solver_options):
+                 warm_start=None, verbose=False, n_jobs=None, memory_limit=None,
+                 **solver_options):
     """Solve the convex program of a tuple set (FORMULATION.md section 4).
 
     minimise over u, b::
@@ -379,6 +381,14 @@ def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=Fal
         threads.  None or 1: in this process; -1: all processors.  Results
         do not depend on it.
         Passed to the solver only when not None.
+    memory_limit : int, str or None, default=None
+        Memory that the fast solver's exact fallback (a working-set round
+        given to Clarabel when its interior point fails) may take, as the
+        estimators' parameter (bytes, a size such as "2GiB", or "auto": half
+        of the memory available now): above it, or above the memory
+        available, the round is not solved and the solve stops there, not
+        converged, with a ``ConvergenceWarning`` that says so.  None: the
+        memory available only.  Other solvers ignore it.
     **solver_options
         Passed to the solver.
 
@@ -392,6 +402,7 @@ def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=Fal
         raise ValueError(f"alpha must be a positive finite number; got {alpha!r}.")
     check_solve_params(tol, max_iter)
     check_fit_intercept(fit_intercept)
+    limit = resolve_memory_limit(memory_limit)
     X, Y, w, loss_obj, op = prepare_problem(X, y, arrangements, loss, sample_weight)
     name, func, extra = _resolve_solver(solver)
     if warm_start is not None and warm_start.u.shape != op.var_shape:
@@ -409,6 +420,8 @@ def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=Fal
     if n_jobs is not None:
         check_n_jobs(n_jobs)
         extra = dict(extra, n_jobs=n_jobs)
+    if limit is not None and name == "fast":
+        extra = dict(extra, memory_limit=limit)
     with one_blas_thread():
         # The fast solver works in the row space of X (exact; see
         # row_space_basis); the CVXPY reference keeps the program as written.

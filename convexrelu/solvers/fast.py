@@ -132,7 +132,8 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
                warm_start=None, initial_blocks=None, grow=None, inner_tol=1e-10,
                polish=True, zero_rtol=1e-7, inner="ipm", first_round_tol=1e-3, prune=True,
                prune_rtol=3e-3, cache_multipliers=True, newton="auto", active_set=True,
-               n_jobs=None, loose_while_growing=True, resume_ipm=True, **unused):
+               n_jobs=None, loose_while_growing=True, resume_ipm=True, memory_limit=None,
+               **unused):
     """Working-set solver of the convex program with an exact restricted solve.
 
     Parameters
@@ -213,8 +214,8 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         takes over when it fails.  Each round's history says which solver
         produced it (``inner``: "active_set", "ipm" or "clarabel"; "none"
         when the interior point failed and Clarabel's exact solve would not
-        fit in the available memory: the solve stops there, not converged,
-        and says why).
+        fit in the available memory or ``memory_limit``: the solve stops
+        there, not converged, and says why).
     loose_while_growing : bool, default=True
         Solve a round to ``first_round_tol`` too when the previous one
         (an interior-point one) left at least ``grow`` violating blocks
@@ -235,6 +236,12 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
         (:func:`~convexrelu.solvers._woodbury.output_threads`), threads for
         the outputs' blocks of each Newton system.  Results do not depend on
         it.
+    memory_limit : int, default=None
+        Bytes that Clarabel's exact fallback round may take (see
+        ``active_set``): a round whose estimate
+        (:func:`~convexrelu.solvers._restricted.restricted_clarabel_bytes`)
+        is above it, or above the memory available, is not solved.  None:
+        the memory available only.
 
     Returns
     -------
@@ -371,7 +378,7 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
                 inner=inner, active_set=active_set, from_exact=from_exact, ipm_tol=ipm_tol,
                 round_tol=round_tol, inner_tol=inner_tol, newton=newton, resume=resume,
                 resume_ipm=resume_ipm, ipm_state=ipm_state, dropped=dropped,
-                loss_part=loss_part)
+                loss_part=loss_part, memory_limit=memory_limit)
         # Consumed: the loose round's n x (working groups) arrays go now.
         resume = None
         if dropped:
@@ -480,7 +487,7 @@ def solve_fast(op, loss, Y, w, alpha, *, fit_intercept, tol, max_iter, verbose,
 
 def _solve_round(op, loss, Y, w, alpha, blocks, U, intercept, lams, *, fit_intercept, inner,
                  active_set, from_exact, ipm_tol, round_tol, inner_tol, newton, resume,
-                 resume_ipm, ipm_state, dropped=None, loss_part=None):
+                 resume_ipm, ipm_state, dropped=None, loss_part=None, memory_limit=None):
     """The restricted program of one working-set round.
 
     The active-set method continues from ``U`` when that is an exact point
@@ -489,7 +496,7 @@ def _solve_round(op, loss, Y, w, alpha, blocks, U, intercept, lams, *, fit_inter
     when that is not zero, and Clarabel takes the round when the interior
     point cannot start or stops short, unless its estimated memory
     (:func:`~convexrelu.solvers._restricted.restricted_clarabel_bytes`) is
-    more than is available: then ``U``'s blocks come back, with zero
+    more than is available or than ``memory_limit`` (bytes, or None): then ``U``'s blocks come back, with zero
     multipliers, ``inner_used`` "none" and the reason as the status.
     Returns ``(Ub, b, lam1, lam2, status, inner_used, resumed, ipm_state)``:
     the blocks' weights, the intercept, the rows' multipliers, the inner
@@ -553,15 +560,16 @@ def _solve_round(op, loss, Y, w, alpha, blocks, U, intercept, lams, *, fit_inter
     if Ub is None:
         need = restricted_clarabel_bytes(n, B, m, d)
         free = available_memory()
-        if free is not None and need > free:
+        if (free is not None and need > free) or (memory_limit is not None
+                                                  and need > memory_limit):
             # Clarabel's exact solve forms the round's lifted columns and
             # constraint rows, which at this size would not fit in memory
             # (and would take hours): the round is given up, keeping the
             # previous point, and the certificate says how far it is.
             Ub = U.reshape(NB, m, d)[blocks]
             l1, l2 = np.zeros((n, B, m)), np.zeros((n, B))
-            return (Ub, intercept.copy(), l1, l2, _refused_status(need, free), "none",
-                    False, {})
+            return (Ub, intercept.copy(), l1, l2, _refused_status(need, free, memory_limit),
+                    "none", False, {})
         inner_used = "clarabel"
         if dropped:
             dropped.clear()     # Clarabel solves the whole set
@@ -588,12 +596,16 @@ def _barrier_or_none(*args, **kwargs):
     return out if out[4] in ("optimal", "stalled") else None
 
 
-def _refused_status(need, free):
+def _refused_status(need, free, limit=None):
     """The stop reason of a round whose Clarabel fallback would not fit in memory."""
+    if limit is not None and (free is None or limit < free):
+        room, raise_it = f"memory_limit of {limit / 2 ** 30:.1f} GiB", ", or raise memory_limit"
+    else:
+        room, raise_it = f"{free / 2 ** 30:.1f} GiB available", ""
     return (f"Its interior point failed on a working set whose exact fallback (Clarabel) "
-            f"would need about {need / 2 ** 30:.1f} GiB, more than the "
-            f"{free / 2 ** 30:.1f} GiB available; the point is the previous round's. "
-            f"Increase alpha (fewer blocks enter the working set) or lower n_patterns.")
+            f"would need about {need / 2 ** 30:.1f} GiB, more than the {room}; the point "
+            f"is the previous round's. Increase alpha (fewer blocks enter the working set) "
+            f"or lower n_patterns{raise_it}.")
 
 
 def _certify_round(op, loss, Y, w, alpha, U, b, blocks, in_set, lams, inner_used, *,
