@@ -35,9 +35,10 @@ def _group_rows(X, sample_idx, weights, group_idx, n_rows, row_idx, d, n_cols_gr
 #: Peak resident bytes of :func:`solve_restricted` per entry ``n B m d`` of
 #: the restricted lifted columns, with every constraint row kept (the
 #: columns, both constraint matrices and CVXPY's canonical copies of them):
-#: 355 to 375 measured on 50 and 100 blocks of 400 rows, 21 features
-#: (``benchmarks/restricted_clarabel_memory.py``).
-CLARABEL_BYTES_PER_ENTRY = 400
+#: 364 to 382 measured with the squared loss, 385 to 478 with a 4-class
+#: softmax (its exponential cones), on 48 to 100 blocks of 200 and 400
+#: rows, 21 features (``benchmarks/restricted_clarabel_memory.py``).
+CLARABEL_BYTES_PER_ENTRY = 500
 
 
 def restricted_clarabel_bytes(n, B, m, d):
