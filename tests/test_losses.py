@@ -21,6 +21,18 @@ def _data(loss, rng, n=50, scale=1.0):
     return rng.standard_normal((n, 4)) * scale, np.eye(4)[rng.integers(0, 4, n)]
 
 
+def _counting_loss(name):
+    """The loss ``name`` and a list that gets one entry per evaluation of its value."""
+    calls = []
+
+    class Counting(type(get_loss(name))):
+        def value(self, F, Y, w):
+            calls.append(1)
+            return super().value(F, Y, w)
+
+    return Counting(), calls
+
+
 @pytest.mark.parametrize("loss,scale,shift", [
     (loss, scale, 0.0) for loss in ("squared", "logistic", "cross_entropy")
     for scale in (1.0, 30.0)] + [("cross_entropy", 1.0, 500.0), ("cross_entropy", 30.0, 500.0)])
@@ -37,15 +49,9 @@ def test_optimal_intercept_is_stationary_and_cheap(loss, scale, shift):
     w = rng.uniform(0.5, 1.5, len(F0))
     w /= w.sum()
     lo = get_loss(loss)
-    calls = []
-
-    class Counting(type(lo)):
-        def value(self, F, Y, w):
-            calls.append(1)
-            return super().value(F, Y, w)
-
+    counted, calls = _counting_loss(loss)
     start = shift + 5.0 * rng.standard_normal(F0.shape[1])
-    b = Counting().optimal_intercept(F0, Y, w, start=start)
+    b = counted.optimal_intercept(F0, Y, w, start=start)
     grad = lo.gradient(F0 + b, Y, w).sum(axis=0)
     assert np.abs(grad).max() <= 1e-12
     ref = minimize(lambda c: lo.value(F0 + c, Y, w), np.zeros(F0.shape[1]), method="BFGS",
@@ -71,15 +77,9 @@ def test_optimal_intercept_from_absurd_intercepts_reaches_the_optimum(loss, size
     F0 = 0.3 * rng.standard_normal(Y.shape)
     w = np.full(n, 1.0 / n)
     lo = get_loss(loss)
-    calls = []
-
-    class Counting(type(lo)):
-        def value(self, F, Y, w):
-            calls.append(1)
-            return super().value(F, Y, w)
-
+    counted, calls = _counting_loss(loss)
     start = size * np.where(np.arange(Y.shape[1]) % 2 == 0, 1.0, -1.0)
-    b = Counting().optimal_intercept(F0, Y, w, start=start)
+    b = counted.optimal_intercept(F0, Y, w, start=start)
     assert np.abs(lo.gradient(F0 + b, Y, w).sum(axis=0)).max() <= 1e-12
     best = lo.optimal_intercept(F0, Y, w)
     assert lo.value(F0 + b, Y, w) <= lo.value(F0 + best, Y, w) + 1e-14

@@ -496,8 +496,9 @@ def _solve_round(op, loss, Y, w, alpha, blocks, U, intercept, lams, *, fit_inter
     when that is not zero, and Clarabel takes the round when the interior
     point cannot start or stops short, unless its estimated memory
     (:func:`~convexrelu.solvers._restricted.restricted_clarabel_bytes`) is
-    more than is available or than ``memory_limit`` (bytes, or None): then ``U``'s blocks come back, with zero
-    multipliers, ``inner_used`` "none" and the reason as the status.
+    more than is available or than ``memory_limit`` (bytes, or None): then
+    ``U``'s blocks come back, with zero multipliers, ``inner_used`` "none"
+    and the reason as the status.
     Returns ``(Ub, b, lam1, lam2, status, inner_used, resumed, ipm_state)``:
     the blocks' weights, the intercept, the rows' multipliers, the inner
     status, which solver produced them ("active_set", "ipm", "clarabel" or
@@ -558,18 +559,16 @@ def _solve_round(op, loss, Y, w, alpha, blocks, U, intercept, lams, *, fit_inter
         if out is not None:
             Ub, b, l1, l2, status = out
     if Ub is None:
-        need = restricted_clarabel_bytes(n, B, m, d)
-        free = available_memory()
-        if (free is not None and need > free) or (memory_limit is not None
-                                                  and need > memory_limit):
+        refused = _fallback_refusal(restricted_clarabel_bytes(n, B, m, d),
+                                    available_memory(), memory_limit)
+        if refused:
             # Clarabel's exact solve forms the round's lifted columns and
             # constraint rows, which at this size would not fit in memory
             # (and would take hours): the round is given up, keeping the
             # previous point, and the certificate says how far it is.
             Ub = U.reshape(NB, m, d)[blocks]
             l1, l2 = np.zeros((n, B, m)), np.zeros((n, B))
-            return (Ub, intercept.copy(), l1, l2, _refused_status(need, free, memory_limit),
-                    "none", False, {})
+            return Ub, intercept.copy(), l1, l2, refused, "none", False, {}
         inner_used = "clarabel"
         if dropped:
             dropped.clear()     # Clarabel solves the whole set
@@ -596,14 +595,19 @@ def _barrier_or_none(*args, **kwargs):
     return out if out[4] in ("optimal", "stalled") else None
 
 
-def _refused_status(need, free, limit=None):
-    """The stop reason of a round whose Clarabel fallback would not fit in memory."""
-    if limit is not None and (free is None or limit < free):
-        room, raise_it = f"memory_limit of {limit / 2 ** 30:.1f} GiB", ", or raise memory_limit"
-    else:
-        room, raise_it = f"{free / 2 ** 30:.1f} GiB available", ""
+def _fallback_refusal(need, free, limit=None):
+    """The stop reason of a round whose Clarabel fallback (``need`` bytes) is
+    above the ``free`` memory or the ``limit`` (either None: unknown, none),
+    or None when it fits."""
+    by_limit = limit is not None and (free is None or limit < free)
+    room = limit if by_limit else free
+    if room is None or need <= room:
+        return None
+    what = (f"memory_limit of {room / 2 ** 30:.1f} GiB" if by_limit
+            else f"{room / 2 ** 30:.1f} GiB available")
+    raise_it = ", or raise memory_limit" if by_limit else ""
     return (f"Its interior point failed on a working set whose exact fallback (Clarabel) "
-            f"would need about {need / 2 ** 30:.1f} GiB, more than the {room}; the point "
+            f"would need about {need / 2 ** 30:.1f} GiB, more than the {what}; the point "
             f"is the previous round's. Increase alpha (fewer blocks enter the working set) "
             f"or lower n_patterns{raise_it}.")
 
