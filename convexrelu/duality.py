@@ -16,6 +16,12 @@ conjugate domain here is convex and contains 0), and
     gap = primal(U, b) - dual(V / ratio)  >=  0
 
 bounds the distance of the primal objective to the optimum.
+
+The intercept's constraint is met by re-optimising ``b`` for ``U``
+(:meth:`~convexrelu.losses.Loss.optimal_intercept`), and checked: a ``V``
+whose column sums are not zero to rounding
+(:func:`intercept_residual` above :data:`INTERCEPT_RTOL`) gives no lower
+bound at all, and the certificate then says so (``dual = -inf``).
 """
 
 from dataclasses import dataclass
@@ -24,12 +30,18 @@ import numpy as np
 
 from .operator import group_norms
 
-__all__ = ["Certificate", "duality_gap", "primal_objective", "relative_gap"]
+__all__ = ["Certificate", "duality_gap", "intercept_residual", "primal_objective",
+           "relative_gap"]
 
 #: A duality gap within this many units of rounding of the objectives'
 #: scale, times the square root of the number of samples, counts as zero
 #: (see :func:`relative_gap`).
 GAP_ROUNDING_ULPS = 16
+
+#: The largest :func:`intercept_residual` taken for ``sum_i V_i = 0``.
+#: Rounding leaves at most ``n eps`` of it (1e-10 at a million samples);
+#: the intercept's Newton method ends at 1e-14 or below.
+INTERCEPT_RTOL = 1e-9
 
 
 @dataclass
@@ -54,6 +66,10 @@ class Certificate:
         outputs, whose columns of ``V`` are constrained apart.
     constraint_violation : float
         Largest relative violation of the pattern constraints by ``U``.
+    intercept_residual : float
+        :func:`intercept_residual` of the unscaled ``V`` (zero without an
+        intercept); above :data:`INTERCEPT_RTOL` the intercept is not at its
+        optimum, ``V`` is not dual feasible, and ``dual`` is ``-inf``.
     """
 
     primal: float
@@ -66,6 +82,7 @@ class Certificate:
     lam2: object
     dual_scale: float
     constraint_violation: float
+    intercept_residual: float = 0.0
 
 
 def primal_objective(op, loss, Y, w, U, intercept, alpha):
@@ -129,6 +146,7 @@ def duality_gap(op, loss, Y, w, U, alpha, *, intercept=None, fit_intercept=False
     F = F0 + b
     primal = loss.value(F, Y, w) + alpha * float(group_norms(U).sum())
     V = -loss.gradient(F, Y, w)
+    residual = intercept_residual(V, F, Y, w) if fit_intercept else 0.0
     if dual_ratio is not None:
         ratio = float(dual_ratio) if alpha > 0 else np.inf
     else:
@@ -150,6 +168,9 @@ def duality_gap(op, loss, Y, w, U, alpha, *, intercept=None, fit_intercept=False
         scale = squared_ray_scale(V, Y, w, scale, axis=0 if np.ndim(scale) else None)
     scale = float(scale) if np.ndim(scale) == 0 else scale
     dual = loss.dual_objective(V * output_factor(scale, 2), Y, w)
+    if residual > INTERCEPT_RTOL:
+        # The Lagrangian's term b^T sum_i V_i is then unbounded below in b.
+        dual = -np.inf
     gap = primal - dual
     return Certificate(
         primal=primal, dual=dual, gap=gap, relative_gap=relative_gap(loss, Y, w, primal, dual),
@@ -157,7 +178,22 @@ def duality_gap(op, loss, Y, w, U, alpha, *, intercept=None, fit_intercept=False
         # (unscaled multipliers are passed on as they are, not copied)
         lam1=_scaled(lam1, scale, return_multipliers),
         lam2=_scaled(lam2, scale, return_multipliers),
-        dual_scale=scale, constraint_violation=op.max_violation(U, Z))
+        dual_scale=scale, constraint_violation=op.max_violation(U, Z),
+        intercept_residual=residual)
+
+
+def intercept_residual(V, F, Y, w):
+    """``max_o |sum_i V_io| / sum_i w_i (1 + |Y_io| + |F_io|)``: the
+    intercept's optimality condition (its dual constraint ``sum_i V_i = 0``,
+    the loss's gradient in ``b``), relative to a bound on the size of the
+    terms summed (``|V_io| <= w_i`` for the logistic and cross-entropy
+    losses, ``w_i |F_io - Y_io|`` for the squared loss), so that rounding
+    stays below ``n eps`` where the fit is perfect and ``V`` itself is
+    rounding.
+    """
+    ref = np.sum(w[:, None] * (1.0 + np.abs(Y) + np.abs(F)), axis=0)
+    return float(np.max(np.abs(V.sum(axis=0)) / np.maximum(ref, np.finfo(float).tiny),
+                        initial=0.0))
 
 
 def relative_gap(loss, Y, w, primal, dual):
@@ -174,6 +210,8 @@ def relative_gap(loss, Y, w, primal, dual):
     with 20000 samples), which reported a solved problem as unconverged.
     """
     gap = primal - dual
+    if not np.isfinite(gap):
+        return float(gap)           # no dual bound (intercept_residual)
     ref = max(abs(primal), abs(dual), float(loss.value(np.zeros_like(Y, dtype=float), Y, w)))
     if abs(gap) <= GAP_ROUNDING_ULPS * np.sqrt(len(Y)) * np.finfo(float).eps * ref:
         return 0.0

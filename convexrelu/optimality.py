@@ -59,7 +59,8 @@ import numpy as np
 from scipy.optimize import minimize_scalar, nnls
 
 from .arrangements import Arrangements, sample_arrangements
-from .duality import output_factor, relative_gap, squared_ray_scale
+from .duality import (INTERCEPT_RTOL, intercept_residual, output_factor, relative_gap,
+                      squared_ray_scale)
 from .enumeration import TooManyPatternsError, canonical_tuples, enumerate_arrangements
 from .extraction import extract_network
 from .losses import get_loss
@@ -386,8 +387,9 @@ def optimality_certificate(X, y, result, *, loss=None, n_hidden=None, alpha=None
     V = -loss_obj.gradient(F, Y, w)
     if result.fit_intercept and loss_obj.name == "squared":
         # The intercept's dual constraint sum_i V_i = 0, exactly (the conjugate
-        # of the squared loss is finite everywhere, so the shift is harmless).
-        V = V - V.sum(axis=0) / n
+        # of the squared loss is finite wherever V_i = 0 at w_i = 0, so a shift
+        # in proportion to w is harmless).
+        V = V - w[:, None] * (V.sum(axis=0) / w.sum())
 
     # The tuples to check.
     if exact is None:
@@ -492,6 +494,10 @@ def optimality_certificate(X, y, result, *, loss=None, n_hidden=None, alpha=None
         lower = float(sum(value for _, value in scales))
     else:
         c, lower = _best_scale(loss_obj, V, Y, w, _largest_scale(loss_obj, R))
+    if result.fit_intercept and intercept_residual(V, F, Y, w) > INTERCEPT_RTOL:
+        # The result's intercept is not optimal for its weights (a fit that
+        # did not converge): V breaks sum_i V_i = 0, and bounds nothing.
+        lower = -np.inf
 
     if network is None:
         network = extract_network(result)

@@ -86,6 +86,50 @@ def test_optimal_intercept_from_absurd_intercepts_reaches_the_optimum(loss, size
     assert len(calls) <= 60
 
 
+@pytest.mark.parametrize("loss", ["logistic", "cross_entropy"])
+def test_certificate_refuses_an_intercept_off_its_optimum(loss):
+    """The duality gap with an intercept needs ``sum_i V_i = 0``, which holds
+    only at the intercept's optimum.  Off it, ``-L*(-V)`` is no lower bound:
+    here, with the intercept shrunk to 0.7 of its optimum (a Newton method
+    that stopped early), it exceeds the optimal objective, a negative gap
+    that passed as converged.  The certificate now measures the intercept's
+    gradient, gives no bound (``dual = -inf``) and ``solve_convex`` warns,
+    naming the intercept."""
+    from convexrelu import sample_arrangements, solve_convex
+    from convexrelu.duality import INTERCEPT_RTOL, duality_gap
+    from convexrelu.operator import LiftedOperator
+
+    rng = np.random.default_rng(2)
+    n = 60
+    X = rng.standard_normal((n, 3))
+    if loss == "logistic":
+        y = np.where(rng.random(n) < 0.85, 1, -1)
+    else:
+        y = np.eye(3)[rng.choice(3, n, p=[0.6, 0.3, 0.1])]
+    lo = get_loss(loss)
+    Y, w = lo.encode_targets(y), np.full(n, 1.0 / n)
+    arr = sample_arrangements(X, 5, 2, random_state=0)
+    op = LiftedOperator(X, arr, n_outputs=Y.shape[1])
+    alpha = 1e3                                     # the zero network is optimal
+    U = op.zeros()
+    honest = duality_gap(op, lo, Y, w, U, alpha, fit_intercept=True)
+    assert honest.intercept_residual <= 1e-14 and abs(honest.relative_gap) <= 1e-12
+
+    class Stopped(type(lo)):
+        def optimal_intercept(self, F0, Y, w, start=None):
+            return 0.7 * super().optimal_intercept(F0, Y, w, start=start)
+
+    V = -lo.gradient(np.zeros_like(Y) + 0.7 * honest.intercept, Y, w)
+    assert lo.dual_objective(V, Y, w) > honest.primal + 1e-3      # what the old gap used
+    off = duality_gap(op, Stopped(), Y, w, U, alpha, fit_intercept=True)
+    assert off.intercept_residual > 1e3 * INTERCEPT_RTOL
+    assert off.dual == -np.inf and off.relative_gap == np.inf
+    with pytest.warns(ConvergenceWarning, match="intercept did not reach its optimum"):
+        res = solve_convex(X, y, arr, alpha, loss=Stopped(), fit_intercept=True, max_iter=5)
+    assert not res.converged and res.relative_gap == np.inf
+    assert solve_convex(X, y, arr, alpha, loss=loss, fit_intercept=True).converged
+
+
 def test_logsumexp_matches_scipy_and_keeps_saturated_rows():
     rng = np.random.default_rng(0)
     F = rng.standard_normal((40, 5)) * 10

@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from ..arrangements import Arrangements
-from ..duality import duality_gap, output_factor, relative_gap
+from ..duality import INTERCEPT_RTOL, duality_gap, output_factor, relative_gap
 from ..losses import get_loss
 from ..memory import resolve_memory_limit
 from ..operator import LiftedOperator, group_norms
@@ -471,7 +471,14 @@ def solve_convex(X, y, arrangements, alpha, *, loss="squared", fit_intercept=Fal
                      and cert.constraint_violation <= _FEASIBILITY_RTOL)
     if not converged:
         other = "cvxpy" if name == "fast" else "fast"
-        if getattr(out, "stop_reason", ""):
+        if cert.intercept_residual > INTERCEPT_RTOL:
+            # Not the solver's doing: without the intercept's optimum no dual
+            # point bounds the objective, whatever the weights.
+            advice = (f"The intercept did not reach its optimum for these weights (gradient "
+                      f"{cert.intercept_residual:.1e} of the loss's scale), so no duality gap "
+                      f"certifies the fit: standardise X (and y for regression), or set "
+                      f"fit_intercept=False.")
+        elif getattr(out, "stop_reason", ""):
             advice = out.stop_reason
         elif out.n_iter >= max_iter:
             advice = "Increase max_iter, loosen tol, or increase alpha."
