@@ -1,6 +1,7 @@
 """Losses: the intercept's Newton method, the softmax's log-sum-exp, and the
 accuracy of values, gradients and duals on saturated rows."""
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -95,7 +96,7 @@ def test_certificate_refuses_an_intercept_off_its_optimum(loss):
     that passed as converged.  The certificate now measures the intercept's
     gradient, gives no bound (``dual = -inf``) and ``solve_convex`` warns,
     naming the intercept."""
-    from convexrelu import sample_arrangements, solve_convex
+    from convexrelu import optimality_certificate, sample_arrangements, solve_convex
     from convexrelu.duality import INTERCEPT_RTOL, duality_gap
     from convexrelu.operator import LiftedOperator
 
@@ -127,7 +128,13 @@ def test_certificate_refuses_an_intercept_off_its_optimum(loss):
     with pytest.warns(ConvergenceWarning, match="intercept did not reach its optimum"):
         res = solve_convex(X, y, arr, alpha, loss=Stopped(), fit_intercept=True, max_iter=5)
     assert not res.converged and res.relative_gap == np.inf
-    assert solve_convex(X, y, arr, alpha, loss=loss, fit_intercept=True).converged
+    good = solve_convex(X, y, arr, alpha, loss=loss, fit_intercept=True)
+    assert good.converged
+    # The network's certificate takes the result's intercept as it is.
+    kw = dict(exact=False, n_check=20, random_state=0)
+    assert np.isfinite(optimality_certificate(X, y, good, **kw).lower_bound)
+    bad = dataclasses.replace(good, intercept=0.7 * good.intercept)
+    assert optimality_certificate(X, y, bad, **kw).lower_bound == -np.inf
 
 
 def test_logsumexp_matches_scipy_and_keeps_saturated_rows():
