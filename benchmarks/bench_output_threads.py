@@ -12,11 +12,17 @@ folder is absent), standardised; the classifier as the UCI protocol runs it
 rounds; medians, the ratio to one thread, and whether every fit's objective
 and scores equal the one-thread fit's (they should, bit for bit).
 ``--assembly`` adds the forty-third session's block assembly
-(``bench_block_assembly.py``'s baseline, patched in) at one thread.
+(``bench_block_assembly.py``'s baseline, patched in) at one thread;
+``--copied-stack`` adds, at one thread, the capacitance product over the
+formed classes' ``Z`` stacked by copy at every Newton step (as before the
+forty-eighth session wherever a class was low rank; the shared array is
+ignored), which should change no bit of the fit.
 
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/bench_output_threads.py
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/bench_output_threads.py \\
         --rows 120 --n-jobs 1 2 --repeats 2 --assembly
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/bench_output_threads.py \
+        --rows 400 --n-jobs 1 --repeats 2 --copied-stack
 """
 
 import argparse
@@ -38,7 +44,7 @@ from bench_block_assembly import pairs_then_blocks  # noqa: E402
 from datasets import load_uci121, uci121_root  # noqa: E402
 
 from convexrelu import ConvexDeepReLUClassifier  # noqa: E402
-from convexrelu.solvers import _newton_matrix  # noqa: E402
+from convexrelu.solvers import _newton_matrix, _woodbury  # noqa: E402
 
 
 def data(rows, seed=0):
@@ -50,10 +56,20 @@ def data(rows, seed=0):
     return name, StandardScaler().fit_transform(X[idx]), y[idx]
 
 
-def fit(X, y, n_jobs, assembly):
+def copied_stack(real):
+    """``by_output_solver`` stacking the formed classes' ``Z`` by copy."""
+    def solver(*args, joint_Z=None, **kwargs):
+        return real(*args, **kwargs)
+    return solver
+
+
+def fit(X, y, n_jobs, assembly, copied=False):
     real = _newton_matrix._blocks_from_upper
+    real_solver = _woodbury.by_output_solver
     if assembly:
         _newton_matrix._blocks_from_upper = pairs_then_blocks
+    if copied:
+        _woodbury.by_output_solver = copied_stack(real_solver)
     try:
         t = time.perf_counter()
         with warnings.catch_warnings():
@@ -65,6 +81,7 @@ def fit(X, y, n_jobs, assembly):
         return time.perf_counter() - t, clf
     finally:
         _newton_matrix._blocks_from_upper = real
+        _woodbury.by_output_solver = real_solver
 
 
 def main(argv=None):
@@ -73,16 +90,19 @@ def main(argv=None):
     parser.add_argument("--n-jobs", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--assembly", action="store_true")
+    parser.add_argument("--copied-stack", action="store_true")
     args = parser.parse_args(argv)
     name, X, y = data(args.rows)
-    runs = [(f"n_jobs={j}", j if j != 1 else None, False) for j in args.n_jobs]
+    runs = [(f"n_jobs={j}", j if j != 1 else None, False, False) for j in args.n_jobs]
     if args.assembly:
-        runs.append(("n_jobs=1, old assembly", None, True))
-    times = {label: [] for label, _, _ in runs}
+        runs.append(("n_jobs=1, old assembly", None, True, False))
+    if args.copied_stack:
+        runs.append(("n_jobs=1, copied stack", None, False, True))
+    times = {label: [] for label, *_ in runs}
     ref, same = None, True
     for r in range(args.repeats):
-        for label, n_jobs, assembly in (runs if r % 2 == 0 else runs[::-1]):
-            sec, clf = fit(X, y, n_jobs, assembly)
+        for label, n_jobs, assembly, copied in (runs if r % 2 == 0 else runs[::-1]):
+            sec, clf = fit(X, y, n_jobs, assembly, copied)
             times[label].append(sec)
             scores = clf.decision_function(X)
             if ref is None:

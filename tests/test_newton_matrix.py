@@ -234,16 +234,24 @@ def test_output_block_newton_solve_equals_the_dense_one(n, fit_intercept, inner)
     np.testing.assert_allclose(solve(R), np.linalg.solve(H, R), rtol=1e-8, atol=1e-10)
 
 
+@pytest.mark.parametrize("mixed", [False, True])
 @pytest.mark.parametrize("fit_intercept", [True, False])
-def test_formed_outputs_write_their_rows_into_one_array(fit_intercept, monkeypatch):
-    """With every output's block formed, each output's ``Z`` is written into its
-    rows of one shared array, which the capacitance product uses as it is; the
-    solves are those of the outputs' ``Z`` stacked by copy, bit for bit."""
+def test_formed_outputs_write_their_rows_into_one_array(fit_intercept, mixed, monkeypatch):
+    """Each formed output's ``Z`` is written into its rows of one shared array,
+    which the capacitance product uses as it is; the solves are those of the
+    outputs' ``Z`` stacked by copy, bit for bit.  ``mixed``: outputs 1 and 2
+    low rank, so the array holds outputs 0 and 3 only (the forty-eighth
+    session: such solves had stacked their formed outputs by copy at every
+    Newton step, a fifth of a 100-class refit's time)."""
     from convexrelu.solvers import _woodbury
 
     rng = np.random.default_rng(7)
     C = 4
     D, Phi, cols = _random_newton_parts(rng, 30, C, 8, 4)
+    formed = [0, 3] if mixed else [0, 1, 2, 3]
+    if mixed:
+        choices = iter([(0.0, 1.0), (1.0, 0.0), (1.0, 0.0), (0.0, 1.0)])
+        monkeypatch.setattr(_woodbury, "output_costs", lambda n, width, md: next(choices))
     p = rng.dirichlet(np.ones(C), 30)
     w = rng.uniform(0.5, 1.5, 30) / 30
     Dl, Rl = w[:, None] * p, np.sqrt(w)[:, None] * p
@@ -257,12 +265,15 @@ def test_formed_outputs_write_their_rows_into_one_array(fit_intercept, monkeypat
 
     monkeypatch.setattr(_woodbury, "by_output_solver", both)
     joint_solve, copied_solve = _woodbury.output_block_solver(
-        D, Phi, cols, Dl, Rl, Hl, fit_intercept, None, "dense")
+        D, Phi, cols, Dl, Rl, Hl, fit_intercept, None, "auto" if mixed else "dense")
     (outputs, joint), = seen
-    assert joint is not None and joint.shape == (Phi.shape[1], 30)
-    for o, sl in cols.items():
+    width = [cols[o].stop - cols[o].start for o in formed]
+    assert joint is not None and joint.shape == (sum(width), 30)
+    for o, top in zip(formed, np.cumsum([0] + width)):
+        assert isinstance(outputs[o], _woodbury.DenseOutput)
         assert np.shares_memory(outputs[o].Z, joint)
-        np.testing.assert_array_equal(outputs[o].Z, joint[sl])
+        np.testing.assert_array_equal(outputs[o].Z, joint[top:top + cols[o].stop - cols[o].start])
+    assert all(not isinstance(outputs[o], _woodbury.DenseOutput) for o in cols if o not in formed)
     R = rng.standard_normal((Phi.shape[1] + (C if fit_intercept else 0), 3))
     np.testing.assert_array_equal(joint_solve(R), copied_solve(R))
     np.testing.assert_array_equal(joint_solve(R[:, 0]), copied_solve(R[:, 0]))

@@ -483,14 +483,17 @@ def output_block_solver(D_blocks, Phi, cols, Dl, Rl, Hl, fit_intercept, intercep
     n = Phi.shape[0]
     lam = softmax_weights(Dl, Rl)
     formed = {o: _formed(inner, n, sl.stop - sl.start, md) for o, sl in cols.items()}
-    # With every block formed and the outputs' columns tiling ``Phi``'s in
-    # order, their ``Z`` go straight into their rows of one ``k x n`` array:
+    # The formed outputs' ``Z`` go straight into their rows of one array:
     # stacking them for the capacitance matrix would copy ``k n`` numbers
-    # per Newton step (a gigabyte on a 1200-row, 100-class refit).
-    stops = [0] + [sl.stop for sl in cols.values()]
-    tiled = (all(sl.start == stop for sl, stop in zip(cols.values(), stops))
-             and stops[-1] == Phi.shape[1])
-    joint = np.empty((Phi.shape[1], n)) if tiled and all(formed.values()) else None
+    # per Newton step (a gigabyte on a 1200-row, 100-class refit; on a
+    # 100-class refit with some outputs low rank, the copy of the others
+    # took a fifth of the time).
+    rows, top = {}, 0
+    for o, sl in cols.items():
+        if formed[o]:
+            rows[o] = slice(top, top + sl.stop - sl.start)
+            top += sl.stop - sl.start
+    joint = np.empty((top, n)) if top else None
 
     def factor(item):
         o, sl = item
@@ -502,8 +505,7 @@ def output_block_solver(D_blocks, Phi, cols, Dl, Rl, Hl, fit_intercept, intercep
         for bi in range(first, sl.stop // md):
             s = slice((bi - first) * md, (bi - first + 1) * md)
             Ko[s, s] += D_blocks[bi]
-        return DenseOutput(_scaled_cholesky(Ko), W, lam[:, o],
-                           out=None if joint is None else joint[sl])
+        return DenseOutput(_scaled_cholesky(Ko), W, lam[:, o], out=joint[rows[o]])
 
     outputs = dict(zip(cols, _map(factor, list(cols.items()))))
     return by_output_solver(outputs, Phi, cols, (Dl, Rl), Hl, fit_intercept, intercept_extra,
@@ -541,9 +543,8 @@ def by_output_solver(outputs, Phi, cols, parts, Hl, fit_intercept, intercept_ext
     and ``M^-1 Hub db = K^-1 (E db + Q^T cap^-1 (V - Rl) db)``: one
     backward pass.  (Formed as ``M^-1 Hub``, ``C`` right-hand sides through
     every output's factor, it took 44% of the Newton systems' time of a
-    100-class program.)  ``joint_Z``: every output dense, their ``Z``
-    already stacked in one array in ``outputs``' order (else they are
-    stacked here).
+    100-class program.)  ``joint_Z``: the dense outputs' ``Z`` already
+    stacked in one array (else they are stacked here).
     """
     Dl, Rl = parts
     lam = softmax_weights(Dl, Rl)
