@@ -180,8 +180,19 @@ def test_active_set_warm_start_matches_clarabel(loss, seed, n, d, m, fit_interce
 def test_active_set_newton_by_output_matches_dense(fit_intercept, monkeypatch):
     """The active-set method's face Newton systems for a softmax, solved output
     by output (face blocks plus the rank-one parts through Woodbury), give the
-    same warm-started optimum as the dense face matrix, and Clarabel's."""
+    same warm-started optimum as the dense face matrix, and Clarabel's; the
+    outputs' ``Z`` are written into one array that the capacitance product
+    takes as it is (no copy per Newton step)."""
     from convexrelu.solvers import _active_set
+
+    real_solver, shared = _active_set.by_output_solver, []
+
+    def recording(outputs, *args, joint_Z=None, **kwargs):
+        shared.append(joint_Z is not None
+                      and all(np.shares_memory(out.Z, joint_Z) for out in outputs.values()))
+        return real_solver(outputs, *args, joint_Z=joint_Z, **kwargs)
+
+    monkeypatch.setattr(_active_set, "by_output_solver", recording)
 
     X, y, arr, alpha = make_problem(14, 70, 3, 2, "cross_entropy", n_patterns=10, alpha_frac=0.15)
     first = solve_convex(X, y, arr, alpha, loss="cross_entropy", fit_intercept=fit_intercept,
@@ -229,6 +240,7 @@ def test_active_set_newton_by_output_matches_dense(fit_intercept, monkeypatch):
         ref = solve_convex(X, y, arr, 0.8 * alpha, loss="cross_entropy",
                            fit_intercept=fit_intercept, solver="cvxpy", tol=1e-9)
     assert out[True].converged and out[True].relative_gap <= 1e-8
+    assert shared and all(shared)
     assert out[True].objective == pytest.approx(out[False].objective, rel=1e-9)
     assert out[True].objective == pytest.approx(ref.objective, rel=1e-6)
 

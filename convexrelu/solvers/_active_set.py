@@ -62,7 +62,8 @@ from ..losses import flat_direction_curvature
 from . import _FEASIBILITY_RTOL
 from ._newton_systems import BY_OUTPUT_RATIO, check_dense_newton
 from ._newton_matrix import NoInteriorError, _add_loss_gram, _scaled_cholesky, _scaled_factor
-from ._woodbury import DenseOutput, _map, by_output_solver, output_costs, softmax_weights
+from ._woodbury import (DenseOutput, _map, by_output_solver, output_costs, shared_z_rows,
+                        softmax_weights)
 from ._faces import Faces
 from ._line_search import LineSearch
 from ._zero_groups import OBJECTIVE_RTOL, ZeroGroups
@@ -409,18 +410,23 @@ class _ActiveSet(Faces, LineSearch, ZeroGroups):
         """
         Dl, Rl = parts
         lam = softmax_weights(Dl, Rl)
+        # (each output's Z written in place: a copy per Newton step otherwise)
+        rows, joint = shared_z_rows({o: co.stop - co.start for o, co in cols.items()},
+                                    len(Dl))
 
         def factor(item):
             o, co = item
             W = np.sqrt(Dl[:, o, None]) * J[:, co]
-            return DenseOutput(_scaled_cholesky(diag_blocks[o] + W.T @ W), W, lam[:, o])
+            return DenseOutput(_scaled_cholesky(diag_blocks[o] + W.T @ W), W, lam[:, o],
+                               out=joint[rows[o]])
 
         # (on output_threads' threads inside solve_fast's rounds; the same bits)
         outputs = dict(zip(cols, _map(factor, list(cols.items()))))
         extra = None
         if self.fit_intercept and self.loss.shift_invariant:
             extra = flat_direction_curvature(Hl.sum(axis=0))
-        return by_output_solver(outputs, J, cols, parts, Hl, self.fit_intercept, extra)
+        return by_output_solver(outputs, J, cols, parts, Hl, self.fit_intercept, extra,
+                                joint_Z=joint)
 
     def try_zero(self, groups, ftol=0.0, feas=1e-12):
         """Set ``groups`` to zero if that keeps the rows feasible and lowers ``f``.

@@ -432,6 +432,19 @@ def _formed(inner, n, width, md):
     return not low_rank < dense
 
 
+def shared_z_rows(widths, n):
+    """``(rows, joint)``: one ``sum(widths) x n`` array (None when empty) and
+    each output's consecutive rows of it (``rows[o]``, a slice), where its
+    :class:`DenseOutput` writes its ``Z`` (``out=joint[rows[o]]``) for
+    :func:`by_output_solver`'s capacitance product to use as it is
+    (``joint_Z=joint``)."""
+    rows, top = {}, 0
+    for o, width in widths.items():
+        rows[o] = slice(top, top + width)
+        top += width
+    return rows, (np.empty((top, n)) if top else None)
+
+
 def output_block_solver(D_blocks, Phi, cols, Dl, Rl, Hl, fit_intercept, intercept_extra=None,
                         inner="auto"):
     """``solve(rhs)`` for the Newton matrix of a diagonal-minus-rank-one loss.
@@ -488,12 +501,7 @@ def output_block_solver(D_blocks, Phi, cols, Dl, Rl, Hl, fit_intercept, intercep
     # per Newton step (a gigabyte on a 1200-row, 100-class refit; on a
     # 100-class refit with some outputs low rank, the copy of the others
     # took a fifth of the time).
-    rows, top = {}, 0
-    for o, sl in cols.items():
-        if formed[o]:
-            rows[o] = slice(top, top + sl.stop - sl.start)
-            top += sl.stop - sl.start
-    joint = np.empty((top, n)) if top else None
+    rows, joint = shared_z_rows({o: sl.stop - sl.start for o, sl in cols.items() if formed[o]}, n)
 
     def factor(item):
         o, sl = item
