@@ -316,8 +316,8 @@ class DenseOutput:
         self.half, self.back = _cholesky_pair(factor)
         # ``W`` is overwritten: its transpose, a Fortran-ordered view, is
         # scaled and solved in place, the same arithmetic as ``half(W^T)``
-        # without its three ``k_o x n`` copies (2.4x faster at n = 1200,
-        # k_o = 900; fresh memory is slow where pages go back to a host).
+        # without its three ``k_o x n`` copies (this construction 2.4x
+        # faster at n = 1200, k_o = 900, where fresh memory is slow).
         sc, fac = factor
         Wt = W.T
         Wt /= sc[:, None]
