@@ -488,12 +488,17 @@ def convex_path(X, y, arrangements, *, alphas=None, n_alphas=20, eps=1e-3,
     for k, alpha in enumerate(alphas):
         start = time.perf_counter()
         try:
+            res = None
             if alpha >= amax.value:
-                # Zero is optimal here, certified by alpha_max's multipliers.
+                # Zero is optimal here, certified by alpha_max's multipliers;
+                # a certificate that misses tol (an intercept off its
+                # optimum) leaves the alpha to the solver, which warns.
                 res = _zero_result(op, loss_obj, Y, w, amax, float(alpha), arrangements,
-                                   fit_intercept)
-            else:
-                res = solve_convex(X, Y, arrangements, float(alpha), loss=loss_obj.name,
+                                   fit_intercept, tol)
+                if not res.converged:
+                    res = None
+            if res is None:
+                res = solve_convex(X, Y, arrangements, float(alpha), loss=loss_obj,
                                    fit_intercept=fit_intercept, solver=solver, tol=tol,
                                    max_iter=max_iter, sample_weight=sw, warm_start=warm,
                                    verbose=False, **solver_options)
@@ -533,12 +538,14 @@ def convex_path(X, y, arrangements, *, alphas=None, n_alphas=20, eps=1e-3,
         errors=[(k, msg) for k, msg, _ in failures])
 
 
-def _zero_result(op, loss, Y, w, amax, alpha, arrangements, fit_intercept):
+def _zero_result(op, loss, Y, w, amax, alpha, arrangements, fit_intercept, tol):
     """The ConvexResult of ``U = 0`` at ``alpha >= alpha_max``, with its certificate.
 
     The multipliers of :class:`AlphaMax` make every block's dual constraint
     hold at ``alpha_max <= alpha``, so the dual point ``V = -grad L(b*)`` is
     feasible and the gap is the rounding of ``L(b*) - (-L*(-V))`` (zero).
+    ``converged`` compares that gap with ``tol`` as the solvers do: it is
+    no bound (infinite) when the intercept ``b*`` missed its optimum.
     """
     U = op.zeros()
     start = time.perf_counter()
@@ -547,7 +554,8 @@ def _zero_result(op, loss, Y, w, amax, alpha, arrangements, fit_intercept):
     return ConvexResult(
         u=U, intercept=cert.intercept, objective=cert.primal, dual_objective=cert.dual,
         dual_gap=cert.gap, relative_gap=cert.relative_gap,
-        constraint_violation=cert.constraint_violation, n_iter=0, converged=True,
+        constraint_violation=cert.constraint_violation, n_iter=0,
+        converged=bool(cert.relative_gap <= tol),
         dual_point=cert.dual_point, lam1=cert.lam1, lam2=cert.lam2,
         arrangements=arrangements, alpha=float(alpha), loss=loss.name,
         fit_intercept=bool(fit_intercept), solver="alpha_max",

@@ -179,6 +179,33 @@ def test_given_grid_above_alpha_max_starts_certified():
     assert path.n_subnetworks[2] > 0
 
 
+@pytest.mark.parametrize("n_alphas", [None, 3])
+def test_zero_start_is_not_converged_without_its_certificate(n_alphas):
+    """Above alpha_max the path takes zero without a solve; that point is
+    converged only when its certificate meets tol.  With an intercept that
+    stops at 0.7 of its optimum the gap is no bound (infinite): the path
+    then hands the alpha to the solver, which warns, instead of marking an
+    uncertified zero converged.  The custom loss reaches the solver too."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((50, 3))
+    y = np.where(rng.random(50) < 0.8, 1.0, -1.0)
+    arr = sample_arrangements(X, 4, 2, random_state=0)
+    lo = get_loss("logistic")
+
+    class Stopped(type(lo)):
+        def optimal_intercept(self, F0, Y, w, start=None):
+            return 0.7 * super().optimal_intercept(F0, Y, w, start=start)
+
+    kw = (dict(alphas=[1e3, 2e3]) if n_alphas is None
+          else dict(n_alphas=n_alphas, eps=0.5))
+    honest = convex_path(X, y, arr, loss="logistic", fit_intercept=True, **kw)
+    assert honest.results[0].solver == "alpha_max" and honest.converged[0]
+    with pytest.warns(ConvergenceWarning, match="intercept did not reach its optimum"):
+        off = convex_path(X, y, arr, loss=Stopped(), fit_intercept=True, max_iter=3, **kw)
+    assert not off.converged[0] and off.relative_gaps[0] == np.inf
+    assert off.results[0].solver != "alpha_max"
+
+
 def test_diabetes_fold_path_stays_on_active_set():
     """A CV fold's path (diabetes, the setting of benchmarks/bench_cv.py): after
     its first point every alpha is solved by the active-set method.  Three
