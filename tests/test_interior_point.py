@@ -667,6 +667,61 @@ def test_jammed_warm_start_restarts_from_the_cold_start(monkeypatch):
     assert np.array_equal(jammed[0], cold_short[0])
 
 
+@pytest.mark.parametrize("loss", ["logistic", "cross_entropy"])
+def test_cold_start_jammed_by_its_checks_restarts_with_the_objective_check(monkeypatch, loss):
+    """A cold start whose first JAM_STEPS checked steps the barrier function
+    cuts to nothing starts again with the objective's check alone, and
+    reaches Clarabel's optimum; without that restart the same solve spends
+    every step allowed.  (The barrier function is made to rise along every
+    direction here; a cold 342-block plant-shape round did so for real.)"""
+    import contextlib
+    import io
+    import itertools
+
+    from convexrelu.solvers import _barrier, prepare_problem
+
+    X, y, arr, alpha = make_problem(52, 70, 3, 2, loss, n_patterns=6, alpha_frac=0.1)
+    X, Y, w, loss_obj, op = prepare_problem(X, y, arr, loss, None)
+    blocks = np.arange(op.n_outputs * 2 * op.n_patterns)
+
+    def objective(U, b):
+        F = op.predict(U.reshape(op.var_shape)) + b
+        return loss_obj.value(F, Y, w) + alpha * np.linalg.norm(U, axis=-1).sum()
+
+    def solve(max_newton=200):
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            out = _barrier.solve_restricted_barrier(op, loss_obj, Y, w, alpha, blocks,
+                                                    fit_intercept=True, tol=1e-9,
+                                                    verbose=True, max_newton=max_newton)
+        trace = [ln.split() for ln in buf.getvalue().splitlines() if "[ipm]" in ln]
+        return out, [(int(t[2]), float(t[4])) for t in trace]
+
+    _, checked_trace = solve()
+    rising = itertools.count()
+    monkeypatch.setattr(_barrier, "_merit", lambda *args: float(next(rising)))
+    out, trace = solve()
+    assert out[4] == "optimal"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)     # at Clarabel's accuracy
+        ref = solve_convex(X, y, arr, alpha, loss=loss, fit_intercept=True, solver="cvxpy",
+                           tol=1e-9)
+    assert abs(objective(out[0], out[1]) - ref.objective) <= 1e-6 * abs(ref.objective)
+    # JAM_STEPS cut steps that change nothing, then a solve numbered from 1
+    # again, none of whose objectives passes the ceiling.
+    k = _barrier.JAM_STEPS
+    assert [i for i, _ in trace[:k + 1]] == list(range(1, k + 1)) + [1]
+    assert trace[0] == checked_trace[0]
+    assert np.ptp([f for _, f in trace[:k]]) <= 1e-9 * abs(trace[0][1])
+    ceiling = _barrier.OBJECTIVE_CEILING * 2 * trace[0][1]
+    assert max(f for _, f in trace[k:]) <= ceiling
+    # The former rule: a cut step counts as no jam, and the solve stalls.
+    monkeypatch.setattr(_barrier, "MERIT_JAM_RATIO", 0.0)
+    stuck, stuck_trace = solve(max_newton=30)
+    assert stuck[4] == "max_newton" and len(stuck_trace) == 30
+    assert np.ptp([f for _, f in stuck_trace]) <= 1e-6 * abs(trace[0][1])
+
+
 def test_drifting_gap_stops_as_stalled(monkeypatch, capsys):
     """Without floored first multipliers, the dead-neuron problem's interior
     point reaches the gap early (stationarity residual still ~30) and the gap
