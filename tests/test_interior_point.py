@@ -678,15 +678,12 @@ def test_cold_start_jammed_by_its_checks_restarts_with_the_objective_check(monke
     import io
     import itertools
 
+    from convexrelu.duality import primal_objective
     from convexrelu.solvers import _barrier, prepare_problem
 
     X, y, arr, alpha = make_problem(52, 70, 3, 2, loss, n_patterns=6, alpha_frac=0.1)
     X, Y, w, loss_obj, op = prepare_problem(X, y, arr, loss, None)
     blocks = np.arange(op.n_outputs * 2 * op.n_patterns)
-
-    def objective(U, b):
-        F = op.predict(U.reshape(op.var_shape)) + b
-        return loss_obj.value(F, Y, w) + alpha * np.linalg.norm(U, axis=-1).sum()
 
     def solve(max_newton=200):
         buf = io.StringIO()
@@ -706,7 +703,8 @@ def test_cold_start_jammed_by_its_checks_restarts_with_the_objective_check(monke
         warnings.simplefilter("ignore", ConvergenceWarning)     # at Clarabel's accuracy
         ref = solve_convex(X, y, arr, alpha, loss=loss, fit_intercept=True, solver="cvxpy",
                            tol=1e-9)
-    assert abs(objective(out[0], out[1]) - ref.objective) <= 1e-6 * abs(ref.objective)
+    obj = primal_objective(op, loss_obj, Y, w, out[0].reshape(op.var_shape), out[1], alpha)
+    assert abs(obj - ref.objective) <= 1e-6 * abs(ref.objective)
     # JAM_STEPS cut steps that change nothing, then a solve numbered from 1
     # again, none of whose objectives passes the ceiling.
     k = _barrier.JAM_STEPS

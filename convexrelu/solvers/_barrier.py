@@ -302,7 +302,7 @@ def _solve_restricted_barrier(op, loss, Y, w, alpha, blocks, *, fit_intercept, t
     # Steps are checked against the barrier function (below) for saturating
     # losses, and for the squared loss where X has a null space or once a
     # Newton matrix needed a ridge.
-    objective_only = isinstance(check_steps, str) and check_steps == "objective"
+    objective_only = check_steps == "objective"
     guard = ((not const_hessian or op.flat_directions) if check_steps is None
              else bool(check_steps) and not objective_only)
     # The zero network's objective (the optimum is below it) plus the start's:
