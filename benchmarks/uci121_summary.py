@@ -3,17 +3,18 @@
 ``uci121.py --record`` keeps every fold it finishes, but the first 49 sets
 with trained tuples ran before that option existed: their per-set means
 survive only as the one-decimal rows of ``docs/uci121-results.md``'s tables,
-transcribed into ``results/uci121_unrecorded.csv``.  This script averages the
-recorded folds of each set (same settings as ``uci121.py``'s defaults with
-``--patterns trained``), takes the transcribed rows for the sets without
-records, and prints the mean accuracy of each model over all of them and the
+transcribed into ``results/uci121_unrecorded.csv``.  This script averages each
+model's recorded folds on each set (read as ``uci121.py --patterns trained``
+with its other defaults reads them), takes the transcribed row for a model
+without them, and prints the mean accuracy of each model over all of them and the
 convex model's wins / ties / losses against each baseline (ties: within 0.5
 percentage points, as in ``uci121.py``).
 
-Rounding: a transcribed mean is within 0.05 of the run's, so the mean over
-all sets of a difference of two models is within ``0.1 * k / n_sets`` of
-the exact one (``k`` transcribed sets; printed), and a transcribed
-difference within 0.1 of the tie band's edge is counted as a range.
+Rounding: a transcribed mean is within 0.05 of the run's, so a set's
+difference of two models is within 0.05 per transcribed mean of the exact
+one: the mean difference over all sets carries the mean of those bounds
+(printed), and a set whose difference is that close to the tie band's edge
+is counted as a range.
 
     python benchmarks/uci121_summary.py               # every set with n <= 5000
     python benchmarks/uci121_summary.py --sets-from-files   # without ../shared/data
@@ -22,32 +23,31 @@ difference within 0.1 of the tie band's edge is counted as a range.
 import argparse
 import csv
 import sys
+from argparse import Namespace
 from pathlib import Path
 
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import uci121  # noqa: E402
 from datasets import uci121_names  # noqa: E402
 
 MODELS = ("convex", "mlp", "logreg")
-#: the settings of ``uci121.py --patterns trained`` (its other defaults)
-SETTINGS = {"patterns": "trained", "n_patterns": "40", "n_hidden": "2", "tol": "0.0001"}
+#: ``uci121.py --patterns trained`` with its other defaults: the folds it records
+TRAINED = Namespace(patterns="trained", n_patterns=40, n_hidden=2, tol=1e-4)
 TIE = 0.5
 #: a transcribed mean is rounded to 0.1: it is within this of the run's
 ROUNDING = 0.05
 
 
-def recorded_means(path, settings=SETTINGS, n_folds=4):
+def recorded_means(path, args=TRAINED, n_folds=4):
     """``{set: {model: mean accuracy in %}}``: each model of each set whose
-    ``n_folds`` folds are all recorded in ``path`` (a set's baselines can be
-    recorded without its convex folds)."""
+    ``n_folds`` folds are all recorded in ``path`` with ``args``' settings
+    (a set's baselines can be recorded without its convex folds)."""
     folds = {}
-    with open(path, newline="") as fh:
-        for row in csv.DictReader(fh):
-            if all(row.get(k) == v for k, v in settings.items()):
-                folds.setdefault((row["set"], row["model"]), {})[int(row["fold"])] = \
-                    float(row["accuracy"])
+    for (s, m, k), (acc, _) in uci121.read_record(path, args).items():
+        folds.setdefault((s, m), {})[k] = acc
     out = {}
     for (s, m), f in folds.items():
         if m in MODELS and sorted(f) == list(range(n_folds)):

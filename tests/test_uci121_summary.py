@@ -9,8 +9,8 @@
   both have a set's baseline (the baselines were run again into the records).
 """
 
-import csv
 import sys
+from argparse import Namespace
 from pathlib import Path
 
 import pytest
@@ -18,26 +18,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import uci121  # noqa: E402
 import uci121_summary as summary  # noqa: E402
-
-FIELDS = ["set", "model", "fold", "accuracy", "seconds", *summary.SETTINGS]
-
-
-def write_records(path, rows):
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=FIELDS)
-        w.writeheader()
-        for s, model, fold, acc, settings in rows:
-            w.writerow(dict(set=s, model=model, fold=fold, accuracy=acc, seconds=1.0,
-                            **settings))
 
 
 def test_recorded_means_need_all_folds_and_the_settings(tmp_path):
-    other = dict(summary.SETTINGS, n_patterns="20")
-    rows = [("a", "convex", k, 0.5 + 0.1 * k, summary.SETTINGS) for k in range(4)]
-    rows += [("a", "mlp", k, 0.5, summary.SETTINGS) for k in range(3)]     # fold 3 missing
+    other = Namespace(**dict(vars(summary.TRAINED), n_patterns=20))
+    rows = [("a", "convex", k, 0.5 + 0.1 * k, summary.TRAINED) for k in range(4)]
+    rows += [("a", "mlp", k, 0.5, summary.TRAINED) for k in range(3)]      # fold 3 missing
     rows += [("a", "logreg", k, 0.9, other) for k in range(4)]             # other settings
-    write_records(tmp_path / "r.csv", rows)
+    for s, model, fold, acc, args in rows:
+        uci121.append_record(tmp_path / "r.csv", args, s, model, fold, acc, 1.0)
     means = summary.recorded_means(tmp_path / "r.csv")
     assert set(means) == {"a"} and set(means["a"]) == {"convex"}
     assert means["a"]["convex"] == pytest.approx(100 * (0.5 + 0.6 + 0.7 + 0.8) / 4)
@@ -79,8 +70,8 @@ def test_committed_transcription_agrees_with_the_records():
     rec = summary.recorded_means(record)
     tr = summary.transcribed_means(transcribed)
     # The baselines are deterministic (random_state=0); the convex reruns
-    # (fifty-third session) came from later solver code, which moves a
-    # certified optimum's accuracy a little (3 of 44 sets by 0.1 to 0.2).
+    # (fifty-third session) ran later code than the transcribed means, and
+    # 3 of 44 sets moved by 0.1 to 0.2 points (not investigated).
     both = [(s, m) for s in tr for m in ("mlp", "logreg") if m in rec.get(s, {})]
     assert both, "no set has both a record and a transcribed row"
     off = [(s, m, tr[s][m], rec[s][m]) for s, m in both
